@@ -1,0 +1,53 @@
+"""The errors envelope raises. Every one derives from :class:`EnvelopeError`.
+
+Each class maps to the rules of ``spec/FORMAT.md`` section 8. Messages say *that* something failed,
+never which byte, and never contain key material or plaintext.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "EnvelopeError",
+    "InvalidKeyError",
+    "LimitError",
+    "MalformedError",
+    "NoMatchingKeyError",
+    "UnsupportedError",
+    "UsageError",
+]
+
+
+class EnvelopeError(Exception):
+    """Base class of every error the envelope SDK raises."""
+
+
+class MalformedError(EnvelopeError):
+    """The bytes are not a well-formed envelope file (rules R1, R3-R6, R8-R11, R14)."""
+
+
+class UnsupportedError(EnvelopeError):
+    """The file needs a version or extension this reader does not implement (R2, R12)."""
+
+
+class LimitError(EnvelopeError):
+    """A size or count exceeds a documented limit (R3, R7, R8, R11), or an argument does."""
+
+
+class NoMatchingKeyError(EnvelopeError):
+    """None of the given private keys is a recipient of the file (R13)."""
+
+
+class AuthenticationError(EnvelopeError):
+    """The file was modified, truncated or extended, or the key does not open it (R15-R22)."""
+
+
+class InvalidKeyError(EnvelopeError):
+    """A key cannot be loaded, or violates the key policy (RSA, 2048 to 16384 bits) (R23)."""
+
+
+class UsageError(EnvelopeError, ValueError):
+    """An argument is invalid: an unsupported metadata value, no recipient, a bad chunk size.
+
+    Not a file-format rule: raised by writers before anything is written.
+    """

@@ -1,0 +1,297 @@
+"""The header codec: prefix, header and metadata bytes to plain data and back (spec sections 2-5).
+
+No cryptography lives here. Every check is a rule of ``spec/FORMAT.md`` section 8, named in the
+code as ``Rn``; every failure is an :class:`~envelope.errors.EnvelopeError` subclass.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from .errors import LimitError, MalformedError, UnsupportedError, UsageError
+
+__all__ = [
+    "HEADER_MAC_LEN",
+    "MAGIC",
+    "MAX_CHUNK_SIZE",
+    "MAX_HEADER_LEN",
+    "MAX_METADATA_DEPTH",
+    "MAX_METADATA_LEN",
+    "MAX_RECIPIENTS",
+    "MIN_CHUNK_SIZE",
+    "PREFIX_LEN",
+    "RSA_OAEP_SHA256",
+    "VERSION",
+    "Header",
+    "RecipientEntry",
+    "decode_header",
+    "decode_metadata",
+    "encode_header",
+    "encode_metadata",
+    "encode_prefix",
+    "decode_prefix",
+]
+
+MAGIC = b"\x89ENV\r\n\x1a\n"
+VERSION = 1
+PREFIX_LEN = len(MAGIC) + 1 + 4  # magic, version byte, u32be header_len
+HEADER_MAC_LEN = 32
+
+MAX_HEADER_LEN = 1 << 20  # 1 MiB
+MAX_RECIPIENTS = 1024
+MIN_CHUNK_SIZE = 16
+MAX_CHUNK_SIZE = 16 << 20  # 16 MiB
+MAX_METADATA_LEN = 64 << 10  # 64 KiB
+MAX_METADATA_DEPTH = 8
+MAX_HEADER_DEPTH = 16
+MAX_TYPE_LEN = 64
+KEY_ID_LEN = 32
+
+RSA_OAEP_SHA256 = "rsa-oaep-sha256"
+KNOWN_EXTENSIONS: frozenset[str] = frozenset()  # version 1 defines none (section 3.4)
+
+_INT_MIN = -(1 << 63)
+_INT_MAX = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class RecipientEntry:
+    """One element of the header's ``recipients`` array (section 4).
+
+    ``fields`` holds every key but ``type``, in file order. For ``rsa-oaep-sha256`` entries they are
+    ``kid`` (32 bytes) and ``key`` (the wrapped data key).
+    """
+
+    type: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kid(self) -> bytes | None:
+        """The key id, when the entry carries one as a byte string."""
+        kid = self.fields.get("kid")
+        return kid if isinstance(kid, bytes) else None
+
+
+@dataclass(frozen=True)
+class Header:
+    """The decoded header (section 3.2). ``meta`` is the raw metadata encoding, as authenticated."""
+
+    chunk_size: int
+    recipients: tuple[RecipientEntry, ...]
+    meta: bytes = b"\x80"
+    critical: tuple[str, ...] = ()
+
+
+# --- prefix (section 2) ---------------------------------------------------------------------
+
+
+def encode_prefix(header_len: int) -> bytes:
+    if not 1 <= header_len <= MAX_HEADER_LEN:
+        raise LimitError(f"header of {header_len} bytes exceeds the limit of {MAX_HEADER_LEN}")
+    return MAGIC + struct.pack(">BI", VERSION, header_len)
+
+
+def decode_prefix(prefix: bytes) -> int:
+    """Check the 13-byte prefix and return ``header_len`` (R1-R3), before anything is allocated."""
+    if len(prefix) < PREFIX_LEN or prefix[: len(MAGIC)] != MAGIC:
+        raise MalformedError("not an envelope file (bad magic bytes)")
+    version, header_len = struct.unpack(">BI", prefix[len(MAGIC) : PREFIX_LEN])
+    if version != VERSION:
+        raise UnsupportedError(f"envelope format version {version} is not supported (this reader: {VERSION})")
+    if header_len == 0:
+        raise MalformedError("malformed header: zero length")
+    if header_len > MAX_HEADER_LEN:
+        raise LimitError(f"header of {header_len} bytes exceeds the limit of {MAX_HEADER_LEN}")
+    return int(header_len)
+
+
+# --- strict MessagePack (section 3.1) -------------------------------------------------------
+
+
+def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if not isinstance(key, str):
+            raise MalformedError("malformed header: map key is not a string")
+        if key in result:
+            raise MalformedError("malformed header: duplicate map key")
+        result[key] = value
+    return result
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise MalformedError("malformed header: MessagePack extension types are not allowed")
+
+
+def _unpack_strict(data: bytes, what: str) -> Any:
+    """Decode exactly one MessagePack object that consumes all of ``data`` (R5)."""
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=False,  # checked, with a clear message, by _pairs_to_dict
+            object_pairs_hook=_pairs_to_dict,
+            ext_hook=_reject_ext,
+            timestamp=0,
+        )
+    except MalformedError:
+        raise
+    except (ValueError, TypeError, UnicodeDecodeError, msgpack.UnpackException) as exc:
+        # ExtraData, FormatError, StackError, OutOfData and invalid UTF-8 all land here.
+        raise MalformedError(f"malformed {what}: not one valid MessagePack map") from exc
+
+
+def _check_types(value: Any, depth: int, max_depth: int, what: str, error: type[Exception]) -> None:
+    """Allow only the value types of section 5, nested at most ``max_depth`` deep."""
+    if value is None or isinstance(value, (bool, str, bytes, float)):
+        return
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise UsageError(f"{what}: integer {value} is outside the 64-bit range")
+        return
+    if isinstance(value, (list, tuple, dict)):
+        if depth >= max_depth:
+            raise error(f"{what} nests deeper than {max_depth} levels")
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
+            raise UsageError(f"{what}: map keys must be strings")
+        for child in children:
+            _check_types(child, depth + 1, max_depth, what, error)
+        return
+    raise MalformedError(f"malformed {what}: values of type {type(value).__name__} are not allowed")
+
+
+# --- metadata (section 5) -------------------------------------------------------------------
+
+
+def encode_metadata(metadata: Mapping[str, Any] | None) -> bytes:
+    """Encode user metadata canonically, checking types and limits (section 5)."""
+    if metadata is None:
+        return b"\x80"
+    if not isinstance(metadata, Mapping):
+        raise UsageError("metadata must be a mapping from str to values")
+    as_dict = dict(metadata)
+    try:
+        _check_types(as_dict, 0, MAX_METADATA_DEPTH, "metadata", LimitError)
+    except MalformedError as exc:  # a wrong Python type is the caller's mistake, not a bad file
+        raise UsageError(str(exc).replace("malformed metadata: ", "metadata: ")) from None
+    encoded: bytes = msgpack.packb(as_dict, use_bin_type=True)
+    if len(encoded) > MAX_METADATA_LEN:
+        raise LimitError(f"metadata encodes to {len(encoded)} bytes; the limit is {MAX_METADATA_LEN}")
+    return encoded
+
+
+def decode_metadata(meta: bytes) -> dict[str, Any]:
+    """Decode a ``meta`` field (R11)."""
+    if len(meta) > MAX_METADATA_LEN:
+        raise LimitError(f"metadata of {len(meta)} bytes exceeds the limit of {MAX_METADATA_LEN}")
+    value = _unpack_strict(meta, "metadata")
+    if not isinstance(value, dict):
+        raise MalformedError("malformed metadata: not a map")
+    _check_types(value, 0, MAX_METADATA_DEPTH, "metadata", LimitError)
+    return value
+
+
+# --- header (sections 3 and 4) --------------------------------------------------------------
+
+
+def encode_header(header: Header) -> bytes:
+    """Encode ``header`` in canonical form (section 3.1)."""
+    if not MIN_CHUNK_SIZE <= header.chunk_size <= MAX_CHUNK_SIZE:
+        raise LimitError(f"chunk size must be {MIN_CHUNK_SIZE} to {MAX_CHUNK_SIZE} bytes, not {header.chunk_size}")
+    if not header.recipients:
+        raise UsageError("at least one recipient is needed")
+    if len(header.recipients) > MAX_RECIPIENTS:
+        raise LimitError(f"{len(header.recipients)} recipients exceed the limit of {MAX_RECIPIENTS}")
+    kids = [e.kid for e in header.recipients if e.type == RSA_OAEP_SHA256]
+    if len(set(kids)) != len(kids):
+        raise UsageError("the same recipient key is listed twice")
+    fields: dict[str, Any] = {
+        "chunk_size": header.chunk_size,
+        "recipients": [{"type": e.type, **e.fields} for e in header.recipients],
+        "meta": header.meta,
+    }
+    if header.critical:
+        fields["critical"] = list(header.critical)
+    encoded: bytes = msgpack.packb(fields, use_bin_type=True)
+    if len(encoded) > MAX_HEADER_LEN:
+        raise LimitError(f"header encodes to {len(encoded)} bytes; the limit is {MAX_HEADER_LEN}")
+    return encoded
+
+
+def decode_header(data: bytes) -> Header:
+    """Decode and validate the header bytes (R5-R12). Authenticity is checked elsewhere."""
+    top = _unpack_strict(data, "header")
+    if not isinstance(top, dict):
+        raise MalformedError("malformed header: not a map")
+    _check_header_values(top, 0)
+
+    chunk_size = _require(top, "chunk_size", int)
+    if isinstance(chunk_size, bool):
+        raise MalformedError("malformed header: 'chunk_size' is not an integer")
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise LimitError(f"chunk size {chunk_size} is outside {MIN_CHUNK_SIZE} to {MAX_CHUNK_SIZE}")
+
+    raw_recipients = _require(top, "recipients", list)
+    if not raw_recipients:
+        raise MalformedError("malformed header: no recipients")
+    if len(raw_recipients) > MAX_RECIPIENTS:
+        raise LimitError(f"{len(raw_recipients)} recipients exceed the limit of {MAX_RECIPIENTS}")
+    recipients = tuple(_decode_recipient(r) for r in raw_recipients)
+    kids = [e.kid for e in recipients if e.type == RSA_OAEP_SHA256]
+    if len(set(kids)) != len(kids):
+        raise MalformedError("malformed header: two recipient entries have the same key id")
+
+    meta = _require(top, "meta", bytes)
+    decode_metadata(meta)  # R11: a header whose metadata is invalid is invalid
+
+    critical: tuple[str, ...] = ()
+    if "critical" in top:
+        raw_critical = top["critical"]
+        if not isinstance(raw_critical, list) or not all(isinstance(c, str) for c in raw_critical):
+            raise MalformedError("malformed header: 'critical' is not an array of strings")
+        critical = tuple(raw_critical)
+        unknown = [c for c in critical if c not in KNOWN_EXTENSIONS]
+        if unknown:
+            raise UnsupportedError(f"the file needs extensions this reader does not implement: {', '.join(unknown)}")
+    return Header(chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical)
+
+
+def _check_header_values(value: Any, depth: int) -> None:
+    """Reject anything the header may not contain (timestamps, runaway nesting) (R5)."""
+    if isinstance(value, (dict, list)):
+        if depth >= MAX_HEADER_DEPTH:
+            raise MalformedError(f"malformed header: nested deeper than {MAX_HEADER_DEPTH} levels")
+        for child in value.values() if isinstance(value, dict) else value:
+            _check_header_values(child, depth + 1)
+    elif not (value is None or isinstance(value, (bool, int, float, str, bytes))):
+        raise MalformedError("malformed header: MessagePack extension types are not allowed")
+
+
+def _require(fields: dict[str, Any], key: str, kind: type) -> Any:
+    if key not in fields:
+        raise MalformedError(f"malformed header: '{key}' is missing")
+    value = fields[key]
+    if not isinstance(value, kind):
+        raise MalformedError(f"malformed header: '{key}' has the wrong type")
+    return value
+
+
+def _decode_recipient(raw: Any) -> RecipientEntry:
+    if not isinstance(raw, dict):
+        raise MalformedError("malformed header: a recipient entry is not a map")
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not 1 <= len(kind.encode()) <= MAX_TYPE_LEN:
+        raise MalformedError("malformed header: a recipient entry has no valid 'type'")
+    fields = {k: v for k, v in raw.items() if k != "type"}
+    if kind == RSA_OAEP_SHA256:
+        kid, key = fields.get("kid"), fields.get("key")
+        if not isinstance(kid, bytes) or len(kid) != KEY_ID_LEN or not isinstance(key, bytes):
+            raise MalformedError("malformed header: an rsa-oaep-sha256 entry lacks a 32-byte 'kid' or a 'key'")
+    return RecipientEntry(type=kind, fields=fields)

@@ -1,0 +1,154 @@
+"""RSA key helpers: generate, load, and the key policy (spec section 3.3, rule R23).
+
+Public keys load from PEM (SubjectPublicKeyInfo or PKCS#1), OpenSSH ``ssh-rsa`` lines, DER, and
+X.509 certificates (PEM or DER). Private keys load from PEM or DER (PKCS#8 or PKCS#1, encrypted with
+a passphrase or not) and from OpenSSH private key files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Union
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .errors import InvalidKeyError
+
+__all__ = [
+    "DEFAULT_KEY_BITS",
+    "MAX_KEY_BITS",
+    "MIN_KEY_BITS",
+    "KeySource",
+    "check_key_policy",
+    "generate_private_key",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "private_key_pem",
+    "public_key_pem",
+]
+
+MIN_KEY_BITS = 2048
+MAX_KEY_BITS = 16384
+DEFAULT_KEY_BITS = 3072
+
+KeySource = Union[str, bytes, "os.PathLike[str]"]
+"""Key text (PEM, OpenSSH line), DER bytes, or a path (``pathlib.Path``) to a file holding them."""
+
+
+def check_key_policy(key: object) -> None:
+    """Refuse anything but RSA keys of 2048 to 16384 bits (R23)."""
+    if not isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        kind = type(key).__name__.lstrip("_")
+        raise InvalidKeyError(f"only RSA keys are supported, not {kind}")
+    if not MIN_KEY_BITS <= key.key_size <= MAX_KEY_BITS:
+        raise InvalidKeyError(
+            f"RSA key of {key.key_size} bits refused: keys must have {MIN_KEY_BITS} to {MAX_KEY_BITS} bits"
+        )
+
+
+def generate_private_key(bits: int = DEFAULT_KEY_BITS) -> rsa.RSAPrivateKey:
+    """A new RSA private key (public exponent 65537) from the OS random generator."""
+    if not MIN_KEY_BITS <= bits <= MAX_KEY_BITS:
+        raise InvalidKeyError(f"RSA keys must have {MIN_KEY_BITS} to {MAX_KEY_BITS} bits, not {bits}")
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def key_id(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
+    """SHA-256 of the public key's DER SubjectPublicKeyInfo: the 32-byte key id (section 4.1)."""
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).digest()
+
+
+def _read_source(source: KeySource) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, str):
+        return source.encode()
+    if isinstance(source, os.PathLike):
+        try:
+            with open(source, "rb") as f:
+                return f.read(1 << 20)  # no key file is anywhere near 1 MiB
+        except OSError as exc:
+            raise InvalidKeyError(f"cannot read key file {os.fspath(source)!r}: {exc.strerror}") from None
+    raise InvalidKeyError(f"a key must be given as text, bytes or a path, not {type(source).__name__}")
+
+
+def load_public_key(source: KeySource) -> rsa.RSAPublicKey:
+    """Load an RSA public key from PEM, an OpenSSH line, DER, or an X.509 certificate."""
+    data = _read_source(source).strip()
+    if b"PRIVATE KEY-----" in data:
+        raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
+    loaders = (
+        [lambda d: serialization.load_ssh_public_key(d)]
+        if data.startswith(b"ssh-")
+        else [
+            lambda d: x509.load_pem_x509_certificate(d).public_key(),
+            serialization.load_pem_public_key,
+        ]
+        if data.startswith(b"-----BEGIN")
+        else [serialization.load_der_public_key, lambda d: x509.load_der_x509_certificate(d).public_key()]
+    )
+    key = None
+    for loader in loaders:
+        try:
+            key = loader(data)
+            break
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    if key is None:
+        raise InvalidKeyError("not a public key: expected PEM, an OpenSSH ssh-rsa line, DER or an X.509 certificate")
+    check_key_policy(key)
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key
+
+
+def load_private_key(source: KeySource, passphrase: str | bytes | None = None) -> rsa.RSAPrivateKey:
+    """Load an RSA private key from PEM, DER or an OpenSSH private key file.
+
+    Raises :class:`InvalidKeyError` when the key is encrypted and no passphrase is given, when the
+    passphrase is wrong, or when the key is not RSA of an allowed size. The passphrase never appears
+    in a message.
+    """
+    data = _read_source(source).strip()
+    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    if b"PUBLIC KEY-----" in data or data.startswith(b"ssh-rsa "):
+        raise InvalidKeyError("this is a public key; opening needs the private key")
+    try:
+        if data.startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
+            key = serialization.load_ssh_private_key(data, password)
+        elif data.startswith(b"-----BEGIN"):
+            key = serialization.load_pem_private_key(data, password)
+        else:
+            key = serialization.load_der_private_key(data, password)
+    except TypeError as exc:
+        if "not encrypted" in str(exc):
+            raise InvalidKeyError("a passphrase was given but the private key is not encrypted") from None
+        raise InvalidKeyError("the private key is encrypted: a passphrase is needed") from None
+    except (ValueError, UnsupportedAlgorithm):
+        if password is not None:
+            raise InvalidKeyError("cannot load the private key: wrong passphrase, or not a valid key") from None
+        raise InvalidKeyError("not a valid private key (expected PEM, DER or OpenSSH)") from None
+    check_key_policy(key)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
+
+
+def private_key_pem(key: rsa.RSAPrivateKey, passphrase: str | bytes | None = None) -> bytes:
+    """PKCS#8 PEM, encrypted with the passphrase (the best available scheme) when one is given."""
+    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def public_key_pem(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
+    """SubjectPublicKeyInfo PEM of the key (or of a private key's public half)."""
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
