@@ -13,7 +13,17 @@ their frameworks only when used.
 
 from __future__ import annotations
 
-from .core import DEFAULT_CHUNK_SIZE, Opened, open, open_stream, open_with_metadata, rewrap, rewrap_stream, seal, seal_stream
+from .core import (
+    DEFAULT_CHUNK_SIZE,
+    Opened,
+    open,  # noqa: A004 - envelope.open mirrors envelope.seal; the builtin stays reachable as builtins.open
+    open_stream,
+    open_with_metadata,
+    rewrap,
+    rewrap_stream,
+    seal,
+    seal_stream,
+)
 from .errors import (
     AuthenticationError,
     EnvelopeError,

@@ -13,6 +13,7 @@ from .errors import MalformedError, NoMatchingKeyError, UsageError
 from .format import (
     HEADER_MAC_LEN,
     MAX_CHUNK_SIZE,
+    MAX_HEADER_LEN,
     MIN_CHUNK_SIZE,
     PREFIX_LEN,
     RSA_OAEP_SHA256,
@@ -20,10 +21,10 @@ from .format import (
     RecipientEntry,
     decode_header,
     decode_metadata,
+    decode_prefix,
     encode_header,
     encode_metadata,
     encode_prefix,
-    decode_prefix,
 )
 from .recipients import IdentityLike, RecipientLike, as_identities, as_recipients
 from .stream import ChunkOpener, ChunkSealer, PayloadLayout, Progress, open_chunks, read_full, seal_chunks, token_len
@@ -86,7 +87,9 @@ def read_header(src: IO[bytes]) -> tuple[bytes, Header, bytes]:
     return prefix + header_bytes, header, mac
 
 
-def unlock(authenticated: bytes, header: Header, mac: bytes, identities: IdentityLike | Iterable[IdentityLike]) -> SealedHeader:
+def unlock(
+    authenticated: bytes, header: Header, mac: bytes, identities: IdentityLike | Iterable[IdentityLike]
+) -> SealedHeader:
     """Find an identity among the recipients, unwrap the data key and verify the header MAC."""
     for identity in as_identities(identities):
         data_key = identity.unwrap(header.recipients)
@@ -168,11 +171,13 @@ def seal(
     return holder.getvalue()
 
 
-def open_with_metadata(sealed: bytes | bytearray | memoryview, private_key: IdentityLike | Iterable[IdentityLike]) -> Opened:
+def open_with_metadata(
+    sealed: bytes | bytearray | memoryview, private_key: IdentityLike | Iterable[IdentityLike]
+) -> Opened:
     """Open an envelope file held in memory; return the plaintext and its verified metadata."""
     view = _bytes_view(sealed, "sealed")
-    src = io.BytesIO(view)  # type: ignore[arg-type]
-    unlocked = read_and_unlock(src, private_key)
+    # Only the header region is copied to parse it; the payload is read in place.
+    unlocked = read_and_unlock(io.BytesIO(view[: PREFIX_LEN + MAX_HEADER_LEN + HEADER_MAC_LEN]), private_key)
     layout = PayloadLayout(unlocked.header.chunk_size, len(view) - unlocked.size)
     payload = view[unlocked.size :]
     opener = ChunkOpener(unlocked.data_key, layout.chunk_size)
@@ -243,7 +248,11 @@ def _rewrapped_header(
     unlocked: SealedHeader, add: RecipientLike | Iterable[RecipientLike], remove: Iterable[bytes | str]
 ) -> bytes:
     removed = {_key_id_bytes(k) for k in _listify(remove)}
-    kept = [e for e in unlocked.header.recipients if not (e.kid is not None and e.type == RSA_OAEP_SHA256 and e.kid in removed)]
+    kept = [
+        e
+        for e in unlocked.header.recipients
+        if not (e.kid is not None and e.type == RSA_OAEP_SHA256 and e.kid in removed)
+    ]
     present = {e.kid for e in unlocked.header.recipients}
     unknown = removed - present
     if unknown:
@@ -258,7 +267,9 @@ def _rewrapped_header(
     entries = kept + new_entries
     if not entries:
         raise UsageError("removing every recipient would leave a file nobody can open")
-    return build_header(entries, unlocked.data_key, unlocked.header.chunk_size, unlocked.header.meta, unlocked.header.critical)
+    return build_header(
+        entries, unlocked.data_key, unlocked.header.chunk_size, unlocked.header.meta, unlocked.header.critical
+    )
 
 
 def _key_id_bytes(value: bytes | str) -> bytes:
@@ -306,5 +317,5 @@ def rewrap(
 ) -> bytes:
     """In-memory :func:`rewrap_stream`."""
     out = io.BytesIO()
-    rewrap_stream(io.BytesIO(_bytes_view(sealed, "sealed")), out, private_key, add=add, remove=remove)  # type: ignore[arg-type]
+    rewrap_stream(io.BytesIO(_bytes_view(sealed, "sealed")), out, private_key, add=add, remove=remove)
     return out.getvalue()

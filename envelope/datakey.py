@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import AuthenticationError
 
-__all__ = ["DATA_KEY_LEN", "DataKey", "HEADER_AUTH_FAILED"]
+__all__ = ["DATA_KEY_LEN", "HEADER_AUTH_FAILED", "DataKey"]
 
 DATA_KEY_LEN = 32
 _HEADER_MAC_INFO = b"envelope v1 header"
@@ -70,5 +70,5 @@ class DataKey:
 
     __str__ = __repr__
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("a DataKey cannot be pickled")

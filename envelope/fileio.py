@@ -203,7 +203,7 @@ class EnvelopeReader(io.BufferedIOBase):
             if read_full(self._src, memoryview(token)) != length:
                 raise AuthenticationError(TRUNCATED)  # the file shrank while open
             is_last = index == self._layout.chunk_count - 1
-            self._cached = bytes(self._opener.open(index, is_last, token))
+            self._cached = bytes(self._opener.open(index, is_last, memoryview(token)))
             self._cached_index = index
         return self._cached
 

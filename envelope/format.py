@@ -31,10 +31,10 @@ __all__ = [
     "RecipientEntry",
     "decode_header",
     "decode_metadata",
+    "decode_prefix",
     "encode_header",
     "encode_metadata",
     "encode_prefix",
-    "decode_prefix",
 ]
 
 MAGIC = b"\x89ENV\r\n\x1a\n"

@@ -100,5 +100,3 @@ def _inspect_stream(src: IO[bytes]) -> Inspection:
         plaintext_size_max=high,
         complete=complete,
     )
-
-

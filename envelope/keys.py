@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from typing import Union
 
 from cryptography import x509
@@ -79,23 +80,21 @@ def _read_source(source: KeySource) -> bytes:
     raise InvalidKeyError(f"a key must be given as text, bytes or a path, not {type(source).__name__}")
 
 
+def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:
+    if data.startswith(b"ssh-"):
+        return [serialization.load_ssh_public_key]
+    if data.startswith(b"-----BEGIN"):
+        return [lambda d: x509.load_pem_x509_certificate(d).public_key(), serialization.load_pem_public_key]
+    return [serialization.load_der_public_key, lambda d: x509.load_der_x509_certificate(d).public_key()]
+
+
 def load_public_key(source: KeySource) -> rsa.RSAPublicKey:
     """Load an RSA public key from PEM, an OpenSSH line, DER, or an X.509 certificate."""
     data = _read_source(source).strip()
     if b"PRIVATE KEY-----" in data:
         raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
-    loaders = (
-        [lambda d: serialization.load_ssh_public_key(d)]
-        if data.startswith(b"ssh-")
-        else [
-            lambda d: x509.load_pem_x509_certificate(d).public_key(),
-            serialization.load_pem_public_key,
-        ]
-        if data.startswith(b"-----BEGIN")
-        else [serialization.load_der_public_key, lambda d: x509.load_der_x509_certificate(d).public_key()]
-    )
-    key = None
-    for loader in loaders:
+    key: object = None
+    for loader in _public_loaders(data):
         try:
             key = loader(data)
             break
@@ -119,6 +118,7 @@ def load_private_key(source: KeySource, passphrase: str | bytes | None = None) -
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
     if b"PUBLIC KEY-----" in data or data.startswith(b"ssh-rsa "):
         raise InvalidKeyError("this is a public key; opening needs the private key")
+    key: object
     try:
         if data.startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
             key = serialization.load_ssh_private_key(data, password)

@@ -111,10 +111,10 @@ class RsaIdentity:
         return f"RsaIdentity(bits={self._private_key.key_size}, key_id={self.key_id.hex()})"
 
 
-RecipientLike = Union[Recipient, rsa.RSAPublicKey, KeySource]
+RecipientLike = Union[Recipient, rsa.RSAPublicKey, KeySource]  # noqa: UP007 - a runtime alias
 """A :class:`Recipient`, an RSA public key object, or public key text/bytes/path."""
 
-IdentityLike = Union[Identity, rsa.RSAPrivateKey, KeySource]
+IdentityLike = Union[Identity, rsa.RSAPrivateKey, KeySource]  # noqa: UP007 - a runtime alias
 """An :class:`Identity`, an RSA private key object, or unencrypted private key text/bytes/path."""
 
 

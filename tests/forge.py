@@ -1,0 +1,51 @@
+"""Build envelope files by hand from the spec's parts, to test what the SDK must reject.
+
+Tokens are made with cryptography's high-level Fernet, independent of envelope's hazmat code.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import Sequence
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from envelope.datakey import DataKey
+from envelope.format import Header, encode_header, encode_prefix
+from envelope.recipients import RsaRecipient
+
+
+def fernet_token(data_key: DataKey, message: bytes, timestamp: int = 1_700_000_000) -> bytes:
+    """A raw token made by cryptography's high-level Fernet, independent of envelope's hazmat code."""
+    return base64.urlsafe_b64decode(Fernet(data_key.fernet_key()).encrypt_at_time(message, timestamp))
+
+
+def chunk_message(index: int, final: bool, data: bytes) -> bytes:
+    return struct.pack(">QB", index, 1 if final else 0) + data
+
+
+def forge(
+    recipient_key: rsa.RSAPrivateKey,
+    data_key: DataKey,
+    tokens: Sequence[bytes],
+    *,
+    chunk_size: int = 16,
+    meta: bytes = b"\x80",
+    header: bytes | None = None,
+) -> bytes:
+    """Build a file by hand from the spec's parts, with a valid header MAC, around any tokens."""
+    if header is None:
+        entry = RsaRecipient(recipient_key.public_key()).wrap(data_key)
+        header = encode_header(Header(chunk_size=chunk_size, recipients=(entry,), meta=meta))
+    authenticated = encode_prefix(len(header)) + header
+    return authenticated + data_key.header_mac(authenticated) + b"".join(tokens)
+
+
+def forge_chunks(
+    recipient_key: rsa.RSAPrivateKey, data_key: DataKey, chunks: Sequence[tuple[int, bool, bytes]], chunk_size: int = 16
+) -> bytes:
+    """A file whose chunk messages are exactly ``(index, final, data)`` as given, in that order."""
+    tokens = [fernet_token(data_key, chunk_message(i, f, d)) for i, f, d in chunks]
+    return forge(recipient_key, data_key, tokens, chunk_size=chunk_size)

@@ -1,0 +1,43 @@
+"""The public face: what it exports, what it imports, how errors are arranged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import envelope
+
+
+def test_public_names_exist():
+    for name in envelope.__all__:
+        assert hasattr(envelope, name), name
+
+
+def test_one_base_error():
+    errors = [
+        envelope.MalformedError,
+        envelope.UnsupportedError,
+        envelope.LimitError,
+        envelope.NoMatchingKeyError,
+        envelope.AuthenticationError,
+        envelope.InvalidKeyError,
+        envelope.UsageError,
+    ]
+    assert all(issubclass(e, envelope.EnvelopeError) for e in errors)
+    assert issubclass(envelope.UsageError, ValueError)
+
+
+def test_import_is_light():
+    """`import envelope` pulls in no ML framework and no test tooling."""
+    code = (
+        "import sys, envelope; heavy = {'tensorflow', 'keras', 'torch', 'onnx', 'safetensors', 'numpy', 'hypothesis'};"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    assert doctest.testmod(envelope, verbose=False).failed == 0

@@ -1,0 +1,152 @@
+"""Key helpers and the key policy (section 3.3, R23)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+import envelope
+
+
+def certificate_for(key: rsa.RSAPrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "model-consumer")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+
+
+def public_forms(key: rsa.RSAPrivateKey) -> dict[str, bytes]:
+    pub = key.public_key()
+    cert = certificate_for(key)
+    return {
+        "spki pem": pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        "pkcs1 pem": pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1),
+        "spki der": pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
+        "openssh": pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b" me@host",
+        "x509 pem": cert.public_bytes(serialization.Encoding.PEM),
+        "x509 der": cert.public_bytes(serialization.Encoding.DER),
+    }
+
+
+@pytest.mark.parametrize("form", ["spki pem", "pkcs1 pem", "spki der", "openssh", "x509 pem", "x509 der"])
+def test_public_key_formats_load_to_the_same_key_id(alice, form, tmp_path):
+    data = public_forms(alice)[form]
+    assert envelope.key_id(envelope.load_public_key(data)) == envelope.key_id(alice)
+    path = tmp_path / "key"
+    path.write_bytes(data)
+    assert envelope.key_id(envelope.load_public_key(path)) == envelope.key_id(alice)
+    if form.endswith("pem") or form == "openssh":
+        assert envelope.open(envelope.seal(b"x", data.decode()), alice) == b"x"  # text works as a recipient
+
+
+def test_private_keys_load_plain_and_encrypted(alice):
+    plain = envelope.private_key_pem(alice)
+    assert b"BEGIN PRIVATE KEY" in plain
+    assert envelope.key_id(envelope.load_private_key(plain)) == envelope.key_id(alice)
+    locked = envelope.private_key_pem(alice, "correct horse")
+    assert b"ENCRYPTED PRIVATE KEY" in locked
+    assert envelope.key_id(envelope.load_private_key(locked, "correct horse")) == envelope.key_id(alice)
+    pkcs1 = alice.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    openssh = alice.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    der = alice.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    for data in (pkcs1, openssh, der):
+        assert envelope.key_id(envelope.load_private_key(data)) == envelope.key_id(alice)
+
+
+def test_passphrase_errors_are_clear_and_never_echo_the_passphrase(alice):
+    locked = envelope.private_key_pem(alice, "s3cret-passphrase")
+    with pytest.raises(envelope.InvalidKeyError, match="passphrase is needed"):
+        envelope.load_private_key(locked)
+    with pytest.raises(envelope.InvalidKeyError, match="wrong passphrase") as wrong:
+        envelope.load_private_key(locked, "guess-passphrase")
+    assert "guess" not in str(wrong.value) and "s3cret" not in str(wrong.value)
+    with pytest.raises(envelope.InvalidKeyError, match="not encrypted"):
+        envelope.load_private_key(envelope.private_key_pem(alice), "unneeded")
+
+
+@pytest.fixture(scope="module")
+def small_rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+
+
+def test_r23_small_rsa_keys_are_refused_to_seal_and_to_open(small_rsa, alice):
+    with pytest.raises(envelope.InvalidKeyError, match="1024 bits"):
+        envelope.seal(b"x", small_rsa.public_key())
+    pem = small_rsa.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.load_public_key(pem)
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.open(envelope.seal(b"x", alice.public_key()), small_rsa)
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.generate_private_key(1024)
+
+
+@pytest.mark.parametrize("make", [lambda: ec.generate_private_key(ec.SECP256R1()), ed25519.Ed25519PrivateKey.generate])
+def test_r23_non_rsa_keys_are_refused_with_a_clear_message(make, alice):
+    key = make()
+    with pytest.raises(envelope.InvalidKeyError, match="only RSA"):
+        envelope.seal(b"x", key.public_key())
+    with pytest.raises(envelope.InvalidKeyError, match="only RSA"):
+        envelope.open(envelope.seal(b"x", alice.public_key()), key)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(envelope.InvalidKeyError, match="only RSA"):
+        envelope.load_public_key(pem)
+
+
+@pytest.mark.parametrize(
+    "junk", [b"", b"hello", b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", b"ssh-rsa !!!"]
+)
+def test_garbage_keys(junk):
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.load_public_key(junk)
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.load_private_key(junk)
+
+
+def test_mixed_up_keys_get_a_hint(alice, tmp_path):
+    with pytest.raises(envelope.InvalidKeyError, match="private key"):
+        envelope.load_public_key(envelope.private_key_pem(alice))
+    with pytest.raises(envelope.InvalidKeyError, match="public key"):
+        envelope.load_private_key(envelope.public_key_pem(alice))
+    with pytest.raises(envelope.UsageError, match="public_key"):
+        envelope.seal(b"x", alice)
+    with pytest.raises(envelope.UsageError, match="private key"):
+        envelope.open(envelope.seal(b"x", alice.public_key()), alice.public_key())
+    with pytest.raises(envelope.InvalidKeyError, match="cannot read"):
+        envelope.load_public_key(tmp_path / "missing.pem")
+
+
+def test_generated_keys_default_to_3072_bits():
+    assert envelope.generate_private_key().key_size == 3072
+
+
+def test_no_key_material_in_repr(alice):
+    identity = envelope.RsaIdentity(alice)
+    text = repr(identity) + repr(envelope.RsaRecipient(alice.public_key()))
+    assert envelope.key_id(alice).hex() in text
+    assert str(alice.private_numbers().d)[:20] not in text
+    from envelope.datakey import DataKey
+
+    key = DataKey(b"\x01" * 32)
+    assert "01" not in repr(key) and "AQEB" not in str(key)

@@ -1,0 +1,180 @@
+"""Spec section 7: the payload as raw Fernet tokens, chunk binding, sizes and offsets, R17-R22."""
+
+from __future__ import annotations
+
+import base64
+import struct
+
+import pytest
+from cryptography.fernet import Fernet
+from forge import chunk_message, fernet_token, forge, forge_chunks
+from hypothesis import given
+from hypothesis import strategies as st
+
+import envelope
+from envelope.datakey import DataKey
+from envelope.stream import ChunkOpener, ChunkSealer, PayloadLayout, token_len
+
+
+def split_tokens(sealed: bytes) -> tuple[int, list[bytes], int]:
+    """Cut a sealed file into its tokens using only the spec's arithmetic (section 7.3)."""
+    info = envelope.inspect(sealed)
+    payload = sealed[info.header_size :]
+    size = info.token_size
+    return info.header_size, [payload[i : i + size] for i in range(0, len(payload), size)], info.chunk_size
+
+
+def data_key_of(sealed: bytes, key) -> DataKey:  # type: ignore[no-untyped-def]
+    import io
+
+    from envelope.core import read_and_unlock
+
+    return read_and_unlock(io.BytesIO(sealed), key).data_key
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 47, 48, 49, 200])
+def test_every_chunk_is_a_genuine_fernet_token(alice, size):
+    """Property 4: base64url(token) opens with cryptography.fernet.Fernet under base64url(K)."""
+    plaintext = bytes(range(256))[:size] if size <= 256 else b"x" * size
+    sealed = envelope.seal(plaintext, alice.public_key(), chunk_size=16)
+    fernet = Fernet(data_key_of(sealed, alice).fernet_key())
+    _, tokens, chunk_size = split_tokens(sealed)
+    assert len(tokens) == size // chunk_size + 1
+    rebuilt = b""
+    for index, token in enumerate(tokens):
+        message = fernet.decrypt(base64.urlsafe_b64encode(token))  # no TTL
+        found_index, flag = struct.unpack(">QB", message[:9])
+        assert found_index == index
+        assert flag == (1 if index == len(tokens) - 1 else 0)
+        rebuilt += message[9:]
+    assert rebuilt == plaintext
+
+
+def test_hazmat_tokens_match_high_level_fernet_byte_for_byte():
+    """Same key, IV and timestamp: our hazmat token equals the one cryptography.fernet builds."""
+    data_key = DataKey(bytes(range(32)))
+    iv = bytes(range(100, 116))
+    sealer = ChunkSealer(data_key, 64, timestamp=1_234_567_890, iv_source=lambda n: iv)
+    for index, final, data in [(0, False, b"a" * 64), (7, True, b""), (2**40, True, b"tail")]:
+        ours = sealer.seal(index, final, data)
+        theirs = Fernet(data_key.fernet_key())._encrypt_from_parts(chunk_message(index, final, data), 1_234_567_890, iv)
+        assert base64.urlsafe_b64encode(ours) == theirs
+
+
+@given(st.integers(min_value=0, max_value=100_000))
+def test_token_len_formula(data_len):
+    expected = len(fernet_token(DataKey(b"k" * 32), chunk_message(0, True, b"\0" * data_len)))
+    assert token_len(data_len) == expected
+
+
+@given(chunk_size=st.integers(16, 4096), plaintext_len=st.integers(0, 20_000))
+def test_layout_from_payload_length_alone(chunk_size, plaintext_len):
+    """Section 7.3: chunk count and plaintext bounds follow from the file length."""
+    full, rest = divmod(plaintext_len, chunk_size)
+    payload_len = full * token_len(chunk_size) + token_len(rest)
+    layout = PayloadLayout(chunk_size, payload_len)
+    assert layout.chunk_count == full + 1
+    assert layout.token_offset(full) == full * token_len(chunk_size)
+    low, high = layout.plaintext_len_range()
+    assert low <= plaintext_len <= high and high - low <= 15
+
+
+def test_timestamp_is_not_checked(alice):
+    """Readers apply no TTL: a token stamped in 1970 or far in the future opens."""
+    data_key = DataKey.generate()
+    for timestamp in (0, 2**63 - 1):
+        token = fernet_token(data_key, chunk_message(0, True, b"old"), timestamp)
+        assert envelope.open(forge(alice, data_key, [token]), alice) == b"old"
+
+
+def test_opener_rejects_foreign_key():
+    token = ChunkSealer(DataKey.generate(), 16).seal(0, True, b"x")
+    with pytest.raises(envelope.AuthenticationError):
+        ChunkOpener(DataKey.generate(), 16).open(0, True, token)
+
+
+# --- R17-R22 with forged, individually valid Fernet tokens --------------------------------
+
+
+def test_r17_no_payload_token(alice):
+    with pytest.raises(envelope.AuthenticationError, match="truncated"):
+        envelope.open(forge(alice, DataKey.generate(), []), alice)
+
+
+def test_r18_impossible_final_length(alice):
+    sealed = envelope.seal(b"y" * 40, alice.public_key(), chunk_size=16)
+    for cut in (1, 16, 40):
+        with pytest.raises(envelope.AuthenticationError):
+            envelope.open(sealed[:-cut], alice)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [(1, True, b"a")],  # index does not start at 0
+        [(0, False, b"a" * 16)],  # last token not final (truncated at a chunk boundary)
+        [(0, True, b"a" * 16), (1, True, b"")],  # final flag on a non-last token
+        [(0, False, b"a" * 16), (0, True, b"b")],  # duplicated index
+        [(1, False, b"a" * 16), (0, True, b"b")],  # reordered
+        [(0, False, b"a" * 15), (1, True, b"b")],  # short non-final chunk (R21)
+        [(0, False, b""), (1, True, b"b")],  # empty non-final chunk (R21)
+        [(0, True, b"a" * 16)],  # final chunk not shorter than chunk_size (R21)
+        [(0, True, b"a" * 17)],  # final chunk longer than chunk_size (R19/R21)
+    ],
+)
+def test_r19_to_r21_misplaced_or_misshapen_chunks(alice, chunks):
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open(forge_chunks(alice, DataKey.generate(), chunks), alice)
+
+
+def test_r19_flag_values_other_than_0_and_1(alice):
+    data_key = DataKey.generate()
+    token = fernet_token(data_key, struct.pack(">QB", 0, 2) + b"a")
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open(forge(alice, data_key, [token]), alice)
+
+
+def test_r19_message_shorter_than_frame(alice):
+    data_key = DataKey.generate()
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open(forge(alice, data_key, [fernet_token(data_key, b"\0" * 8)]), alice)
+
+
+def test_forged_files_with_correct_framing_open(alice):
+    """The forging helper itself is right: well-framed chunks do open (guards the tests above)."""
+    chunks = [(0, False, b"a" * 16), (1, False, b"b" * 16), (2, True, b"c")]
+    assert envelope.open(forge_chunks(alice, DataKey.generate(), chunks), alice) == b"a" * 16 + b"b" * 16 + b"c"
+
+
+def _sealed_and_tokens(alice, n_chunks=4):  # type: ignore[no-untyped-def]
+    sealed = envelope.seal(
+        b"".join(bytes([65 + i]) * 16 for i in range(n_chunks - 1)) + b"z", alice.public_key(), chunk_size=16
+    )
+    header_size, tokens, _ = split_tokens(sealed)
+    return sealed[:header_size], tokens
+
+
+def test_chunk_swap_drop_duplicate_append_are_detected(alice):
+    head, tokens = _sealed_and_tokens(alice)
+    variants = {
+        "swap": [tokens[1], tokens[0], *tokens[2:]],
+        "drop first": tokens[1:],
+        "drop middle": [tokens[0], *tokens[2:]],
+        "drop last": tokens[:-1],
+        "duplicate": [tokens[0], tokens[0], *tokens[1:]],
+        "duplicate last": [*tokens, tokens[-1]],
+        "trailing byte": [*tokens, b"\0"],
+        "trailing token-sized block": [*tokens, tokens[0]],
+    }
+    assert envelope.open(head + b"".join(tokens), alice)  # the unmodified file opens
+    for name, arrangement in variants.items():
+        with pytest.raises(envelope.AuthenticationError):
+            envelope.open(head + b"".join(arrangement), alice)
+            pytest.fail(name)
+
+
+def test_chunks_cannot_move_between_files(alice):
+    head_a, tokens_a = _sealed_and_tokens(alice)
+    _, tokens_b = _sealed_and_tokens(alice)
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open(head_a + tokens_b[0] + b"".join(tokens_a[1:]), alice)
