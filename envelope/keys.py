@@ -7,6 +7,7 @@ a passphrase or not) and from OpenSSH private key files.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from collections.abc import Callable
@@ -80,12 +81,38 @@ def _read_source(source: KeySource) -> bytes:
     raise InvalidKeyError(f"a key must be given as text, bytes or a path, not {type(source).__name__}")
 
 
+_RSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")  # DER of OID 1.2.840.113549.1.1.10
+
+
+def _refuse_rsa_pss(data: bytes) -> None:
+    """RSA-PSS-restricted keys are signing keys; using them to encrypt breaks their contract (R23).
+
+    cryptography loads them as plain RSA keys, so look at the algorithm identifier, which sits in
+    the first bytes of SubjectPublicKeyInfo and PKCS#8 structures.
+    """
+    der = data
+    if data.startswith(b"-----BEGIN"):
+        body = b"".join(line for line in data.splitlines()[1:] if line and not line.startswith(b"-----"))
+        try:
+            der = base64.b64decode(body, validate=False)
+        except ValueError:
+            return
+    if _RSA_PSS_OID in der[:32]:
+        raise InvalidKeyError("RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key")
+
+
 def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:
     if data.startswith(b"ssh-"):
         return [serialization.load_ssh_public_key]
     if data.startswith(b"-----BEGIN"):
         return [lambda d: x509.load_pem_x509_certificate(d).public_key(), serialization.load_pem_public_key]
-    return [serialization.load_der_public_key, lambda d: x509.load_der_x509_certificate(d).public_key()]
+    return [serialization.load_der_public_key, lambda d: _certificate_key(x509.load_der_x509_certificate(d))]
+
+
+def _certificate_key(certificate: x509.Certificate) -> object:
+    if certificate.public_key_algorithm_oid.dotted_string == "1.2.840.113549.1.1.10":
+        raise InvalidKeyError("RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key")
+    return certificate.public_key()
 
 
 def load_public_key(source: KeySource) -> rsa.RSAPublicKey:
@@ -93,6 +120,7 @@ def load_public_key(source: KeySource) -> rsa.RSAPublicKey:
     data = _read_source(source).strip()
     if b"PRIVATE KEY-----" in data:
         raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
+    _refuse_rsa_pss(data)
     key: object = None
     for loader in _public_loaders(data):
         try:
@@ -118,6 +146,7 @@ def load_private_key(source: KeySource, passphrase: str | bytes | None = None) -
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
     if b"PUBLIC KEY-----" in data or data.startswith(b"ssh-rsa "):
         raise InvalidKeyError("this is a public key; opening needs the private key")
+    _refuse_rsa_pss(data)
     key: object
     try:
         if data.startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):

@@ -150,3 +150,14 @@ def test_no_key_material_in_repr(alice):
 
     key = DataKey(b"\x01" * 32)
     assert "01" not in repr(key) and "AQEB" not in str(key)
+
+
+def test_r23_rsa_pss_keys_are_refused():
+    """RSA-PSS-restricted keys (made with `openssl genpkey -algorithm RSA-PSS`) are signing keys."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    with pytest.raises(envelope.InvalidKeyError, match="RSA-PSS"):
+        envelope.load_public_key(data / "rsa-pss-2048.pub.pem")
+    with pytest.raises(envelope.InvalidKeyError, match="RSA-PSS"):
+        envelope.load_private_key(data / "rsa-pss-2048.pem")

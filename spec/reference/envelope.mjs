@@ -6,18 +6,16 @@ import crypto from 'node:crypto';
 // ---------------------------------------------------------------------------------------------
 // Errors (§10). Messages never carry key material, plaintext or the offset that failed.
 
-export class EnvelopeError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = 'EnvelopeError';
-  }
-}
-export class MalformedError extends EnvelopeError { name = 'MalformedError'; }
-export class UnsupportedError extends EnvelopeError { name = 'UnsupportedError'; }
-export class LimitError extends EnvelopeError { name = 'LimitError'; }
-export class NoMatchingKeyError extends EnvelopeError { name = 'NoMatchingKeyError'; }
-export class AuthenticationError extends EnvelopeError { name = 'AuthenticationError'; }
-export class InvalidKeyError extends EnvelopeError { name = 'InvalidKeyError'; }
+export class EnvelopeError extends Error {}
+export class MalformedError extends EnvelopeError {}
+export class UnsupportedError extends EnvelopeError {}
+export class LimitError extends EnvelopeError {}
+export class NoMatchingKeyError extends EnvelopeError {}
+export class AuthenticationError extends EnvelopeError {}
+export class InvalidKeyError extends EnvelopeError {}
+// On the prototype, so that stack traces (built at construction) carry the class name too.
+for (const C of [EnvelopeError, MalformedError, UnsupportedError, LimitError, NoMatchingKeyError,
+  AuthenticationError, InvalidKeyError]) C.prototype.name = C.name;
 
 /** A MessagePack float in metadata, kept apart from integers (§5). `bits` is 32 or 64. */
 export class Float {
@@ -42,6 +40,7 @@ const MAX_CHUNK = 16_777_216;
 const MAX_RECIPIENTS = 1024;
 const MAX_META_LEN = 65_536;
 const MAX_META_DEPTH = 8;
+const MAX_HEADER_DEPTH = 16;
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 16384;
 const RSA_TYPE = 'rsa-oaep-sha256';
@@ -69,7 +68,7 @@ const isInt = (v) => Number.isSafeInteger(v) || typeof v === 'bigint';
 const setKey = (obj, key, value) =>
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 
-function decodeStrict(buf, maxDepth = Infinity) {
+function decodeStrict(buf, maxDepth, DepthError) {
   let pos = 0;
   const need = (n) => {
     if (n > buf.length - pos) throw new MalformedError('truncated MessagePack data');
@@ -119,7 +118,7 @@ function decodeStrict(buf, maxDepth = Infinity) {
       default: throw new MalformedError('MessagePack ext or reserved type'); // 0xc1, ext family
     }
     if (kind) {
-      if (stack.length + 1 > maxDepth) throw new LimitError(`metadata nested deeper than ${maxDepth}`);
+      if (stack.length + 1 > maxDepth) throw new DepthError(`nested deeper than ${maxDepth} levels`);
       // Every element takes at least one byte: refuse impossible counts before allocating.
       need(kind === 'map' ? 2 * count : count);
       const out = kind === 'map' ? {} : [];
@@ -230,9 +229,11 @@ function checkRsa(key) {
 const keyId = (publicKey) => crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest();
 
 function loadPublic(pem) {
+  // Only SubjectPublicKeyInfo PEM: node would also derive a public key from a private key or a
+  // certificate, which would hide a caller passing the wrong file.
+  if (!/^-----BEGIN PUBLIC KEY-----$/m.test(String(pem))) throw new InvalidKeyError('expected a "PUBLIC KEY" (SPKI) PEM');
   let key;
   try { key = crypto.createPublicKey(pem); } catch { throw new InvalidKeyError('cannot load public key'); }
-  if (key.type !== 'public') throw new InvalidKeyError('not a public key');
   checkRsa(key);
   return { key, kid: keyId(key) };
 }
@@ -280,6 +281,7 @@ function fernetDecrypt(K, token) {
  * @returns {Buffer} the envelope file
  */
 export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, metadata = {} } = {}) {
+  if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Buffer or Uint8Array');
   plaintext = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
   if (!Number.isSafeInteger(chunkSize)) throw new TypeError('chunkSize must be an integer');
   if (chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw new LimitError(`chunk size must be ${MIN_CHUNK} to ${MAX_CHUNK}`);
@@ -338,7 +340,7 @@ function parseHeader(file) {
   if (file.length < PREFIX_LEN + headerLen + MAC_LEN) throw new MalformedError('file ends inside the header'); // R4
 
   // §3.1 (R5)
-  const header = decodeStrict(file.subarray(PREFIX_LEN, PREFIX_LEN + headerLen));
+  const header = decodeStrict(file.subarray(PREFIX_LEN, PREFIX_LEN + headerLen), MAX_HEADER_DEPTH, MalformedError); // §3.1
   if (!isMap(header)) throw new MalformedError('header is not a map');
 
   // §3.2 required fields and types (R6)
@@ -374,7 +376,7 @@ function parseHeader(file) {
 
   // §5 metadata (R11)
   if (meta.length > MAX_META_LEN) throw new LimitError(`metadata longer than ${MAX_META_LEN} bytes`);
-  const metadata = decodeStrict(meta, MAX_META_DEPTH);
+  const metadata = decodeStrict(meta, MAX_META_DEPTH, LimitError); // §5
   if (!isMap(metadata)) throw new MalformedError('metadata is not a map');
 
   return { headerLen, chunkSize: Number(chunkSize), rsaEntries, metadata };
@@ -386,6 +388,8 @@ function parseHeader(file) {
  * @returns {{plaintext: Buffer, metadata: object, chunkSize: number, chunkCount: number}}
  */
 export function open(sealed, privateKeyPems) {
+  if (!(sealed instanceof Uint8Array)) throw new TypeError('sealed must be a Buffer or Uint8Array');
+  if (!Array.isArray(privateKeyPems)) throw new TypeError('privateKeyPems must be an array');
   const keys = privateKeyPems.map(loadPrivate); // R23, when the key is loaded
   const file = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   const { headerLen, chunkSize, rsaEntries, metadata } = parseHeader(file);
