@@ -1,0 +1,121 @@
+"""Exit codes, and the one place where exceptions become an exit code and one line on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+
+EXIT_OK = 0
+EXIT_AUTHENTICATION = 1
+EXIT_USAGE = 2
+EXIT_FORMAT = 3
+EXIT_KEY = 4
+EXIT_IO = 5
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    success
+  1    authentication failed: the file was modified, truncated or extended, or no key matches it
+  2    usage error: bad arguments
+  3    not a valid envelope file: malformed, unsupported version or extension, over a limit
+  4    key problem: the key cannot be loaded, is not allowed, or the passphrase is wrong
+  5    I/O error: missing file, permission denied, output exists (use --force)
+  70   internal error (a bug: please report it)
+  130  interrupted"""
+
+BUG_HINT = "this is a bug in envelope: please report it, with the command you ran (ENVELOPE_DEBUG=1 shows a traceback)"
+
+
+class CliError(Exception):
+    """A failure the command line itself detects, with the exit code it maps to."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an exception (docs/CLI.md, "Exit codes")."""
+    from envelope import errors
+
+    if isinstance(exc, CliError):
+        return exc.exit_code
+    if isinstance(exc, (errors.AuthenticationError, errors.NoMatchingKeyError)):
+        return EXIT_AUTHENTICATION
+    if isinstance(exc, errors.UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, errors.InvalidKeyError):
+        return EXIT_KEY
+    if isinstance(exc, errors.EnvelopeError):  # Malformed, Unsupported, Limit
+        return EXIT_FORMAT
+    if isinstance(exc, OSError):
+        return EXIT_IO
+    return EXIT_BUG
+
+
+def describe(exc: BaseException) -> str:
+    """One line saying what went wrong. SDK messages never hold key material or plaintext."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    text = " ".join(str(exc).split())
+    if isinstance(exc, FileExistsError):
+        text = text.replace("pass overwrite=True", "use --force")
+    if exit_code_for(exc) == EXIT_BUG:
+        return f"unexpected {type(exc).__name__}: {text}; {BUG_HINT}"
+    return text or type(exc).__name__
+
+
+def describe_for_file(path: str, exc: BaseException) -> str:
+    """``describe``, naming the file unless the message already does."""
+    message = describe(exc)
+    return message if isinstance(exc, OSError) and exc.filename else f"{path}: {message}"
+
+
+@contextlib.contextmanager
+def naming(path: str | None) -> Iterator[None]:
+    """Prefix the message of an SDK error raised in the block with the file it is about."""
+    from envelope import EnvelopeError
+
+    try:
+        yield
+    except EnvelopeError as exc:
+        raise CliError(f"{path or 'stdin'}: {describe(exc)}", exit_code_for(exc)) from None
+
+
+def report(tool: str, message: str, *, kind: str = "error") -> None:
+    """Write ``TOOL: error: MESSAGE`` on one line of stderr."""
+    print(f"{tool}: {kind}: {message}", file=sys.stderr, flush=True)
+
+
+def guarded(tool: str, run: Callable[[], int]) -> int:
+    """Run a program body; turn every exception into its exit code and one line on stderr."""
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        report(tool, "interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        report(tool, "the output was closed before everything was written (broken pipe)")
+        return EXIT_IO
+    except Exception as exc:
+        if os.environ.get("ENVELOPE_DEBUG"):
+            traceback.print_exc()
+        report(tool, describe(exc))
+        return exit_code_for(exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

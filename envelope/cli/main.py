@@ -1,0 +1,45 @@
+"""The ``envelope`` program: keygen, seal, open, rewrap, verify."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import keygen, rewrap, seal, verify
+from . import open as open_command
+from .errors import EXIT_CODES_HELP, guarded
+from .parsing import Parser, version_text
+
+EXAMPLES = """\
+examples:
+  envelope keygen -o alice.key                          # alice.key + alice.key.pub, prints the key id
+  envelope seal -r alice.key.pub -o model.env model.pt  # encrypt for one or more public keys
+  envelope open -i alice.key -o model.pt model.env      # decrypt; output only if all of it is authentic
+  envelope verify -i alice.key model.env                # authenticate, write nothing
+  envelope rewrap -i alice.key --add bob.pub --in-place model.env
+  envelope-info model.env                               # inspect without a key
+
+Run 'envelope COMMAND --help' for the options and examples of each command."""
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="envelope",
+        description="Hybrid envelope encryption for ML models and data: RSA-OAEP recipients, chunked\n"
+        "Fernet payload, authenticated plaintext metadata (spec/FORMAT.md).",
+        epilog=f"{EXAMPLES}\n\n{EXIT_CODES_HELP}",
+    )
+    parser.add_argument("--version", action="version", version=version_text("envelope"))
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in (keygen, seal, open_command, rewrap, verify):
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        handler = args.handler
+        assert callable(handler)
+        return int(handler(args))
+
+    return guarded("envelope", run)

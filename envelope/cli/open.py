@@ -1,0 +1,65 @@
+"""``envelope open``: decrypt a file with a private key; the output appears only once all of it
+authenticated."""
+
+from __future__ import annotations
+
+import argparse
+
+from .errors import naming
+from .parsing import Subcommands, add_force, add_passphrase_sources, add_quiet, add_subcommand
+
+EXAMPLES = """\
+  envelope open -i alice.key -o model.safetensors model.env
+  envelope open -i alice.key --passphrase-env KEY_PASS -o data.parquet data.env
+  envelope open -i alice.key < weights.tar.env | tar x     # streams: see the warning above"""
+
+
+def add_parser(subparsers: Subcommands) -> None:
+    parser = add_subcommand(
+        subparsers,
+        "open",
+        summary="decrypt a file with a private key",
+        description="Decrypt INPUT (or stdin) with a private key, into OUT (or stdout).\n\n"
+        "With -o, OUT (mode 0600) appears only after every byte of the file authenticated: a\n"
+        "modified or truncated file leaves nothing behind.\n"
+        "Writing to stdout streams each chunk once it verified: if the file is damaged further on,\n"
+        "the command exits non-zero AFTER part of the plaintext was written. Use -o when that matters.\n\n"
+        "An encrypted private key takes its passphrase from --passphrase-env or --passphrase-file,\n"
+        "or asks for it on the terminal.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument(
+        "-i",
+        "--identity",
+        metavar="PRIVATEKEY",
+        action="append",
+        required=True,
+        help="private key file (PEM, DER or OpenSSH); repeatable, the matching one is used",
+    )
+    add_passphrase_sources(parser, prompt_flag=False)
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout, streamed)")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="envelope file (default or '-': stdin)")
+    add_force(parser)
+    add_quiet(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from envelope import open_stream
+
+    from . import keyfiles, progress, streams
+
+    streams.check_output(args.output, force=args.force, binary=False)
+    streams.refuse_same_file(args.input, args.output)
+    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
+    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    name = None if streams.is_stdio(args.input) else args.input
+    # The input opens first: a missing input creates no output.
+    with (
+        streams.input_stream(args.input) as src,
+        streams.output_stream(args.output, force=args.force, private=True) as dst,
+        progress.progress_bar("opening", streams.input_size(src), quiet=args.quiet) as bar,
+        naming(name),
+    ):
+        open_stream(src, dst, keys, progress=bar)
+    return 0

@@ -1,0 +1,99 @@
+"""argparse pieces shared by both programs: one-line errors, argument types, common options."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any, NoReturn, TypeAlias
+
+from .errors import EXIT_USAGE
+
+MIN_CHUNK_SIZE = 16  # spec/FORMAT.md section 3.3
+MAX_CHUNK_SIZE = 16 << 20
+MIN_KEY_BITS = 2048
+MAX_KEY_BITS = 16384
+RESERVED_METADATA_PREFIX = "envelope."  # spec section 5: for the spec and the SDK's adapters
+
+_SIZE = re.compile(r"(\d+)\s*(k|kib|m|mib)?", re.IGNORECASE)
+_MULTIPLIERS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, ``TOOL: error: ...``, exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # options are an interface: no prefix guessing
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        tool = self.prog.split()[0]
+        self.exit(EXIT_USAGE, f"{tool}: error: {message} (see '{self.prog} --help')\n")
+
+
+def chunk_size(text: str) -> int:
+    """``65536``, ``64K``, ``64KiB``, ``1M``, ``1MiB``: a chunk size in bytes, within the spec's limits."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 65536, 64K, 1M)")
+    size = int(match.group(1)) * _MULTIPLIERS[(match.group(2) or "").lower()]
+    if not MIN_CHUNK_SIZE <= size <= MAX_CHUNK_SIZE:
+        raise argparse.ArgumentTypeError(f"the chunk size must be 16 bytes to 16M, not {text}")
+    return size
+
+
+def key_bits(text: str) -> int:
+    try:
+        bits = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bits: {text!r}") from None
+    if not MIN_KEY_BITS <= bits <= MAX_KEY_BITS:
+        raise argparse.ArgumentTypeError(f"RSA keys must have {MIN_KEY_BITS} to {MAX_KEY_BITS} bits, not {bits}")
+    return bits
+
+
+def metadata_pair(text: str) -> tuple[str, str]:
+    """``key=value``: one metadata entry, stored as a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, not {text!r}")
+    if key.startswith(RESERVED_METADATA_PREFIX):
+        raise argparse.ArgumentTypeError(f"metadata keys starting with {RESERVED_METADATA_PREFIX!r} are reserved")
+    return key, value
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no informational output")
+
+
+def add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--force", action="store_true", help="replace the output file if it exists")
+
+
+def add_passphrase_sources(parser: argparse.ArgumentParser, *, prompt_flag: bool) -> None:
+    """Where a private key's passphrase comes from. Never from a command-line value: argv is visible
+    to every user of the machine (ps, /proc)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--passphrase-env", metavar="VAR", help="read the passphrase from environment variable VAR")
+    group.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
+    if prompt_flag:
+        group.add_argument("--passphrase-prompt", action="store_true", help="ask for a passphrase on the terminal")
+
+
+def version_text(tool: str) -> str:
+    from envelope import __version__
+
+    return f"{tool} {__version__} (envelope format version 1)"
+
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+def add_subcommand(subparsers: Subcommands, name: str, *, summary: str, description: str, examples: str) -> Parser:
+    """A subcommand whose --help ends with its examples and the exit codes."""
+    from .errors import EXIT_CODES_HELP
+
+    parser: Parser = subparsers.add_parser(
+        name, help=summary, description=description, epilog=f"examples:\n{examples}\n\n{EXIT_CODES_HELP}"
+    )
+    return parser

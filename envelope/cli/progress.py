@@ -1,0 +1,73 @@
+"""A progress bar on stderr, for long work only, and only when stderr is a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import TextIO
+
+THRESHOLD = 8 << 20  # below 8 MiB the work takes well under a second: no bar
+_REDRAW_SECONDS = 0.1
+_WIDTH = 24
+
+
+class ProgressBar:
+    """Called with the number of bytes just processed (the SDK's ``progress`` callback).
+
+    ``total`` may be unknown (a pipe): the bar then shows a byte count once past the threshold.
+    Draws with plain characters only, no colour.
+    """
+
+    def __init__(self, label: str, total: int | None, stream: TextIO) -> None:
+        self._label = label
+        self._total = total
+        self._stream = stream
+        self._done = 0
+        self._last_draw = float("-inf")
+        self._drawn = 0
+
+    def __call__(self, processed: int) -> None:
+        self._done += processed
+        now = time.monotonic()
+        if now - self._last_draw >= _REDRAW_SECONDS and (self._total is not None or self._done > THRESHOLD):
+            self._last_draw = now
+            self._draw()
+
+    def _draw(self) -> None:
+        if self._total:
+            fraction = min(1.0, self._done / self._total)
+            filled = int(fraction * _WIDTH)
+            bar = "#" * filled + "." * (_WIDTH - filled)
+            text = f"{self._label} [{bar}] {fraction:4.0%} {_mib(self._done)}/{_mib(self._total)}"
+        else:
+            text = f"{self._label} {_mib(self._done)}"
+        self._stream.write("\r" + text.ljust(self._drawn))
+        self._stream.flush()
+        self._drawn = len(text)
+
+    def finish(self) -> None:
+        """Erase the bar, so that what follows (an error line, a prompt) starts on a clean line."""
+        if self._drawn:
+            self._stream.write("\r" + " " * self._drawn + "\r")
+            self._stream.flush()
+            self._drawn = 0
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int | None, *, quiet: bool) -> Iterator[ProgressBar | None]:
+    """A bar when it is useful (not quiet, stderr a terminal, the input large or of unknown size),
+    erased when the block ends; otherwise ``None``, which the SDK takes as "no progress callback"."""
+    if quiet or not sys.stderr.isatty() or (total is not None and total <= THRESHOLD):
+        yield None
+        return
+    bar = ProgressBar(label, total, sys.stderr)
+    try:
+        yield bar
+    finally:
+        bar.finish()
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"

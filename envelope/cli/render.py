@@ -1,0 +1,60 @@
+"""Showing metadata and sizes: tagged JSON (as in spec/vectors/README.md) and safe terminal text."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+MAX_JSON_INT = (1 << 53) - 1  # larger integers lose precision in most JSON readers
+
+
+def tagged(value: Any) -> Any:
+    """A metadata value as tagged JSON: ``{"$bin": hex}``, ``{"$int": "decimal"}``, ``{"$float": x}``."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= MAX_JSON_INT else {"$int": str(value)}
+    if isinstance(value, float):
+        if math.isnan(value):
+            return {"$float": "NaN"}
+        if math.isinf(value):
+            return {"$float": "Infinity" if value > 0 else "-Infinity"}
+        return {"$float": value}
+    if isinstance(value, bytes):
+        return {"$bin": value.hex()}
+    if isinstance(value, Mapping):
+        return {str(k): tagged(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tagged(v) for v in value]
+    raise TypeError(f"not a metadata value: {type(value).__name__}")
+
+
+def printable(text: str) -> str:
+    """Escape what a terminal would interpret (control, format and bidi characters): metadata is
+    written by whoever made the file."""
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def metadata_lines(metadata: Mapping[str, Any], indent: str = "    ", *, already_tagged: bool = False) -> list[str]:
+    """``"key": value`` lines, values in tagged JSON, everything escaped for the terminal."""
+    if not metadata:
+        return [f"{indent}(none)"]
+    return [
+        indent
+        + printable(
+            f"{json.dumps(key, ensure_ascii=False)}: "
+            f"{json.dumps(value if already_tagged else tagged(value), ensure_ascii=False)}"
+        )
+        for key, value in metadata.items()
+    ]
+
+
+def byte_range(low: int, high: int) -> str:
+    return f"{low}" if low == high else f"{low} to {high}"

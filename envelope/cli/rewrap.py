@@ -1,0 +1,82 @@
+"""``envelope rewrap``: add or remove recipients by rewriting the header only (spec section 9)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .errors import EXIT_USAGE, CliError, naming
+from .parsing import Subcommands, add_force, add_passphrase_sources, add_quiet, add_subcommand
+
+EXAMPLES = """\
+  envelope rewrap -i alice.key --add bob.pub -o model-for-bob.env model.env
+  envelope rewrap -i alice.key --remove 3fa2...c9 --in-place model.env
+  envelope rewrap -i alice.key --add carol.pub --remove bob.pub --in-place model.env
+
+Key ids are the ones envelope-info and envelope keygen print (64 hex digits).
+Removing a recipient does not take back what it could already read: it knew the file's data key.
+To revoke access, seal the plaintext again."""
+
+
+def add_parser(subparsers: Subcommands) -> None:
+    parser = add_subcommand(
+        subparsers,
+        "rewrap",
+        summary="add or remove recipients without re-encrypting the payload",
+        description="Change the recipients of FILE. Only the header is rewritten; the payload bytes are\n"
+        "copied unchanged. Needs a private key that opens FILE. The output appears atomically;\n"
+        "--in-place replaces FILE (keeping its mode) only once the new file is complete.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument(
+        "-i",
+        "--identity",
+        metavar="PRIVATEKEY",
+        action="append",
+        required=True,
+        help="private key that opens FILE; repeatable",
+    )
+    add_passphrase_sources(parser, prompt_flag=False)
+    parser.add_argument(
+        "--add", metavar="PUBKEY", action="append", default=[], help="public key to add as a recipient; repeatable"
+    )
+    parser.add_argument(
+        "--remove",
+        metavar="KEYID",
+        action="append",
+        default=[],
+        help="recipient to remove: key id (hex) or public key file; repeatable",
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout)")
+    target.add_argument("--in-place", action="store_true", help="replace FILE")
+    parser.add_argument("file", metavar="FILE", help="envelope file")
+    add_force(parser)
+    add_quiet(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from envelope import rewrap_stream
+
+    from . import keyfiles, streams
+
+    if not args.add and not args.remove:
+        raise CliError("nothing to do: give --add PUBKEY and/or --remove KEYID", EXIT_USAGE)
+    if args.in_place and streams.is_stdio(args.file):
+        raise CliError("--in-place needs a file, not stdin", EXIT_USAGE)
+    output = args.file if args.in_place else args.output
+    if not args.in_place:
+        streams.check_output(output, force=args.force, binary=True)
+        streams.refuse_same_file(args.file, output)
+    add = keyfiles.load_recipients(args.add, [])
+    remove = [keyfiles.key_id_of(value) for value in args.remove]
+    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
+    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    with streams.input_stream(args.file) as src:
+        with streams.output_stream(output, force=args.force or args.in_place) as dst:
+            if args.in_place:
+                os.fchmod(dst.fileno(), os.fstat(src.fileno()).st_mode & 0o7777)
+            with naming(args.file):
+                rewrap_stream(src, dst, keys, add=add, remove=remove)
+    return 0

@@ -1,0 +1,95 @@
+"""``envelope seal``: encrypt a file or stdin for one or more public keys."""
+
+from __future__ import annotations
+
+import argparse
+
+from .errors import EXIT_USAGE, CliError
+from .parsing import Subcommands, add_force, add_quiet, add_subcommand, chunk_size, metadata_pair
+
+EXAMPLES = """\
+  envelope seal -r alice.key.pub -o model.env model.safetensors
+  envelope seal -r alice.key.pub -r bob.pub --meta name=resnet50 --meta version=3 -o model.env model.pt
+  envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
+  tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
+
+A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key; blank lines
+and lines starting with # are skipped."""
+
+
+def add_parser(subparsers: Subcommands) -> None:
+    parser = add_subcommand(
+        subparsers,
+        "seal",
+        summary="encrypt a file for one or more public keys",
+        description="Encrypt INPUT (or stdin) for the given public keys, into OUT (or stdout).\n"
+        "The output file appears only when sealing succeeded; the input is never modified.\n"
+        "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument(
+        "-r",
+        "--recipient",
+        metavar="PUBKEY",
+        action="append",
+        default=[],
+        help="public key file (PEM, ssh-rsa, DER, X.509 certificate) or an 'ssh-rsa ...' line; repeatable",
+    )
+    parser.add_argument(
+        "-R",
+        "--recipients-file",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="file of public keys (PEM blocks or ssh-rsa lines, # comments); repeatable",
+    )
+    parser.add_argument(
+        "--meta",
+        metavar="KEY=VALUE",
+        type=metadata_pair,
+        action="append",
+        default=[],
+        help="plaintext metadata entry, stored as a string; repeatable",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        metavar="N",
+        type=chunk_size,
+        default=None,
+        help="plaintext bytes per chunk: 16 to 16M, K and M suffixes allowed (default: 1M)",
+    )
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout)")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="file to seal (default or '-': stdin)")
+    add_force(parser)
+    add_quiet(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from envelope import DEFAULT_CHUNK_SIZE, seal_stream
+
+    from . import keyfiles, progress, streams
+
+    streams.check_output(args.output, force=args.force, binary=True)
+    streams.refuse_same_file(args.input, args.output)
+    metadata = _metadata(args.meta)
+    recipients = keyfiles.load_recipients(args.recipient, args.recipients_file)
+    if not recipients:
+        raise CliError("no recipient: give at least one -r PUBKEY or -R FILE", EXIT_USAGE)
+    chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
+    with (
+        streams.input_stream(args.input) as src,
+        streams.output_stream(args.output, force=args.force) as dst,
+        progress.progress_bar("sealing", streams.input_size(src), quiet=args.quiet) as bar,
+    ):
+        seal_stream(src, dst, recipients, metadata=metadata, chunk_size=chunk, progress=bar)
+    return 0
+
+
+def _metadata(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    metadata: dict[str, str] = {}
+    for key, value in pairs:
+        if key in metadata:
+            raise CliError(f"metadata key {key!r} given twice", EXIT_USAGE)
+        metadata[key] = value
+    return metadata

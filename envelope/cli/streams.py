@@ -1,0 +1,81 @@
+"""Inputs and outputs: a path or ``-`` (stdin/stdout). Output files appear atomically, only when
+the command succeeded; checks that can fail run before any work is done."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+from .errors import EXIT_IO, EXIT_USAGE, CliError
+
+STDIO = "-"
+
+
+def is_stdio(path: str | None) -> bool:
+    return path is None or path == STDIO
+
+
+def check_output(path: str | None, *, force: bool, binary: bool) -> None:
+    """Fail early when the output cannot be written: a terminal for binary data, an existing file."""
+    if is_stdio(path):
+        if binary and sys.stdout.isatty():
+            raise CliError("refusing to write binary data to a terminal: use -o FILE or redirect stdout", EXIT_USAGE)
+        return
+    assert path is not None
+    if not force and os.path.lexists(path):
+        raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CliError(f"{path}: the directory {directory} does not exist", EXIT_IO)
+
+
+def refuse_same_file(source: str | None, destination: str | None) -> None:
+    """The input is never modified: refuse an output path that is the input file."""
+    if is_stdio(source) or is_stdio(destination):
+        return
+    assert source is not None and destination is not None
+    with contextlib.suppress(OSError):
+        if os.path.samefile(source, destination):
+            raise CliError(f"the output file {destination} is the input file", EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def input_stream(path: str | None) -> Iterator[IO[bytes]]:
+    if is_stdio(path):
+        yield sys.stdin.buffer
+        return
+    assert path is not None
+    with open(path, "rb") as f:
+        yield f
+
+
+@contextlib.contextmanager
+def output_stream(path: str | None, *, force: bool, private: bool = False) -> Iterator[IO[bytes]]:
+    """stdout, or a file that appears (atomically) only if the block completes.
+
+    ``private`` gives the file mode 0600, for plaintext.
+    """
+    if is_stdio(path):
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    from envelope.files import atomic_output
+
+    assert path is not None
+    with atomic_output(path, overwrite=force, private=private) as out:
+        yield out
+
+
+def input_size(stream: IO[bytes]) -> int | None:
+    """Bytes left to read, when the input is a regular file."""
+    try:
+        info = os.fstat(stream.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return max(0, info.st_size - stream.tell())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
