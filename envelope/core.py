@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
 from .datakey import DataKey
-from .errors import MalformedError, NoMatchingKeyError, UsageError
+from .errors import NoMatchingKeyError, UsageError
 from .format import (
     HEADER_MAC_LEN,
     MAX_CHUNK_SIZE,
@@ -19,15 +19,14 @@ from .format import (
     RSA_OAEP_SHA256,
     Header,
     RecipientEntry,
-    decode_header,
     decode_metadata,
-    decode_prefix,
     encode_header,
     encode_metadata,
     encode_prefix,
+    read_header,
 )
 from .recipients import IdentityLike, RecipientLike, as_identities, as_recipients
-from .stream import ChunkOpener, ChunkSealer, PayloadLayout, Progress, open_chunks, read_full, seal_chunks, token_len
+from .stream import ChunkOpener, ChunkSealer, PayloadLayout, Progress, open_chunks, seal_chunks, token_len
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -77,16 +76,6 @@ def _wrap_all(recipients: RecipientLike | Iterable[RecipientLike], data_key: Dat
     return [r.wrap(data_key) for r in as_recipients(recipients)]
 
 
-def read_header(src: IO[bytes]) -> tuple[bytes, Header, bytes]:
-    """Read and decode the prefix, header and MAC from ``src`` (R1-R12): unauthenticated."""
-    prefix = _read_exact(src, PREFIX_LEN, allow_short_magic=True)
-    header_len = decode_prefix(prefix)
-    header_bytes = _read_exact(src, header_len)
-    header = decode_header(header_bytes)
-    mac = _read_exact(src, HEADER_MAC_LEN)
-    return prefix + header_bytes, header, mac
-
-
 def unlock(
     authenticated: bytes, header: Header, mac: bytes, identities: IdentityLike | Iterable[IdentityLike]
 ) -> SealedHeader:
@@ -101,16 +90,6 @@ def unlock(
 
 def read_and_unlock(src: IO[bytes], identities: IdentityLike | Iterable[IdentityLike]) -> SealedHeader:
     return unlock(*read_header(src), identities)
-
-
-def _read_exact(src: IO[bytes], size: int, *, allow_short_magic: bool = False) -> bytes:
-    buffer = bytearray(size)
-    got = read_full(src, memoryview(buffer))
-    if got < size:
-        if allow_short_magic:
-            raise MalformedError("not an envelope file (too short)" if got else "not an envelope file (empty)")
-        raise MalformedError("malformed file: it ends inside the header (truncated?)")
-    return bytes(buffer)
 
 
 def _check_chunk_size(chunk_size: int) -> None:

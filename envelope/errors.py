@@ -12,6 +12,7 @@ __all__ = [
     "InvalidKeyError",
     "LimitError",
     "MalformedError",
+    "MissingDependencyError",
     "NoMatchingKeyError",
     "UnsupportedError",
     "UsageError",
@@ -51,3 +52,7 @@ class UsageError(EnvelopeError, ValueError):
 
     Not a file-format rule: raised by writers before anything is written.
     """
+
+
+class MissingDependencyError(EnvelopeError, ImportError):
+    """A model adapter needs a framework that is not installed; the message names the extra."""

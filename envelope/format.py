@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import msgpack
 
@@ -295,3 +295,29 @@ def _decode_recipient(raw: Any) -> RecipientEntry:
         if not isinstance(kid, bytes) or len(kid) != KEY_ID_LEN or not isinstance(key, bytes):
             raise MalformedError("malformed header: an rsa-oaep-sha256 entry lacks a 32-byte 'kid' or a 'key'")
     return RecipientEntry(type=kind, fields=fields)
+
+
+# --- reading from a stream -----------------------------------------------------------------
+
+
+def read_header(src: IO[bytes]) -> tuple[bytes, Header, bytes]:
+    """Read and decode the prefix, header and MAC from ``src`` (R1-R12): unauthenticated."""
+    prefix = _read_exact(src, PREFIX_LEN, allow_short_magic=True)
+    header_len = decode_prefix(prefix)
+    header_bytes = _read_exact(src, header_len)
+    header = decode_header(header_bytes)
+    mac = _read_exact(src, HEADER_MAC_LEN)
+    return prefix + header_bytes, header, mac
+
+
+def _read_exact(src: IO[bytes], size: int, *, allow_short_magic: bool = False) -> bytes:
+    data = src.read(size)
+    got = len(data)
+    while got < size and (more := src.read(size - got)):  # sources may return short reads
+        data += more
+        got = len(data)
+    if got < size:
+        if allow_short_magic:
+            raise MalformedError("not an envelope file (too short)" if got else "not an envelope file (empty)")
+        raise MalformedError("malformed file: it ends inside the header (truncated?)")
+    return bytes(data)

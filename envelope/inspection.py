@@ -7,9 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import IO, Any, Union
 
-from .core import read_header
 from .errors import EnvelopeError
-from .format import HEADER_MAC_LEN, VERSION, decode_metadata
+from .format import HEADER_MAC_LEN, VERSION, decode_metadata, read_header
 from .stream import PayloadLayout, token_len
 
 __all__ = ["Inspection", "RecipientInfo", "inspect"]

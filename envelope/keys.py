@@ -11,9 +11,8 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable
-from typing import Union
+from typing import Any, Union
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -39,7 +38,8 @@ MAX_KEY_BITS = 16384
 DEFAULT_KEY_BITS = 3072
 
 KeySource = Union[str, bytes, "os.PathLike[str]"]
-"""Key text (PEM, OpenSSH line), DER bytes, or a path (``pathlib.Path``) to a file holding them."""
+"""Key text (PEM, an OpenSSH line), key bytes (PEM or DER), or the path of a file holding them: a
+``str`` holding ``-----BEGIN`` or starting with ``ssh-`` is key text, any other ``str`` a path."""
 
 
 def check_key_policy(key: object) -> None:
@@ -67,12 +67,16 @@ def key_id(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
     return hashlib.sha256(der).digest()
 
 
+def _looks_like_key_text(text: str) -> bool:
+    return "-----BEGIN" in text or text.lstrip().startswith(("ssh-", "AAAA"))
+
+
 def _read_source(source: KeySource) -> bytes:
     if isinstance(source, bytes):
         return source
-    if isinstance(source, str):
+    if isinstance(source, str) and _looks_like_key_text(source):
         return source.encode()
-    if isinstance(source, os.PathLike):
+    if isinstance(source, (str, os.PathLike)):
         try:
             with open(source, "rb") as f:
                 return f.read(1 << 20)  # no key file is anywhere near 1 MiB
@@ -102,6 +106,8 @@ def _refuse_rsa_pss(data: bytes) -> None:
 
 
 def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:
+    from cryptography import x509  # ~30 ms to import: only when a key is loaded
+
     if data.startswith(b"ssh-"):
         return [serialization.load_ssh_public_key]
     if data.startswith(b"-----BEGIN"):
@@ -109,7 +115,7 @@ def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:
     return [serialization.load_der_public_key, lambda d: _certificate_key(x509.load_der_x509_certificate(d))]
 
 
-def _certificate_key(certificate: x509.Certificate) -> object:
+def _certificate_key(certificate: Any) -> object:
     if certificate.public_key_algorithm_oid.dotted_string == "1.2.840.113549.1.1.10":
         raise InvalidKeyError("RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key")
     return certificate.public_key()

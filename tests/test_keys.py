@@ -161,3 +161,14 @@ def test_r23_rsa_pss_keys_are_refused():
         envelope.load_public_key(data / "rsa-pss-2048.pub.pem")
     with pytest.raises(envelope.InvalidKeyError, match="RSA-PSS"):
         envelope.load_private_key(data / "rsa-pss-2048.pem")
+
+
+def test_a_string_is_key_text_or_a_path(alice, tmp_path):
+    path = tmp_path / "alice.key"
+    path.write_bytes(envelope.private_key_pem(alice))
+    (tmp_path / "alice.pub").write_bytes(envelope.public_key_pem(alice))
+    assert envelope.key_id(envelope.load_private_key(str(path))) == envelope.key_id(alice)
+    assert envelope.key_id(envelope.load_public_key(str(tmp_path / "alice.pub"))) == envelope.key_id(alice)
+    assert envelope.open(envelope.seal(b"x", str(tmp_path / "alice.pub")), str(path)) == b"x"
+    with pytest.raises(envelope.InvalidKeyError, match="cannot read key file"):
+        envelope.load_private_key(str(tmp_path / "missing.key"))
