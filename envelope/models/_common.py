@@ -1,0 +1,160 @@
+"""What every model adapter shares: sealed outputs and inputs, framework metadata, RAM staging."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from types import ModuleType
+from typing import IO, Any, Union
+
+from ..core import DEFAULT_CHUNK_SIZE
+from ..errors import MissingDependencyError, UsageError
+from ..fileio import EnvelopeReader, EnvelopeWriter
+from ..files import atomic_output
+from ..recipients import IdentityLike, RecipientLike
+
+__all__ = [
+    "ModelSource",
+    "ModelTarget",
+    "check_framework",
+    "model_metadata",
+    "opened_model",
+    "ram_tempdir",
+    "require",
+    "sealed_model",
+]
+
+FRAMEWORK = "envelope.framework"
+FRAMEWORK_VERSION = "envelope.framework_version"
+MODEL_FORMAT = "envelope.model_format"
+
+ModelTarget = Union[str, "os.PathLike[str]", IO[bytes]]
+"""Where a sealed model goes: a path (written atomically) or a writable binary file object."""
+
+ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+"""Where a sealed model comes from: a path, the sealed bytes, or a readable binary file object."""
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import a framework, or say which extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"this needs {module.split('.')[0]}, which is not installed: pip install 'envelope[{extra}]'"
+        ) from exc
+
+
+def model_metadata(
+    user: Mapping[str, Any] | None, framework: str, version: str, model_format: str, **extra: Any
+) -> dict[str, Any]:
+    """The caller's metadata plus the adapter's reserved ``envelope.*`` keys."""
+    user = dict(user or {})
+    reserved = sorted(k for k in user if isinstance(k, str) and k.startswith("envelope."))
+    if reserved:
+        raise UsageError(f"metadata keys starting with 'envelope.' are reserved: {', '.join(reserved)}")
+    user.update({FRAMEWORK: framework, FRAMEWORK_VERSION: version, MODEL_FORMAT: model_format})
+    user.update({f"envelope.{k}": v for k, v in extra.items()})
+    return user
+
+
+def check_framework(metadata: Mapping[str, Any], framework: str, formats: Iterable[str]) -> None:
+    """Refuse to hand a file to the wrong framework (the metadata is authenticated by now)."""
+    found, found_format = metadata.get(FRAMEWORK), metadata.get(MODEL_FORMAT)
+    if found != framework or found_format not in set(formats):
+        what = f"{found} ({found_format})" if found else "no model recorded by envelope.models"
+        raise UsageError(f"this file holds {what}, not a {framework} model")
+
+
+@contextlib.contextmanager
+def sealed_model(
+    target: ModelTarget,
+    recipients: RecipientLike | Iterable[RecipientLike],
+    metadata: Mapping[str, Any],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    overwrite: bool = False,
+) -> Iterator[EnvelopeWriter]:
+    """A writer whose output is sealed; a path target appears only if the block completes."""
+    if isinstance(target, (str, os.PathLike)):
+        with (
+            atomic_output(target, overwrite=overwrite) as out,
+            EnvelopeWriter(out, recipients, metadata=metadata, chunk_size=chunk_size) as writer,
+        ):
+            yield writer
+    else:
+        with EnvelopeWriter(target, recipients, metadata=metadata, chunk_size=chunk_size) as writer:
+            yield writer
+
+
+@contextlib.contextmanager
+def opened_model(source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike]) -> Iterator[EnvelopeReader]:
+    """A seekable reader over a sealed model; every byte it returns has been authenticated."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        with EnvelopeReader(io.BytesIO(source), private_key) as reader:
+            yield reader
+    elif isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f, EnvelopeReader(f, private_key) as reader:
+            yield reader
+    else:
+        seekable = False
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            seekable = bool(source.seekable())
+        if not seekable:  # frameworks need to seek: read the sealed stream into memory first
+            source = io.BytesIO(source.read())
+        with EnvelopeReader(source, private_key) as reader:
+            yield reader
+
+
+_TEMPDIR_LOCK = threading.RLock()
+
+
+def ram_filesystem() -> str | None:
+    """A RAM-backed (tmpfs) folder this process can write to, or None."""
+    # A private 0700 folder is made inside with mkdtemp, so a shared /dev/shm is safe to use.
+    candidates = [os.environ.get("ENVELOPE_RAM_DIR"), "/dev/shm", f"/run/user/{os.getuid()}"]  # noqa: S108
+    try:
+        with open("/proc/mounts") as f:
+            tmpfs = {line.split()[1] for line in f if line.split()[2:3] == ["tmpfs"]}
+    except OSError:
+        tmpfs = set()
+    for candidate in candidates:
+        if candidate and candidate in tmpfs and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return None
+
+
+@contextlib.contextmanager
+def ram_tempdir(required: bool) -> Iterator[str | None]:
+    """Point ``tempfile`` at a private folder in RAM for the duration, then delete it.
+
+    Frameworks stage some files through ``tempfile`` (Keras: a model's assets). Inside this block
+    those files live in tmpfs, never on a disk. ``tempfile.tempdir`` is process-wide, so these blocks
+    are serialised. With no tmpfs available, ``required`` decides between refusing and going on
+    (when the caller knows nothing will be staged).
+    """
+    base = ram_filesystem()
+    if base is None:
+        if required:
+            raise UsageError(
+                "this model has assets, which the framework stages through temporary files, and no "
+                "RAM-backed folder (tmpfs such as /dev/shm) is available to keep them off the disk; "
+                "set ENVELOPE_RAM_DIR to a tmpfs mount"
+            )
+        yield None
+        return
+    with _TEMPDIR_LOCK:
+        private = tempfile.mkdtemp(prefix="envelope-", dir=base)  # mode 0700
+        previous = tempfile.tempdir
+        tempfile.tempdir = private
+        try:
+            yield private
+        finally:
+            tempfile.tempdir = previous
+            shutil.rmtree(private, ignore_errors=True)

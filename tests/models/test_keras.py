@@ -1,0 +1,213 @@
+"""envelope.models.keras: real Keras models round-trip, and no plaintext reaches the disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from frameworks import need
+
+import envelope
+from envelope.models import _common
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+keras = need("keras")
+np = need("numpy")
+from envelope.models import keras as sealed_keras  # noqa: E402
+
+SECRET_TOKEN = "zebra-secret-vocabulary-token"
+
+
+@keras.saving.register_keras_serializable(package="envelope_tests")
+class Scale(keras.layers.Layer):
+    """A custom layer with a trainable weight and its own config."""
+
+    def __init__(self, factor: float = 2.0, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):  # type: ignore[no-untyped-def]
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="random_normal", name="bias")
+
+    def call(self, x):  # type: ignore[no-untyped-def]
+        return x * self.factor + self.bias
+
+    def get_config(self):  # type: ignore[no-untyped-def]
+        return {**super().get_config(), "factor": self.factor}
+
+
+def sequential():  # type: ignore[no-untyped-def]
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(32, 6)), rng.normal(size=(32, 2)), epochs=2, verbose=0)
+    return model
+
+
+def functional_with_custom_layer():  # type: ignore[no-untyped-def]
+    inputs = keras.Input((4,))
+    hidden = Scale(3.0)(keras.layers.Dense(5)(inputs))
+    return keras.Model(inputs, keras.layers.Dense(1)(hidden))
+
+
+def vocabulary_model():  # type: ignore[no-untyped-def]
+    inputs = keras.Input((1,), dtype="string")
+    lookup = keras.layers.StringLookup(vocabulary=[SECRET_TOKEN, "apple", "banana"])
+    return keras.Model(inputs, lookup(inputs))
+
+
+def test_sequential_round_trip_with_optimizer_state(alice, tmp_path):
+    model = sequential()
+    path = tmp_path / "model.keras.env"
+    sealed_keras.save(model, path, alice.public_key(), metadata={"run": 7})
+    loaded = sealed_keras.load(path, alice)
+    x = np.random.default_rng(1).normal(size=(10, 6)).astype("float32")
+    assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert loaded.optimizer is not None
+    assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) > 0
+    metadata = envelope.open_with_metadata(path.read_bytes(), alice).metadata
+    assert metadata["run"] == 7
+    assert metadata["envelope.framework"] == "keras" and metadata["envelope.model_format"] == "keras-v3"
+    assert metadata["envelope.framework_version"] == keras.__version__
+    assert sorted(os.listdir(tmp_path)) == ["model.keras.env"]
+
+
+def test_functional_model_with_custom_layer(alice, tmp_path):
+    model = functional_with_custom_layer()
+    sealed = tmp_path / "f.env"
+    sealed_keras.save(model, sealed, alice.public_key())
+    x = np.random.default_rng(2).normal(size=(3, 4)).astype("float32")
+    for kwargs in ({}, {"custom_objects": {"Scale": Scale}}, {"compile": False, "safe_mode": True}):
+        loaded = sealed_keras.load(sealed, alice, **kwargs)
+        assert np.array_equal(model(x).numpy(), loaded(x).numpy())
+        assert isinstance(loaded.layers[2], Scale) and loaded.layers[2].factor == 3.0
+
+
+def test_file_objects_and_bytes(alice, tmp_path):
+    import io
+
+    model = sequential()
+    buffer = io.BytesIO()
+    sealed_keras.save(model, buffer, alice.public_key())
+    x = np.ones((1, 6), dtype="float32")
+    for source in (buffer.getvalue(), io.BytesIO(buffer.getvalue())):
+        assert np.array_equal(model(x).numpy(), sealed_keras.load(source, alice)(x).numpy())
+
+
+def test_model_with_vocabulary_assets_round_trips(alice, tmp_path):
+    model = vocabulary_model()
+    path = tmp_path / "vocab.env"
+    sealed_keras.save(model, path, alice.public_key())
+    loaded = sealed_keras.load(path, alice)
+    words = np.array([["apple"], [SECRET_TOKEN], ["unknown"]])
+    assert loaded(words).numpy().tolist() == model(words).numpy().tolist() == [[2], [1], [0]]
+    assert SECRET_TOKEN.encode() not in path.read_bytes()  # the vocabulary is sealed, not in clear
+
+
+def test_assets_are_refused_without_a_ram_folder(alice, tmp_path, monkeypatch):
+    monkeypatch.setattr(_common, "ram_filesystem", lambda: None)
+    with pytest.raises(envelope.UsageError, match="RAM-backed"):
+        sealed_keras.save(vocabulary_model(), tmp_path / "v.env", alice.public_key())
+    assert os.listdir(tmp_path) == []  # nothing, not even a partial sealed file
+    sealed_keras.save(sequential(), tmp_path / "plain.env", alice.public_key())  # no assets: fine
+
+
+def test_wrong_key_and_wrong_framework(alice, stranger, tmp_path):
+    path = tmp_path / "m.env"
+    sealed_keras.save(sequential(), path, alice.public_key())
+    with pytest.raises(envelope.NoMatchingKeyError):
+        sealed_keras.load(path, stranger)
+    other = tmp_path / "plain.env"
+    other.write_bytes(envelope.seal(b"not a model", alice.public_key()))
+    with pytest.raises(envelope.UsageError, match="not a keras model"):
+        sealed_keras.load(other, alice)
+
+
+def test_reserved_metadata_keys(alice, tmp_path):
+    with pytest.raises(envelope.UsageError, match="reserved"):
+        sealed_keras.save(sequential(), tmp_path / "m.env", alice.public_key(), metadata={"envelope.framework": "x"})
+
+
+def test_envelope_info_shows_the_framework(alice, tmp_path):
+    path = tmp_path / "m.env"
+    sealed_keras.save(sequential(), path, alice.public_key())
+    info = Path(sys.executable).parent / "envelope-info"
+    record = json.loads(subprocess.run([info, "--json", path], capture_output=True, check=True).stdout)["files"][0]
+    assert record["metadata"]["envelope.framework"] == "keras"
+    assert record["metadata"]["envelope.model_format"] == "keras-v3"
+
+
+# --- no plaintext on disk -----------------------------------------------------------------
+
+WATCHED_SCRIPT = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, keras, envelope
+from envelope.models import keras as sealed_keras
+key = envelope.load_private_key(sys.argv[2])
+inputs = keras.Input((1,), dtype="string")
+model = keras.Model(inputs, keras.layers.StringLookup(vocabulary=[os.environ["VOCAB_TOKEN"], "apple"])(inputs))
+print("BEGIN-ENVELOPE-WORK", flush=True)
+sealed_keras.save(model, sys.argv[1], key.public_key())
+loaded = sealed_keras.load(sys.argv[1], key)
+assert loaded(np.array([["apple"]])).numpy().tolist() == [[2]]
+"""
+
+
+def _watched_run(tmp_path: Path, alice, strace: bool) -> tuple[Path, Path, str]:  # type: ignore[no-untyped-def]
+    out, tmpdir = tmp_path / "out", tmp_path / "tmpdir"
+    out.mkdir()
+    tmpdir.mkdir()
+    key = tmp_path / "alice.pem"
+    key.write_bytes(envelope.private_key_pem(alice))
+    script = tmp_path / "work.py"
+    script.write_text(WATCHED_SCRIPT)  # the token comes through the environment, so no file holds it
+    command = [sys.executable, str(script), str(out / "vocab.env"), str(key)]
+    trace = tmp_path / "trace.log"
+    if strace:
+        calls = "openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,write"
+        command = ["strace", "-f", "-e", f"trace={calls}", "-e", "write=none", "-o", str(trace), *command]
+    env = {**os.environ, "TMPDIR": str(tmpdir), "VOCAB_TOKEN": SECRET_TOKEN}
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return out, tmpdir, trace.read_text() if strace else ""
+
+
+def test_no_model_bytes_reach_the_disk(alice, tmp_path):
+    """TMPDIR points at an empty folder: it stays empty, and the vocabulary is nowhere on disk."""
+    out, tmpdir, _ = _watched_run(tmp_path, alice, strace=False)
+    assert os.listdir(tmpdir) == []
+    assert os.listdir(out) == ["vocab.env"]
+    for root, _, files in os.walk(tmp_path):
+        for name in files:
+            assert SECRET_TOKEN.encode() not in (Path(root) / name).read_bytes(), name
+    leftovers = [p for p in os.listdir("/dev/shm") if p.startswith("envelope-")] if os.path.isdir("/dev/shm") else []
+    assert leftovers == []
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_every_file_written_during_save_and_load_is_in_ram_or_the_sealed_output(alice, tmp_path):
+    """System-call trace: from the start of save to the end of load, every file opened for writing
+    is in the private tmpfs folder or is the sealed output's temporary file."""
+    out, _, trace = _watched_run(tmp_path, alice, strace=True)
+    lines = trace.splitlines()
+    start = next(i for i, line in enumerate(lines) if "BEGIN-ENVELOPE-WORK" in line)
+    writes = []
+    for line in lines[start:]:
+        match = re.search(r'(?:openat\(AT_FDCWD, |open\(|creat\()"([^"]+)", ([A-Z_|]+)', line)
+        if match and re.search(r"O_WRONLY|O_RDWR|O_CREAT", match.group(2)) and "= -1" not in line:
+            writes.append(match.group(1))
+        mkdir = re.search(r'mkdir(?:at)?\((?:AT_FDCWD, )?"([^"]+)"', line)
+        if mkdir and "= -1" not in line:
+            writes.append(mkdir.group(1))
+    allowed = re.compile(
+        rf"^(/dev/shm/envelope-[^/]+(/.*)?|{re.escape(str(out))}/\.vocab\.env\.[^/]+\.partial|/dev/null)$"
+    )
+    assert writes, "the trace saw no file being written at all"
+    assert [w for w in writes if not allowed.match(w)] == []
+    assert any(w.startswith("/dev/shm/envelope-") for w in writes)  # the assets were staged in RAM
