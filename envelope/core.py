@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
@@ -25,8 +26,9 @@ from .format import (
     encode_prefix,
     read_header,
 )
+from .layout import PayloadLayout, token_len
 from .recipients import IdentityLike, RecipientLike, as_identities, as_recipients
-from .stream import ChunkOpener, ChunkSealer, PayloadLayout, Progress, open_chunks, seal_chunks, token_len
+from .stream import ChunkOpener, ChunkSealer, Progress, open_chunks, run_parallel, seal_chunks
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -128,6 +130,7 @@ def seal(
     *,
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    threads: int | None = None,
 ) -> bytes:
     """Seal ``data`` for one or more recipients (public keys). Returns the envelope file's bytes.
 
@@ -143,15 +146,23 @@ def seal(
     with out:
         out[: len(head)] = head
         sealer = ChunkSealer(data_key, chunk_size)
-        position = len(head)
-        for index in range(full + 1):
+        ivs = [sealer.new_iv() for _ in range(full + 1)]  # drawn in order: output independent of threads
+        token_size = token_len(chunk_size)
+
+        def seal_one(index: int) -> None:
+            start = len(head) + index * token_size
             chunk = view[index * chunk_size : (index + 1) * chunk_size]
-            position += sealer.seal_into(index, index == full, chunk, out[position:])
+            sealer.seal_into(index, index == full, chunk, out[start:], ivs[index])
+
+        run_parallel(seal_one, full + 1, threads)
     return holder.getvalue()
 
 
 def open_with_metadata(
-    sealed: bytes | bytearray | memoryview, private_key: IdentityLike | Iterable[IdentityLike]
+    sealed: bytes | bytearray | memoryview,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    threads: int | None = None,
 ) -> Opened:
     """Open an envelope file held in memory; return the plaintext and its verified metadata."""
     view = _bytes_view(sealed, "sealed")
@@ -168,16 +179,27 @@ def open_with_metadata(
 
     final_len = len(opener.open(last, True, token(last)))  # authenticates the end first
     holder, out = _exact_bytes(last * layout.chunk_size + final_len)
+    scratch = threading.local()
+
+    def open_one(index: int) -> None:
+        if not hasattr(scratch, "buffer"):
+            scratch.buffer = bytearray(opener.scratch_size)
+        chunk = opener.open_into(index, index == last, token(index), scratch.buffer)
+        out[index * layout.chunk_size : index * layout.chunk_size + len(chunk)] = chunk
+
     with out:
-        for index in range(layout.chunk_count):
-            chunk = opener.open(index, index == last, token(index))
-            out[index * layout.chunk_size : index * layout.chunk_size + len(chunk)] = chunk
+        run_parallel(open_one, layout.chunk_count, threads)
     return Opened(holder.getvalue(), unlocked.metadata)
 
 
-def open(sealed: bytes | bytearray | memoryview, private_key: IdentityLike | Iterable[IdentityLike]) -> bytes:  # noqa: A001
+def open(  # noqa: A001
+    sealed: bytes | bytearray | memoryview,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    threads: int | None = None,
+) -> bytes:
     """Open an envelope file held in memory and return the plaintext, once all of it verified."""
-    return open_with_metadata(sealed, private_key).plaintext
+    return open_with_metadata(sealed, private_key, threads=threads).plaintext
 
 
 # --- streams -------------------------------------------------------------------------------
@@ -191,6 +213,7 @@ def seal_stream(
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> int:
     """Seal everything readable from ``src`` into ``dst``, in constant memory. Returns the plaintext length.
 
@@ -199,7 +222,7 @@ def seal_stream(
     _check_chunk_size(chunk_size)
     data_key = DataKey.generate()
     dst.write(build_header(_wrap_all(recipients, data_key), data_key, chunk_size, encode_metadata(metadata)))
-    return seal_chunks(src, dst.write, ChunkSealer(data_key, chunk_size), progress)
+    return seal_chunks(src, dst.write, ChunkSealer(data_key, chunk_size), progress, threads)
 
 
 def open_stream(
@@ -208,6 +231,7 @@ def open_stream(
     private_key: IdentityLike | Iterable[IdentityLike],
     *,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Open an envelope stream from ``src`` into ``dst`` in constant memory; return the metadata.
 
@@ -216,7 +240,7 @@ def open_stream(
     all-or-nothing output file.
     """
     unlocked = read_and_unlock(src, private_key)
-    open_chunks(src, dst.write, ChunkOpener(unlocked.data_key, unlocked.header.chunk_size), progress)
+    open_chunks(src, dst.write, ChunkOpener(unlocked.data_key, unlocked.header.chunk_size), progress, threads)
     return unlocked.metadata
 
 

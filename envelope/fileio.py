@@ -11,8 +11,9 @@ from .core import DEFAULT_CHUNK_SIZE, _check_chunk_size, _wrap_all, build_header
 from .datakey import DataKey
 from .errors import AuthenticationError
 from .format import encode_metadata
+from .layout import TRUNCATED, PayloadLayout
 from .recipients import IdentityLike, RecipientLike
-from .stream import TRUNCATED, ChunkOpener, ChunkSealer, PayloadLayout, read_full
+from .stream import ChunkOpener, ChunkSealer, read_full
 
 __all__ = ["EnvelopeReader", "EnvelopeWriter"]
 

@@ -86,11 +86,14 @@ def seal_file(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> int:
     """Seal the file ``src`` into ``dst`` (atomically). Returns the plaintext length."""
     _refuse_same_file(src, dst)
     with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite) as out:
-        return seal_stream(source, out, recipients, metadata=metadata, chunk_size=chunk_size, progress=progress)
+        return seal_stream(
+            source, out, recipients, metadata=metadata, chunk_size=chunk_size, progress=progress, threads=threads
+        )
 
 
 def open_file(
@@ -100,12 +103,13 @@ def open_file(
     *,
     overwrite: bool = False,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Open the envelope file ``src`` into ``dst`` (mode 0600). ``dst`` appears only once every
     chunk verified; on any failure nothing is left behind. Returns the verified metadata."""
     _refuse_same_file(src, dst)
     with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite, private=True) as out:
-        return open_stream(source, out, private_key, progress=progress)
+        return open_stream(source, out, private_key, progress=progress, threads=threads)
 
 
 class _Discard:

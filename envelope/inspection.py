@@ -9,7 +9,7 @@ from typing import IO, Any, Union
 
 from .errors import EnvelopeError
 from .format import HEADER_MAC_LEN, VERSION, decode_metadata, read_header
-from .stream import PayloadLayout, token_len
+from .layout import PayloadLayout, token_len
 
 __all__ = ["Inspection", "RecipientInfo", "inspect"]
 

@@ -10,48 +10,47 @@ from __future__ import annotations
 import os
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .datakey import DataKey
 from .errors import AuthenticationError
+from .layout import (
+    CHUNK_FAILED,
+    FERNET_VERSION,
+    FRAME,
+    HEAD_LEN,
+    MAC_LEN,
+    MIN_TOKEN_LEN,
+    TRUNCATED,
+    PayloadLayout,
+    token_len,
+    valid_token_len,
+)
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from .datakey import DataKey
 
 __all__ = [
     "MIN_TOKEN_LEN",
     "ChunkOpener",
     "ChunkSealer",
     "PayloadLayout",
+    "default_threads",
     "open_chunks",
     "read_full",
+    "run_parallel",
     "seal_chunks",
     "token_len",
 ]
 
-FERNET_VERSION = 0x80
-_FRAME = struct.Struct(">QB")  # chunk index, final flag (section 7.2)
-_HEAD_LEN = 1 + 8 + 16  # version, timestamp, IV
-_MAC_LEN = 32
-TOKEN_OVERHEAD = _HEAD_LEN + _MAC_LEN  # 57
-MIN_TOKEN_LEN = TOKEN_OVERHEAD + 16  # 73: an empty final chunk
-
-CHUNK_FAILED = "payload authentication failed: the file was modified, truncated or extended"
-TRUNCATED = "payload authentication failed: the file is truncated"
-
 Progress = Callable[[int], Any]
-
-
-def token_len(data_len: int) -> int:
-    """Length of the token of a chunk of ``data_len`` bytes: 57 + PKCS7-padded (9 + data_len)."""
-    return TOKEN_OVERHEAD + 16 * ((_FRAME.size + data_len) // 16 + 1)
-
-
-def _valid_token_len(length: int, max_len: int) -> bool:
-    return MIN_TOKEN_LEN <= length <= max_len and (length - TOKEN_OVERHEAD) % 16 == 0
 
 
 class ChunkSealer:
@@ -72,21 +71,31 @@ class ChunkSealer:
         self._timestamp = struct.pack(">Q", int(time.time()) if timestamp is None else timestamp)
         self._iv_source = iv_source
 
-    def seal_into(self, index: int, final: bool, data: memoryview | bytes, out: memoryview) -> int:
-        """Write the token of chunk ``index`` at the start of ``out``; return its length."""
+    def new_iv(self) -> bytes:
+        return self._iv_source(16)
+
+    def seal_into(
+        self, index: int, final: bool, data: memoryview | bytes, out: memoryview, iv: bytes | None = None
+    ) -> int:
+        """Write the token of chunk ``index`` at the start of ``out``; return its length.
+
+        Thread-safe. Parallel callers draw the IVs in chunk order (``new_iv``) and pass them in,
+        so that the output never depends on thread timing.
+        """
         size = len(data)
         if (final and size >= self.chunk_size) or (not final and size != self.chunk_size):
             raise ValueError("chunk size does not match its position")  # an SDK bug, never input
         length = token_len(size)
-        iv = self._iv_source(16)
+        if iv is None:
+            iv = self._iv_source(16)
         out[0] = FERNET_VERSION
         out[1:9] = self._timestamp
-        out[9:_HEAD_LEN] = iv
-        padding = 16 - (_FRAME.size + size) % 16
+        out[9:HEAD_LEN] = iv
+        padding = 16 - (FRAME.size + size) % 16
         encryptor = Cipher(self._aes, modes.CBC(iv)).encryptor()
         # update_into needs 15 spare bytes past each write; the 32-byte MAC slot provides them.
-        written = _HEAD_LEN
-        written += encryptor.update_into(_FRAME.pack(index, 1 if final else 0), out[written:])
+        written = HEAD_LEN
+        written += encryptor.update_into(FRAME.pack(index, 1 if final else 0), out[written:])
         written += encryptor.update_into(data, out[written:])
         written += encryptor.update_into(bytes((padding,)) * padding, out[written:])
         encryptor.finalize()
@@ -102,40 +111,45 @@ class ChunkSealer:
 
 
 class ChunkOpener:
-    """Verifies and decrypts tokens (section 7.4). Not thread-safe: it reuses one buffer."""
+    """Verifies and decrypts tokens (section 7.4)."""
 
     def __init__(self, key: DataKey, chunk_size: int) -> None:
         self._aes = algorithms.AES(key.encryption_key)
         self._signing_key = key.signing_key
         self.chunk_size = chunk_size
         self.token_size = token_len(chunk_size)
-        self._scratch = bytearray(self.token_size + 16)
+        self.scratch_size = self.token_size + 16
+        self._scratch = bytearray(self.scratch_size)
 
     def open(self, index: int, is_last: bool, token: memoryview | bytes) -> memoryview:
-        """Return the chunk data of ``token``, valid until the next call. Fails with
-        :class:`AuthenticationError` unless every check of section 7.4 passes."""
+        """Return the chunk data of ``token``, valid until the next call (not thread-safe). Fails
+        with :class:`AuthenticationError` unless every check of section 7.4 passes."""
+        return self.open_into(index, is_last, token, self._scratch)
+
+    def open_into(self, index: int, is_last: bool, token: memoryview | bytes, scratch: bytearray) -> memoryview:
+        """Like :meth:`open`, decrypting into ``scratch`` (``scratch_size`` bytes): thread-safe."""
         token = memoryview(token)
         length = len(token)
-        if not _valid_token_len(length, self.token_size) or token[0] != FERNET_VERSION:
+        if not valid_token_len(length, self.token_size) or token[0] != FERNET_VERSION:
             raise AuthenticationError(CHUNK_FAILED)
         mac = hmac.HMAC(self._signing_key, hashes.SHA256())
-        mac.update(token[: length - _MAC_LEN])
+        mac.update(token[: length - MAC_LEN])
         try:
-            mac.verify(token[length - _MAC_LEN :].tobytes())
+            mac.verify(token[length - MAC_LEN :].tobytes())
         except InvalidSignature:
             raise AuthenticationError(CHUNK_FAILED) from None
-        decryptor = Cipher(self._aes, modes.CBC(token[9:_HEAD_LEN].tobytes())).decryptor()
-        size = decryptor.update_into(token[_HEAD_LEN : length - _MAC_LEN], self._scratch)
+        decryptor = Cipher(self._aes, modes.CBC(token[9:HEAD_LEN].tobytes())).decryptor()
+        size = decryptor.update_into(token[HEAD_LEN : length - MAC_LEN], scratch)
         decryptor.finalize()
-        message = memoryview(self._scratch)[:size]
+        message = memoryview(scratch)[:size]
         padding = message[-1]
         if not 1 <= padding <= 16 or message[size - padding :] != bytes((padding,)) * padding:
             raise AuthenticationError(CHUNK_FAILED)
         end = size - padding
-        if end < _FRAME.size:
+        if end < FRAME.size:
             raise AuthenticationError(CHUNK_FAILED)
-        found_index, flag = _FRAME.unpack_from(message)
-        data_len = end - _FRAME.size
+        found_index, flag = FRAME.unpack_from(message)
+        data_len = end - FRAME.size
         if (
             found_index != index
             or flag != (1 if is_last else 0)
@@ -143,48 +157,7 @@ class ChunkOpener:
             or (not is_last and data_len != self.chunk_size)
         ):
             raise AuthenticationError(CHUNK_FAILED)
-        return message[_FRAME.size : end]
-
-
-@dataclass(frozen=True)
-class PayloadLayout:
-    """Where the tokens are, computed from the payload length alone (section 7.3)."""
-
-    chunk_size: int
-    payload_len: int
-
-    def __post_init__(self) -> None:
-        if self.payload_len <= 0:
-            raise AuthenticationError(TRUNCATED)  # R17
-        if not _valid_token_len(self.final_token_len, self.token_size):
-            raise AuthenticationError(TRUNCATED)  # R18
-
-    @property
-    def token_size(self) -> int:
-        return token_len(self.chunk_size)
-
-    @property
-    def chunk_count(self) -> int:
-        return -(-self.payload_len // self.token_size)
-
-    @property
-    def final_token_len(self) -> int:
-        return self.payload_len - (self.chunk_count - 1) * self.token_size
-
-    def token_offset(self, index: int) -> int:
-        """Offset of token ``index`` from the start of the payload."""
-        return index * self.token_size
-
-    def token_length(self, index: int) -> int:
-        return self.final_token_len if index == self.chunk_count - 1 else self.token_size
-
-    def plaintext_len_range(self) -> tuple[int, int]:
-        """Bounds on the plaintext length, before the final token is opened (padding blurs it)."""
-        padded = self.final_token_len - TOKEN_OVERHEAD
-        low = max(0, padded - 16 - _FRAME.size)
-        high = min(self.chunk_size - 1, padded - 1 - _FRAME.size)
-        full = (self.chunk_count - 1) * self.chunk_size
-        return full + low, full + high
+        return message[FRAME.size : end]
 
 
 def read_full(src: IO[bytes], buffer: memoryview) -> int:
@@ -207,48 +180,169 @@ def read_full(src: IO[bytes], buffer: memoryview) -> int:
     return total
 
 
+def default_threads() -> int:
+    """Worker threads for chunk work: one per core available to this process, at most 8.
+
+    ``cryptography`` releases the GIL while it encrypts and MACs a large buffer, so chunks sealed on
+    several threads run in parallel (spec/FORMAT.md needs nothing of the kind: order is restored).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))
+
+
+class _Pipeline:
+    """Runs chunk jobs on a thread pool and hands the results back in submission order.
+
+    At most ``depth`` jobs are in flight, so memory stays bounded by ``depth`` buffer sets whatever
+    the payload size. With one thread, jobs run inline.
+    """
+
+    def __init__(self, threads: int, deliver: Callable[[Any], None]) -> None:
+        self._threads = threads
+        self._deliver = deliver
+        self._pool: ThreadPoolExecutor | None = None
+        if threads > 1:
+            from concurrent.futures import ThreadPoolExecutor  # only when there is parallel work
+
+            self._pool = ThreadPoolExecutor(threads)
+        self._pending: deque[Future[Any]] = deque()
+        self.depth = threads + 2 if threads > 1 else 1
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> None:
+        if self._pool is None:
+            self._deliver(job(*args))
+            return
+        self._pending.append(self._pool.submit(job, *args))
+
+    def wait_for_room(self) -> None:
+        """Deliver finished results, in order, until another job may be submitted."""
+        while len(self._pending) >= self.depth:
+            self._deliver(self._pending.popleft().result())
+
+    def drain(self) -> None:
+        while self._pending:
+            self._deliver(self._pending.popleft().result())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            for future in self._pending:
+                future.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_parallel(job: Callable[[int], Any], count: int, threads: int | None = None) -> None:
+    """Run ``job(0) ... job(count - 1)`` on a thread pool (inline with one thread); re-raise the
+    first failure. For in-memory work whose jobs write disjoint parts of one buffer."""
+    threads = default_threads() if threads is None else threads
+    if threads <= 1 or count <= 1:
+        for index in range(count):
+            job(index)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(job, range(count)):
+            pass
+
+
 def seal_chunks(
-    src: IO[bytes], write: Callable[[memoryview], Any], sealer: ChunkSealer, progress: Progress | None = None
+    src: IO[bytes],
+    write: Callable[[memoryview], Any],
+    sealer: ChunkSealer,
+    progress: Progress | None = None,
+    threads: int | None = None,
 ) -> int:
-    """Read ``src`` to its end and write its tokens; return the plaintext length (section 7.1)."""
-    chunk = bytearray(sealer.chunk_size)
-    token = memoryview(bytearray(sealer.token_size))
-    index = total = 0
-    while True:
-        got = read_full(src, memoryview(chunk))
-        final = got < sealer.chunk_size
-        length = sealer.seal_into(index, final, memoryview(chunk)[:got], token)
+    """Read ``src`` to its end and write its tokens; return the plaintext length (section 7.1).
+
+    Reading and writing stay on the calling thread, in order; sealing runs on ``threads`` workers.
+    """
+    threads = default_threads() if threads is None else threads
+    free: list[tuple[memoryview, memoryview]] = []
+    total = 0
+
+    def deliver(result: tuple[memoryview, memoryview, int, int]) -> None:
+        nonlocal total
+        chunk, token, length, got = result
         write(token[:length])
         total += got
         if progress is not None:
             progress(got)
-        if final:
-            return total
-        index += 1
+        free.append((chunk, token))
+
+    def job(index: int, final: bool, chunk: memoryview, token: memoryview, got: int, iv: bytes) -> Any:
+        return chunk, token, sealer.seal_into(index, final, chunk[:got], token, iv), got
+
+    with _Pipeline(threads, deliver) as pipeline:
+        for _ in range(pipeline.depth):
+            free.append((memoryview(bytearray(sealer.chunk_size)), memoryview(bytearray(sealer.token_size))))
+        index = 0
+        while True:
+            pipeline.wait_for_room()
+            chunk, token = free.pop()
+            got = read_full(src, chunk)
+            final = got < sealer.chunk_size
+            pipeline.submit(job, index, final, chunk, token, got, sealer.new_iv())
+            if final:
+                break
+            index += 1
+        pipeline.drain()
+    return total
 
 
 def open_chunks(
-    src: IO[bytes], write: Callable[[memoryview], Any], opener: ChunkOpener, progress: Progress | None = None
+    src: IO[bytes],
+    write: Callable[[memoryview], Any],
+    opener: ChunkOpener,
+    progress: Progress | None = None,
+    threads: int | None = None,
 ) -> int:
-    """Read tokens from ``src`` to its end, writing each chunk once it verified; return the length.
-
-    Reads one token ahead to know which is the last one (section 7.4).
-    """
+    """Read tokens from ``src`` to its end, writing each chunk once it verified, in order; return
+    the plaintext length. Reads one token ahead to know which is the last one (section 7.4)."""
+    threads = default_threads() if threads is None else threads
     size = opener.token_size
-    current, ahead = memoryview(bytearray(size)), memoryview(bytearray(size))
-    got = read_full(src, current)
-    if got == 0:
-        raise AuthenticationError(TRUNCATED)  # R17
-    index = total = 0
-    while True:
-        got_ahead = read_full(src, ahead) if got == size else 0
-        is_last = got_ahead == 0
-        data = opener.open(index, is_last, current[:got])
+    free: list[tuple[memoryview, bytearray]] = []
+    total = 0
+
+    def deliver(result: tuple[memoryview, bytearray, memoryview]) -> None:
+        nonlocal total
+        token, scratch, data = result
         write(data)
         total += len(data)
         if progress is not None:
             progress(len(data))
-        if is_last:
-            return total
-        current, ahead, got = ahead, current, got_ahead
-        index += 1
+        free.append((token, scratch))
+
+    def job(index: int, is_last: bool, token: memoryview, got: int, scratch: bytearray) -> Any:
+        return token, scratch, opener.open_into(index, is_last, token[:got], scratch)
+
+    with _Pipeline(threads, deliver) as pipeline:
+        for _ in range(pipeline.depth + 1):  # one more: the token read ahead
+            free.append((memoryview(bytearray(size)), bytearray(opener.scratch_size)))
+        current, current_scratch = free.pop()
+        got = read_full(src, current)
+        if got == 0:
+            raise AuthenticationError(TRUNCATED)  # R17
+        index = 0
+        while True:
+            pipeline.wait_for_room()
+            ahead, ahead_scratch = free.pop()
+            got_ahead = read_full(src, ahead) if got == size else 0
+            is_last = got_ahead == 0
+            pipeline.submit(job, index, is_last, current, got, current_scratch)
+            if is_last:
+                free.append((ahead, ahead_scratch))
+                break
+            current, current_scratch, got = ahead, ahead_scratch, got_ahead
+            index += 1
+        pipeline.drain()
+    return total

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 
 import pytest
@@ -172,3 +173,31 @@ def test_a_string_is_key_text_or_a_path(alice, tmp_path):
     assert envelope.open(envelope.seal(b"x", str(tmp_path / "alice.pub")), str(path)) == b"x"
     with pytest.raises(envelope.InvalidKeyError, match="cannot read key file"):
         envelope.load_private_key(str(tmp_path / "missing.key"))
+
+
+def _der_integer(value: int) -> bytes:
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big")
+    return b"\x02" + _der_length(len(body)) + body
+
+
+def _der_length(n: int) -> bytes:
+    if n < 128:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def test_a_private_key_with_mismatched_halves_is_refused(alice, bob):
+    """The fast load path skips OpenSSL's primality tests but still refuses a key whose private part
+    does not match its public part (here: another key's modulus, in a hand-built PKCS#1 structure,
+    since cryptography refuses to build one). OpenSSL re-checks every CRT result and falls back to
+    d, so the mismatch surfaces as a failed round trip."""
+    a = alice.private_numbers()
+    fields = [0, bob.private_numbers().public_numbers.n, a.public_numbers.e, a.d, a.p, a.q, a.dmp1, a.dmq1, a.iqmp]
+    body = b"".join(_der_integer(v) for v in fields)
+    pkcs1 = b"\x30" + _der_length(len(body)) + body
+    pem = b"-----BEGIN RSA PRIVATE KEY-----\n" + base64.encodebytes(pkcs1) + b"-----END RSA PRIVATE KEY-----\n"
+    with pytest.raises(envelope.InvalidKeyError, match="inconsistent"):
+        envelope.load_private_key(pem)
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.load_private_key(pem, full_validation=True)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import envelope
 from envelope.datakey import DataKey
-from envelope.stream import ChunkOpener, ChunkSealer, PayloadLayout, token_len
+from envelope.layout import PayloadLayout, token_len
+from envelope.stream import ChunkOpener, ChunkSealer
 
 
 def split_tokens(sealed: bytes) -> tuple[int, list[bytes], int]:

@@ -1,0 +1,84 @@
+"""Parallel chunk work: results never depend on the number of threads or on their timing."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import threading
+
+import pytest
+
+import envelope
+from envelope.datakey import DataKey
+from envelope.stream import ChunkOpener, ChunkSealer, open_chunks, seal_chunks
+
+
+def deterministic_sealer(chunk_size: int) -> ChunkSealer:
+    counter = itertools.count()
+    return ChunkSealer(
+        DataKey(b"\x07" * 32),
+        chunk_size,
+        timestamp=1_700_000_000,
+        iv_source=lambda n: next(counter).to_bytes(n, "big"),
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 4096 * 7 + 3, 100_000])
+def test_sealed_bytes_are_identical_for_any_thread_count(size):
+    data = os.urandom(size)
+    outputs = set()
+    for threads in (1, 2, 3, 8):
+        out = io.BytesIO()
+        seal_chunks(io.BytesIO(data), out.write, deterministic_sealer(4096), threads=threads)
+        outputs.add(out.getvalue())
+    assert len(outputs) == 1
+    (sealed,) = outputs
+    for threads in (1, 2, 8):
+        opened = io.BytesIO()
+        open_chunks(io.BytesIO(sealed), opened.write, ChunkOpener(DataKey(b"\x07" * 32), 4096), threads=threads)
+        assert opened.getvalue() == data
+
+
+def test_one_shot_paths_agree_across_thread_counts(alice):
+    data = os.urandom(300_000)
+    for threads in (1, 2, 4):
+        sealed = envelope.seal(data, alice.public_key(), chunk_size=4096, threads=threads)
+        for open_threads in (1, 2, 4):
+            assert envelope.open(sealed, alice, threads=open_threads) == data
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_a_tampered_chunk_fails_under_any_thread_count(alice, threads):
+    sealed = bytearray(envelope.seal(os.urandom(50_000), alice.public_key(), chunk_size=1024))
+    info = envelope.inspect(bytes(sealed))
+    sealed[info.header_size + 20 * info.token_size + 100] ^= 1
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open(bytes(sealed), alice, threads=threads)
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open_stream(io.BytesIO(bytes(sealed)), io.BytesIO(), alice, threads=threads)
+
+
+def test_many_threads_sealing_and_opening_at_once(alice, bob):
+    """No shared mutable state in the SDK: concurrent callers, shared and separate inputs."""
+    shared = envelope.seal(os.urandom(20_000), [alice.public_key(), bob.public_key()], chunk_size=512)
+    expected = envelope.open(shared, alice)
+    failures: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            own = os.urandom(5_000 + n)
+            assert envelope.open(envelope.seal(own, alice.public_key(), chunk_size=256), alice) == own
+            assert envelope.open(shared, bob if n % 2 else alice) == expected
+            reader = envelope.EnvelopeReader(io.BytesIO(shared), alice)
+            reader.seek(n * 100)
+            assert reader.read(50) == expected[n * 100 : n * 100 + 50]
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
