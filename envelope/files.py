@@ -1,6 +1,6 @@
-"""Path-based helpers with atomic outputs: a temporary file in the destination folder, fsync, then
-a rename. On any failure the temporary file is removed, so no partial or unverified output is left
-behind, and the source is never modified.
+"""Path-based helpers with atomic outputs: the data go to a temporary (on Linux, unnamed) file in
+the destination folder, are fsynced, and only then get their name. On any failure nothing is left
+behind, no partial or unverified output, and the source is never modified.
 """
 
 from __future__ import annotations
@@ -22,44 +22,110 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 @contextlib.contextmanager
-def atomic_output(path: PathLike, *, overwrite: bool = False, private: bool = False) -> Iterator[IO[bytes]]:
+def atomic_output(
+    path: PathLike, *, overwrite: bool = False, private: bool = False, mode: int | None = None
+) -> Iterator[IO[bytes]]:
     """Yield a file object whose content appears at ``path`` only if the block completes.
 
-    ``private`` keeps the file at mode 0600 (for plaintext); otherwise it gets the usual mode
-    (0666 less the umask). Without ``overwrite`` an existing ``path`` raises FileExistsError.
+    The file gets ``mode`` if given, else 0600 when ``private`` (for plaintext), else the usual
+    0666 less the umask. Without ``overwrite`` an existing ``path`` raises FileExistsError.
+
+    On Linux the data go to an unnamed file (``O_TMPFILE``) in the destination folder, linked into
+    place only after the block completed and the data were fsynced: a process killed at any point,
+    even by SIGKILL, leaves nothing behind. Where that is not available, a hidden
+    ``.NAME.*.partial`` file is used and removed on any failure (but not after SIGKILL).
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not overwrite and os.path.lexists(path):
         raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)")
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".partial")
+    final_mode = mode if mode is not None else 0o600 if private else 0o666 & ~_umask()
+    fd = _open_unnamed(directory)
+    temp = None
+    if fd is None:
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".partial")
     try:
-        if not private:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, final_mode)
         with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        if overwrite:
-            os.replace(temp, path)
-        else:
-            try:
-                os.link(temp, path)  # fails, atomically, if path appeared meanwhile
-            except FileExistsError:
-                raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
-            except OSError:  # a file system without hard links
-                if os.path.lexists(path):
-                    raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
-                os.replace(temp, path)
-            else:
-                os.unlink(temp)
+            if temp is None:
+                _link_into_place(str(out.fileno()), path, overwrite, linked=True)
+        if temp is not None:
+            _link_into_place(temp, path, overwrite, linked=False)
         _fsync_directory(directory)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         raise
+
+
+def _open_unnamed(directory: str) -> int | None:
+    """An unnamed, writable file in ``directory`` (Linux O_TMPFILE), or None where unsupported."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except OSError:  # the file system does not support it (EOPNOTSUPP, EISDIR, ...)
+        return None
+
+
+def _link_into_place(source: str, path: str, overwrite: bool, *, linked: bool) -> None:
+    """Give the finished file its name, atomically. ``linked``: ``source`` is the number of an open
+    unnamed file, linked through /proc/self/fd (linkat with AT_SYMLINK_FOLLOW)."""
+    if overwrite:
+        if linked:  # link under a hidden name first, then rename over the destination
+            folder, name = os.path.split(os.path.abspath(path))
+            hidden = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.partial")
+            _link_fd(source, hidden)
+            source = hidden
+        try:
+            os.replace(source, path)
+        except BaseException:
+            if linked:
+                with contextlib.suppress(OSError):
+                    os.unlink(source)
+            raise
+        return
+    try:
+        if linked:
+            _link_fd(source, path)  # fails, atomically, if path appeared meanwhile
+        else:
+            os.link(source, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
+    except OSError:
+        if linked:
+            raise
+        if os.path.lexists(path):  # a file system without hard links
+            raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
+        os.replace(source, path)
+        return
+    if not linked:
+        os.unlink(source)
+
+
+def _link_fd(fd: str, path: str) -> None:
+    # os.link only calls linkat (and so honours follow_symlinks) when given a directory fd.
+    proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.link(fd, path, src_dir_fd=proc, follow_symlinks=True)
+    finally:
+        os.close(proc)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, briefly, for every thread)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o077)  # fallback where /proc is missing: restore at once
+    os.umask(current)
+    return current
 
 
 def _fsync_directory(directory: str) -> None:
@@ -134,7 +200,8 @@ def rewrap_file(
     remove: Iterable[bytes | str] = (),
     overwrite: bool = False,
 ) -> None:
-    """Write ``src`` with recipients changed to ``dst``; the payload is copied unchanged.
-    ``dst`` may be ``src`` itself when ``overwrite`` is true (the file is replaced atomically)."""
-    with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite) as out:
+    """Write ``src`` with recipients changed to ``dst``; the payload is copied unchanged, and so is
+    the file mode. ``dst`` may be ``src`` itself when ``overwrite`` is true (replaced atomically)."""
+    mode = os.stat(src).st_mode & 0o7777
+    with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite, mode=mode) as out:
         rewrap_stream(source, out, private_key, add=add, remove=remove)
