@@ -9,14 +9,23 @@ Keras stage those files through ``tempfile``: here they are staged in a private 
 Keras' file-object entry points live in ``keras.src.saving.saving_lib`` (Keras >= 3.2): the public
 ``keras.saving.save_model``/``load_model`` refuse file objects, and ``ram://`` paths are copied to a
 temporary file on disk on load.
+
+``export_saved_model`` / ``load_saved_model`` do the same for TensorFlow SavedModel exports (the
+format TF Serving and ``tf.saved_model.load`` read), through TensorFlow's in-memory ``ram://`` file
+system.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import io
+import os
+import posixpath
+import tarfile
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..core import DEFAULT_CHUNK_SIZE
+from ..errors import UsageError
 from ..recipients import IdentityLike, RecipientLike
 from ._common import (
     ModelSource,
@@ -29,7 +38,7 @@ from ._common import (
     sealed_model,
 )
 
-__all__ = ["MODEL_FORMAT", "load", "save"]
+__all__ = ["MODEL_FORMAT", "SAVED_MODEL_FORMAT", "export_saved_model", "load", "load_saved_model", "save"]
 
 MODEL_FORMAT = "keras-v3"  # the zip-based .keras format
 
@@ -86,3 +95,86 @@ def load(
             return saving_lib.load_model(
                 reader, custom_objects=dict(custom_objects or {}), compile=compile, safe_mode=safe_mode
             )
+
+
+# --- TensorFlow SavedModel exports (for serving) --------------------------------------------
+
+SAVED_MODEL_FORMAT = "tf-saved-model-tar"  # a tar of the SavedModel directory
+
+
+def export_saved_model(
+    model: Any,
+    target: ModelTarget,
+    recipients: RecipientLike | Iterable[RecipientLike],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    overwrite: bool = False,
+) -> None:
+    """Seal a TensorFlow SavedModel export of ``model`` (``model.export(..., "tf_saved_model")``).
+
+    The export is written to TensorFlow's in-memory ``ram://`` file system, packed into a tar in
+    memory and sealed; the Python sources AutoGraph generates on the way go to a tmpfs folder.
+    """
+    keras = require("keras", "keras")
+    tf = require("tensorflow", "keras")
+    meta = model_metadata(metadata, "tensorflow", tf.__version__, SAVED_MODEL_FORMAT, keras_version=keras.__version__)
+    scratch = f"ram://envelope-{os.urandom(8).hex()}"
+    try:
+        with ram_tempdir(required=True):
+            model.export(scratch, format="tf_saved_model", verbose=False)
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for relative, data in _ram_files(tf, scratch):
+                member = tarfile.TarInfo(relative)
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+    finally:
+        if tf.io.gfile.exists(scratch):
+            tf.io.gfile.rmtree(scratch)
+    with sealed_model(target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite) as writer:
+        writer.write(archive.getbuffer())
+
+
+def load_saved_model(source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike]) -> Any:
+    """Open a sealed SavedModel export into ``tf.saved_model.load``'s object (call ``.serve``).
+
+    The files live in TensorFlow's ``ram://`` file system only while TensorFlow reads them. A
+    SavedModel graph may contain any TensorFlow op, file I/O included: as with pickles, load only
+    exports whose origin you trust (sealing needs only your public key, so it proves no origin).
+    """
+    tf = require("tensorflow", "keras")
+    with opened_model(source, private_key) as reader:
+        check_framework(reader.metadata, "tensorflow", [SAVED_MODEL_FORMAT])
+        archive = io.BytesIO(reader.read())
+    scratch = f"ram://envelope-{os.urandom(8).hex()}"
+    try:
+        with tarfile.open(fileobj=archive, mode="r") as tar:
+            for member in tar.getmembers():
+                path = _safe_member_path(member)
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                tf.io.gfile.makedirs(posixpath.dirname(f"{scratch}/{path}"))
+                with tf.io.gfile.GFile(f"{scratch}/{path}", "wb") as out:
+                    out.write(extracted.read())
+        with ram_tempdir(required=True):
+            return tf.saved_model.load(scratch)
+    finally:
+        if tf.io.gfile.exists(scratch):
+            tf.io.gfile.rmtree(scratch)
+
+
+def _ram_files(tf: Any, root: str) -> Iterator[tuple[str, bytes]]:
+    for folder, _, names in tf.io.gfile.walk(root):
+        for name in sorted(names):
+            path = f"{folder.rstrip('/')}/{name}"
+            with tf.io.gfile.GFile(path, "rb") as f:
+                yield path[len(root) + 1 :], f.read()
+
+
+def _safe_member_path(member: tarfile.TarInfo) -> str:
+    """Only plain files with relative, non-escaping names (the archive's sealer is not authenticated)."""
+    path = posixpath.normpath(member.name)
+    if not member.isfile() or path.startswith(("/", "..")) or path == ".":
+        raise UsageError(f"the sealed SavedModel archive holds an unexpected entry: {member.name!r}")
+    return path
