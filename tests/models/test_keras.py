@@ -127,7 +127,7 @@ def test_saved_model_export_round_trip(alice, tmp_path):
     assert np.allclose(served.serve(x).numpy(), model(x).numpy())
     metadata = envelope.open_with_metadata(path.read_bytes(), alice).metadata
     assert metadata["envelope.framework"] == "tensorflow" and metadata["envelope.model_format"] == "tf-saved-model-tar"
-    with pytest.raises(envelope.UsageError, match="holds tensorflow .*, not a keras model"):
+    with pytest.raises(envelope.UsageError, match=r"holds tensorflow .*, not a keras model"):
         sealed_keras.load(path, alice)  # a SavedModel is not a .keras archive, and the check says so
 
 
@@ -140,7 +140,11 @@ def test_saved_model_archive_with_escaping_names_is_refused(alice, tmp_path):
         member = tarfile.TarInfo("../outside.pb")
         member.size = 1
         tar.addfile(member, io.BytesIO(b"x"))
-    meta = {"envelope.framework": "tensorflow", "envelope.framework_version": "x", "envelope.model_format": "tf-saved-model-tar"}
+    meta = {
+        "envelope.framework": "tensorflow",
+        "envelope.framework_version": "x",
+        "envelope.model_format": "tf-saved-model-tar",
+    }
     sealed = envelope.seal(archive.getvalue(), alice.public_key(), metadata=meta)
     with pytest.raises(envelope.UsageError, match="unexpected entry"):
         sealed_keras.load_saved_model(sealed, alice)
