@@ -41,3 +41,13 @@ def test_docstring_example_runs():
     import doctest
 
     assert doctest.testmod(envelope, verbose=False).failed == 0
+
+
+def test_oaep_only_no_pkcs1_v15_anywhere():
+    """Key hygiene: the package never uses RSA PKCS#1 v1.5 padding (Bleichenbacher's oracle)."""
+    from pathlib import Path
+
+    sources = Path(envelope.__file__).parent.rglob("*.py")
+    offenders = [str(p) for p in sources if "PKCS1v15" in p.read_text() or "pkcs1v15" in p.read_text().lower()]
+    assert offenders == []
+    assert "OAEP" in (Path(envelope.__file__).parent / "recipients.py").read_text()
