@@ -28,7 +28,7 @@ from .format import (
 )
 from .layout import PayloadLayout, token_len
 from .recipients import IdentityLike, RecipientLike, as_identities, as_recipients
-from .stream import ChunkOpener, ChunkSealer, Progress, open_chunks, run_parallel, seal_chunks
+from .stream import ChunkOpener, ChunkSealer, Progress, open_chunks, run_parallel, scratch_for, seal_chunks
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -182,9 +182,9 @@ def open_with_metadata(
     scratch = threading.local()
 
     def open_one(index: int) -> None:
-        if not hasattr(scratch, "buffer"):
-            scratch.buffer = bytearray(opener.scratch_size)
-        chunk = opener.open_into(index, index == last, token(index), scratch.buffer)
+        this = token(index)
+        scratch.buffer = scratch_for(len(this), getattr(scratch, "buffer", bytearray()))
+        chunk = opener.open_into(index, index == last, this, scratch.buffer)
         out[index * layout.chunk_size : index * layout.chunk_size + len(chunk)] = chunk
 
     with out:

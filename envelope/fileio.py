@@ -13,7 +13,7 @@ from .errors import AuthenticationError
 from .format import encode_metadata
 from .layout import TRUNCATED, PayloadLayout
 from .recipients import IdentityLike, RecipientLike
-from .stream import ChunkOpener, ChunkSealer, read_full
+from .stream import ChunkOpener, ChunkSealer, read_full, read_token
 
 __all__ = ["EnvelopeReader", "EnvelopeWriter"]
 
@@ -210,15 +210,15 @@ class EnvelopeReader(io.BufferedIOBase):
 
     def _forward_chunks(self) -> Iterator[bytes]:
         size = self._opener.token_size
-        current, ahead = memoryview(bytearray(size)), memoryview(bytearray(size))
-        got = read_full(self._src, current)
+        current, got = read_token(self._src, size, bytearray())
         if got == 0:
             raise AuthenticationError(TRUNCATED)
+        ahead = bytearray()
         index = 0
         while True:
-            got_ahead = read_full(self._src, ahead) if got == size else 0
+            ahead, got_ahead = read_token(self._src, size, ahead) if got == size else (ahead, 0)
             is_last = got_ahead == 0
-            yield bytes(self._opener.open(index, is_last, current[:got]))
+            yield bytes(self._opener.open(index, is_last, memoryview(current)[:got]))
             if is_last:
                 return
             current, ahead, got = ahead, current, got_ahead

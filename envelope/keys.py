@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable
 from typing import Any, Union
 
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -82,27 +81,80 @@ def _read_source(source: KeySource) -> bytes:
                 return f.read(1 << 20)  # no key file is anywhere near 1 MiB
         except OSError as exc:
             raise InvalidKeyError(f"cannot read key file {os.fspath(source)!r}: {exc.strerror}") from None
+        except ValueError:  # an embedded NUL byte
+            raise InvalidKeyError(f"not a usable key file name: {os.fspath(source)!r}") from None
     raise InvalidKeyError(f"a key must be given as text, bytes or a path, not {type(source).__name__}")
 
 
-_RSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")  # DER of OID 1.2.840.113549.1.1.10
+_RSA_PSS_OID = "1.2.840.113549.1.1.10"
+_RSA_PSS_OID_DER = bytes.fromhex("2a864886f70d01010a")  # the OID's content octets
+_PSS_REFUSED = "RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key"
 
 
-def _refuse_rsa_pss(data: bytes) -> None:
+def _der_element(data: bytes, position: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the DER element at ``position``; ValueError if cut."""
+    if position + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag, length = data[position], data[position + 1]
+    start = position + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or start + count > len(data):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    if start + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, start, start + length
+
+
+def _algorithm_oid(der: bytes, *, skip_version: bool) -> bytes | None:
+    """The algorithm OID of a SubjectPublicKeyInfo (or, skipping the version, a PKCS#8
+    PrivateKeyInfo): SEQUENCE { [INTEGER version,] SEQUENCE { OID, ... }, ... }. None if the bytes
+    are not shaped like one."""
+    try:
+        tag, position, _ = _der_element(der, 0)
+        if tag != 0x30:
+            return None
+        if skip_version:
+            tag, _, position = _der_element(der, position)
+            if tag != 0x02:
+                return None
+        tag, position, _ = _der_element(der, position)
+        if tag != 0x30:
+            return None
+        tag, start, end = _der_element(der, position)
+        return der[start:end] if tag == 0x06 else None
+    except ValueError:
+        return None
+
+
+def _pem_body(data: bytes, label: bytes) -> bytes | None:
+    """The DER inside the first PEM block with this label, if any."""
+    begin, end = b"-----BEGIN " + label + b"-----", b"-----END " + label + b"-----"
+    if begin not in data or end not in data:
+        return None
+    body = data.split(begin, 1)[1].split(end, 1)[0]
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except ValueError:
+        return None
+
+
+def _refuse_rsa_pss(data: bytes, *, private: bool) -> None:
     """RSA-PSS-restricted keys are signing keys; using them to encrypt breaks their contract (R23).
 
-    cryptography loads them as plain RSA keys, so look at the algorithm identifier, which sits in
-    the first bytes of SubjectPublicKeyInfo and PKCS#8 structures.
+    cryptography loads them as plain RSA keys, so read the algorithm identifier of the
+    SubjectPublicKeyInfo or PKCS#8 structure. (An encrypted PKCS#8 file hides it; such a private key
+    could only open files sealed to the rsaEncryption form of the same public key.)
     """
-    der = data
-    if data.startswith(b"-----BEGIN"):
-        body = b"".join(line for line in data.splitlines()[1:] if line and not line.startswith(b"-----"))
-        try:
-            der = base64.b64decode(body, validate=False)
-        except ValueError:
-            return
-    if _RSA_PSS_OID in der[:32]:
-        raise InvalidKeyError("RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key")
+    if private:
+        candidates = [_pem_body(data, b"PRIVATE KEY")] if data.startswith(b"-----BEGIN") else [data]
+    else:
+        candidates = [_pem_body(data, b"PUBLIC KEY")] if data.startswith(b"-----BEGIN") else [data]
+    for der in candidates:
+        if der is not None and _algorithm_oid(der, skip_version=private) == _RSA_PSS_OID_DER:
+            raise InvalidKeyError(_PSS_REFUSED)
 
 
 def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:
@@ -111,13 +163,13 @@ def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:
     if data.startswith(b"ssh-"):
         return [serialization.load_ssh_public_key]
     if data.startswith(b"-----BEGIN"):
-        return [lambda d: x509.load_pem_x509_certificate(d).public_key(), serialization.load_pem_public_key]
+        return [lambda d: _certificate_key(x509.load_pem_x509_certificate(d)), serialization.load_pem_public_key]
     return [serialization.load_der_public_key, lambda d: _certificate_key(x509.load_der_x509_certificate(d))]
 
 
 def _certificate_key(certificate: Any) -> object:
-    if certificate.public_key_algorithm_oid.dotted_string == "1.2.840.113549.1.1.10":
-        raise InvalidKeyError("RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key")
+    if certificate.public_key_algorithm_oid.dotted_string == _RSA_PSS_OID:
+        raise InvalidKeyError(_PSS_REFUSED)
     return certificate.public_key()
 
 
@@ -126,13 +178,15 @@ def load_public_key(source: KeySource) -> rsa.RSAPublicKey:
     data = _read_source(source).strip()
     if b"PRIVATE KEY-----" in data:
         raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
-    _refuse_rsa_pss(data)
+    _refuse_rsa_pss(data, private=False)
     key: object = None
     for loader in _public_loaders(data):
         try:
             key = loader(data)
             break
-        except (ValueError, TypeError, UnsupportedAlgorithm):
+        except InvalidKeyError:
+            raise
+        except Exception:  # noqa: S112 - any parser failure means "not this format": try the next
             continue
     if key is None:
         raise InvalidKeyError("not a public key: expected PEM, an OpenSSH ssh-rsa line, DER or an X.509 certificate")
@@ -162,7 +216,7 @@ def load_private_key(
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
     if b"PUBLIC KEY-----" in data or data.startswith(b"ssh-rsa "):
         raise InvalidKeyError("this is a public key; opening needs the private key")
-    _refuse_rsa_pss(data)
+    _refuse_rsa_pss(data, private=True)
     key: object
     skip = not full_validation
     try:
@@ -176,7 +230,7 @@ def load_private_key(
         if "not encrypted" in str(exc):
             raise InvalidKeyError("a passphrase was given but the private key is not encrypted") from None
         raise InvalidKeyError("the private key is encrypted: a passphrase is needed") from None
-    except (ValueError, UnsupportedAlgorithm):
+    except Exception:
         if password is not None:
             raise InvalidKeyError("cannot load the private key: wrong passphrase, or not a valid key") from None
         raise InvalidKeyError("not a valid private key (expected PEM, DER or OpenSSH)") from None

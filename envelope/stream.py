@@ -45,7 +45,9 @@ __all__ = [
     "default_threads",
     "open_chunks",
     "read_full",
+    "read_token",
     "run_parallel",
+    "scratch_for",
     "seal_chunks",
     "token_len",
 ]
@@ -118,16 +120,16 @@ class ChunkOpener:
         self._signing_key = key.signing_key
         self.chunk_size = chunk_size
         self.token_size = token_len(chunk_size)
-        self.scratch_size = self.token_size + 16
-        self._scratch = bytearray(self.scratch_size)
+        self._scratch = bytearray()
 
     def open(self, index: int, is_last: bool, token: memoryview | bytes) -> memoryview:
         """Return the chunk data of ``token``, valid until the next call (not thread-safe). Fails
         with :class:`AuthenticationError` unless every check of section 7.4 passes."""
+        self._scratch = scratch_for(len(token), self._scratch)
         return self.open_into(index, is_last, token, self._scratch)
 
     def open_into(self, index: int, is_last: bool, token: memoryview | bytes, scratch: bytearray) -> memoryview:
-        """Like :meth:`open`, decrypting into ``scratch`` (``scratch_size`` bytes): thread-safe."""
+        """Like :meth:`open`, decrypting into ``scratch`` (see :func:`scratch_for`): thread-safe."""
         token = memoryview(token)
         length = len(token)
         if not valid_token_len(length, self.token_size) or token[0] != FERNET_VERSION:
@@ -307,13 +309,16 @@ def open_chunks(
     threads: int | None = None,
 ) -> int:
     """Read tokens from ``src`` to its end, writing each chunk once it verified, in order; return
-    the plaintext length. Reads one token ahead to know which is the last one (section 7.4)."""
+    the plaintext length. Reads one token ahead to know which is the last one (section 7.4).
+
+    Buffers grow with the data actually read, so a tiny file that declares 16 MiB chunks costs
+    kilobytes, not the declared chunk size times the pipeline depth."""
     threads = default_threads() if threads is None else threads
     size = opener.token_size
-    free: list[tuple[memoryview, bytearray]] = []
+    free: list[tuple[bytearray, bytearray]] = []
     total = 0
 
-    def deliver(result: tuple[memoryview, bytearray, memoryview]) -> None:
+    def deliver(result: tuple[bytearray, bytearray, memoryview]) -> None:
         nonlocal total
         token, scratch, data = result
         write(data)
@@ -322,22 +327,22 @@ def open_chunks(
             progress(len(data))
         free.append((token, scratch))
 
-    def job(index: int, is_last: bool, token: memoryview, got: int, scratch: bytearray) -> Any:
-        return token, scratch, opener.open_into(index, is_last, token[:got], scratch)
+    def job(index: int, is_last: bool, token: bytearray, got: int, scratch: bytearray) -> Any:
+        return token, scratch, opener.open_into(index, is_last, memoryview(token)[:got], scratch)
 
     with _Pipeline(threads, deliver) as pipeline:
-        for _ in range(pipeline.depth + 1):  # one more: the token read ahead
-            free.append((memoryview(bytearray(size)), bytearray(opener.scratch_size)))
+        free.extend((bytearray(), bytearray()) for _ in range(pipeline.depth + 1))  # +1: the read-ahead
         current, current_scratch = free.pop()
-        got = read_full(src, current)
+        current, got = read_token(src, size, current)
         if got == 0:
             raise AuthenticationError(TRUNCATED)  # R17
         index = 0
         while True:
             pipeline.wait_for_room()
             ahead, ahead_scratch = free.pop()
-            got_ahead = read_full(src, ahead) if got == size else 0
+            ahead, got_ahead = read_token(src, size, ahead) if got == size else (ahead, 0)
             is_last = got_ahead == 0
+            current_scratch = scratch_for(got, current_scratch)
             pipeline.submit(job, index, is_last, current, got, current_scratch)
             if is_last:
                 free.append((ahead, ahead_scratch))
@@ -346,3 +351,29 @@ def open_chunks(
             index += 1
         pipeline.drain()
     return total
+
+
+_FIRST_READ = 1 << 20
+
+
+def read_token(src: IO[bytes], limit: int, buffer: bytearray) -> tuple[bytearray, int]:
+    """Read up to ``limit`` bytes (one token) from ``src``; return the buffer holding them and their
+    count. ``buffer`` is reused when large enough, else replaced by one grown only as data arrives
+    (1 MiB, then doubling): memory follows the bytes read, never just the declared chunk size."""
+    total = 0
+    while True:
+        if total == len(buffer):
+            if total >= limit:
+                return buffer, total
+            grown = bytearray(min(limit, max(_FIRST_READ, 2 * len(buffer))))
+            grown[:total] = memoryview(buffer)[:total]
+            buffer = grown  # a new object: views of the old one stay valid
+        got = read_full(src, memoryview(buffer)[total:limit])
+        total += got
+        if total < min(len(buffer), limit):  # the source ended
+            return buffer, total
+
+
+def scratch_for(token_length: int, scratch: bytearray) -> bytearray:
+    """A decryption buffer for a token of this length (update_into wants 15 bytes to spare)."""
+    return scratch if len(scratch) >= token_length + 16 else bytearray(token_length + 16)

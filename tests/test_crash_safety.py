@@ -1,0 +1,291 @@
+"""Crash safety of the command line: ``envelope seal`` and ``envelope open`` killed with SIGKILL.
+
+A SIGKILL runs no cleanup, so this checks what the atomic-output design (temporary file in the
+destination folder, fsync, rename) guarantees when the process dies at any moment of a large job:
+
+- the destination is either absent or complete and valid (seal: opens to the exact input;
+  open: equals the plaintext): it never appears partial;
+- the source is untouched (same SHA-256);
+- nothing is left behind: where the destination folder supports ``O_TMPFILE`` (Linux), the data
+  go to an unnamed file and a kill leaves nothing at all; elsewhere the only possible leftover is the
+  hidden temporary file ``.NAME.XXXXXXXX.partial`` in the destination folder (never anything in the
+  source folder, the working folder or TMPDIR). For ``open`` that fallback file holds an authentic
+  *prefix of the plaintext* at mode 0600: ``test_killed_open_fallback_leaves_no_plaintext`` pins
+  this as a known finding (strict xfail), forcing the fallback path.
+
+Kill points are spread across the whole run (start-up, header, payload, fsync, rename, exit).
+Run with ``-s`` to see the per-command tallies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import envelope
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+
+BIN = Path(sys.executable).parent
+KEYS = Path(__file__).resolve().parent.parent / "spec" / "vectors" / "keys"
+SIZE = 128 << 20  # large enough that a run lasts long enough to be killed in every phase
+KILL_POINTS = 20  # per command
+SEED = 20260101
+
+
+@dataclass
+class Workspace:
+    root: Path
+    source_dir: Path
+    plaintext: Path
+    plaintext_sha: str
+    sealed: Path
+    sealed_sha: str
+    public_key: Path
+    private_key: Path
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    if not (BIN / "envelope").exists():
+        pytest.skip("the envelope console script is not installed in this environment")
+    root = tmp_path_factory.mktemp("crash")
+    source_dir = root / "in"
+    source_dir.mkdir()
+    plaintext = source_dir / "model.bin"
+    with plaintext.open("wb") as f:
+        rng = random.Random(SEED)
+        for _ in range(SIZE >> 24):
+            f.write(rng.randbytes(1 << 24))
+    private_key = source_dir / "key.pem"
+    shutil.copyfile(KEYS / "rsa2048-a.pem", private_key)
+    private_key.chmod(0o600)
+    public_key = source_dir / "key.pub.pem"
+    shutil.copyfile(KEYS / "rsa2048-a.pub.pem", public_key)
+    sealed = source_dir / "model.env"
+    envelope.seal_file(plaintext, sealed, public_key.read_bytes())
+    return Workspace(
+        root, source_dir, plaintext, sha256_of(plaintext), sealed, sha256_of(sealed), public_key, private_key
+    )
+
+
+def supports_unnamed_files(folder: Path) -> bool:
+    """Whether ``folder`` takes O_TMPFILE files, which envelope's atomic outputs then use."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return False
+    try:
+        os.close(os.open(folder, flag | os.O_WRONLY, 0o600))
+    except OSError:
+        return False
+    return True
+
+
+# Runs the `envelope` command with O_TMPFILE unavailable, as on macOS or file systems without it.
+WITHOUT_UNNAMED_FILES = (
+    "import sys, envelope.files as f; f._open_unnamed = lambda directory: None; "
+    "from envelope.cli.main import main; sys.exit(main())"
+)
+
+
+@dataclass
+class Campaign:
+    """One command killed at many points, and what each kill left behind."""
+
+    name: str
+    command: list[str]
+    destination: Path
+    check_destination: Callable[[Path], None]
+    check_leftover: Callable[[Path], None]
+    tally: Counter[str]
+    leftovers_allowed: bool = True
+
+    def run(self, workspace: Workspace, work: Path, tmpdir: Path) -> None:
+        environment = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONDONTWRITEBYTECODE": "1"}
+        started = time.monotonic()
+        subprocess.run(self.command, cwd=work, env=environment, check=True, capture_output=True)
+        full_run = time.monotonic() - started
+        self.inspect_after(workspace, work, tmpdir, expect_complete=True)
+        rng = random.Random(SEED)
+        # Stratified delays from 0 to 110% of a full run: every phase gets kill points, and a few
+        # land after the process finished (those check the complete output).
+        delays = [full_run * 1.1 * (i + rng.random()) / KILL_POINTS for i in range(KILL_POINTS)]
+        for delay in delays:
+            process = subprocess.Popen(
+                self.command, cwd=work, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            time.sleep(delay)
+            alive = process.poll() is None
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            self.tally["killed while running" if alive else "finished before the kill"] += 1
+            self.inspect_after(workspace, work, tmpdir, expect_complete=not alive)
+
+    def inspect_after(self, workspace: Workspace, work: Path, tmpdir: Path, *, expect_complete: bool) -> None:
+        assert sha256_of(workspace.plaintext) == workspace.plaintext_sha, "the plaintext source changed"
+        assert sha256_of(workspace.sealed) == workspace.sealed_sha, "the sealed source changed"
+        assert sorted(p.name for p in workspace.source_dir.iterdir()) == sorted(
+            ["model.bin", "model.env", "key.pem", "key.pub.pem"]
+        ), "something was left in the source folder"
+        assert not any(work.iterdir()), "something was left in the working folder"
+        assert not any(tmpdir.iterdir()), "something was left in TMPDIR"
+        temp_name = re.compile(rf"^\.{re.escape(self.destination.name)}\.[A-Za-z0-9_]+\.partial$")
+        for entry in self.destination.parent.iterdir():
+            if entry == self.destination:
+                self.check_destination(entry)  # complete and valid, never partial
+                self.tally["destination complete"] += 1
+            else:
+                assert temp_name.match(entry.name), f"unexpected leftover {entry.name}"
+                assert self.leftovers_allowed, f"{entry.name} left although the output file was unnamed (O_TMPFILE)"
+                self.check_leftover(entry)
+                self.tally["temporary file left"] += 1
+                self.tally["temporary bytes left (total)"] += entry.stat().st_size
+                entry.unlink()
+        if expect_complete:
+            assert self.destination.exists(), "the command finished but its output is missing"
+        if not self.destination.exists():
+            self.tally["destination absent"] += 1
+        self.destination.unlink(missing_ok=True)
+
+
+def is_plaintext_prefix(candidate: Path, plaintext: Path) -> bool:
+    size = candidate.stat().st_size
+    with candidate.open("rb") as left, plaintext.open("rb") as right:
+        while block := left.read(1 << 22):
+            if right.read(len(block)) != block:
+                return False
+    return size <= plaintext.stat().st_size
+
+
+def folders(workspace: Workspace, name: str) -> tuple[Path, Path, Path]:
+    out, work, tmpdir = (workspace.root / f"{name}-{part}" for part in ("out", "cwd", "tmp"))
+    for folder in (out, work, tmpdir):
+        folder.mkdir()
+    return out, work, tmpdir
+
+
+def report(campaign: Campaign) -> None:
+    tally = ", ".join(f"{key}: {value}" for key, value in sorted(campaign.tally.items()))
+    print(f"\n[crash safety] envelope {campaign.name}: {KILL_POINTS} kill points ({tally})")
+
+
+def test_seal_killed_at_any_point_leaves_no_partial_output(workspace: Workspace) -> None:
+    out, work, tmpdir = folders(workspace, "seal")
+    destination = out / "model.env"
+
+    def check_destination(path: Path) -> None:
+        with path.open("rb") as f, envelope.EnvelopeReader(f, workspace.private_key.read_bytes()) as reader:
+            digest = hashlib.sha256()
+            while block := reader.read(1 << 22):
+                digest.update(block)
+        assert digest.hexdigest() == workspace.plaintext_sha, "the sealed output does not open to the input"
+
+    def check_leftover(path: Path) -> None:
+        # Ciphertext only; it never carries the destination's name, so nothing mistakes it for output.
+        assert path.stat().st_size <= destination_size_bound(workspace)
+
+    campaign = Campaign(
+        "seal",
+        [str(BIN / "envelope"), "seal", "-q", "-r", str(workspace.public_key), "-o", str(destination),
+         str(workspace.plaintext)],
+        destination, check_destination, check_leftover, Counter(), not supports_unnamed_files(out),
+    )  # fmt: skip
+    campaign.run(workspace, work, tmpdir)
+    report(campaign)
+    assert campaign.tally["killed while running"] >= KILL_POINTS // 2
+
+
+def destination_size_bound(workspace: Workspace) -> int:
+    return workspace.sealed.stat().st_size + (1 << 16)
+
+
+def test_open_killed_at_any_point_leaves_no_partial_output(workspace: Workspace) -> None:
+    out, work, tmpdir = folders(workspace, "open")
+    destination = out / "model.bin"
+
+    def check_destination(path: Path) -> None:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert sha256_of(path) == workspace.plaintext_sha, "the opened output differs from the plaintext"
+
+    def check_leftover(path: Path) -> None:
+        # What a killed open leaves today: a private (0600) prefix of the authentic plaintext.
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert is_plaintext_prefix(path, workspace.plaintext)
+        if path.stat().st_size:
+            campaign.tally["temporary file holding plaintext"] += 1
+
+    campaign = Campaign(
+        "open",
+        [str(BIN / "envelope"), "open", "-q", "-i", str(workspace.private_key), "-o", str(destination),
+         str(workspace.sealed)],
+        destination, check_destination, check_leftover, Counter(), not supports_unnamed_files(out),
+    )  # fmt: skip
+    campaign.run(workspace, work, tmpdir)
+    report(campaign)
+    assert campaign.tally["killed while running"] >= KILL_POINTS // 2
+
+
+def kill_while_writing(command: list[str], out: Path, work: Path) -> None:
+    """Start ``command`` and SIGKILL it as soon as a file in ``out`` has data (or after 30 s)."""
+    process = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):  # a file may be renamed under our feet
+            if any(p.stat().st_size > 0 for p in out.iterdir()):
+                break
+        time.sleep(0.001)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_killed_open_leaves_nothing_where_unnamed_files_work(workspace: Workspace) -> None:
+    out, work, _tmpdir = folders(workspace, "open-unnamed")
+    if not supports_unnamed_files(out):
+        pytest.skip("the temporary folder does not support O_TMPFILE")
+    destination = out / "model.bin"
+    command = [str(BIN / "envelope"), "open", "-q", "-i", str(workspace.private_key), "-o", str(destination),
+               str(workspace.sealed)]  # fmt: skip
+    process = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # mid-payload (a full run takes about a second)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert [p.name for p in out.iterdir() if p != destination] == []
+    if destination.exists():
+        assert sha256_of(destination) == workspace.plaintext_sha
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING: without O_TMPFILE (macOS, some file systems) atomic_output falls back to a named "
+    "'.OUT.XXXXXXXX.partial' file; a SIGKILLed `envelope open -o OUT` leaves it in the destination "
+    "folder holding a verified plaintext prefix (mode 0600): envelope/files.py atomic_output fallback",
+)
+def test_killed_open_fallback_leaves_no_plaintext(workspace: Workspace) -> None:
+    out, work, _tmpdir = folders(workspace, "open-fallback")
+    destination = out / "model.bin"
+    command = [sys.executable, "-c", WITHOUT_UNNAMED_FILES, "open", "-q", "-i", str(workspace.private_key),
+               "-o", str(destination), str(workspace.sealed)]  # fmt: skip
+    kill_while_writing(command, out, work)
+    leftovers = [p for p in out.iterdir() if p != destination]
+    holding_plaintext = [p for p in leftovers if p.stat().st_size and is_plaintext_prefix(p, workspace.plaintext)]
+    assert not holding_plaintext, f"plaintext left on disk after SIGKILL: {[p.name for p in holding_plaintext]}"
