@@ -46,7 +46,7 @@ def atomic_output(
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".partial")
     try:
         os.fchmod(fd, final_mode)
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as out, _background_writeback(out.fileno()):
             yield out
             out.flush()
             os.fsync(out.fileno())
@@ -60,6 +60,29 @@ def atomic_output(
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         raise
+
+
+@contextlib.contextmanager
+def _background_writeback(fd: int, interval: float = 0.25) -> Iterator[None]:
+    """While a large output is written, push it to the disk in the background (fdatasync on a
+    thread, every ``interval`` s), so the final fsync waits for the tail only instead of the whole
+    file: writing to disk overlaps with the encryption instead of following it."""
+    import threading
+
+    done = threading.Event()
+
+    def flush() -> None:
+        while not done.wait(interval):
+            with contextlib.suppress(OSError):
+                os.fdatasync(fd)
+
+    flusher = threading.Thread(target=flush, name="envelope-writeback", daemon=True)
+    flusher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        flusher.join()
 
 
 def _open_unnamed(directory: str) -> int | None:
