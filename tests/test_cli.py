@@ -425,9 +425,10 @@ def test_open_wrong_passphrase(keys: Keys, out_dir: Path) -> None:
         "-o",
         out_dir / "plain",
         sealed,
-        env={"P": "wrong"},
+        env={"P": "guess-7f3a-not-it"},
     )
-    assert_error(result, 4, "wrong passphrase")
+    message = assert_error(result, 4, "wrong passphrase")
+    assert "guess-7f3a" not in message and b"guess-7f3a" not in result.stdout  # never echoed
     assert list(out_dir.iterdir()) == []
 
 
