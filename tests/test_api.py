@@ -51,3 +51,31 @@ def test_oaep_only_no_pkcs1_v15_anywhere():
     offenders = [str(p) for p in sources if "PKCS1v15" in p.read_text() or "pkcs1v15" in p.read_text().lower()]
     assert offenders == []
     assert "OAEP" in (Path(envelope.__file__).parent / "recipients.py").read_text()
+
+
+def test_all_lists_exactly_the_lazy_exports():
+    assert set(envelope.__all__) == {*envelope._MODULE_OF, "__version__"}
+
+
+def test_public_names_survive_submodule_imports():
+    """A submodule named like a public function would replace it on the package (inspect did)."""
+    import importlib
+    import pkgutil
+    import types
+
+    for module in pkgutil.iter_modules(envelope.__path__):
+        importlib.import_module(f"envelope.{module.name}")
+    assert not [name for name in envelope.__all__ if isinstance(getattr(envelope, name), types.ModuleType)]
+    assert callable(envelope.inspect)
+
+
+def test_envelope_info_help_loads_no_cryptography_or_framework():
+    """`envelope-info --help` (and inspecting a file) needs neither RSA/X.509 code nor an ML framework."""
+    code = (
+        "import sys\n"
+        "from envelope.cli import info\n"
+        "try:\n    info.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('cryptography', 'tensorflow', 'torch', 'keras'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
