@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import struct
 import sys
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import envelope
+from envelope.cli.render import tagged as tag  # the tagged JSON of spec/vectors/README.md
 from envelope.datakey import DataKey
 from envelope.format import MAGIC, decode_header, decode_metadata
 
@@ -938,26 +938,6 @@ def _flip(data: bytes, position: int) -> bytes:
 
 
 # --- output ----------------------------------------------------------------------------------
-
-
-def tag(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return value if abs(value) <= 2**53 - 1 else {"$int": str(value)}
-    if isinstance(value, float):
-        if math.isnan(value):
-            return {"$float": "NaN"}
-        if math.isinf(value):
-            return {"$float": "Infinity" if value > 0 else "-Infinity"}
-        return {"$float": value}
-    if isinstance(value, bytes):
-        return {"$bin": value.hex()}
-    if isinstance(value, list):
-        return [tag(v) for v in value]
-    if isinstance(value, dict):
-        return {k: tag(v) for k, v in value.items()}
-    raise TypeError(type(value))
 
 
 def describe(vector: Vector) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import naming
-from .parsing import Subcommands, add_force, add_passphrase_sources, add_quiet, add_subcommand
+from .parsing import Subcommands, add_force, add_identities, add_quiet, add_subcommand
 
 EXAMPLES = """\
   envelope open -i alice.key -o model.safetensors model.env
@@ -28,15 +28,7 @@ def add_parser(subparsers: Subcommands) -> None:
         "or asks for it on the terminal.",
         examples=EXAMPLES,
     )
-    parser.add_argument(
-        "-i",
-        "--identity",
-        metavar="PRIVATEKEY",
-        action="append",
-        required=True,
-        help="private key file (PEM, DER or OpenSSH); repeatable, the matching one is used",
-    )
-    add_passphrase_sources(parser, prompt_flag=False)
+    add_identities(parser, "private key file (PEM, DER or OpenSSH), the matching one is used")
     parser.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout, streamed)")
     parser.add_argument("input", metavar="INPUT", nargs="?", help="envelope file (default or '-': stdin)")
     add_force(parser)

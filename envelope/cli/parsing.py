@@ -80,6 +80,14 @@ def add_passphrase_sources(parser: argparse.ArgumentParser, *, prompt_flag: bool
         group.add_argument("--passphrase-prompt", action="store_true", help="ask for a passphrase on the terminal")
 
 
+def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``-i/--identity PRIVATEKEY`` (repeatable, required) and the passphrase sources for them."""
+    parser.add_argument(
+        "-i", "--identity", metavar="PRIVATEKEY", action="append", required=True, help=f"{help_text}; repeatable"
+    )
+    add_passphrase_sources(parser, prompt_flag=False)
+
+
 def version_text(tool: str) -> str:
     from envelope import __version__
 

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from .errors import EXIT_USAGE, CliError, naming
-from .parsing import Subcommands, add_force, add_passphrase_sources, add_quiet, add_subcommand
+from .parsing import Subcommands, add_force, add_identities, add_quiet, add_subcommand
 
 EXAMPLES = """\
   envelope rewrap -i alice.key --add bob.pub -o model-for-bob.env model.env
@@ -28,15 +28,7 @@ def add_parser(subparsers: Subcommands) -> None:
         "--in-place replaces FILE (keeping its mode) only once the new file is complete.",
         examples=EXAMPLES,
     )
-    parser.add_argument(
-        "-i",
-        "--identity",
-        metavar="PRIVATEKEY",
-        action="append",
-        required=True,
-        help="private key that opens FILE; repeatable",
-    )
-    add_passphrase_sources(parser, prompt_flag=False)
+    add_identities(parser, "private key that opens FILE")
     parser.add_argument(
         "--add", metavar="PUBKEY", action="append", default=[], help="public key to add as a recipient; repeatable"
     )

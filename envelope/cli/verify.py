@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import EXIT_OK, describe_for_file, exit_code_for, report
-from .parsing import Subcommands, add_passphrase_sources, add_quiet, add_subcommand
+from .parsing import Subcommands, add_identities, add_quiet, add_subcommand
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -34,15 +34,7 @@ def add_parser(subparsers: Subcommands) -> None:
         "file, and one error line for each file that fails (the exit code is the first failure's).",
         examples=EXAMPLES,
     )
-    parser.add_argument(
-        "-i",
-        "--identity",
-        metavar="PRIVATEKEY",
-        action="append",
-        required=True,
-        help="private key file; repeatable",
-    )
-    add_passphrase_sources(parser, prompt_flag=False)
+    add_identities(parser, "private key file")
     parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files")
     add_quiet(parser)
     parser.set_defaults(handler=run)
