@@ -80,3 +80,17 @@ def test_vector(case: Path) -> None:
     payload = sealed[info.header_size :]
     tokens = [payload[i : i + info.token_size] for i in range(0, len(payload), info.token_size)]
     assert b"".join(fernet.decrypt(base64.urlsafe_b64encode(t))[9:] for t in tokens) == plaintext
+
+
+def test_format_appendix_a_walkthrough_is_true():
+    """FORMAT.md appendix A describes this vector byte by byte; keep the two in step."""
+    sealed = (VECTORS / "v1" / "size-1-chunk-16.envelope").read_bytes()
+    data_key = bytes.fromhex(json.loads((VECTORS / "v1" / "size-1-chunk-16.json").read_text())["data_key"])
+    assert len(sealed) == 474 and sealed[:13].hex() == "89454e560d0a1a0a0100000164"
+    assert sealed[13:14] == b"\x83" and sealed[14:26] == b"\xaachunk_size\x10"
+    assert sealed[26:39] == b"\xaarecipients\x91\x83" and sealed[361:369] == b"\xa4meta\xc4\x01\x80"
+    token = sealed[401:]
+    assert token[:9].hex() == "80000000006955b900" and len(token) == 73
+    fernet = Fernet(base64.urlsafe_b64encode(data_key))
+    assert fernet.decrypt(base64.urlsafe_b64encode(token)).hex() == "000000000000000001a3"
+    assert data_key.hex().startswith("409a0524") and data_key.hex().endswith("5c19b64a06")
