@@ -13,7 +13,7 @@ from .errors import AuthenticationError
 from .format import encode_metadata
 from .layout import TRUNCATED, PayloadLayout
 from .recipients import IdentityLike, RecipientLike
-from .stream import ChunkOpener, ChunkSealer, read_full, read_token
+from .stream import ChunkOpener, ChunkSealer, _Pipeline, default_threads, read_full, read_token
 
 __all__ = ["EnvelopeReader", "EnvelopeWriter"]
 
@@ -25,7 +25,8 @@ class EnvelopeWriter(io.BufferedIOBase):
     writes the final chunk; until then the output is an incomplete (and so invalid) file. Used as a
     context manager, an exception inside the block leaves the output without its final chunk, so
     the partial file can never be mistaken for a complete one. ``dst`` is not closed unless
-    ``close_dst`` is true.
+    ``close_dst`` is true. Full chunks are sealed on ``threads`` workers (default: one per core)
+    while the caller goes on writing; tokens reach ``dst`` in order.
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class EnvelopeWriter(io.BufferedIOBase):
         metadata: Mapping[str, Any] | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         close_dst: bool = False,
+        threads: int | None = None,
     ) -> None:
         super().__init__()
         _check_chunk_size(chunk_size)
@@ -44,9 +46,11 @@ class EnvelopeWriter(io.BufferedIOBase):
         self._dst = dst
         self._close_dst = close_dst
         self._sealer = ChunkSealer(data_key, chunk_size)
-        self._chunk = bytearray(chunk_size)
+        self._pipeline = _Pipeline(default_threads() if threads is None else threads, self._deliver)
+        self._free: list[tuple[bytearray, memoryview]] = []
+        self._allocated = 0
+        self._chunk, self._token = self._take_buffers()
         self._filled = 0
-        self._token = memoryview(bytearray(self._sealer.token_size))
         self._index = 0
         self._position = 0
         self._aborted = False
@@ -67,14 +71,7 @@ class EnvelopeWriter(io.BufferedIOBase):
         chunk_size = self._sealer.chunk_size
         while taken < size:
             if self._filled == chunk_size:  # more data follows, so the buffered chunk is not last
-                self._emit(memoryview(self._chunk), final=False)
-                self._filled = 0
-            if self._filled == 0 and size - taken > chunk_size:
-                # Whole chunks straight from the caller's buffer, without copying. ">" not ">=":
-                # a chunk that ends exactly at the end of the input might be the last one.
-                self._emit(view[taken : taken + chunk_size], final=False)
-                taken += chunk_size
-                continue
+                self._emit(final=False)
             room = min(chunk_size - self._filled, size - taken)
             self._chunk[self._filled : self._filled + room] = view[taken : taken + room]
             self._filled += room
@@ -83,15 +80,39 @@ class EnvelopeWriter(io.BufferedIOBase):
         return size
 
     def flush(self) -> None:
-        # A full buffered chunk is sealed at the next write or at close: only then is it known
-        # whether it is the last one.
+        """Write out every chunk sealed so far. A full buffered chunk is sealed at the next write or
+        at close: only then is it known whether it is the last one."""
+        self._pipeline.drain()
         if hasattr(self._dst, "flush"):
             self._dst.flush()
 
-    def _emit(self, data: memoryview, *, final: bool) -> None:
-        length = self._sealer.seal_into(self._index, final, data, self._token)
-        self._dst.write(self._token[:length])
+    def _take_buffers(self) -> tuple[bytearray, memoryview]:
+        self._pipeline.wait_for_room()
+        if not self._free and self._allocated < self._pipeline.depth + 1:
+            self._allocated += 1
+            return bytearray(self._sealer.chunk_size), memoryview(bytearray(self._sealer.token_size))
+        while not self._free:  # every set is in flight: deliver the oldest
+            self._pipeline.deliver_one()
+        return self._free.pop()
+
+    def _emit(self, *, final: bool) -> None:
+        chunk, token, filled = self._chunk, self._token, self._filled
+        iv = self._sealer.new_iv()
+        self._pipeline.submit(self._seal_job, self._index, final, chunk, token, filled, iv)
         self._index += 1
+        if not final:
+            self._chunk, self._token = self._take_buffers()
+            self._filled = 0
+
+    def _seal_job(
+        self, index: int, final: bool, chunk: bytearray, token: memoryview, filled: int, iv: bytes
+    ) -> tuple[bytearray, memoryview, int]:
+        return chunk, token, self._sealer.seal_into(index, final, memoryview(chunk)[:filled], token, iv)
+
+    def _deliver(self, result: tuple[bytearray, memoryview, int]) -> None:
+        chunk, token, length = result
+        self._dst.write(token[:length])
+        self._free.append((chunk, token))
 
     def abort(self) -> None:
         """Close without writing the final chunk: the output stays detectably incomplete."""
@@ -104,11 +125,11 @@ class EnvelopeWriter(io.BufferedIOBase):
         try:
             if not self._aborted:
                 if self._filled == self._sealer.chunk_size:
-                    self._emit(memoryview(self._chunk), final=False)
-                    self._filled = 0
-                self._emit(memoryview(self._chunk)[: self._filled], final=True)
+                    self._emit(final=False)
+                self._emit(final=True)
                 self.flush()
         finally:
+            self._pipeline.close()
             super().close()
             if self._close_dst:
                 self._dst.close()

@@ -224,16 +224,22 @@ class _Pipeline:
         while len(self._pending) >= self.depth:
             self._deliver(self._pending.popleft().result())
 
+    def deliver_one(self) -> None:
+        """Deliver the oldest result (waiting for it)."""
+        self._deliver(self._pending.popleft().result())
+
     def drain(self) -> None:
         while self._pending:
-            self._deliver(self._pending.popleft().result())
+            self.deliver_one()
 
     def close(self) -> None:
+        """Stop: results not yet delivered are dropped (after a failure, or an abort)."""
         if self._pool is not None:
             for future in self._pending:
                 future.cancel()
             self._pool.shutdown(wait=True)
             self._pool = None
+        self._pending.clear()
 
     def __enter__(self) -> _Pipeline:
         return self

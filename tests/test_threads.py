@@ -82,3 +82,41 @@ def test_many_threads_sealing_and_opening_at_once(alice, bob):
     for t in threads:
         t.join()
     assert failures == []
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_writer_with_any_thread_count(alice, threads):
+    data = os.urandom(70_000)
+    out = io.BytesIO()
+    with envelope.EnvelopeWriter(out, alice.public_key(), chunk_size=1000, threads=threads) as writer:
+        position = 0
+        for step in itertools.cycle([1, 999, 1000, 1001, 7000, 3]):
+            if position >= len(data):
+                break
+            writer.write(data[position : position + step])
+            position += step
+        writer.flush()
+        assert out.getvalue()  # flush wrote out everything sealed so far
+    assert envelope.open(out.getvalue(), alice) == data
+
+
+def test_writer_surfaces_a_failing_destination(alice):
+    class Full(io.RawIOBase):
+        writes = 0
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:  # type: ignore[no-untyped-def]
+            self.writes += 1
+            if self.writes > 3:  # the header and two tokens pass, then the disk is "full"
+                raise OSError(28, "No space left on device")
+            return len(b)
+
+    destination = Full()
+    writer = envelope.EnvelopeWriter(destination, alice.public_key(), chunk_size=1024, threads=2)
+    with pytest.raises(OSError, match="No space"):
+        with writer:
+            for _ in range(50):
+                writer.write(b"x" * 1000)
+    assert writer.closed and destination.writes >= 4
