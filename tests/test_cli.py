@@ -736,6 +736,7 @@ def test_progress_bar_on_a_terminal_for_large_inputs_only(keys: Keys, tmp_path: 
     code, output = run_in_pty(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", tmp_path / "big.env", big)
     assert code == 0, output
     assert "sealing [" in output and "%" in output and "MiB" in output
+    assert "MB/s" in output and " left" in output  # rate and time left
     assert "\x1b[" not in output  # no colour
 
     code, output = run_in_pty(

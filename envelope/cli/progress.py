@@ -25,6 +25,7 @@ class ProgressBar:
         self._total = total
         self._stream = stream
         self._done = 0
+        self._started = time.monotonic()
         self._last_draw = float("-inf")
         self._drawn = 0
 
@@ -36,13 +37,20 @@ class ProgressBar:
             self._draw()
 
     def _draw(self) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        rate = self._done / elapsed
+        speed = f"{rate / 1e6:.0f} MB/s"
         if self._total:
             fraction = min(1.0, self._done / self._total)
             filled = int(fraction * _WIDTH)
             bar = "#" * filled + "." * (_WIDTH - filled)
-            text = f"{self._label} [{bar}] {fraction:4.0%} {_mib(self._done)}/{_mib(self._total)}"
+            left = (self._total - self._done) / rate if rate > 0 else 0.0
+            text = (
+                f"{self._label} [{bar}] {fraction:4.0%} {_mib(self._done)}/{_mib(self._total)}"
+                f"  {speed}  {_duration(left)} left"
+            )
         else:
-            text = f"{self._label} {_mib(self._done)}"
+            text = f"{self._label} {_mib(self._done)}  {speed}"
         self._stream.write("\r" + text.ljust(self._drawn))
         self._stream.flush()
         self._drawn = len(text)
@@ -67,6 +75,11 @@ def progress_bar(label: str, total: int | None, *, quiet: bool) -> Iterator[Prog
         yield bar
     finally:
         bar.finish()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def _mib(size: int) -> str:
