@@ -50,10 +50,13 @@ def atomic_output(
             yield out
             out.flush()
             os.fsync(out.fileno())
-            if temp is None:
-                _link_into_place(str(out.fileno()), path, overwrite, linked=True)
+            if temp is None and not overwrite:
+                _link_fd(out.fileno(), path)  # fails, atomically, if path appeared meanwhile
+            elif temp is None:  # a hidden name first, then the rename that replaces path
+                temp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.partial")
+                _link_fd(out.fileno(), temp)
         if temp is not None:
-            _link_into_place(temp, path, overwrite, linked=False)
+            _move_into_place(temp, path, overwrite)
         _fsync_directory(directory)
     except BaseException:
         if temp is not None:
@@ -96,48 +99,33 @@ def _open_unnamed(directory: str) -> int | None:
         return None
 
 
-def _link_into_place(source: str, path: str, overwrite: bool, *, linked: bool) -> None:
-    """Give the finished file its name, atomically. ``linked``: ``source`` is the number of an open
-    unnamed file, linked through /proc/self/fd (linkat with AT_SYMLINK_FOLLOW)."""
-    if overwrite:
-        if linked:  # link under a hidden name first, then rename over the destination
-            folder, name = os.path.split(os.path.abspath(path))
-            hidden = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.partial")
-            _link_fd(source, hidden)
-            source = hidden
-        try:
-            os.replace(source, path)
-        except BaseException:
-            if linked:
-                with contextlib.suppress(OSError):
-                    os.unlink(source)
-            raise
-        return
-    try:
-        if linked:
-            _link_fd(source, path)  # fails, atomically, if path appeared meanwhile
-        else:
-            os.link(source, path)
-    except FileExistsError:
-        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
-    except OSError:
-        if linked:
-            raise
-        if os.path.lexists(path):  # a file system without hard links
-            raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
-        os.replace(source, path)
-        return
-    if not linked:
-        os.unlink(source)
-
-
-def _link_fd(fd: str, path: str) -> None:
+def _link_fd(fd: int, path: str) -> None:
+    """Name an unnamed (O_TMPFILE) file: linkat through /proc/self/fd with AT_SYMLINK_FOLLOW."""
     # os.link only calls linkat (and so honours follow_symlinks) when given a directory fd.
     proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.link(fd, path, src_dir_fd=proc, follow_symlinks=True)
+        os.link(str(fd), path, src_dir_fd=proc, follow_symlinks=True)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
     finally:
         os.close(proc)
+
+
+def _move_into_place(temp: str, path: str, overwrite: bool) -> None:
+    """Give the finished, named temporary file its final name, atomically."""
+    if overwrite:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)  # fails, atomically, if path appeared meanwhile
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
+    except OSError:  # a file system without hard links
+        if os.path.lexists(path):
+            raise FileExistsError(f"{path} exists (pass overwrite=True to replace it)") from None
+        os.replace(temp, path)
+        return
+    os.unlink(temp)
 
 
 def _umask() -> int:
