@@ -13,7 +13,7 @@ from .errors import AuthenticationError
 from .format import encode_metadata
 from .layout import TRUNCATED, PayloadLayout
 from .recipients import IdentityLike, RecipientLike
-from .stream import ChunkOpener, ChunkSealer, _Pipeline, default_threads, read_full, read_token
+from .stream import ChunkOpener, ChunkPipeline, ChunkSealer, read_full, read_token
 
 __all__ = ["EnvelopeReader", "EnvelopeWriter"]
 
@@ -46,7 +46,7 @@ class EnvelopeWriter(io.BufferedIOBase):
         self._dst = dst
         self._close_dst = close_dst
         self._sealer = ChunkSealer(data_key, chunk_size)
-        self._pipeline = _Pipeline(default_threads() if threads is None else threads, self._deliver)
+        self._pipeline = ChunkPipeline(threads, self._deliver)
         self._free: list[tuple[bytearray, memoryview]] = []
         self._allocated = 0
         self._chunk, self._token = self._take_buffers()

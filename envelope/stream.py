@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_TOKEN_LEN",
     "ChunkOpener",
+    "ChunkPipeline",
     "ChunkSealer",
     "PayloadLayout",
     "default_threads",
@@ -195,15 +196,15 @@ def default_threads() -> int:
     return max(1, min(8, cores))
 
 
-class _Pipeline:
+class ChunkPipeline:
     """Runs chunk jobs on a thread pool and hands the results back in submission order.
 
     At most ``depth`` jobs are in flight, so memory stays bounded by ``depth`` buffer sets whatever
-    the payload size. With one thread, jobs run inline.
+    the payload size. With one thread, jobs run inline. ``threads=None``: :func:`default_threads`.
     """
 
-    def __init__(self, threads: int, deliver: Callable[[Any], None]) -> None:
-        self._threads = threads
+    def __init__(self, threads: int | None, deliver: Callable[[Any], None]) -> None:
+        threads = default_threads() if threads is None else threads
         self._deliver = deliver
         self._pool: ThreadPoolExecutor | None = None
         if threads > 1:
@@ -222,7 +223,7 @@ class _Pipeline:
     def wait_for_room(self) -> None:
         """Deliver finished results, in order, until another job may be submitted."""
         while len(self._pending) >= self.depth:
-            self._deliver(self._pending.popleft().result())
+            self.deliver_one()
 
     def deliver_one(self) -> None:
         """Deliver the oldest result (waiting for it)."""
@@ -241,7 +242,7 @@ class _Pipeline:
             self._pool = None
         self._pending.clear()
 
-    def __enter__(self) -> _Pipeline:
+    def __enter__(self) -> ChunkPipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -274,7 +275,6 @@ def seal_chunks(
 
     Reading and writing stay on the calling thread, in order; sealing runs on ``threads`` workers.
     """
-    threads = default_threads() if threads is None else threads
     free: list[tuple[memoryview, memoryview]] = []
     total = 0
 
@@ -290,7 +290,7 @@ def seal_chunks(
     def job(index: int, final: bool, chunk: memoryview, token: memoryview, got: int, iv: bytes) -> Any:
         return chunk, token, sealer.seal_into(index, final, chunk[:got], token, iv), got
 
-    with _Pipeline(threads, deliver) as pipeline:
+    with ChunkPipeline(threads, deliver) as pipeline:
         for _ in range(pipeline.depth):
             free.append((memoryview(bytearray(sealer.chunk_size)), memoryview(bytearray(sealer.token_size))))
         index = 0
@@ -319,7 +319,6 @@ def open_chunks(
 
     Buffers grow with the data actually read, so a tiny file that declares 16 MiB chunks costs
     kilobytes, not the declared chunk size times the pipeline depth."""
-    threads = default_threads() if threads is None else threads
     size = opener.token_size
     free: list[tuple[bytearray, bytearray]] = []
     total = 0
@@ -336,7 +335,7 @@ def open_chunks(
     def job(index: int, is_last: bool, token: bytearray, got: int, scratch: bytearray) -> Any:
         return token, scratch, opener.open_into(index, is_last, memoryview(token)[:got], scratch)
 
-    with _Pipeline(threads, deliver) as pipeline:
+    with ChunkPipeline(threads, deliver) as pipeline:
         free.extend((bytearray(), bytearray()) for _ in range(pipeline.depth + 1))  # +1: the read-ahead
         current, current_scratch = free.pop()
         current, got = read_token(src, size, current)
