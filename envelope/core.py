@@ -27,7 +27,7 @@ from .format import (
     read_header,
 )
 from .layout import PayloadLayout, token_len
-from .recipients import IdentityLike, RecipientLike, as_identities, as_recipients
+from .recipients import IdentityLike, RecipientLike, as_identities, as_list, as_recipients
 from .stream import ChunkOpener, ChunkSealer, Progress, open_chunks, run_parallel, scratch_for, seal_chunks
 
 __all__ = [
@@ -289,11 +289,7 @@ def _key_id_bytes(value: bytes | str) -> bytes:
 
 
 def _listify(value: object) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        return [value]
-    return list(value)
+    return [] if value is None else as_list(value)
 
 
 def rewrap_stream(

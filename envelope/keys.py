@@ -148,13 +148,10 @@ def _refuse_rsa_pss(data: bytes, *, private: bool) -> None:
     SubjectPublicKeyInfo or PKCS#8 structure. (An encrypted PKCS#8 file hides it; such a private key
     could only open files sealed to the rsaEncryption form of the same public key.)
     """
-    if private:
-        candidates = [_pem_body(data, b"PRIVATE KEY")] if data.startswith(b"-----BEGIN") else [data]
-    else:
-        candidates = [_pem_body(data, b"PUBLIC KEY")] if data.startswith(b"-----BEGIN") else [data]
-    for der in candidates:
-        if der is not None and _algorithm_oid(der, skip_version=private) == _RSA_PSS_OID_DER:
-            raise InvalidKeyError(_PSS_REFUSED)
+    label = b"PRIVATE KEY" if private else b"PUBLIC KEY"
+    der = _pem_body(data, label) if data.startswith(b"-----BEGIN") else data
+    if der is not None and _algorithm_oid(der, skip_version=private) == _RSA_PSS_OID_DER:
+        raise InvalidKeyError(_PSS_REFUSED)
 
 
 def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:

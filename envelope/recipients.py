@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Iterable, Sequence
-from typing import Protocol, Union, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -27,6 +27,7 @@ __all__ = [
     "RsaIdentity",
     "RsaRecipient",
     "as_identities",
+    "as_list",
     "as_recipients",
 ]
 
@@ -146,7 +147,7 @@ def _as_identity(item: object) -> Identity:
 
 def as_recipients(recipients: RecipientLike | Iterable[RecipientLike]) -> list[Recipient]:
     """Normalise one recipient or many into :class:`Recipient` objects."""
-    items = _as_list(recipients)
+    items = as_list(recipients)
     if not items:
         raise UsageError("at least one recipient is needed")
     return [_as_recipient(item) for item in items]
@@ -154,13 +155,14 @@ def as_recipients(recipients: RecipientLike | Iterable[RecipientLike]) -> list[R
 
 def as_identities(identities: IdentityLike | Iterable[IdentityLike]) -> list[Identity]:
     """Normalise one private key or many into :class:`Identity` objects."""
-    items = _as_list(identities)
+    items = as_list(identities)
     if not items:
         raise UsageError("at least one private key is needed")
     return [_as_identity(item) for item in items]
 
 
-def _as_list(value: object) -> list[object]:
+def as_list(value: object) -> list[Any]:
+    """One key-like value or an iterable of them, as a list (a str, bytes or path is one value)."""
     if isinstance(value, (str, bytes, bytearray, os.PathLike)) or not isinstance(value, Iterable):
         return [value]
     return list(value)
