@@ -66,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
     with streams.input_stream(args.file) as src:
-        with streams.output_stream(output, force=args.force or args.in_place) as dst:
-            if args.in_place:
-                os.fchmod(dst.fileno(), os.fstat(src.fileno()).st_mode & 0o7777)
-            with naming(args.file):
-                rewrap_stream(src, dst, keys, add=add, remove=remove)
+        mode = os.fstat(src.fileno()).st_mode & 0o7777 if args.in_place else None  # keep FILE's mode
+        with streams.output_stream(output, force=args.force or args.in_place, mode=mode) as dst, naming(args.file):
+            rewrap_stream(src, dst, keys, add=add, remove=remove)
     return 0

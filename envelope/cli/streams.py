@@ -54,10 +54,12 @@ def input_stream(path: str | None) -> Iterator[IO[bytes]]:
 
 
 @contextlib.contextmanager
-def output_stream(path: str | None, *, force: bool, private: bool = False) -> Iterator[IO[bytes]]:
+def output_stream(
+    path: str | None, *, force: bool, private: bool = False, mode: int | None = None
+) -> Iterator[IO[bytes]]:
     """stdout, or a file that appears (atomically) only if the block completes.
 
-    ``private`` gives the file mode 0600, for plaintext.
+    ``private`` gives the file mode 0600, for plaintext; ``mode`` sets it explicitly.
     """
     if is_stdio(path):
         yield sys.stdout.buffer
@@ -66,7 +68,7 @@ def output_stream(path: str | None, *, force: bool, private: bool = False) -> It
     from envelope.files import atomic_output
 
     assert path is not None
-    with atomic_output(path, overwrite=force, private=private) as out:
+    with atomic_output(path, overwrite=force, private=private, mode=mode) as out:
         yield out
 
 
