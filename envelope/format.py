@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import msgpack
 
-from .errors import LimitError, MalformedError, UnsupportedError, UsageError
+from .errors import EnvelopeError, LimitError, MalformedError, UnsupportedError, UsageError
 
 __all__ = [
     "HEADER_MAC_LEN",
@@ -147,24 +147,28 @@ def _unpack_strict(data: bytes, what: str) -> Any:
         raise MalformedError(f"malformed {what}: not one valid MessagePack map") from exc
 
 
-def _check_types(value: Any, depth: int, max_depth: int, what: str, error: type[Exception]) -> None:
-    """Allow only the value types of section 5, nested at most ``max_depth`` deep."""
+def _check_metadata(value: Any, depth: int, wrong_type: type[EnvelopeError]) -> None:
+    """Allow only the value types of section 5, nested at most MAX_METADATA_DEPTH deep.
+
+    ``wrong_type`` is the error for a value of another type: MalformedError when it came from a
+    file (a msgpack timestamp), UsageError when a caller passed it (a set, an object).
+    """
     if value is None or isinstance(value, (bool, str, bytes, float)):
         return
     if isinstance(value, int):
-        if not _INT_MIN <= value <= _INT_MAX:
-            raise UsageError(f"{what}: integer {value} is outside the 64-bit range")
+        if not _INT_MIN <= value <= _INT_MAX:  # decoded integers always fit: a caller's mistake
+            raise UsageError(f"metadata: integer {value} is outside the 64-bit range")
         return
     if isinstance(value, (list, tuple, dict)):
-        if depth >= max_depth:
-            raise error(f"{what} nests deeper than {max_depth} levels")
-        children = value.values() if isinstance(value, dict) else value
+        if depth >= MAX_METADATA_DEPTH:
+            raise LimitError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
         if isinstance(value, dict) and not all(isinstance(k, str) for k in value):
-            raise UsageError(f"{what}: map keys must be strings")
-        for child in children:
-            _check_types(child, depth + 1, max_depth, what, error)
+            raise UsageError("metadata: map keys must be strings")  # decoding rejects them earlier
+        for child in value.values() if isinstance(value, dict) else value:
+            _check_metadata(child, depth + 1, wrong_type)
         return
-    raise MalformedError(f"malformed {what}: values of type {type(value).__name__} are not allowed")
+    prefix = "malformed metadata" if wrong_type is MalformedError else "metadata"
+    raise wrong_type(f"{prefix}: values of type {type(value).__name__} are not allowed")
 
 
 # --- metadata (section 5) -------------------------------------------------------------------
@@ -177,10 +181,7 @@ def encode_metadata(metadata: Mapping[str, Any] | None) -> bytes:
     if not isinstance(metadata, Mapping):
         raise UsageError("metadata must be a mapping from str to values")
     as_dict = dict(metadata)
-    try:
-        _check_types(as_dict, 0, MAX_METADATA_DEPTH, "metadata", LimitError)
-    except MalformedError as exc:  # a wrong Python type is the caller's mistake, not a bad file
-        raise UsageError(str(exc).replace("malformed metadata: ", "metadata: ")) from None
+    _check_metadata(as_dict, 0, UsageError)
     encoded: bytes = msgpack.packb(as_dict, use_bin_type=True)
     if len(encoded) > MAX_METADATA_LEN:
         raise LimitError(f"metadata encodes to {len(encoded)} bytes; the limit is {MAX_METADATA_LEN}")
@@ -194,7 +195,7 @@ def decode_metadata(meta: bytes) -> dict[str, Any]:
     value = _unpack_strict(meta, "metadata")
     if not isinstance(value, dict):
         raise MalformedError("malformed metadata: not a map")
-    _check_types(value, 0, MAX_METADATA_DEPTH, "metadata", LimitError)
+    _check_metadata(value, 0, MalformedError)
     return value
 
 
