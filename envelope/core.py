@@ -20,7 +20,6 @@ from .format import (
     RSA_OAEP_SHA256,
     Header,
     RecipientEntry,
-    decode_metadata,
     encode_header,
     encode_metadata,
     encode_prefix,
@@ -86,7 +85,7 @@ def unlock(
         data_key = identity.unwrap(header.recipients)
         if data_key is not None:
             data_key.verify_header_mac(authenticated, mac)
-            return SealedHeader(header, data_key, decode_metadata(header.meta), len(authenticated) + len(mac))
+            return SealedHeader(header, data_key, header.metadata, len(authenticated) + len(mac))
     raise NoMatchingKeyError("none of the given private keys is a recipient of this file")
 
 

@@ -6,6 +6,7 @@ code as ``Rn``; every failure is an :class:`~envelope.errors.EnvelopeError` subc
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,11 @@ class Header:
     recipients: tuple[RecipientEntry, ...]
     meta: bytes = b"\x80"
     critical: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def metadata(self) -> dict[str, Any]:
+        """``meta`` decoded (R11), once."""
+        return decode_metadata(self.meta)
 
 
 # --- prefix (section 2) ---------------------------------------------------------------------
@@ -250,7 +256,7 @@ def decode_header(data: bytes) -> Header:
         raise MalformedError("malformed header: two recipient entries have the same key id")
 
     meta = _require(top, "meta", bytes)
-    decode_metadata(meta)  # R11: a header whose metadata is invalid is invalid
+    metadata = decode_metadata(meta)  # R11: a header whose metadata is invalid is invalid
 
     critical: tuple[str, ...] = ()
     if "critical" in top:
@@ -261,7 +267,9 @@ def decode_header(data: bytes) -> Header:
         unknown = [c for c in critical if c not in KNOWN_EXTENSIONS]
         if unknown:
             raise UnsupportedError(f"the file needs extensions this reader does not implement: {', '.join(unknown)}")
-    return Header(chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical)
+    header = Header(chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical)
+    header.__dict__["metadata"] = metadata  # fill the cached_property: decoded once, here
+    return header
 
 
 def _check_header_values(value: Any, depth: int) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Union
 
 from .errors import EnvelopeError
-from .format import HEADER_MAC_LEN, VERSION, decode_metadata, read_header
+from .format import HEADER_MAC_LEN, VERSION, read_header
 from .layout import PayloadLayout, token_len
 
 __all__ = ["Inspection", "RecipientInfo", "inspect"]
@@ -88,7 +88,7 @@ def _inspect_stream(src: IO[bytes]) -> Inspection:
         version=VERSION,
         chunk_size=header.chunk_size,
         recipients=tuple(RecipientInfo(e.type, e.kid.hex() if e.kid else None) for e in header.recipients),
-        unverified_metadata=decode_metadata(header.meta),
+        unverified_metadata=header.metadata,
         critical=header.critical,
         header_size=header_size,
         file_size=file_size,
