@@ -26,6 +26,7 @@ from .format import (
     read_header,
 )
 from .layout import PayloadLayout, token_len
+from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike, as_identities, as_list, as_recipients
 from .stream import ChunkOpener, ChunkSealer, Progress, open_chunks, run_parallel, scratch_for, seal_chunks
 
@@ -40,8 +41,6 @@ __all__ = [
     "seal",
     "seal_stream",
 ]
-
-DEFAULT_CHUNK_SIZE = 1 << 20  # 1 MiB: see spec/FORMAT.md section 7 and tools/bench.py
 
 
 class Opened(NamedTuple):

@@ -15,6 +15,16 @@ from typing import IO, Any
 import msgpack
 
 from .errors import EnvelopeError, LimitError, MalformedError, UnsupportedError, UsageError
+from .limits import (
+    MAX_CHUNK_SIZE,
+    MAX_HEADER_DEPTH,
+    MAX_HEADER_LEN,
+    MAX_METADATA_DEPTH,
+    MAX_METADATA_LEN,
+    MAX_RECIPIENTS,
+    MAX_TYPE_LEN,
+    MIN_CHUNK_SIZE,
+)
 
 __all__ = [
     "HEADER_MAC_LEN",
@@ -43,14 +53,6 @@ VERSION = 1
 PREFIX_LEN = len(MAGIC) + 1 + 4  # magic, version byte, u32be header_len
 HEADER_MAC_LEN = 32
 
-MAX_HEADER_LEN = 1 << 20  # 1 MiB
-MAX_RECIPIENTS = 1024
-MIN_CHUNK_SIZE = 16
-MAX_CHUNK_SIZE = 16 << 20  # 16 MiB
-MAX_METADATA_LEN = 64 << 10  # 64 KiB
-MAX_METADATA_DEPTH = 8
-MAX_HEADER_DEPTH = 16
-MAX_TYPE_LEN = 64
 KEY_ID_LEN = 32
 
 RSA_OAEP_SHA256 = "rsa-oaep-sha256"

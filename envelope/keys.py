@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import InvalidKeyError
+from .limits import DEFAULT_KEY_BITS, MAX_KEY_BITS, MAX_KEY_FILE_LEN, MIN_KEY_BITS
 
 __all__ = [
     "DEFAULT_KEY_BITS",
@@ -32,9 +33,6 @@ __all__ = [
     "public_key_pem",
 ]
 
-MIN_KEY_BITS = 2048
-MAX_KEY_BITS = 16384
-DEFAULT_KEY_BITS = 3072
 
 KeySource = Union[str, bytes, "os.PathLike[str]"]
 """Key text (PEM, an OpenSSH line), key bytes (PEM or DER), or the path of a file holding them: a
@@ -78,7 +76,7 @@ def _read_source(source: KeySource) -> bytes:
     if isinstance(source, (str, os.PathLike)):
         try:
             with open(source, "rb") as f:
-                return f.read(1 << 20)  # no key file is anywhere near 1 MiB
+                return f.read(MAX_KEY_FILE_LEN)
         except OSError as exc:
             raise InvalidKeyError(f"cannot read key file {os.fspath(source)!r}: {exc.strerror}") from None
         except ValueError:  # an embedded NUL byte

@@ -11,13 +11,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from envelope.limits import MAX_KEY_FILE_LEN
+
 from . import passphrase
 from .errors import EXIT_KEY, EXIT_USAGE, CliError, report
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
-MAX_KEY_FILE = 1 << 20  # a 16384-bit key with a certificate chain is still far below this
 _KEY_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})", re.IGNORECASE)
 _OPENSSH_MAGIC = b"openssh-key-v1\x00"
 
@@ -55,8 +56,8 @@ def load_identity(path: str, given_passphrase: bytes | None, tool: str) -> RSAPr
 def _read_private_key_file(path: str, tool: str) -> bytes:
     with open(path, "rb") as f:
         mode = os.fstat(f.fileno()).st_mode
-        data = f.read(MAX_KEY_FILE + 1)
-    if len(data) > MAX_KEY_FILE:
+        data = f.read(MAX_KEY_FILE_LEN + 1)
+    if len(data) > MAX_KEY_FILE_LEN:
         raise CliError(f"{path}: too large for a key file", EXIT_KEY)
     if mode & 0o077:
         # As ssh does, but a warning: the key may live on a file system without Unix modes.
@@ -107,7 +108,7 @@ def load_recipient(value: str) -> RSAPublicKey:
     if value.startswith("ssh-"):
         return _public_key(value, "the ssh key given with -r")
     with open(value, "rb") as f:
-        data = f.read(MAX_KEY_FILE)
+        data = f.read(MAX_KEY_FILE_LEN)
     return _public_key(data, value)
 
 

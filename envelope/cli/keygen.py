@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from envelope.limits import DEFAULT_KEY_BITS, MAX_KEY_BITS, MIN_KEY_BITS
+
 from .errors import EXIT_IO, EXIT_USAGE, CliError
 from .parsing import Subcommands, add_force, add_passphrase_sources, add_quiet, add_subcommand, key_bits
 
@@ -35,7 +37,12 @@ def add_parser(subparsers: Subcommands) -> None:
         default=DEFAULT_PATH,
         help=f"private key file (default: {DEFAULT_PATH})",
     )
-    parser.add_argument("--bits", type=key_bits, default=3072, help="RSA modulus size, 2048 to 16384 (default: 3072)")
+    parser.add_argument(
+        "--bits",
+        type=key_bits,
+        default=DEFAULT_KEY_BITS,
+        help=f"RSA modulus size, {MIN_KEY_BITS} to {MAX_KEY_BITS} (default: {DEFAULT_KEY_BITS})",
+    )
     add_passphrase_sources(parser, prompt_flag=True)
     add_force(parser)
     add_quiet(parser)

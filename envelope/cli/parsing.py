@@ -6,12 +6,10 @@ import argparse
 import re
 from typing import Any, NoReturn, TypeAlias
 
+from envelope.limits import MAX_CHUNK_SIZE, MAX_KEY_BITS, MIN_CHUNK_SIZE, MIN_KEY_BITS
+
 from .errors import EXIT_USAGE
 
-MIN_CHUNK_SIZE = 16  # spec/FORMAT.md section 3.3
-MAX_CHUNK_SIZE = 16 << 20
-MIN_KEY_BITS = 2048
-MAX_KEY_BITS = 16384
 RESERVED_METADATA_PREFIX = "envelope."  # spec section 5: for the spec and the SDK's adapters
 
 _SIZE = re.compile(r"(\d+)\s*(k|kib|m|mib)?", re.IGNORECASE)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from .errors import EXIT_KEY, EXIT_USAGE, CliError
+from envelope.limits import MAX_PASSPHRASE_FILE_LEN
 
-MAX_PASSPHRASE_FILE = 64 << 10
+from .errors import EXIT_KEY, EXIT_USAGE, CliError
 
 
 def from_environment(variable: str) -> bytes:
@@ -19,7 +19,7 @@ def from_environment(variable: str) -> bytes:
 def from_file(path: str) -> bytes:
     """The first line of ``path``, without its line ending."""
     with open(path, "rb") as f:
-        first_line = f.readline(MAX_PASSPHRASE_FILE)
+        first_line = f.readline(MAX_PASSPHRASE_FILE_LEN)
     return _non_empty(first_line.rstrip(b"\r\n"), f"passphrase file {path}", EXIT_USAGE)
 
 

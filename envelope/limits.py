@@ -1,0 +1,44 @@
+"""Every limit and default of envelope, in one place.
+
+The format's limits are those of ``spec/FORMAT.md`` section 3.3; the key policy is rule R23. The
+SDK, the command-line tools and the model adapters all read them from here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_KEY_BITS",
+    "MAX_CHUNK_SIZE",
+    "MAX_HEADER_DEPTH",
+    "MAX_HEADER_LEN",
+    "MAX_KEY_BITS",
+    "MAX_KEY_FILE_LEN",
+    "MAX_METADATA_DEPTH",
+    "MAX_METADATA_LEN",
+    "MAX_PASSPHRASE_FILE_LEN",
+    "MAX_RECIPIENTS",
+    "MAX_TYPE_LEN",
+    "MIN_CHUNK_SIZE",
+    "MIN_KEY_BITS",
+]
+
+# --- the format (spec/FORMAT.md section 3.3) ----------------------------------------------------
+MAX_HEADER_LEN = 1 << 20  # bytes of header, checked from the prefix before anything is read (R3)
+MAX_RECIPIENTS = 1024  # recipient entries in one header (R8)
+MIN_CHUNK_SIZE = 16  # plaintext bytes per chunk (R7)
+MAX_CHUNK_SIZE = 16 << 20
+MAX_METADATA_LEN = 64 << 10  # bytes of encoded metadata (R11)
+MAX_METADATA_DEPTH = 8  # nesting of metadata maps and arrays, the metadata map being depth 1 (R11)
+MAX_HEADER_DEPTH = 16  # nesting anywhere in the header (R5)
+MAX_TYPE_LEN = 64  # UTF-8 bytes of a recipient entry's type (R9)
+
+# --- keys (R23) ---------------------------------------------------------------------------------
+MIN_KEY_BITS = 2048  # RSA modulus
+MAX_KEY_BITS = 16384
+DEFAULT_KEY_BITS = 3072
+
+# --- SDK defaults and input bounds ----------------------------------------------------------------
+DEFAULT_CHUNK_SIZE = 1 << 20  # 1 MiB: near the best throughput with under 64 MiB in flight (docs/PERFORMANCE.md)
+MAX_KEY_FILE_LEN = 1 << 20  # a key file, certificate chains included, is far smaller
+MAX_PASSPHRASE_FILE_LEN = 64 << 10
