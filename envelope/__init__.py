@@ -22,24 +22,28 @@ __version__ = "0.1.0"
 # Where each public name lives. Importing a submodule costs tens of milliseconds (cryptography's
 # X.509 and RSA code), which a command such as ``envelope-info --help`` should not pay for.
 _EXPORTS = {
-    "core": ["DEFAULT_CHUNK_SIZE", "Opened", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream",
-             "seal", "seal_stream"],
+    "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
+             "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
                "MissingDependencyError", "NoMatchingKeyError", "UnsupportedError", "UsageError"],
-    "fileio": ["EnvelopeReader", "EnvelopeWriter"],
+    "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
     "inspection": ["Inspection", "RecipientInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "private_key_pem",
              "public_key_pem"],
+    "limits": ["DEFAULT_CHUNK_SIZE"],
     "recipients": ["Identity", "Recipient", "RsaIdentity", "RsaRecipient"],
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
+# ``__all__`` leaves out ``open`` and ``inspect``: ``from envelope import *`` would shadow the
+# builtin ``open`` and the standard ``inspect`` module. Use them as ``envelope.open``, ``envelope.inspect``.
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "AuthenticationError",
     "EnvelopeError",
     "EnvelopeReader",
+    "EnvelopeStreamReader",
     "EnvelopeWriter",
     "Identity",
     "Inspection",
@@ -53,16 +57,16 @@ __all__ = [
     "RecipientInfo",
     "RsaIdentity",
     "RsaRecipient",
+    "StreamResult",
     "UnsupportedError",
     "UsageError",
     "__version__",
     "generate_private_key",
-    "inspect",
     "key_id",
     "load_private_key",
     "load_public_key",
-    "open",
     "open_file",
+    "open_reader",
     "open_stream",
     "open_with_metadata",
     "private_key_pem",
@@ -92,15 +96,17 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from .core import (
-        DEFAULT_CHUNK_SIZE,
         Opened,
-        open,  # noqa: A004 - envelope.open mirrors envelope.seal; builtins.open stays reachable
+        StreamResult,
         open_stream,
         open_with_metadata,
         rewrap,
         rewrap_stream,
         seal,
         seal_stream,
+    )
+    from .core import (
+        open as open,  # noqa: A004 - envelope.open mirrors envelope.seal; not in __all__
     )
     from .errors import (
         AuthenticationError,
@@ -113,8 +119,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         UnsupportedError,
         UsageError,
     )
-    from .fileio import EnvelopeReader, EnvelopeWriter
+    from .fileio import EnvelopeReader, EnvelopeStreamReader, EnvelopeWriter, open_reader
     from .files import open_file, rewrap_file, seal_file, verify_file
-    from .inspection import Inspection, RecipientInfo, inspect
+    from .inspection import Inspection, RecipientInfo
+    from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module
     from .keys import generate_private_key, key_id, load_private_key, load_public_key, private_key_pem, public_key_pem
+    from .limits import DEFAULT_CHUNK_SIZE
     from .recipients import Identity, Recipient, RsaIdentity, RsaRecipient

@@ -1,21 +1,31 @@
-"""File-like objects: a writer that seals what it is given, a reader that opens (and seeks)."""
+"""File-like objects: a writer that seals what it is given, and two readers that open: one with
+random access over a seekable source, one that reads a stream forward. Each wraps the one sealing
+or opening pipeline (``envelope._stream``)."""
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import IO, Any
 
-from .core import DEFAULT_CHUNK_SIZE, _check_chunk_size, _wrap_all, build_header, read_and_unlock
-from .datakey import DataKey
-from .errors import AuthenticationError
-from .format import encode_metadata
-from .layout import TRUNCATED, PayloadLayout
+from ._header import new_header, read_and_unlock
+from ._layout import PayloadLayout
+from ._stream import (
+    ChunkOpener,
+    ChunkSealer,
+    PayloadSealer,
+    PositionalOpening,
+    TokenBuffers,
+    TokenSink,
+    open_sequential,
+    stream_fetch,
+)
+from .errors import UsageError
+from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
-from .stream import ChunkOpener, ChunkPipeline, ChunkSealer, read_full, read_token
 
-__all__ = ["EnvelopeReader", "EnvelopeWriter"]
+__all__ = ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"]
 
 
 class EnvelopeWriter(io.BufferedIOBase):
@@ -40,21 +50,16 @@ class EnvelopeWriter(io.BufferedIOBase):
         threads: int | None = None,
     ) -> None:
         super().__init__()
-        _check_chunk_size(chunk_size)
-        data_key = DataKey.generate()
-        header = build_header(_wrap_all(recipients, data_key), data_key, chunk_size, encode_metadata(metadata))
+        head = new_header(recipients, metadata, chunk_size)
         self._dst = dst
         self._close_dst = close_dst
-        self._sealer = ChunkSealer(data_key, chunk_size)
-        self._pipeline = ChunkPipeline(threads, self._deliver)
-        self._free: list[tuple[bytearray, memoryview]] = []
-        self._allocated = 0
-        self._chunk, self._token = self._take_buffers()
-        self._filled = 0
-        self._index = 0
+        self._pipeline = PayloadSealer(ChunkSealer(head.data_key, chunk_size), TokenSink(dst.write), threads=threads)
+        self._chunk_size = chunk_size
         self._position = 0
         self._aborted = False
-        dst.write(header)
+        dst.write(head.encoded)
+        self._slot = self._pipeline.slot()
+        self._filled = 0
 
     def writable(self) -> bool:
         return True
@@ -68,12 +73,13 @@ class EnvelopeWriter(io.BufferedIOBase):
             raise ValueError("write to a closed EnvelopeWriter")
         view = memoryview(data).cast("B")
         size, taken = len(view), 0
-        chunk_size = self._sealer.chunk_size
         while taken < size:
-            if self._filled == chunk_size:  # more data follows, so the buffered chunk is not last
+            if self._filled == self._chunk_size:  # more data follows, so the buffered chunk is not last
                 self._emit(final=False)
-            room = min(chunk_size - self._filled, size - taken)
-            self._chunk[self._filled : self._filled + room] = view[taken : taken + room]
+            room = min(self._chunk_size - self._filled, size - taken)
+            chunk = self._slot.chunk
+            assert chunk is not None
+            chunk[self._filled : self._filled + room] = view[taken : taken + room]
             self._filled += room
             taken += room
         self._position += size
@@ -82,37 +88,16 @@ class EnvelopeWriter(io.BufferedIOBase):
     def flush(self) -> None:
         """Write out every chunk sealed so far. A full buffered chunk is sealed at the next write or
         at close: only then is it known whether it is the last one."""
-        self._pipeline.drain()
+        if not self.closed:
+            self._pipeline.flush()
         if hasattr(self._dst, "flush"):
             self._dst.flush()
 
-    def _take_buffers(self) -> tuple[bytearray, memoryview]:
-        self._pipeline.wait_for_room()
-        if not self._free and self._allocated < self._pipeline.depth + 1:
-            self._allocated += 1
-            return bytearray(self._sealer.chunk_size), memoryview(bytearray(self._sealer.token_size))
-        while not self._free:  # every set is in flight: deliver the oldest
-            self._pipeline.deliver_one()
-        return self._free.pop()
-
     def _emit(self, *, final: bool) -> None:
-        chunk, token, filled = self._chunk, self._token, self._filled
-        iv = self._sealer.new_iv()
-        self._pipeline.submit(self._seal_job, self._index, final, chunk, token, filled, iv)
-        self._index += 1
+        self._pipeline.submit(self._slot, self._filled, final)
         if not final:
-            self._chunk, self._token = self._take_buffers()
+            self._slot = self._pipeline.slot()
             self._filled = 0
-
-    def _seal_job(
-        self, index: int, final: bool, chunk: bytearray, token: memoryview, filled: int, iv: bytes
-    ) -> tuple[bytearray, memoryview, int]:
-        return chunk, token, self._sealer.seal_into(index, final, memoryview(chunk)[:filled], token, iv)
-
-    def _deliver(self, result: tuple[bytearray, memoryview, int]) -> None:
-        chunk, token, length = result
-        self._dst.write(token[:length])
-        self._free.append((chunk, token))
 
     def abort(self) -> None:
         """Close without writing the final chunk: the output stays detectably incomplete."""
@@ -124,10 +109,12 @@ class EnvelopeWriter(io.BufferedIOBase):
             return
         try:
             if not self._aborted:
-                if self._filled == self._sealer.chunk_size:
+                if self._filled == self._chunk_size:
                     self._emit(final=False)
                 self._emit(final=True)
-                self.flush()
+                self._pipeline.finish()
+                if hasattr(self._dst, "flush"):
+                    self._dst.flush()
         finally:
             self._pipeline.close()
             super().close()
@@ -144,14 +131,107 @@ class EnvelopeWriter(io.BufferedIOBase):
         return f"<EnvelopeWriter written={self._position} closed={self.closed}>"
 
 
-class EnvelopeReader(io.BufferedIOBase):
-    """A readable binary file object over an envelope file.
+class _ChunkedReader(io.BufferedIOBase):
+    """``read``/``readinto`` over verified chunks of ``chunk_size`` bytes; subclasses say how chunk
+    data is found (:meth:`_chunk_at`). Every byte returned comes from a chunk that verified."""
 
-    The header is verified when the reader is made; ``metadata`` is then authentic. Over a seekable
-    source the reader is seekable: it verifies the final chunk at once (so truncation is caught up
-    front and ``size`` is known) and then opens only the chunks that reads touch. Over a
-    non-seekable source (a pipe) it reads forward, one chunk ahead. Every byte returned comes from a
-    chunk that verified at its position.
+    metadata: dict[str, Any]
+    """The file's metadata, authenticated before the reader was returned."""
+    _position = 0  # class defaults: repr and close work on a reader whose __init__ failed
+
+    def __init__(self, src: IO[bytes], close_src: bool, chunk_size: int) -> None:
+        super().__init__()
+        self._src = src
+        self._close_src = close_src
+        self.chunk_size = chunk_size
+        self._position = 0
+        self._chunk = memoryview(b"")
+        self._chunk_start = 0
+
+    def _chunk_at(self, index: int) -> memoryview | None:
+        """The data of chunk ``index`` (valid until the next call), or None past the end."""
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def _current(self) -> memoryview:
+        """The rest of the chunk holding the current position (empty at the end)."""
+        within = self._position - self._chunk_start
+        if not 0 <= within < len(self._chunk):
+            index, within = divmod(self._position, self.chunk_size)
+            chunk = self._chunk_at(index)
+            if chunk is None:
+                return memoryview(b"")
+            self._chunk, self._chunk_start = chunk, index * self.chunk_size
+        return self._chunk[within:]
+
+    def readinto(self, buffer: Any) -> int:
+        if self.closed:
+            raise ValueError("read from a closed reader")
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view):
+            piece = self._current()[: len(view) - done]
+            if not piece:
+                break
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+            self._position += len(piece)
+        return done
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read from a closed reader")
+        if size is None or size < 0:
+            return self._read_all()
+        holder = io.BytesIO(bytes(size))
+        with holder.getbuffer() as view:
+            got = self.readinto(view)
+        return holder.getvalue() if got == size else holder.getvalue()[:got]
+
+    def _read_all(self) -> bytes:
+        if self._remaining() is not None:
+            return self.read(self._remaining())
+        parts = bytearray()
+        while piece := self._current():
+            parts += piece
+            self._position += len(piece)
+        return bytes(parts)
+
+    def _remaining(self) -> int | None:
+        """Plaintext bytes left after the position, when known."""
+        return None
+
+    read1 = read
+    readinto1 = readinto
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._release()
+        finally:
+            super().close()
+            if self._close_src:
+                self._src.close()
+
+    def _release(self) -> None:
+        """Stop any work in flight."""
+
+
+class EnvelopeReader(_ChunkedReader):
+    """A seekable, readable binary file object over an envelope file in a seekable source.
+
+    The header is verified when the reader is made, and the final chunk too (so truncation is caught
+    up front and ``size`` is known); ``metadata`` is then authentic. Random reads open only the
+    chunks they touch; reads that go forward chunk after chunk switch to opening the following
+    chunks ahead on the thread pool. The envelope may start anywhere in ``src`` (its current
+    position). For a source that cannot seek (a pipe), use :class:`EnvelopeStreamReader`, or
+    :func:`open_reader`, which picks.
     """
 
     def __init__(
@@ -160,53 +240,37 @@ class EnvelopeReader(io.BufferedIOBase):
         private_key: IdentityLike | Iterable[IdentityLike],
         *,
         close_src: bool = False,
+        threads: int | None = None,
     ) -> None:
-        super().__init__()
-        self._src = src
-        self._close_src = close_src
-        try:
-            random_access = bool(src.seekable())
-        except (AttributeError, OSError, ValueError):
-            random_access = False
-        start = src.tell() if random_access else 0
+        if not _seekable(src):
+            raise UsageError("EnvelopeReader needs a seekable source; read a stream with EnvelopeStreamReader")
+        start = src.tell()
         unlocked = read_and_unlock(src, private_key)
-        self.metadata: dict[str, Any] = unlocked.metadata
-        self.chunk_size = unlocked.header.chunk_size
-        self._opener = ChunkOpener(unlocked.data_key, self.chunk_size)
-        self._position = 0
-        self._cached_index = -1
-        self._cached: bytes = b""
-        self._layout: PayloadLayout | None = None
-        self._sequential: Iterator[bytes] | None = None
-        self._sequential_done = False
-        self._payload_start = start + unlocked.size
-        if random_access:
-            end = src.seek(0, os.SEEK_END)
-            self._layout = PayloadLayout(self.chunk_size, end - self._payload_start)
-            last = self._layout.chunk_count - 1
-            self._size: int | None = last * self.chunk_size + len(self._chunk(last))
-        else:
-            self._size = None
-            self._sequential = self._forward_chunks()
+        super().__init__(src, close_src, unlocked.header.chunk_size)
+        self.metadata = unlocked.metadata
+        payload_start = start + unlocked.size
+        layout = PayloadLayout(self.chunk_size, src.seek(0, os.SEEK_END) - payload_start)
+        opener = ChunkOpener(unlocked.data_key, self.chunk_size)
+        self._opening = PositionalOpening(layout, stream_fetch(src, payload_start, layout), opener)
+        self._buffers = TokenBuffers()
+        self._threads = threads
+        self._ahead = None
+        self._ahead_next = -1  # index of the chunk the read-ahead yields next
+        self._last_index = -2  # of the chunk read last (-2: none, so that chunk 0 is not "forward")
 
     @property
-    def size(self) -> int | None:
-        """The plaintext length, known up front over a seekable source."""
-        return self._size
+    def size(self) -> int:
+        """The plaintext length, known (and authenticated) up front."""
+        return self._opening.plaintext_len
 
-    def readable(self) -> bool:
-        return True
+    def _remaining(self) -> int:
+        return max(0, self.size - self._position)
 
     def seekable(self) -> bool:
-        return self._layout is not None
-
-    def tell(self) -> int:
-        return self._position
+        return True
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if self._layout is None or self._size is None:
-            raise io.UnsupportedOperation("the source is not seekable")
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}.get(whence)
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self.size}.get(whence)
         if base is None:
             raise ValueError(f"invalid whence ({whence})")
         position = base + offset
@@ -215,96 +279,93 @@ class EnvelopeReader(io.BufferedIOBase):
         self._position = position
         return position
 
-    def _chunk(self, index: int) -> bytes:
-        """The verified data of chunk ``index`` (random access)."""
-        assert self._layout is not None
-        if index != self._cached_index:
-            length = self._layout.token_length(index)
-            self._src.seek(self._payload_start + self._layout.token_offset(index))
-            token = bytearray(length)
-            if read_full(self._src, memoryview(token)) != length:
-                raise AuthenticationError(TRUNCATED)  # the file shrank while open
-            is_last = index == self._layout.chunk_count - 1
-            self._cached = bytes(self._opener.open(index, is_last, memoryview(token)))
-            self._cached_index = index
-        return self._cached
+    def _chunk_at(self, index: int) -> memoryview | None:
+        last = self._opening.layout.chunk_count - 1
+        if index > last:
+            return None
+        forward, self._last_index = index == self._last_index + 1, index
+        if index == last:  # opened when the reader was made
+            self._stop_ahead()
+            return memoryview(self._opening.final_data)
+        if self._ahead is not None and index == self._ahead_next:
+            self._ahead_next += 1
+            return next(self._ahead)
+        self._stop_ahead()
+        if not forward:
+            return self._opening.open_chunk(index, self._buffers)
+        # Two chunks in a row: open the following ones ahead, on the pool.
+        self._ahead = self._opening.chunks(threads=self._threads, start=index)
+        self._ahead_next = index + 1
+        return next(self._ahead)
 
-    def _forward_chunks(self) -> Iterator[bytes]:
-        size = self._opener.token_size
-        current, got = read_token(self._src, size, bytearray())
-        if got == 0:
-            raise AuthenticationError(TRUNCATED)
-        ahead = bytearray()
-        index = 0
-        while True:
-            ahead, got_ahead = read_token(self._src, size, ahead) if got == size else (ahead, 0)
-            is_last = got_ahead == 0
-            yield bytes(self._opener.open(index, is_last, memoryview(current)[:got]))
-            if is_last:
-                return
-            current, ahead, got = ahead, current, got_ahead
-            index += 1
+    _ahead: Generator[memoryview, None, None] | None = None
 
-    def read(self, size: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError("read from a closed EnvelopeReader")
-        if size is None or size < 0:
-            parts = []
-            while piece := self.read(1 << 24):
-                parts.append(piece)
-            return b"".join(parts)
-        if self._layout is not None:
-            return self._read_random(size)
-        return self._read_forward(size)
+    def _stop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+        self._ahead, self._ahead_next = None, -1
 
-    def _read_random(self, size: int) -> bytes:
-        assert self._size is not None
-        parts: list[bytes] = []
-        while size > 0 and self._position < self._size:
-            index, within = divmod(self._position, self.chunk_size)
-            piece = self._chunk(index)[within : within + size]
-            parts.append(piece)
-            self._position += len(piece)
-            size -= len(piece)
-        return b"".join(parts)
-
-    def _read_forward(self, size: int) -> bytes:
-        assert self._sequential is not None
-        parts: list[bytes] = []
-        while size > 0:
-            within = self._position - max(self._cached_index, 0) * self.chunk_size
-            if self._cached_index < 0 or within >= len(self._cached):
-                if self._sequential_done:
-                    break
-                try:
-                    self._cached = next(self._sequential)
-                except StopIteration:
-                    self._sequential_done = True
-                    break
-                self._cached_index += 1
-                continue
-            piece = self._cached[within : within + size]
-            parts.append(piece)
-            self._position += len(piece)
-            size -= len(piece)
-        return b"".join(parts)
-
-    read1 = read
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-    readinto1 = readinto
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        super().close()
-        if self._close_src:
-            self._src.close()
+    def _release(self) -> None:
+        self._stop_ahead()
 
     def __repr__(self) -> str:
-        return f"<EnvelopeReader position={self._position} size={self._size} closed={self.closed}>"
+        return f"<EnvelopeReader position={self._position} size={self.size} closed={self.closed}>"
+
+
+class EnvelopeStreamReader(_ChunkedReader):
+    """A readable binary file object over an envelope stream (a pipe, a socket, any source), read
+    forward. The header is verified when the reader is made (``metadata`` is then authentic);
+    chunks are opened several ahead on the thread pool. Not seekable. Every byte returned comes
+    from a chunk that verified at its position, but a damaged file is only found out when the
+    reader gets there: treat the data as failed if a later read raises."""
+
+    def __init__(
+        self,
+        src: IO[bytes],
+        private_key: IdentityLike | Iterable[IdentityLike],
+        *,
+        close_src: bool = False,
+        threads: int | None = None,
+    ) -> None:
+        unlocked = read_and_unlock(src, private_key)
+        super().__init__(src, close_src, unlocked.header.chunk_size)
+        self.metadata = unlocked.metadata
+        self._chunks = open_sequential(src, ChunkOpener(unlocked.data_key, self.chunk_size), threads=threads)
+        self._next_index = 0
+
+    def seekable(self) -> bool:
+        return False
+
+    def _chunk_at(self, index: int) -> memoryview | None:
+        chunk = None
+        assert self._chunks is not None
+        while self._next_index <= index:  # reads only go forward: this skips nothing in practice
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return None
+            self._next_index += 1
+        return chunk
+
+    _chunks: Generator[memoryview, None, None] | None = None
+
+    def _release(self) -> None:
+        if self._chunks is not None:
+            self._chunks.close()
+
+    def __repr__(self) -> str:
+        return f"<EnvelopeStreamReader position={self._position} closed={self.closed}>"
+
+
+def open_reader(
+    src: IO[bytes], private_key: IdentityLike | Iterable[IdentityLike], **options: Any
+) -> EnvelopeReader | EnvelopeStreamReader:
+    """An :class:`EnvelopeReader` over a seekable source, else an :class:`EnvelopeStreamReader`."""
+    cls = EnvelopeReader if _seekable(src) else EnvelopeStreamReader
+    return cls(src, private_key, **options)
+
+
+def _seekable(src: IO[bytes]) -> bool:
+    try:
+        return bool(src.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False

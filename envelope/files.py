@@ -11,10 +11,13 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Union
 
-from .core import DEFAULT_CHUNK_SIZE, open_stream, rewrap_stream, seal_stream
+from . import _pipeline
+from ._header import new_header, read_and_unlock
+from ._stream import Progress
+from .core import StreamResult, rewrap_stream
 from .errors import UsageError
+from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
-from .stream import Progress
 
 __all__ = ["PathLike", "atomic_output", "open_file", "rewrap_file", "seal_file", "verify_file"]
 
@@ -164,13 +167,13 @@ def seal_file(
     overwrite: bool = False,
     progress: Progress | None = None,
     threads: int | None = None,
-) -> int:
-    """Seal the file ``src`` into ``dst`` (atomically). Returns the plaintext length."""
+) -> StreamResult:
+    """Seal the file ``src`` into ``dst`` (atomically). Returns the plaintext length and metadata."""
     _refuse_same_file(src, dst)
+    head = new_header(recipients, metadata, chunk_size)
     with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite) as out:
-        return seal_stream(
-            source, out, recipients, metadata=metadata, chunk_size=chunk_size, progress=progress, threads=threads
-        )
+        done = _pipeline.seal_to(head, source, out, own_files=True, progress=progress, threads=threads)
+    return StreamResult(*done)
 
 
 def open_file(
@@ -181,25 +184,31 @@ def open_file(
     overwrite: bool = False,
     progress: Progress | None = None,
     threads: int | None = None,
-) -> dict[str, Any]:
+) -> StreamResult:
     """Open the envelope file ``src`` into ``dst`` (mode 0600). ``dst`` appears only once every
-    chunk verified; on any failure nothing is left behind. Returns the verified metadata."""
+    chunk verified; on any failure nothing is left behind. Returns the plaintext length and the
+    verified metadata."""
     _refuse_same_file(src, dst)
-    with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite, private=True) as out:
-        return open_stream(source, out, private_key, progress=progress, threads=threads)
-
-
-class _Discard:
-    def write(self, data: Any) -> int:
-        return len(data)
+    with open(src, "rb") as source:
+        unlocked = read_and_unlock(source, private_key)
+        with atomic_output(dst, overwrite=overwrite, private=True) as out:
+            done = _pipeline.open_to(unlocked, source, out, own_files=True, progress=progress, threads=threads)
+    return StreamResult(*done)
 
 
 def verify_file(
-    src: PathLike, private_key: IdentityLike | Iterable[IdentityLike], *, progress: Progress | None = None
-) -> dict[str, Any]:
-    """Authenticate all of ``src`` without writing any plaintext; return the verified metadata."""
+    src: PathLike,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> StreamResult:
+    """Authenticate all of ``src`` without writing any plaintext; return the plaintext length and
+    the verified metadata."""
     with open(src, "rb") as source:
-        return open_stream(source, _Discard(), private_key, progress=progress)  # type: ignore[arg-type]
+        unlocked = read_and_unlock(source, private_key)
+        done = _pipeline.open_to(unlocked, source, None, own_files=True, progress=progress, threads=threads)
+    return StreamResult(*done)
 
 
 def rewrap_file(

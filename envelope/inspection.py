@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 from typing import IO, Any, Union
 
+from ._format import HEADER_MAC_LEN, VERSION, read_header
+from ._layout import PayloadLayout, token_len
 from .errors import EnvelopeError
-from .format import HEADER_MAC_LEN, VERSION, read_header
-from .layout import PayloadLayout, token_len
 
 __all__ = ["Inspection", "RecipientInfo", "inspect"]
 

@@ -14,9 +14,9 @@ from typing import Any, Protocol, Union, runtime_checkable
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .datakey import DATA_KEY_LEN, HEADER_AUTH_FAILED, DataKey
+from ._datakey import DATA_KEY_LEN, HEADER_AUTH_FAILED, DataKey
+from ._format import RSA_OAEP_SHA256, RecipientEntry
 from .errors import AuthenticationError, MalformedError, UsageError
-from .format import RSA_OAEP_SHA256, RecipientEntry
 from .keys import KeySource, check_key_policy, key_id, load_private_key, load_public_key
 
 __all__ = [

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from envelope.datakey import DataKey
-from envelope.format import Header, encode_header, encode_prefix
+from envelope._datakey import DataKey
+from envelope._format import Header, encode_header, encode_prefix
 from envelope.recipients import RsaRecipient
 
 

@@ -9,7 +9,7 @@ import envelope
 
 
 def test_public_names_exist():
-    for name in envelope.__all__:
+    for name in [*envelope.__all__, "open", "inspect"]:
         assert hasattr(envelope, name), name
 
 
@@ -54,7 +54,16 @@ def test_oaep_only_no_pkcs1_v15_anywhere():
 
 
 def test_all_lists_exactly_the_lazy_exports():
-    assert set(envelope.__all__) == {*envelope._MODULE_OF, "__version__"}
+    assert set(envelope.__all__) == {*envelope._MODULE_OF, "__version__"} - {"open", "inspect"}
+
+
+def test_star_import_shadows_neither_open_nor_inspect():
+    """`from envelope import *` must not replace the builtin open or the inspect module."""
+    namespace: dict[str, object] = {}
+    exec("import inspect\nfrom envelope import *", namespace)
+    assert "open" not in namespace
+    assert namespace["inspect"].__name__ == "inspect"  # type: ignore[attr-defined]
+    assert callable(envelope.open) and callable(envelope.inspect)
 
 
 def test_public_names_survive_submodule_imports():

@@ -102,8 +102,11 @@ def test_unseekable_reader_refuses_seek(alice, sealed_data):
         def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
             return self.inner.readinto(b)
 
-    reader = envelope.EnvelopeReader(Pipe(), alice)
-    assert not reader.seekable() and reader.size is None
+    with pytest.raises(envelope.UsageError, match="EnvelopeStreamReader"):
+        envelope.EnvelopeReader(Pipe(), alice)
+    reader = envelope.open_reader(Pipe(), alice)
+    assert isinstance(reader, envelope.EnvelopeStreamReader)
+    assert not reader.seekable() and not hasattr(reader, "size")
     with pytest.raises(io.UnsupportedOperation):
         reader.seek(0)
     assert reader.read() == DATA

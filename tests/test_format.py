@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import envelope
-from envelope.datakey import DataKey
-from envelope.format import (
+from envelope._datakey import DataKey
+from envelope._format import (
     MAGIC,
     MAX_HEADER_LEN,
     MAX_METADATA_LEN,

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
 
 import envelope
-from envelope import format as fmt
+from envelope import _format as fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ROOT / "spec" / "vectors" / "keys"
@@ -147,7 +147,7 @@ def test_rsa_key_in_certificate_signed_with_pss_is_accepted(key_a, encoding) -> 
         lambda sealed, key: envelope.open_stream(io.BytesIO(sealed), io.BytesIO(), key, threads=8),
         lambda sealed, key: envelope.open(sealed, key, threads=2),
         lambda sealed, key: envelope.EnvelopeReader(io.BytesIO(sealed), key).read(),
-        lambda sealed, key: envelope.EnvelopeReader(_Pipe(sealed), key).read(),
+        lambda sealed, key: envelope.EnvelopeStreamReader(_Pipe(sealed), key).read(),
     ],
     ids=["open_stream-2-threads", "open_stream-8-threads", "open", "reader-seekable", "reader-pipe"],
 )

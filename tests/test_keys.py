@@ -147,7 +147,7 @@ def test_no_key_material_in_repr(alice):
     text = repr(identity) + repr(envelope.RsaRecipient(alice.public_key()))
     assert envelope.key_id(alice).hex() in text
     assert str(alice.private_numbers().d)[:20] not in text
-    from envelope.datakey import DataKey
+    from envelope._datakey import DataKey
 
     key = DataKey(b"\x01" * 32)
     assert "01" not in repr(key) and "AQEB" not in str(key)

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from forge import chunk_message, fernet_token, forge
 
 import envelope
-from envelope.datakey import HEADER_AUTH_FAILED, DataKey
-from envelope.format import Header, RecipientEntry, encode_header
+from envelope._datakey import HEADER_AUTH_FAILED, DataKey
+from envelope._format import Header, RecipientEntry, encode_header
 
 
 def test_key_id_is_sha256_of_spki_der(alice):
@@ -45,7 +45,7 @@ def test_wrapping_is_rsa_oaep_sha256_with_the_spec_label(alice):
 
 
 def test_data_key_is_fresh_per_file(alice):
-    from envelope.core import read_and_unlock
+    from envelope._header import read_and_unlock
 
     keys = {
         read_and_unlock(io.BytesIO(envelope.seal(b"x", alice.public_key())), alice).data_key.raw() for _ in range(5)

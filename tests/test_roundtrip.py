@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import envelope
-from envelope.format import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+from envelope._format import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 
 CHUNK_SIZES = [16, 17, 64, 1000, 4096]
 
@@ -33,11 +33,12 @@ def seal_all_ways(data: bytes, key, chunk: int, metadata) -> list[bytes]:  # typ
 def open_all_ways(sealed: bytes, key) -> list[tuple[bytes, dict]]:  # type: ignore[no-untyped-def]
     results = [tuple(envelope.open_with_metadata(sealed, key))]
     out = io.BytesIO()
-    metadata = envelope.open_stream(io.BytesIO(sealed), out, key)
-    results.append((out.getvalue(), metadata))
+    result = envelope.open_stream(io.BytesIO(sealed), out, key)
+    assert result.plaintext_len == len(out.getvalue())
+    results.append((out.getvalue(), result.metadata))
     reader = envelope.EnvelopeReader(io.BytesIO(sealed), key)
     results.append((reader.read(), reader.metadata))
-    pipe = envelope.EnvelopeReader(_Unseekable(sealed), key)
+    pipe = envelope.EnvelopeStreamReader(_Unseekable(sealed), key)
     pieces = []
     while piece := pipe.read(5):
         pieces.append(piece)

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import envelope
-from envelope.datakey import DataKey
-from envelope.layout import PayloadLayout, token_len
-from envelope.stream import ChunkOpener, ChunkSealer
+from envelope._datakey import DataKey
+from envelope._layout import PayloadLayout, token_len
+from envelope._stream import ChunkOpener, ChunkSealer
 
 
 def split_tokens(sealed: bytes) -> tuple[int, list[bytes], int]:
@@ -28,7 +28,7 @@ def split_tokens(sealed: bytes) -> tuple[int, list[bytes], int]:
 def data_key_of(sealed: bytes, key) -> DataKey:  # type: ignore[no-untyped-def]
     import io
 
-    from envelope.core import read_and_unlock
+    from envelope._header import read_and_unlock
 
     return read_and_unlock(io.BytesIO(sealed), key).data_key
 
@@ -91,7 +91,7 @@ def test_timestamp_is_not_checked(alice):
 def test_opener_rejects_foreign_key():
     token = ChunkSealer(DataKey.generate(), 16).seal(0, True, b"x")
     with pytest.raises(envelope.AuthenticationError):
-        ChunkOpener(DataKey.generate(), 16).open(0, True, token)
+        ChunkOpener(DataKey.generate(), 16).open_into(0, True, token, bytearray(len(token) + 16))
 
 
 # --- R17-R22 with forged, individually valid Fernet tokens --------------------------------
@@ -179,3 +179,33 @@ def test_chunks_cannot_move_between_files(alice):
     _, tokens_b = _sealed_and_tokens(alice)
     with pytest.raises(envelope.AuthenticationError):
         envelope.open(head_a + tokens_b[0] + b"".join(tokens_a[1:]), alice)
+
+
+def test_in_place_decryption_writes_exactly_the_data():
+    """open_in_place (in-memory open) puts the chunk's data at the start of ``out`` and never
+    writes past it: neighbouring chunks of one output are filled by other workers at once."""
+    data_key = DataKey.generate()
+    payload = bytes(range(256)) * 2
+    for size in range(0, 400):
+        for final, chunk_size in ((True, 401), (False, max(size, 16))):
+            if not final and size < 16:
+                continue
+            token = ChunkSealer(data_key, chunk_size).seal(3, final, payload[:size])
+            out = bytearray(b"\xee" * (size + 64))
+            length = ChunkOpener(data_key, chunk_size).open_in_place(3, final, memoryview(token), memoryview(out))
+            assert length == size
+            assert out[:size] == payload[:size]
+            assert out[size:] == b"\xee" * 64
+
+
+def test_in_place_decryption_checks_like_open_into(alice):
+    data_key = DataKey.generate()
+    token = bytearray(ChunkSealer(data_key, 1000).seal(0, True, b"z" * 500))
+    opener = ChunkOpener(data_key, 1000)
+    with pytest.raises(envelope.AuthenticationError):
+        opener.open_in_place(1, True, memoryview(bytes(token)), memoryview(bytearray(600)))  # wrong index
+    with pytest.raises(envelope.AuthenticationError):
+        opener.open_in_place(0, False, memoryview(bytes(token)), memoryview(bytearray(600)))  # not final
+    token[100] ^= 1
+    with pytest.raises(envelope.AuthenticationError):
+        opener.open_in_place(0, True, memoryview(bytes(token)), memoryview(bytearray(600)))

@@ -10,8 +10,8 @@ import threading
 import pytest
 
 import envelope
-from envelope.datakey import DataKey
-from envelope.stream import ChunkOpener, ChunkSealer, open_chunks, seal_chunks
+from envelope._datakey import DataKey
+from envelope._stream import ChunkOpener, ChunkSealer, PayloadSealer, TokenSink, open_sequential, seal_stream_chunks
 
 
 def deterministic_sealer(chunk_size: int) -> ChunkSealer:
@@ -30,13 +30,15 @@ def test_sealed_bytes_are_identical_for_any_thread_count(size):
     outputs = set()
     for threads in (1, 2, 3, 8):
         out = io.BytesIO()
-        seal_chunks(io.BytesIO(data), out.write, deterministic_sealer(4096), threads=threads)
+        with PayloadSealer(deterministic_sealer(4096), TokenSink(out.write), threads=threads) as pipeline:
+            seal_stream_chunks(io.BytesIO(data), pipeline)
         outputs.add(out.getvalue())
     assert len(outputs) == 1
     (sealed,) = outputs
     for threads in (1, 2, 8):
         opened = io.BytesIO()
-        open_chunks(io.BytesIO(sealed), opened.write, ChunkOpener(DataKey(b"\x07" * 32), 4096), threads=threads)
+        for chunk in open_sequential(io.BytesIO(sealed), ChunkOpener(DataKey(b"\x07" * 32), 4096), threads=threads):
+            opened.write(chunk)
         assert opened.getvalue() == data
 
 

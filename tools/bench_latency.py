@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 import envelope
-from envelope.datakey import DataKey
-from envelope.format import Header, RecipientEntry, encode_header, encode_prefix
-from envelope.stream import ChunkSealer
+from envelope._datakey import DataKey
+from envelope._format import Header, RecipientEntry, encode_header, encode_prefix
+from envelope._stream import ChunkSealer
 
 BIN = Path(sys.executable).parent
 

@@ -143,9 +143,9 @@ def build_world() -> World:
 def authentic_chunks(seed: bytes, identities: list[Any]) -> bytes:
     """The chunks of ``seed`` that verify at their position, each at its offset (holes: 0xA5...)."""
     import envelope
-    from envelope.core import read_and_unlock
-    from envelope.layout import token_len
-    from envelope.stream import ChunkOpener
+    from envelope._header import read_and_unlock
+    from envelope._layout import token_len
+    from envelope._stream import ChunkOpener
 
     try:
         unlocked = read_and_unlock(io.BytesIO(seed), identities)
@@ -159,7 +159,7 @@ def authentic_chunks(seed: bytes, identities: list[Any]) -> bytes:
         data = b"\xa5" * chunk_size
         for is_last in (False, True):
             with contextlib.suppress(envelope.EnvelopeError):
-                data = bytes(opener.open(index, is_last, seed[start : start + size]))
+                data = bytes(opener.open_into(index, is_last, seed[start : start + size], bytearray(size + 16)))
         out += data
     return bytes(out)
 
@@ -298,7 +298,7 @@ def make_targets(world: World) -> dict[str, Target]:
     import msgpack
 
     import envelope
-    from envelope import format as fmt
+    from envelope import _format as fmt
     from envelope.cli import info
 
     errors: tuple[type[BaseException], ...] = (envelope.EnvelopeError,)
@@ -389,9 +389,9 @@ def make_targets(world: World) -> dict[str, Target]:
         source: Any = io.BytesIO(body) if seekable else io.BufferedReader(ShortReads(body, flags >> 1))
         candidates = world.known + world.material
         try:
-            reader = envelope.EnvelopeReader(source, ids)
-            if seekable and reader.size is None:
-                raise Finding("a seekable reader does not know its size")
+            reader = envelope.open_reader(source, ids)
+            if seekable != isinstance(reader, envelope.EnvelopeReader):
+                raise Finding("open_reader picked the wrong reader for the source")
             for kind, arg in ops:
                 position = reader.tell()
                 kind %= 6 if seekable else 3
@@ -545,7 +545,7 @@ class Forge:
         self._keys: dict[bytes, bytes | None] = {}
 
     def data_key(self, entries: Sequence[Any]) -> bytes | None:
-        from envelope.format import RSA_OAEP_SHA256
+        from envelope._format import RSA_OAEP_SHA256
 
         for entry in entries:
             if entry.type == RSA_OAEP_SHA256 and entry.kid == self.identity.key_id:
@@ -576,8 +576,8 @@ class Forge:
         return out
 
     def split(self, file: bytes) -> tuple[bytes, list[bytes], bytes, int] | None:
-        from envelope.format import read_header
-        from envelope.layout import token_len
+        from envelope._format import read_header
+        from envelope._layout import token_len
 
         try:
             authenticated, header, mac = read_header(io.BytesIO(file))
@@ -597,8 +597,8 @@ class Forge:
         return len(token) >= 73 and (len(token) - 57) % 16 == 0
 
     def run(self, data: bytes) -> str:
-        from envelope.datakey import DataKey
-        from envelope.format import HEADER_MAC_LEN
+        from envelope._datakey import DataKey
+        from envelope._format import HEADER_MAC_LEN
 
         flags, file = (data[0], data[1:]) if data else (0, b"")
         split = self.split(file)
@@ -649,11 +649,11 @@ class Forge:
 
         def stream() -> tuple[bytes, dict[str, Any]]:
             out = io.BytesIO()
-            metadata = envelope.open_stream(ShortReads(file, 61), out, ids, threads=threads)
-            return out.getvalue(), metadata
+            result = envelope.open_stream(ShortReads(file, 61), out, ids, threads=threads)
+            return out.getvalue(), result.metadata
 
         def reader(source: Any) -> tuple[bytes, dict[str, Any]]:
-            with envelope.EnvelopeReader(source, ids) as r:
+            with envelope.open_reader(source, ids) as r:
                 return r.read(), r.metadata
 
         record("open", lambda: tuple(envelope.open_with_metadata(file, ids, threads=threads)))  # type: ignore[arg-type]
@@ -775,11 +775,11 @@ def worker(args: argparse.Namespace) -> int:
 
         with atheris.instrument_imports(include=["envelope"]):
             import envelope
+            import envelope._format
             import envelope.cli.info
             import envelope.core
             import envelope.fileio
             import envelope.files
-            import envelope.format
             import envelope.inspection
             import envelope.keys
             import envelope.recipients  # noqa: F401

@@ -5,7 +5,7 @@ Everything is deterministic except RSA-OAEP, whose padding is randomised by desi
 seeded through `cryptography`: to keep regeneration byte-stable, a wrapped key already present in an
 existing vector is reused when it still unwraps to the same data key. Data keys, IVs and timestamps
 come from fixed seeds through the internal building blocks (`envelope.core.build_header`,
-`envelope.stream.ChunkSealer`); the public API never exposes them.
+`envelope._stream.ChunkSealer`); the public API never exposes them.
 
     python tools/make_vectors.py            # write spec/vectors/{keys,v1}
     python tools/make_vectors.py --check    # regenerate in memory and fail if anything differs
@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import envelope
+from envelope._datakey import DataKey
+from envelope._format import MAGIC, decode_header, decode_metadata
 from envelope.cli.render import tagged as tag  # the tagged JSON of spec/vectors/README.md
-from envelope.datakey import DataKey
-from envelope.format import MAGIC, decode_header, decode_metadata
 
 ROOT = Path(__file__).resolve().parent.parent / "spec" / "vectors"
 TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -192,7 +192,7 @@ class Builder:
 
 
 def meta_of(mapping: dict[str, Any]) -> bytes:
-    return envelope.format.encode_metadata(mapping)
+    return envelope._format.encode_metadata(mapping)
 
 
 def all_types_meta() -> bytes:

@@ -71,14 +71,6 @@ def authenticate(path: str, keys: Sequence[RSAPrivateKey], *, quiet: bool) -> Ve
 
     from .progress import progress_bar
 
-    counted = 0
-
-    def count(size: int) -> None:
-        nonlocal counted
-        counted += size
-        if bar is not None:
-            bar(size)
-
     with progress_bar("verifying", os.path.getsize(path), quiet=quiet) as bar:
-        metadata = verify_file(path, keys, progress=count)
-    return Verified(metadata, counted)
+        result = verify_file(path, keys, progress=bar)
+    return Verified(result.metadata, result.plaintext_len)

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import IO, Any, Union
 
-from ..core import DEFAULT_CHUNK_SIZE
 from ..errors import MissingDependencyError, UsageError
 from ..fileio import EnvelopeReader, EnvelopeWriter
 from ..files import atomic_output
+from ..limits import DEFAULT_CHUNK_SIZE
 from ..recipients import IdentityLike, RecipientLike
 
 __all__ = [

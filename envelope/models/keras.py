@@ -24,8 +24,8 @@ import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..core import DEFAULT_CHUNK_SIZE
 from ..errors import UsageError
+from ..limits import DEFAULT_CHUNK_SIZE
 from ..recipients import IdentityLike, RecipientLike
 from ._common import (
     ModelSource,

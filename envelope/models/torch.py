@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core import DEFAULT_CHUNK_SIZE
 from ..errors import UsageError
+from ..limits import DEFAULT_CHUNK_SIZE
 from ..recipients import IdentityLike, RecipientLike
 from ._common import ModelSource, ModelTarget, check_framework, model_metadata, opened_model, require, sealed_model
 

@@ -58,6 +58,7 @@ KEY_ID_LEN = 32
 RSA_OAEP_SHA256 = "rsa-oaep-sha256"
 KNOWN_EXTENSIONS: frozenset[str] = frozenset()  # version 1 defines none (section 3.4)
 
+_KNOWN_KEYS = frozenset({"chunk_size", "recipients", "meta", "critical"})
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 
@@ -88,6 +89,9 @@ class Header:
     recipients: tuple[RecipientEntry, ...]
     meta: bytes = b"\x80"
     critical: tuple[str, ...] = ()
+    # Top-level keys this reader does not know, in file order: ignorable extensions (section 3.2),
+    # kept as they are when the header is rewritten (rewrap).
+    extensions: Mapping[str, Any] = field(default_factory=dict)
 
     @functools.cached_property
     def metadata(self) -> dict[str, Any]:
@@ -228,6 +232,10 @@ def encode_header(header: Header) -> bytes:
     }
     if header.critical:
         fields["critical"] = list(header.critical)
+    for key, value in header.extensions.items():
+        if key in fields or key in _KNOWN_KEYS:
+            raise UsageError(f"header extension key {key!r} is a key of the format")  # an SDK bug
+        fields[key] = value
     encoded: bytes = msgpack.packb(fields, use_bin_type=True)
     if len(encoded) > MAX_HEADER_LEN:
         raise LimitError(f"header encodes to {len(encoded)} bytes; the limit is {MAX_HEADER_LEN}")
@@ -269,7 +277,8 @@ def decode_header(data: bytes) -> Header:
         unknown = [c for c in critical if c not in KNOWN_EXTENSIONS]
         if unknown:
             raise UnsupportedError(f"the file needs extensions this reader does not implement: {', '.join(unknown)}")
-    header = Header(chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical)
+    extensions = {k: v for k, v in top.items() if k not in _KNOWN_KEYS}
+    header = Header(chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical, extensions=extensions)
     header.__dict__["metadata"] = metadata  # fill the cached_property: decoded once, here
     return header
 

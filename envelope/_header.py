@@ -1,0 +1,155 @@
+"""Header work (spec sections 2-6 and 9): build a sealed header, unlock one with an identity, and
+rewrite one with other recipients. Below both the public functions and the file-like classes; knows
+nothing of chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from ._datakey import DataKey
+from ._format import (
+    HEADER_MAC_LEN,
+    PREFIX_LEN,
+    Header,
+    encode_header,
+    encode_metadata,
+    encode_prefix,
+    read_header,
+)
+from .errors import NoMatchingKeyError, UsageError
+from .limits import MAX_CHUNK_SIZE, MAX_HEADER_LEN, MIN_CHUNK_SIZE
+from .recipients import IdentityLike, RecipientLike, as_identities, as_list, as_recipients
+
+__all__ = [
+    "MAX_SEALED_HEADER_LEN",
+    "NewHeader",
+    "UnlockedHeader",
+    "check_chunk_size",
+    "new_header",
+    "read_and_unlock",
+    "rewrapped_header",
+    "unlock",
+]
+
+MAX_SEALED_HEADER_LEN = PREFIX_LEN + MAX_HEADER_LEN + HEADER_MAC_LEN  # prefix, header, MAC at most
+
+
+@dataclass(frozen=True)
+class NewHeader:
+    """A fresh data key and the sealed header (prefix, header, MAC) that wraps it."""
+
+    data_key: DataKey
+    chunk_size: int
+    encoded: bytes
+    metadata: dict[str, Any]  # as readers will decode it
+
+
+@dataclass(frozen=True)
+class UnlockedHeader:
+    """A header read from a file and verified with a data key."""
+
+    header: Header
+    data_key: DataKey
+    size: int  # prefix + header + MAC: where the payload starts, relative to the file's start
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.header.metadata
+
+
+def check_chunk_size(chunk_size: object) -> int:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise UsageError("chunk_size must be an integer")
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise UsageError(f"chunk_size must be {MIN_CHUNK_SIZE} to {MAX_CHUNK_SIZE} bytes, not {chunk_size}")
+    return chunk_size
+
+
+def _encode(header: Header, data_key: DataKey) -> bytes:
+    """Prefix, header and header MAC (sections 2, 3 and 6)."""
+    encoded = encode_header(header)
+    authenticated = encode_prefix(len(encoded)) + encoded
+    return authenticated + data_key.header_mac(authenticated)
+
+
+def new_header(
+    recipients: RecipientLike | Iterable[RecipientLike], metadata: Mapping[str, Any] | None, chunk_size: int
+) -> NewHeader:
+    """Check the arguments, draw a data key and wrap it for every recipient."""
+    check_chunk_size(chunk_size)
+    meta = encode_metadata(metadata)
+    targets = as_recipients(recipients)
+    data_key = DataKey.generate()
+    entries = tuple(r.wrap(data_key) for r in targets)
+    header = Header(chunk_size=chunk_size, recipients=entries, meta=meta)
+    return NewHeader(data_key, chunk_size, _encode(header, data_key), header.metadata)
+
+
+def unlock(
+    authenticated: bytes, header: Header, mac: bytes, identities: IdentityLike | Iterable[IdentityLike]
+) -> UnlockedHeader:
+    """Find an identity among the recipients, unwrap the data key and verify the header MAC (R13-R16)."""
+    for identity in as_identities(identities):
+        data_key = identity.unwrap(header.recipients)
+        if data_key is not None:
+            data_key.verify_header_mac(authenticated, mac)
+            return UnlockedHeader(header, data_key, len(authenticated) + len(mac))
+    raise NoMatchingKeyError("none of the given private keys is a recipient of this file")
+
+
+def read_and_unlock(src: IO[bytes], identities: IdentityLike | Iterable[IdentityLike]) -> UnlockedHeader:
+    return unlock(*read_header(src), identities)
+
+
+def unlock_bytes(sealed: memoryview, identities: IdentityLike | Iterable[IdentityLike]) -> UnlockedHeader:
+    """:func:`read_and_unlock` on a file held in memory: only the header region is copied."""
+    return read_and_unlock(io.BytesIO(sealed[:MAX_SEALED_HEADER_LEN]), identities)
+
+
+def rewrapped_header(
+    unlocked: UnlockedHeader, add: RecipientLike | Iterable[RecipientLike], remove: Iterable[bytes | str]
+) -> bytes:
+    """The header of ``unlocked`` with recipients added and removed, under the same data key
+    (section 9). Everything else (metadata, chunk size, ``critical``) is kept."""
+    header = unlocked.header
+    removed = {key_id_bytes(k) for k in _listify(remove)}
+    # An entry of any type that carries one of these key ids goes: "remove this key" means every
+    # entry through which that key opens the file, whatever kind of entry it is.
+    kept = [e for e in header.recipients if e.kid not in removed]
+    present = {e.kid for e in header.recipients}
+    unknown = removed - present
+    if unknown:
+        raise UsageError(f"not a recipient of this file: {', '.join(sorted(k.hex() for k in unknown))}")
+    added = as_recipients(add) if _listify(add) else []
+    new_entries = [r.wrap(unlocked.data_key) for r in added]
+    kids = {e.kid for e in kept}
+    for entry in new_entries:
+        if entry.kid in kids:
+            raise UsageError(f"already a recipient: {entry.kid.hex() if entry.kid else entry.type}")
+        kids.add(entry.kid)
+    entries = tuple(kept + new_entries)
+    if not entries:
+        raise UsageError("removing every recipient would leave a file nobody can open")
+    return _encode(dataclasses.replace(header, recipients=entries), unlocked.data_key)
+
+
+def key_id_bytes(value: bytes | str) -> bytes:
+    """A key id given as 32 bytes, or as 64 hexadecimal digits (``sha256:`` prefix allowed)."""
+    if isinstance(value, bytes) and len(value) == 32:
+        return value
+    if isinstance(value, str):
+        try:
+            raw = bytes.fromhex(value.strip().lower().removeprefix("sha256:"))
+        except ValueError:
+            raw = b""
+        if len(raw) == 32:
+            return raw
+    raise UsageError("a key id is 32 bytes, or 64 hexadecimal digits")
+
+
+def _listify(value: object) -> list[Any]:
+    return [] if value is None else as_list(value)

@@ -1,0 +1,148 @@
+"""The one path every public function takes: a header (``_header``), then the payload through the
+chunk pipeline (``_stream``), with the I/O chosen for the source and destination at hand.
+
+A source or destination the SDK opened itself on a regular file gets positional I/O (each worker
+reads its own chunk and writes its own token or plaintext); anything else is read or written in
+order on the calling thread. Memory gets in-place views.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import IO, Any, NamedTuple
+
+from ._header import NewHeader, UnlockedHeader
+from ._layout import PayloadLayout, token_len
+from ._stream import (
+    BufferTokenSink,
+    ChunkOpener,
+    ChunkSealer,
+    FileTokenSink,
+    PayloadSealer,
+    PositionalOpening,
+    Progress,
+    TokenSink,
+    file_fetch,
+    memory_fetch,
+    open_sequential,
+    positional_fd,
+    pwrite_all,
+    seal_file_chunks,
+    seal_stream_chunks,
+)
+
+__all__ = ["Done", "open_memory", "open_to", "seal_memory", "seal_to", "sealed_length"]
+
+
+class Done(NamedTuple):
+    """What a sealing or opening pass over a whole payload reports."""
+
+    plaintext_len: int
+    metadata: dict[str, Any]
+
+
+def sealed_length(header_len: int, plaintext_len: int, chunk_size: int) -> int:
+    full, rest = divmod(plaintext_len, chunk_size)
+    return header_len + full * token_len(chunk_size) + token_len(rest)
+
+
+def seal_memory(head: NewHeader, data: memoryview, out: memoryview, threads: int | None) -> None:
+    """Seal ``data`` into ``out`` (exactly :func:`sealed_length` bytes): header, then every token
+    sealed by the workers straight into its place."""
+    start = len(head.encoded)
+    out[:start] = head.encoded
+    size = head.chunk_size
+    full = len(data) // size
+    sink = BufferTokenSink(out[start:], token_len(size))
+    with PayloadSealer(ChunkSealer(head.data_key, size), sink, threads=threads, chunks_hint=full + 1) as pipeline:
+        for index in range(full + 1):
+            pipeline.submit_view(data[index * size : (index + 1) * size], index == full)
+        pipeline.finish()
+
+
+def seal_to(
+    head: NewHeader,
+    src: IO[bytes],
+    dst: IO[bytes],
+    *,
+    own_files: bool = False,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> Done:
+    """Write ``head`` and then the tokens of everything readable from ``src`` into ``dst``.
+
+    ``own_files``: the SDK opened both files itself (a path helper), so positional I/O is allowed
+    where they are regular files; a caller's file objects are always read and written in order.
+    """
+    dst.write(head.encoded)
+    size = head.chunk_size
+    fd_in = positional_fd(src) if own_files else None
+    fd_out = positional_fd(dst) if own_files else None
+    sink = TokenSink(dst.write)
+    if fd_out is not None:
+        dst.flush()
+        sink = FileTokenSink(fd_out, dst.tell(), token_len(size))
+    hint = os.fstat(fd_in).st_size // size + 1 if fd_in is not None else None
+    with PayloadSealer(
+        ChunkSealer(head.data_key, size), sink, threads=threads, progress=progress, chunks_hint=hint
+    ) as pipeline:
+        if fd_in is not None:
+            start = src.tell()
+            sealed = seal_file_chunks(fd_in, start, os.fstat(fd_in).st_size - start, pipeline)
+        else:
+            sealed = seal_stream_chunks(src, pipeline)
+    return Done(sealed.plaintext_len, head.metadata)
+
+
+def open_memory(unlocked: UnlockedHeader, sealed: memoryview) -> PositionalOpening:
+    """The opening of a file held in memory; ``open_into`` then decrypts each chunk in place."""
+    layout = PayloadLayout(unlocked.header.chunk_size, len(sealed) - unlocked.size)
+    payload = sealed[unlocked.size :]
+    return PositionalOpening(layout, memory_fetch(payload, layout), ChunkOpener(unlocked.data_key, layout.chunk_size))
+
+
+def open_to(
+    unlocked: UnlockedHeader,
+    src: IO[bytes],
+    dst: IO[bytes] | None,
+    *,
+    own_files: bool = False,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> Done:
+    """Open the payload that follows the header ``unlocked`` in ``src`` into ``dst`` (``None``:
+    verify only). Each chunk reaches ``dst`` only once it verified.
+
+    ``own_files`` as for :func:`seal_to`. With positional I/O the final token is opened first and
+    chunks are written at their offsets in any order: only for destinations that nobody sees
+    before the whole payload verified (atomic outputs).
+    """
+    opener = ChunkOpener(unlocked.data_key, unlocked.header.chunk_size)
+    fd_in = positional_fd(src) if own_files else None
+    if fd_in is not None:
+        start = src.tell()
+        layout = PayloadLayout(opener.chunk_size, os.fstat(fd_in).st_size - start)
+        opening = PositionalOpening(layout, file_fetch(fd_in, start, layout), opener)
+        fd_out = positional_fd(dst) if own_files and dst is not None else None
+        place = None
+        if fd_out is not None:
+            dst_start = dst.tell() if dst is not None else 0
+
+            def place(index: int, data: memoryview) -> None:
+                pwrite_all(fd_out, data, dst_start + index * layout.chunk_size)
+
+        chunks = opening.chunks(threads=threads, place=place)
+        write = None if place is not None or dst is None else dst.write
+    else:
+        chunks = open_sequential(src, opener, threads=threads)
+        write = None if dst is None else dst.write
+    total = 0
+    with contextlib.closing(chunks):
+        for data in chunks:
+            if write is not None:
+                write(data)
+            total += len(data)
+            if progress is not None:
+                progress(len(data))
+    return Done(total, unlocked.metadata)
