@@ -25,14 +25,18 @@ _EXPORTS = {
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
-               "MissingDependencyError", "NoMatchingKeyError", "UnsupportedError", "UsageError"],
+               "MissingDependencyError", "NoMatchingKeyError", "SignatureError", "SignerError", "UnsupportedError",
+               "UsageError"],
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
-    "inspection": ["Inspection", "RecipientInfo", "inspect"],
+    "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "private_key_pem",
              "public_key_pem"],
     "limits": ["DEFAULT_CHUNK_SIZE"],
     "recipients": ["Identity", "Recipient", "RsaIdentity", "RsaRecipient"],
+    "signing": ["KeySigner", "Signer", "check_signature", "generate_signing_key", "load_signing_key",
+                "load_verifying_key", "parse_signing_key", "parse_verifying_key", "signing_key_pem",
+                "verifying_key_pem"],
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -48,6 +52,7 @@ __all__ = [
     "Identity",
     "Inspection",
     "InvalidKeyError",
+    "KeySigner",
     "LimitError",
     "MalformedError",
     "MissingDependencyError",
@@ -57,18 +62,28 @@ __all__ = [
     "RecipientInfo",
     "RsaIdentity",
     "RsaRecipient",
+    "SignatureError",
+    "Signer",
+    "SignerError",
+    "SignerInfo",
     "StreamResult",
     "UnsupportedError",
     "UsageError",
     "__version__",
+    "check_signature",
     "generate_private_key",
+    "generate_signing_key",
     "key_id",
     "load_private_key",
     "load_public_key",
+    "load_signing_key",
+    "load_verifying_key",
     "open_file",
     "open_reader",
     "open_stream",
     "open_with_metadata",
+    "parse_signing_key",
+    "parse_verifying_key",
     "private_key_pem",
     "public_key_pem",
     "rewrap",
@@ -77,7 +92,9 @@ __all__ = [
     "seal",
     "seal_file",
     "seal_stream",
+    "signing_key_pem",
     "verify_file",
+    "verifying_key_pem",
 ]
 
 
@@ -116,13 +133,27 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         MalformedError,
         MissingDependencyError,
         NoMatchingKeyError,
+        SignatureError,
+        SignerError,
         UnsupportedError,
         UsageError,
     )
     from .fileio import EnvelopeReader, EnvelopeStreamReader, EnvelopeWriter, open_reader
     from .files import open_file, rewrap_file, seal_file, verify_file
-    from .inspection import Inspection, RecipientInfo
+    from .inspection import Inspection, RecipientInfo, SignerInfo
     from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module
     from .keys import generate_private_key, key_id, load_private_key, load_public_key, private_key_pem, public_key_pem
     from .limits import DEFAULT_CHUNK_SIZE
     from .recipients import Identity, Recipient, RsaIdentity, RsaRecipient
+    from .signing import (
+        KeySigner,
+        Signer,
+        check_signature,
+        generate_signing_key,
+        load_signing_key,
+        load_verifying_key,
+        parse_signing_key,
+        parse_verifying_key,
+        signing_key_pem,
+        verifying_key_pem,
+    )

@@ -7,6 +7,8 @@ code as ``Rn``; every failure is an :class:`~envelope.errors.EnvelopeError` subc
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,9 +39,12 @@ __all__ = [
     "MIN_CHUNK_SIZE",
     "PREFIX_LEN",
     "RSA_OAEP_SHA256",
+    "SIGNATURE",
+    "SIGNATURE_LENGTHS",
     "VERSION",
     "Header",
     "RecipientEntry",
+    "SignerEntry",
     "decode_header",
     "decode_metadata",
     "decode_prefix",
@@ -56,9 +61,12 @@ HEADER_MAC_LEN = 32
 KEY_ID_LEN = 32
 
 RSA_OAEP_SHA256 = "rsa-oaep-sha256"
-KNOWN_EXTENSIONS: frozenset[str] = frozenset()  # version 1 defines none (section 3.4)
+SIGNATURE = "signature"  # the sender-signature extension (section 8)
+KNOWN_EXTENSIONS: frozenset[str] = frozenset({SIGNATURE})
+# Signature algorithms (section 8.2) and the length of their signatures in the footer.
+SIGNATURE_LENGTHS: Mapping[str, int] = {"ed25519": 64, "ecdsa-p256-sha256": 64, "ml-dsa-65": 3309}
 
-_KNOWN_KEYS = frozenset({"chunk_size", "recipients", "meta", "critical"})
+_KNOWN_KEYS = frozenset({"chunk_size", "recipients", "meta", "critical", "signer"})
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 
@@ -82,6 +90,19 @@ class RecipientEntry:
 
 
 @dataclass(frozen=True)
+class SignerEntry:
+    """The header's ``signer`` map (section 8.1): the algorithm and the signer's public key."""
+
+    alg: str
+    kid: bytes  # SHA-256 of key
+    key: bytes  # DER SubjectPublicKeyInfo
+
+    @property
+    def signature_len(self) -> int:
+        return SIGNATURE_LENGTHS[self.alg]
+
+
+@dataclass(frozen=True)
 class Header:
     """The decoded header (section 3.2). ``meta`` is the raw metadata encoding, as authenticated."""
 
@@ -89,6 +110,7 @@ class Header:
     recipients: tuple[RecipientEntry, ...]
     meta: bytes = b"\x80"
     critical: tuple[str, ...] = ()
+    signer: SignerEntry | None = None
     # Top-level keys this reader does not know, in file order: ignorable extensions (section 3.2),
     # kept as they are when the header is rewritten (rewrap).
     extensions: Mapping[str, Any] = field(default_factory=dict)
@@ -232,6 +254,8 @@ def encode_header(header: Header) -> bytes:
     }
     if header.critical:
         fields["critical"] = list(header.critical)
+    if header.signer is not None:
+        fields["signer"] = {"alg": header.signer.alg, "kid": header.signer.kid, "key": header.signer.key}
     for key, value in header.extensions.items():
         if key in fields or key in _KNOWN_KEYS:
             raise UsageError(f"header extension key {key!r} is a key of the format")  # an SDK bug
@@ -277,10 +301,33 @@ def decode_header(data: bytes) -> Header:
         unknown = [c for c in critical if c not in KNOWN_EXTENSIONS]
         if unknown:
             raise UnsupportedError(f"the file needs extensions this reader does not implement: {', '.join(unknown)}")
+    signer = _decode_signer(top.get("signer"), SIGNATURE in critical)
     extensions = {k: v for k, v in top.items() if k not in _KNOWN_KEYS}
-    header = Header(chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical, extensions=extensions)
+    header = Header(
+        chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical, signer=signer, extensions=extensions
+    )
     header.__dict__["metadata"] = metadata  # fill the cached_property: decoded once, here
     return header
+
+
+def _decode_signer(raw: Any, announced: bool) -> SignerEntry | None:
+    """The ``signer`` map (R24, R25). ``announced``: ``critical`` names the signature extension."""
+    if raw is None and not announced:
+        return None
+    if raw is None:
+        raise MalformedError("malformed header: 'critical' names 'signature' but there is no 'signer'")
+    if not announced:
+        raise MalformedError("malformed header: a 'signer' without 'signature' in 'critical'")
+    if not isinstance(raw, dict):
+        raise MalformedError("malformed header: 'signer' is not a map")
+    alg, kid, key = raw.get("alg"), raw.get("kid"), raw.get("key")
+    if not isinstance(alg, str) or not isinstance(kid, bytes) or len(kid) != KEY_ID_LEN or not isinstance(key, bytes):
+        raise MalformedError("malformed header: 'signer' lacks a str 'alg', a 32-byte 'kid' or a bin 'key'")
+    if not hmac.compare_digest(hashlib.sha256(key).digest(), kid):
+        raise MalformedError("malformed header: the signer's key id is not the SHA-256 of its key")
+    if alg not in SIGNATURE_LENGTHS:
+        raise UnsupportedError(f"the file is signed with an algorithm this reader does not implement: {alg!r}")
+    return SignerEntry(alg, kid, key)
 
 
 def _check_header_values(value: Any, depth: int) -> None:

@@ -5,22 +5,28 @@ nothing of chunks."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
+from . import signing
 from ._datakey import DataKey
 from ._format import (
     HEADER_MAC_LEN,
     PREFIX_LEN,
+    SIGNATURE,
     Header,
+    SignerEntry,
     encode_header,
     encode_metadata,
     encode_prefix,
     read_header,
 )
-from .errors import NoMatchingKeyError, UsageError
+from ._layout import TAG_LEN
+from .errors import NoMatchingKeyError, SignerError, UsageError
+from .inspection import SignerInfo, signer_info
 from .limits import MAX_CHUNK_SIZE, MAX_HEADER_LEN, MIN_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike, as_identities, as_list, as_recipients
 
@@ -45,7 +51,28 @@ class NewHeader:
     data_key: DataKey
     chunk_size: int
     encoded: bytes
-    metadata: dict[str, Any]  # as readers will decode it
+    header: Header
+    signer: signing.Signer | None
+
+    @property
+    def metadata(self) -> dict[str, Any]:  # as readers will decode it
+        return self.header.metadata
+
+    @property
+    def signature_len(self) -> int:
+        return self.header.signer.signature_len if self.header.signer else 0
+
+    def footer(self, tags: bytes | bytearray) -> bytes:
+        """The signature footer over these tags (section 8.3): tags, then the signature."""
+        assert self.signer is not None and self.header.signer is not None
+        count = len(tags) // TAG_LEN
+        signature = self.signer.sign(signing.to_be_signed(self.header, count, hashlib.sha256(tags).digest()))
+        if len(signature) != self.signature_len:
+            raise UsageError(
+                f"the signer returned {len(signature)} bytes; {self.header.signer.alg} signatures have "
+                f"{self.signature_len}"
+            )
+        return bytes(tags) + signature
 
 
 @dataclass(frozen=True)
@@ -59,6 +86,21 @@ class UnlockedHeader:
     @property
     def metadata(self) -> dict[str, Any]:
         return self.header.metadata
+
+    @property
+    def signature_len(self) -> int:
+        return self.header.signer.signature_len if self.header.signer else 0
+
+    def check_signature(self, chunk_count: int, tags_digest: bytes, signature: bytes) -> None:
+        """Verify a signed file's signature (section 8.3): a ``SignatureCheck`` of the stream layer."""
+        signer = self.header.signer
+        assert signer is not None
+        message = signing.to_be_signed(self.header, chunk_count, tags_digest)
+        signing.verify(signer.alg, signer.key, message, signature)
+
+    def signer(self) -> SignerInfo | None:
+        """Who signed the file; to be called once the footer verified."""
+        return signer_info(self.header, verified=True)
 
 
 def check_chunk_size(chunk_size: object) -> int:
@@ -77,22 +119,49 @@ def _encode(header: Header, data_key: DataKey) -> bytes:
 
 
 def new_header(
-    recipients: RecipientLike | Iterable[RecipientLike], metadata: Mapping[str, Any] | None, chunk_size: int
+    recipients: RecipientLike | Iterable[RecipientLike],
+    metadata: Mapping[str, Any] | None,
+    chunk_size: int,
+    sign_with: object = None,
 ) -> NewHeader:
-    """Check the arguments, draw a data key and wrap it for every recipient."""
+    """Check the arguments, draw a data key and wrap it for every recipient; name the signer."""
     check_chunk_size(chunk_size)
     meta = encode_metadata(metadata)
     targets = as_recipients(recipients)
+    signer = None if sign_with is None else signing.as_signer(sign_with)
     data_key = DataKey.generate()
     entries = tuple(r.wrap(data_key) for r in targets)
     header = Header(chunk_size=chunk_size, recipients=entries, meta=meta)
-    return NewHeader(data_key, chunk_size, _encode(header, data_key), header.metadata)
+    if signer is not None:
+        key = signer.public_key_der
+        entry = SignerEntry(signer.algorithm, hashlib.sha256(key).digest(), key)
+        header = dataclasses.replace(header, critical=(SIGNATURE,), signer=entry)
+    return NewHeader(data_key, chunk_size, _encode(header, data_key), header, signer)
+
+
+def check_signer(header: Header, signed_by: object) -> None:
+    """R28: with ``signed_by`` (not None), the file must be signed by one of those keys."""
+    if signed_by is None:
+        return
+    pinned = signing.pinned_key_ids(signed_by)
+    if header.signer is None:
+        raise SignerError("the file is not signed, and a signature by a given key is required (signed_by)")
+    if header.signer.kid not in pinned:
+        raise SignerError(
+            f"the file is signed by key id {header.signer.kid.hex()}, which is not among the required signers"
+        )
 
 
 def unlock(
-    authenticated: bytes, header: Header, mac: bytes, identities: IdentityLike | Iterable[IdentityLike]
+    authenticated: bytes,
+    header: Header,
+    mac: bytes,
+    identities: IdentityLike | Iterable[IdentityLike],
+    signed_by: object = None,
 ) -> UnlockedHeader:
-    """Find an identity among the recipients, unwrap the data key and verify the header MAC (R13-R16)."""
+    """Check the signer policy (R28), find an identity among the recipients, unwrap the data key and
+    verify the header MAC (R13-R16)."""
+    check_signer(header, signed_by)
     for identity in as_identities(identities):
         data_key = identity.unwrap(header.recipients)
         if data_key is not None:
@@ -101,13 +170,17 @@ def unlock(
     raise NoMatchingKeyError("none of the given private keys is a recipient of this file")
 
 
-def read_and_unlock(src: IO[bytes], identities: IdentityLike | Iterable[IdentityLike]) -> UnlockedHeader:
-    return unlock(*read_header(src), identities)
+def read_and_unlock(
+    src: IO[bytes], identities: IdentityLike | Iterable[IdentityLike], signed_by: object = None
+) -> UnlockedHeader:
+    return unlock(*read_header(src), identities, signed_by)
 
 
-def unlock_bytes(sealed: memoryview, identities: IdentityLike | Iterable[IdentityLike]) -> UnlockedHeader:
+def unlock_bytes(
+    sealed: memoryview, identities: IdentityLike | Iterable[IdentityLike], signed_by: object = None
+) -> UnlockedHeader:
     """:func:`read_and_unlock` on a file held in memory: only the header region is copied."""
-    return read_and_unlock(io.BytesIO(sealed[:MAX_SEALED_HEADER_LEN]), identities)
+    return read_and_unlock(io.BytesIO(sealed[:MAX_SEALED_HEADER_LEN]), identities, signed_by)
 
 
 def rewrapped_header(

@@ -3,6 +3,7 @@ that inspecting a file (``envelope-info``) loads none."""
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -10,11 +11,16 @@ from .errors import AuthenticationError
 
 __all__ = [
     "CHUNK_FAILED",
+    "FOOTER_TRUNCATED",
     "FRAME",
     "MIN_TOKEN_LEN",
+    "TAGS_DIFFER",
+    "TAG_LEN",
     "TOKEN_OVERHEAD",
+    "TRAILING",
     "TRUNCATED",
     "PayloadLayout",
+    "sealed_payload_len",
     "token_len",
     "valid_token_len",
 ]
@@ -25,9 +31,13 @@ HEAD_LEN = 1 + 8 + 16  # version, timestamp, IV
 MAC_LEN = 32
 TOKEN_OVERHEAD = HEAD_LEN + MAC_LEN  # 57
 MIN_TOKEN_LEN = TOKEN_OVERHEAD + 16  # 73: an empty final chunk
+TAG_LEN = MAC_LEN  # a token's tag (its HMAC), as a signed file's footer lists them (section 8.3)
 
 CHUNK_FAILED = "payload authentication failed: the file was modified, truncated or extended"
 TRUNCATED = "payload authentication failed: the file is truncated"
+TRAILING = "payload authentication failed: bytes follow the end of the file (extended, or damaged)"
+FOOTER_TRUNCATED = "signature check failed: the signature footer is truncated"
+TAGS_DIFFER = "signature check failed: the file was modified after it was signed"
 
 
 def token_len(data_len: int) -> int:
@@ -41,28 +51,45 @@ def valid_token_len(length: int, max_len: int) -> bool:
 
 @dataclass(frozen=True)
 class PayloadLayout:
-    """Where the tokens are, computed from the payload length alone (section 7.3)."""
+    """Where the tokens (and a signed file's footer) are, computed from the length of what follows the
+    header MAC alone (section 7.3). ``signature_len``: S of a signed file, 0 for an unsigned one."""
 
     chunk_size: int
-    payload_len: int
+    payload_len: int  # every byte after the header MAC: tokens, and the footer of a signed file
+    signature_len: int = 0
 
     def __post_init__(self) -> None:
         if self.payload_len <= 0:
             raise AuthenticationError(TRUNCATED)  # R17
-        if not valid_token_len(self.final_token_len, self.token_size):
-            raise AuthenticationError(TRUNCATED)  # R18
+        if self.chunk_count < 1 or not valid_token_len(self.final_token_len, self.token_size):
+            raise AuthenticationError(TRUNCATED)  # R18: an impossible layout
+
+    @property
+    def signed(self) -> bool:
+        return self.signature_len > 0
 
     @property
     def token_size(self) -> int:
         return token_len(self.chunk_size)
 
-    @property
+    @functools.cached_property
     def chunk_count(self) -> int:
-        return -(-self.payload_len // self.token_size)
+        if not self.signed:
+            return -(-self.payload_len // self.token_size)
+        return (self.payload_len - self.signature_len + self.token_size) // (self.token_size + TAG_LEN)
 
     @property
     def final_token_len(self) -> int:
-        return self.payload_len - (self.chunk_count - 1) * self.token_size
+        return self.footer_offset - (self.chunk_count - 1) * self.token_size
+
+    @property
+    def footer_offset(self) -> int:
+        """Offset of the footer (or of the end, unsigned) from the start of the payload."""
+        return self.payload_len - self.footer_len
+
+    @property
+    def footer_len(self) -> int:
+        return TAG_LEN * self.chunk_count + self.signature_len if self.signed else 0
 
     def token_offset(self, index: int) -> int:
         """Offset of token ``index`` from the start of the payload."""
@@ -78,3 +105,10 @@ class PayloadLayout:
         high = min(self.chunk_size - 1, padded - 1 - FRAME.size)
         full = (self.chunk_count - 1) * self.chunk_size
         return full + low, full + high
+
+
+def sealed_payload_len(chunk_size: int, plaintext_len: int, signature_len: int = 0) -> int:
+    """Bytes after the header MAC of a file sealing ``plaintext_len`` bytes (tokens and footer)."""
+    full, rest = divmod(plaintext_len, chunk_size)
+    tokens = full * token_len(chunk_size) + token_len(rest)
+    return tokens + (TAG_LEN * (full + 1) + signature_len if signature_len else 0)

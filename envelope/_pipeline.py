@@ -13,26 +13,28 @@ import os
 from typing import IO, Any, NamedTuple
 
 from ._header import NewHeader, UnlockedHeader
-from ._layout import PayloadLayout, token_len
+from ._layout import PayloadLayout, sealed_payload_len, token_len
 from ._stream import (
     BufferTokenSink,
     ChunkOpener,
     ChunkSealer,
+    FileSource,
     FileTokenSink,
+    MemorySource,
     PayloadSealer,
+    PayloadSource,
     PositionalOpening,
     Progress,
     TokenSink,
-    file_fetch,
-    memory_fetch,
     open_sequential,
     positional_fd,
     pwrite_all,
     seal_file_chunks,
     seal_stream_chunks,
 )
+from .inspection import SignerInfo, signer_info
 
-__all__ = ["Done", "open_memory", "open_to", "seal_memory", "seal_to", "sealed_length"]
+__all__ = ["Done", "open_memory", "open_to", "positional_opening", "seal_memory", "seal_to", "sealed_length"]
 
 
 class Done(NamedTuple):
@@ -40,25 +42,38 @@ class Done(NamedTuple):
 
     plaintext_len: int
     metadata: dict[str, Any]
+    signer: SignerInfo | None
 
 
-def sealed_length(header_len: int, plaintext_len: int, chunk_size: int) -> int:
-    full, rest = divmod(plaintext_len, chunk_size)
-    return header_len + full * token_len(chunk_size) + token_len(rest)
+def sealed_length(head: NewHeader, plaintext_len: int) -> int:
+    return len(head.encoded) + sealed_payload_len(head.chunk_size, plaintext_len, head.signature_len)
 
 
-def seal_memory(head: NewHeader, data: memoryview, out: memoryview, threads: int | None) -> None:
+def _sealer(head: NewHeader, sink: TokenSink, threads: int | None, **options: Any) -> PayloadSealer:
+    sealer = ChunkSealer(head.data_key, head.chunk_size)
+    return PayloadSealer(sealer, sink, threads=threads, keep_tags=head.signer is not None, **options)
+
+
+def _done(head: NewHeader, plaintext_len: int) -> Done:
+    return Done(plaintext_len, head.metadata, signer_info(head.header, verified=True))
+
+
+def seal_memory(head: NewHeader, data: memoryview, out: memoryview, threads: int | None) -> Done:
     """Seal ``data`` into ``out`` (exactly :func:`sealed_length` bytes): header, then every token
-    sealed by the workers straight into its place."""
+    sealed by the workers straight into its place, then a signed file's footer."""
     start = len(head.encoded)
     out[:start] = head.encoded
     size = head.chunk_size
     full = len(data) // size
     sink = BufferTokenSink(out[start:], token_len(size))
-    with PayloadSealer(ChunkSealer(head.data_key, size), sink, threads=threads, chunks_hint=full + 1) as pipeline:
+    with _sealer(head, sink, threads, chunks_hint=full + 1) as pipeline:
         for index in range(full + 1):
             pipeline.submit_view(data[index * size : (index + 1) * size], index == full)
         pipeline.finish()
+        if pipeline.tags is not None:
+            footer = head.footer(pipeline.tags)
+            out[len(out) - len(footer) :] = footer
+    return _done(head, len(data))
 
 
 def seal_to(
@@ -80,26 +95,39 @@ def seal_to(
     fd_in = positional_fd(src) if own_files else None
     fd_out = positional_fd(dst) if own_files else None
     sink = TokenSink(dst.write)
+    payload_start = 0
     if fd_out is not None:
         dst.flush()
-        sink = FileTokenSink(fd_out, dst.tell(), token_len(size))
+        payload_start = dst.tell()
+        sink = FileTokenSink(fd_out, payload_start, token_len(size))
     hint = os.fstat(fd_in).st_size // size + 1 if fd_in is not None else None
-    with PayloadSealer(
-        ChunkSealer(head.data_key, size), sink, threads=threads, progress=progress, chunks_hint=hint
-    ) as pipeline:
+    with _sealer(head, sink, threads, progress=progress, chunks_hint=hint) as pipeline:
         if fd_in is not None:
             start = src.tell()
             sealed = seal_file_chunks(fd_in, start, os.fstat(fd_in).st_size - start, pipeline)
         else:
             sealed = seal_stream_chunks(src, pipeline)
-    return Done(sealed.plaintext_len, head.metadata)
+        if pipeline.tags is not None:
+            footer = head.footer(pipeline.tags)
+            if fd_out is None:
+                dst.write(footer)
+            else:
+                tokens_len = sealed_payload_len(size, sealed.plaintext_len)
+                pwrite_all(fd_out, memoryview(footer), payload_start + tokens_len)
+    return _done(head, sealed.plaintext_len)
+
+
+def positional_opening(unlocked: UnlockedHeader, source: PayloadSource, payload_len: int) -> PositionalOpening:
+    """The opening of a payload read at offsets; a signed file's signature is checked first."""
+    layout = PayloadLayout(unlocked.header.chunk_size, payload_len, unlocked.signature_len)
+    opener = ChunkOpener(unlocked.data_key, layout.chunk_size)
+    check = unlocked.check_signature if layout.signed else None
+    return PositionalOpening(layout, source, opener, check_signature=check)
 
 
 def open_memory(unlocked: UnlockedHeader, sealed: memoryview) -> PositionalOpening:
     """The opening of a file held in memory; ``open_into`` then decrypts each chunk in place."""
-    layout = PayloadLayout(unlocked.header.chunk_size, len(sealed) - unlocked.size)
-    payload = sealed[unlocked.size :]
-    return PositionalOpening(layout, memory_fetch(payload, layout), ChunkOpener(unlocked.data_key, layout.chunk_size))
+    return positional_opening(unlocked, MemorySource(sealed[unlocked.size :]), len(sealed) - unlocked.size)
 
 
 def open_to(
@@ -118,12 +146,11 @@ def open_to(
     chunks are written at their offsets in any order: only for destinations that nobody sees
     before the whole payload verified (atomic outputs).
     """
-    opener = ChunkOpener(unlocked.data_key, unlocked.header.chunk_size)
     fd_in = positional_fd(src) if own_files else None
     if fd_in is not None:
         start = src.tell()
-        layout = PayloadLayout(opener.chunk_size, os.fstat(fd_in).st_size - start)
-        opening = PositionalOpening(layout, file_fetch(fd_in, start, layout), opener)
+        opening = positional_opening(unlocked, FileSource(fd_in, start), os.fstat(fd_in).st_size - start)
+        layout = opening.layout
         fd_out = positional_fd(dst) if own_files and dst is not None else None
         place = None
         if fd_out is not None:
@@ -135,7 +162,11 @@ def open_to(
         chunks = opening.chunks(threads=threads, place=place)
         write = None if place is not None or dst is None else dst.write
     else:
-        chunks = open_sequential(src, opener, threads=threads)
+        opener = ChunkOpener(unlocked.data_key, unlocked.header.chunk_size)
+        check = unlocked.check_signature if unlocked.signature_len else None
+        chunks = open_sequential(
+            src, opener, threads=threads, signature_len=unlocked.signature_len, check_signature=check
+        )
         write = None if dst is None else dst.write
     total = 0
     with contextlib.closing(chunks):
@@ -145,4 +176,4 @@ def open_to(
             total += len(data)
             if progress is not None:
                 progress(len(data))
-    return Done(total, unlocked.metadata)
+    return Done(total, unlocked.metadata, unlocked.signer())

@@ -16,6 +16,8 @@ cryptography. Tokens are built with the hazmat primitives straight into reused b
 
 from __future__ import annotations
 
+import hashlib
+import hmac as hmac_module
 import os
 import struct
 import threading
@@ -30,15 +32,19 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from ._layout import (
     CHUNK_FAILED,
     FERNET_VERSION,
+    FOOTER_TRUNCATED,
     FRAME,
     HEAD_LEN,
     MAC_LEN,
+    TAG_LEN,
+    TAGS_DIFFER,
+    TRAILING,
     TRUNCATED,
     PayloadLayout,
     token_len,
     valid_token_len,
 )
-from .errors import AuthenticationError, UsageError
+from .errors import AuthenticationError, SignatureError, UsageError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,8 +66,14 @@ __all__ = [
 Progress = Callable[[int], Any]
 """Called on the calling thread, in order, with the plaintext length of each chunk processed."""
 
-# The Fernet timestamp of every token: a fixed value, so that a file does not tell when it was sealed.
-TIMESTAMP = 0
+_TIMESTAMP = struct.Struct(">Q")
+
+
+def timestamp_field(final: bool, length: int) -> bytes:
+    """Fernet's timestamp field (section 7.2): 0 before the last token, the final token's length in
+    the last. No time: a file does not tell when it was sealed; a stream reader learns from a token's
+    first 9 bytes whether it is the last one and where it ends."""
+    return _TIMESTAMP.pack(length if final else 0)
 
 
 # --- one chunk ---------------------------------------------------------------------------------
@@ -75,14 +87,12 @@ class ChunkSealer:
         key: DataKey,
         chunk_size: int,
         *,
-        timestamp: int = TIMESTAMP,
         iv_source: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self._aes = algorithms.AES(key.encryption_key)
         self._signing_key = key.signing_key
         self.chunk_size = chunk_size
         self.token_size = token_len(chunk_size)
-        self._timestamp = struct.pack(">Q", timestamp)
         self._iv_source = iv_source
 
     def new_iv(self) -> bytes:
@@ -99,7 +109,7 @@ class ChunkSealer:
             raise ValueError("chunk size does not match its position")  # an SDK bug, never input
         length = token_len(size)
         out[0] = FERNET_VERSION
-        out[1:9] = self._timestamp
+        out[1:9] = timestamp_field(final, length)
         out[9:HEAD_LEN] = iv
         padding = 16 - (FRAME.size + size) % 16
         encryptor = Cipher(self._aes, modes.CBC(iv)).encryptor()
@@ -134,7 +144,7 @@ class ChunkOpener:
         return the chunk's data, a view of ``scratch``. Fails with :class:`AuthenticationError` unless
         every check of section 7.4 passes."""
         token = memoryview(token)
-        decryptor = self._verified_decryptor(token)
+        decryptor = self._verified_decryptor(token, is_last)
         size = decryptor.update_into(token[HEAD_LEN : len(token) - MAC_LEN], scratch)
         decryptor.finalize()
         message = memoryview(scratch)[:size]
@@ -152,7 +162,7 @@ class ChunkOpener:
             data = self.open_into(index, is_last, token, bytearray(len(token) + 16))
             out[: len(data)] = data
             return len(data)
-        decryptor = self._verified_decryptor(token)
+        decryptor = self._verified_decryptor(token, is_last)
         # Block 0 holds the 9-byte frame and 7 data bytes; blocks 1 .. blocks-3 go straight to their
         # place (update_into wants 15 bytes of room, which the chunk's own later bytes provide); the
         # last two blocks hold the rest of the data and the padding.
@@ -170,10 +180,15 @@ class ChunkOpener:
         out[7 + middle : 7 + middle + rest] = tail[:rest]
         return data_len
 
-    def _verified_decryptor(self, token: memoryview) -> Any:
-        """Checks 1 and 2 of section 7.4 (length, version byte, HMAC before anything is decrypted)."""
+    def _verified_decryptor(self, token: memoryview, is_last: bool) -> Any:
+        """Checks 1 and 2 of section 7.4 (length, version byte, timestamp field, HMAC before
+        anything is decrypted)."""
         length = len(token)
-        if not valid_token_len(length, self.token_size) or token[0] != FERNET_VERSION:
+        if (
+            not valid_token_len(length, self.token_size)
+            or token[0] != FERNET_VERSION
+            or token[1:9] != timestamp_field(is_last, length)
+        ):
             raise AuthenticationError(CHUNK_FAILED)
         mac = hmac.HMAC(self._signing_key, hashes.SHA256())
         mac.update(token[: length - MAC_LEN])
@@ -461,8 +476,10 @@ class PayloadSealer:
         threads: int | None = None,
         progress: Progress | None = None,
         chunks_hint: int | None = None,
+        keep_tags: bool = False,
     ) -> None:
         self._sealer = sealer
+        self.tags = bytearray() if keep_tags else None  # of every token, in order: a signed file's footer
         self._sink = sink
         self._progress = progress
         self._jobs = Ordered(threads, jobs=chunks_hint)
@@ -526,6 +543,8 @@ class PayloadSealer:
     def _deliver(self, result: tuple[_Slot, memoryview, int]) -> None:
         slot, token, size = result
         self._sink.deliver(token)
+        if self.tags is not None:
+            self.tags += token[len(token) - TAG_LEN :]
         self._length += size
         if self._progress is not None:
             self._progress(size)
@@ -588,24 +607,6 @@ def seal_file_chunks(fd: int, start: int, size: int, pipeline: PayloadSealer) ->
 _FIRST_READ = 1 << 20
 
 
-def read_token(src: IO[bytes], limit: int, buffer: bytearray) -> tuple[bytearray, int]:
-    """Read up to ``limit`` bytes (one token) from ``src``; return the buffer holding them and their
-    count. ``buffer`` is reused when large enough, else replaced by one grown only as data arrives
-    (1 MiB, then doubling): memory follows the bytes read, never just the declared chunk size."""
-    total = 0
-    while True:
-        if total == len(buffer):
-            if total >= limit:
-                return buffer, total
-            grown = bytearray(min(limit, max(_FIRST_READ, 2 * len(buffer))))
-            grown[:total] = memoryview(buffer)[:total]
-            buffer = grown  # a new object: views of the old one stay valid
-        got = read_full(src, memoryview(buffer)[total:limit])
-        total += got
-        if total < min(len(buffer), limit):  # the source ended
-            return buffer, total
-
-
 class TokenBuffers:
     """A token buffer and a decryption buffer, reused from job to job."""
 
@@ -616,84 +617,168 @@ class TokenBuffers:
         self.scratch = bytearray()
 
     def token_buffer(self, length: int) -> memoryview:
+        """``token``, grown to at least ``length`` bytes (keeping what it holds)."""
         if len(self.token) < length:
-            self.token = bytearray(length)
+            grown = bytearray(length)
+            grown[: len(self.token)] = self.token
+            self.token = grown  # a new object: views of the old one stay valid
         return memoryview(self.token)[:length]
 
 
 _NO_BUFFERS = TokenBuffers()  # for fetches that view tokens in place
 
 
+SignatureCheck = Callable[[int, bytes, bytes], None]
+"""``check(chunk_count, tags_digest, signature)``: verifies a signed file's footer signature over the
+SHA-256 of its tags (section 8.3), raising :class:`SignatureError`. The stream layer reads footers;
+what a signature means is up to the caller."""
+
+
+def _read_token(src: IO[bytes], buffers: TokenBuffers, index: int, token_size: int) -> tuple[int, bool]:
+    """Read token ``index`` of a stream into ``buffers.token``; return its length and whether it is
+    the final one, as its timestamp field says (section 7.4). Buffers grow with the bytes actually
+    read (1 MiB, then doubling), never just with the declared chunk size."""
+    head = buffers.token_buffer(HEAD_LEN)[:9]
+    got = read_full(src, head)
+    if got < 9:
+        raise AuthenticationError(TRUNCATED)  # R17 (nothing at all) or R18
+    (stamp,) = _TIMESTAMP.unpack_from(head, 1)
+    final = stamp != 0
+    length = stamp if final else token_size
+    if final and not valid_token_len(length, token_size):
+        raise AuthenticationError(CHUNK_FAILED)  # R19, before reading any further
+    total = 9
+    while total < length:
+        room = min(length, max(_FIRST_READ, 2 * total))
+        view = buffers.token_buffer(room)
+        got = read_full(src, view[total:room])
+        total += got
+        if total < room:
+            raise AuthenticationError(TRUNCATED)  # R18: the stream ends inside a token
+    return length, final
+
+
+def _expect_end(src: IO[bytes]) -> None:
+    if read_full(src, memoryview(bytearray(1))):
+        raise AuthenticationError(TRAILING)  # R22 (unsigned), R26 (after a footer)
+
+
 def open_sequential(
-    src: IO[bytes], opener: ChunkOpener, *, threads: int | None = None
+    src: IO[bytes],
+    opener: ChunkOpener,
+    *,
+    threads: int | None = None,
+    signature_len: int = 0,
+    check_signature: SignatureCheck | None = None,
 ) -> Generator[memoryview, None, None]:
-    """The verified chunks of the token stream ``src``, in order (section 7.4).
+    """The verified chunks of the token stream ``src``, in order (section 7.4), each view valid until
+    the next one is asked for.
 
-    Tokens are read in order on the calling thread and opened on the pool, several ahead. Each
-    yielded view is valid until the next one is asked for. Reads one token ahead to know which
-    is the last one. Buffers grow with the data actually read, so a tiny file that declares
-    16 MiB chunks costs kilobytes, not the declared chunk size times the pipeline depth.
+    Tokens are read in order on the calling thread and opened on the pool, several ahead. The end
+    is checked as soon as the final token is read, before the chunks still in flight are handed
+    out: nothing may follow it (unsigned), or exactly the footer of a signed file
+    (``signature_len`` > 0), whose tags must be those of the tokens and whose signature
+    ``check_signature`` verifies.
     """
-    size = opener.token_size
+    token_size = opener.token_size
+    tags = hashlib.sha256() if signature_len else None
 
-    def job(index: int, is_last: bool, buffers: TokenBuffers, got: int) -> tuple[TokenBuffers, memoryview]:
-        buffers.scratch = scratch_for(got, buffers.scratch)
-        return buffers, opener.open_into(index, is_last, memoryview(buffers.token)[:got], buffers.scratch)
+    def job(index: int, is_last: bool, buffers: TokenBuffers, length: int) -> tuple[TokenBuffers, memoryview]:
+        buffers.scratch = scratch_for(length, buffers.scratch)
+        return buffers, opener.open_into(index, is_last, memoryview(buffers.token)[:length], buffers.scratch)
 
     with Ordered(threads) as jobs:
-        free = [TokenBuffers() for _ in range(jobs.depth + 1)]  # +1: the read-ahead
-        current = free.pop()
-        current.token, got = read_token(src, size, current.token)
-        if got == 0:
-            raise AuthenticationError(TRUNCATED)  # R17
-        index = 0
-        while True:
+        free = [TokenBuffers() for _ in range(jobs.depth)]
+        index, final = 0, False
+        while not final:
             while jobs.full():
                 buffers, data = jobs.next()
                 yield data
                 free.append(buffers)
-            ahead = free.pop()
-            got_ahead = 0
-            if got == size:
-                ahead.token, got_ahead = read_token(src, size, ahead.token)
-            is_last = got_ahead == 0
-            jobs.submit(job, index, is_last, current, got)
-            if is_last:
-                break
-            current, got = ahead, got_ahead
+            buffers = free.pop()
+            length, final = _read_token(src, buffers, index, token_size)
+            if tags is not None:
+                tags.update(memoryview(buffers.token)[length - TAG_LEN : length])
+            jobs.submit(job, index, final, buffers, length)
             index += 1
+        if tags is not None:
+            assert check_signature is not None
+            _read_footer(src, index, signature_len, tags.digest(), check_signature)
+        _expect_end(src)
         while len(jobs):
             buffers, data = jobs.next()
             yield data
             free.append(buffers)
 
 
-TokenFetch = Callable[[int, "TokenBuffers"], memoryview]
-"""``fetch(index, buffers) -> token``: token ``index``, read into ``buffers.token`` (grown to fit)
-or viewed in place. Shorter than the layout says when the source shrank while open."""
+def _read_footer(src: IO[bytes], count: int, signature_len: int, tags_digest: bytes, check: SignatureCheck) -> None:
+    """Read a signed file's footer from a stream: its tags must hash to ``tags_digest`` (those of
+    the tokens read), then the signature is checked (section 8.3). Memory stays flat: the footer's
+    tags are hashed as they arrive."""
+    footer_tags = hashlib.sha256()
+    buffer = memoryview(bytearray(min(count * TAG_LEN, 1 << 16) or TAG_LEN))
+    left = count * TAG_LEN
+    while left:
+        piece = buffer[: min(left, len(buffer))]
+        if read_full(src, piece) < len(piece):
+            raise SignatureError(FOOTER_TRUNCATED)  # R26
+        footer_tags.update(piece)
+        left -= len(piece)
+    signature = bytearray(signature_len)
+    if read_full(src, memoryview(signature)) < signature_len:
+        raise SignatureError(FOOTER_TRUNCATED)  # R26
+    if not hmac_module.compare_digest(footer_tags.digest(), tags_digest):
+        raise SignatureError(TAGS_DIFFER)  # R27
+    check(count, tags_digest, bytes(signature))
 
 
 class PositionalOpening:
     """Opening where every token sits at a computed offset (section 7.3): memory, regular files,
-    random access. The final token is opened first: that authenticates the end of the payload and
-    gives the plaintext's exact length before anything else is released."""
+    random access. A signed file's footer is read and its signature checked first; then the final
+    token is opened: that authenticates the end of the payload and gives the plaintext's exact
+    length before anything else is released. Every token opened is then checked against its footer
+    tag, so each chunk returned is the signer's without reading the rest of the payload."""
 
-    def __init__(self, layout: PayloadLayout, fetch: TokenFetch, opener: ChunkOpener) -> None:
+    def __init__(
+        self,
+        layout: PayloadLayout,
+        source: PayloadSource,
+        opener: ChunkOpener,
+        *,
+        check_signature: SignatureCheck | None = None,
+    ) -> None:
         self.layout = layout
-        self._fetch = fetch
+        self._source = source
         self._opener = opener
+        self._tags: bytes | None = None
+        if layout.signed:
+            assert check_signature is not None
+            footer = bytes(source.view(layout.footer_offset, layout.footer_len, TokenBuffers()))
+            if len(footer) != layout.footer_len:
+                raise SignatureError(FOOTER_TRUNCATED)  # the source shrank while open
+            tags, signature = footer[: -layout.signature_len], footer[-layout.signature_len :]
+            check_signature(layout.chunk_count, hashlib.sha256(tags).digest(), signature)
+            self._tags = tags
         last = layout.chunk_count - 1
-        buffers = TokenBuffers()
-        self.final_data = bytes(self.open_chunk(last, buffers))
+        self.final_data = bytes(self.open_chunk(last, TokenBuffers()))
         self.plaintext_len = last * layout.chunk_size + len(self.final_data)
+
+    def _token(self, index: int, buffers: TokenBuffers) -> memoryview:
+        """Token ``index``, its length and (signed files) its tag checked."""
+        length = self.layout.token_length(index)
+        token = self._source.view(self.layout.token_offset(index), length, buffers)
+        if len(token) != length:
+            raise AuthenticationError(TRUNCATED)  # the source shrank while open
+        if self._tags is not None:
+            expected = self._tags[index * TAG_LEN : (index + 1) * TAG_LEN]
+            if not hmac_module.compare_digest(token[length - TAG_LEN :], expected):
+                raise SignatureError(TAGS_DIFFER)  # R27
+        return token
 
     def open_chunk(self, index: int, buffers: TokenBuffers) -> memoryview:
         """The verified data of chunk ``index``, a view of ``buffers.scratch``."""
-        length = self.layout.token_length(index)
-        token = self._fetch(index, buffers)
-        if len(token) != length:
-            raise AuthenticationError(TRUNCATED)  # the source shrank while open
-        buffers.scratch = scratch_for(length, buffers.scratch)
+        token = self._token(index, buffers)
+        buffers.scratch = scratch_for(len(token), buffers.scratch)
         return self._opener.open_into(index, index == self.layout.chunk_count - 1, token, buffers.scratch)
 
     def chunks(
@@ -731,14 +816,13 @@ class PositionalOpening:
         yield final
 
     def open_into(self, out: memoryview, *, threads: int | None = None) -> None:
-        """Every chunk decrypted straight to its place in ``out`` (``plaintext_len`` bytes)."""
+        """Every chunk decrypted straight to its place in ``out`` (``plaintext_len`` bytes): for a
+        source in memory, whose tokens are viewed in place."""
         layout, last = self.layout, self.layout.chunk_count - 1
-        fetch = self._fetch
-        assert isinstance(fetch, _MemoryFetch)
 
         def job(index: int) -> None:
             start = index * layout.chunk_size
-            self._opener.open_in_place(index, False, fetch(index, _NO_BUFFERS), out[start:])
+            self._opener.open_in_place(index, False, self._token(index, _NO_BUFFERS), out[start:])
 
         with Ordered(threads, jobs=last) as jobs:
             for index in range(last):
@@ -750,40 +834,45 @@ class PositionalOpening:
         out[last * layout.chunk_size : self.plaintext_len] = self.final_data
 
 
-class _MemoryFetch:
-    """Tokens viewed in place in a buffer holding the payload."""
+class PayloadSource:
+    """Positional reads of what follows the header MAC (tokens and footer)."""
 
-    def __init__(self, payload: memoryview, layout: PayloadLayout) -> None:
-        self._payload, self._layout = payload, layout
-
-    def __call__(self, index: int, buffers: TokenBuffers) -> memoryview:
-        start = self._layout.token_offset(index)
-        return self._payload[start : start + self._layout.token_length(index)]
+    def view(self, offset: int, length: int, buffers: TokenBuffers) -> memoryview:
+        """``length`` bytes at ``offset``: a view of ``buffers.token`` (grown to fit) or of the
+        source's own memory. Shorter when the source ends first. Thread-safe."""
+        raise NotImplementedError
 
 
-def memory_fetch(payload: memoryview, layout: PayloadLayout) -> TokenFetch:
-    return _MemoryFetch(payload, layout)
+class MemorySource(PayloadSource):
+    """A payload held in memory: views in place, no copy."""
+
+    def __init__(self, payload: memoryview) -> None:
+        self._payload = payload
+
+    def view(self, offset: int, length: int, buffers: TokenBuffers) -> memoryview:
+        return self._payload[offset : offset + length]
 
 
-def file_fetch(fd: int, payload_start: int, layout: PayloadLayout) -> TokenFetch:
-    """Tokens read with ``os.preadv`` by whichever thread opens them."""
+class FileSource(PayloadSource):
+    """A regular file read with ``os.preadv`` by whichever thread needs the bytes."""
 
-    def fetch(index: int, buffers: TokenBuffers) -> memoryview:
-        token = buffers.token_buffer(layout.token_length(index))
-        return token[: pread_full(fd, token, payload_start + layout.token_offset(index))]
+    def __init__(self, fd: int, start: int) -> None:
+        self._fd, self._start = fd, start
 
-    return fetch
+    def view(self, offset: int, length: int, buffers: TokenBuffers) -> memoryview:
+        target = buffers.token_buffer(length)
+        return target[: pread_full(self._fd, target, self._start + offset)]
 
 
-def stream_fetch(src: IO[bytes], payload_start: int, layout: PayloadLayout) -> TokenFetch:
-    """Tokens read with seek + read from a seekable stream (one thread at a time: the position is
-    shared)."""
-    lock = threading.Lock()
+class StreamSource(PayloadSource):
+    """A seekable file object, read with seek + read (one thread at a time: the position is shared)."""
 
-    def fetch(index: int, buffers: TokenBuffers) -> memoryview:
-        token = buffers.token_buffer(layout.token_length(index))
-        with lock:
-            src.seek(payload_start + layout.token_offset(index))
-            return token[: read_full(src, token)]
+    def __init__(self, src: IO[bytes], start: int) -> None:
+        self._src, self._start = src, start
+        self._lock = threading.Lock()
 
-    return fetch
+    def view(self, offset: int, length: int, buffers: TokenBuffers) -> memoryview:
+        target = buffers.token_buffer(length)
+        with self._lock:
+            self._src.seek(self._start + offset)
+            return target[: read_full(self._src, target)]

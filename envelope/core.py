@@ -12,8 +12,10 @@ from . import _pipeline
 from ._header import new_header, read_and_unlock, rewrapped_header, unlock_bytes
 from ._stream import Progress
 from .errors import UsageError
+from .inspection import SignerInfo
 from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
+from .signing import SignedBy, Signer, SigningKey
 
 __all__ = [
     "Opened",
@@ -29,18 +31,21 @@ __all__ = [
 
 
 class Opened(NamedTuple):
-    """What :func:`open_with_metadata` returns: the plaintext and its authenticated metadata."""
+    """What :func:`open_with_metadata` returns: the plaintext, its authenticated metadata, and who
+    signed the file (``None``: unsigned)."""
 
     plaintext: bytes
     metadata: dict[str, Any]
+    signer: SignerInfo | None = None
 
 
 class StreamResult(NamedTuple):
-    """What the stream and file functions return: the plaintext length and the metadata (as sealed,
-    or as verified when opening)."""
+    """What the stream and file functions return: the plaintext length, the metadata (as sealed, or
+    as verified when opening) and the signer (``None``: unsigned)."""
 
     plaintext_len: int
     metadata: dict[str, Any]
+    signer: SignerInfo | None = None
 
 
 def _bytes_view(data: object, what: str) -> memoryview:
@@ -72,15 +77,18 @@ def seal(
     *,
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    sign_with: Signer | SigningKey | None = None,
     threads: int | None = None,
 ) -> bytes:
     """Seal ``data`` for one or more recipients (public keys). Returns the envelope file's bytes.
 
     ``metadata`` is stored in plaintext, authenticated: anyone can read it, nobody can alter it.
+    ``sign_with`` (a signing key or a :class:`~envelope.signing.Signer`) signs the file: openers
+    can then check who sealed it (spec/FORMAT.md section 8).
     """
     view = _bytes_view(data, "data")
-    head = new_header(recipients, metadata, chunk_size)
-    holder, out = _exact_bytes(_pipeline.sealed_length(len(head.encoded), len(view), chunk_size))
+    head = new_header(recipients, metadata, chunk_size, sign_with)
+    holder, out = _exact_bytes(_pipeline.sealed_length(head, len(view)))
     with out:
         _pipeline.seal_memory(head, view, out, threads)
     return holder.getvalue()
@@ -90,27 +98,35 @@ def open_with_metadata(
     sealed: bytes | bytearray | memoryview,
     private_key: IdentityLike | Iterable[IdentityLike],
     *,
+    signed_by: SignedBy | None = None,
     threads: int | None = None,
 ) -> Opened:
-    """Open an envelope file held in memory; return the plaintext and its verified metadata.
-    Nothing is returned unless every byte verified."""
+    """Open an envelope file held in memory; return the plaintext, its verified metadata and its
+    verified signer. Nothing is returned unless every byte (and the signature) verified.
+
+    ``signed_by``: the public keys (or key files) of the signers you accept; the file must be
+    signed by one of them (:class:`~envelope.SignerError` otherwise). Without it a signed file still
+    opens only if its signature verifies, and ``signer`` says who signed it.
+    """
     view = _bytes_view(sealed, "sealed")
-    unlocked = unlock_bytes(view, private_key)
+    unlocked = unlock_bytes(view, private_key, signed_by)
     opening = _pipeline.open_memory(unlocked, view)
     holder, out = _exact_bytes(opening.plaintext_len)
     with out:
         opening.open_into(out, threads=threads)
-    return Opened(holder.getvalue(), unlocked.metadata)
+    return Opened(holder.getvalue(), unlocked.metadata, unlocked.signer())
 
 
 def open(  # noqa: A001
     sealed: bytes | bytearray | memoryview,
     private_key: IdentityLike | Iterable[IdentityLike],
     *,
+    signed_by: SignedBy | None = None,
     threads: int | None = None,
 ) -> bytes:
-    """Open an envelope file held in memory and return the plaintext, once all of it verified."""
-    return open_with_metadata(sealed, private_key, threads=threads).plaintext
+    """Open an envelope file held in memory and return the plaintext, once all of it (and its
+    signature) verified. ``signed_by`` as for :func:`open_with_metadata`."""
+    return open_with_metadata(sealed, private_key, signed_by=signed_by, threads=threads).plaintext
 
 
 # --- streams -------------------------------------------------------------------------------
@@ -123,14 +139,16 @@ def seal_stream(
     *,
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    sign_with: Signer | SigningKey | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
 ) -> StreamResult:
-    """Seal everything readable from ``src`` into ``dst``, in constant memory.
+    """Seal everything readable from ``src`` into ``dst``, in constant memory (a signed file keeps
+    32 bytes per chunk until its footer is written).
 
     ``progress``, if given, is called with the number of plaintext bytes of each chunk processed.
     """
-    head = new_header(recipients, metadata, chunk_size)
+    head = new_header(recipients, metadata, chunk_size, sign_with)
     return StreamResult(*_pipeline.seal_to(head, src, dst, progress=progress, threads=threads))
 
 
@@ -139,17 +157,20 @@ def open_stream(
     dst: IO[bytes],
     private_key: IdentityLike | Iterable[IdentityLike],
     *,
+    signed_by: SignedBy | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
 ) -> StreamResult:
     """Open an envelope stream from ``src`` into ``dst`` in constant memory; return the plaintext
-    length and the verified metadata.
+    length, the verified metadata and the verified signer.
 
-    Each chunk is written once it verified, so if the file is damaged part of the plaintext may
-    already be in ``dst`` when :class:`AuthenticationError` is raised. Use :func:`open_file` for an
-    all-or-nothing output file.
+    Each chunk is written once it verified, so if the file is damaged (or, signed, its signature
+    does not verify) part of the plaintext may already be in ``dst`` when
+    :class:`AuthenticationError` is raised. Use :func:`open_file` for an all-or-nothing output file.
+    ``signed_by`` as for :func:`open_with_metadata`: an unsigned file or another signer is refused
+    before anything is read past the header.
     """
-    unlocked = read_and_unlock(src, private_key)
+    unlocked = read_and_unlock(src, private_key, signed_by)
     return StreamResult(*_pipeline.open_to(unlocked, src, dst, progress=progress, threads=threads))
 
 

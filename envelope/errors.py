@@ -14,6 +14,8 @@ __all__ = [
     "MalformedError",
     "MissingDependencyError",
     "NoMatchingKeyError",
+    "SignatureError",
+    "SignerError",
     "UnsupportedError",
     "UsageError",
 ]
@@ -40,7 +42,18 @@ class NoMatchingKeyError(EnvelopeError):
 
 
 class AuthenticationError(EnvelopeError):
-    """The file was modified, truncated or extended, or the key does not open it (R15-R22)."""
+    """The file was modified, truncated or extended, or the key does not open it (R15-R22); or its
+    signature, or its signer, is not what the caller requires (the subclasses below)."""
+
+
+class SignatureError(AuthenticationError):
+    """A signed file's signature footer is truncated or extended, lists tags that are not the
+    tokens', or its signature does not verify (R26, R27): the file was modified after it was signed."""
+
+
+class SignerError(AuthenticationError):
+    """The caller requires one of some signers, and the file is unsigned or signed by another key
+    (R28)."""
 
 
 class InvalidKeyError(EnvelopeError):

@@ -10,20 +10,21 @@ from collections.abc import Generator, Iterable, Mapping
 from typing import IO, Any
 
 from ._header import new_header, read_and_unlock
-from ._layout import PayloadLayout
+from ._pipeline import positional_opening
 from ._stream import (
     ChunkOpener,
     ChunkSealer,
     PayloadSealer,
-    PositionalOpening,
+    StreamSource,
     TokenBuffers,
     TokenSink,
     open_sequential,
-    stream_fetch,
 )
 from .errors import UsageError
+from .inspection import SignerInfo
 from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
+from .signing import SignedBy, Signer, SigningKey
 
 __all__ = ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"]
 
@@ -46,14 +47,21 @@ class EnvelopeWriter(io.BufferedIOBase):
         *,
         metadata: Mapping[str, Any] | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        sign_with: Signer | SigningKey | None = None,
         close_dst: bool = False,
         threads: int | None = None,
     ) -> None:
         super().__init__()
-        head = new_header(recipients, metadata, chunk_size)
+        head = new_header(recipients, metadata, chunk_size, sign_with)
+        self._head = head
         self._dst = dst
         self._close_dst = close_dst
-        self._pipeline = PayloadSealer(ChunkSealer(head.data_key, chunk_size), TokenSink(dst.write), threads=threads)
+        self._pipeline = PayloadSealer(
+            ChunkSealer(head.data_key, chunk_size),
+            TokenSink(dst.write),
+            threads=threads,
+            keep_tags=head.signer is not None,
+        )
         self._chunk_size = chunk_size
         self._position = 0
         self._aborted = False
@@ -113,6 +121,8 @@ class EnvelopeWriter(io.BufferedIOBase):
                     self._emit(final=False)
                 self._emit(final=True)
                 self._pipeline.finish()
+                if self._pipeline.tags is not None:
+                    self._dst.write(self._head.footer(self._pipeline.tags))
                 if hasattr(self._dst, "flush"):
                     self._dst.flush()
         finally:
@@ -137,6 +147,9 @@ class _ChunkedReader(io.BufferedIOBase):
 
     metadata: dict[str, Any]
     """The file's metadata, authenticated before the reader was returned."""
+    signer: SignerInfo | None
+    """Who signed the file (``None``: unsigned). For :class:`EnvelopeReader` verified before the
+    reader was returned; for :class:`EnvelopeStreamReader` only once the whole stream was read."""
     _position = 0  # class defaults: repr and close work on a reader whose __init__ failed
 
     def __init__(self, src: IO[bytes], close_src: bool, chunk_size: int) -> None:
@@ -239,19 +252,20 @@ class EnvelopeReader(_ChunkedReader):
         src: IO[bytes],
         private_key: IdentityLike | Iterable[IdentityLike],
         *,
+        signed_by: SignedBy | None = None,
         close_src: bool = False,
         threads: int | None = None,
     ) -> None:
         if not _seekable(src):
             raise UsageError("EnvelopeReader needs a seekable source; read a stream with EnvelopeStreamReader")
         start = src.tell()
-        unlocked = read_and_unlock(src, private_key)
+        unlocked = read_and_unlock(src, private_key, signed_by)
         super().__init__(src, close_src, unlocked.header.chunk_size)
         self.metadata = unlocked.metadata
         payload_start = start + unlocked.size
-        layout = PayloadLayout(self.chunk_size, src.seek(0, os.SEEK_END) - payload_start)
-        opener = ChunkOpener(unlocked.data_key, self.chunk_size)
-        self._opening = PositionalOpening(layout, stream_fetch(src, payload_start, layout), opener)
+        payload_len = src.seek(0, os.SEEK_END) - payload_start
+        self._opening = positional_opening(unlocked, StreamSource(src, payload_start), payload_len)
+        self.signer = unlocked.signer()
         self._buffers = TokenBuffers()
         self._threads = threads
         self._ahead = None
@@ -324,13 +338,22 @@ class EnvelopeStreamReader(_ChunkedReader):
         src: IO[bytes],
         private_key: IdentityLike | Iterable[IdentityLike],
         *,
+        signed_by: SignedBy | None = None,
         close_src: bool = False,
         threads: int | None = None,
     ) -> None:
-        unlocked = read_and_unlock(src, private_key)
+        unlocked = read_and_unlock(src, private_key, signed_by)
         super().__init__(src, close_src, unlocked.header.chunk_size)
         self.metadata = unlocked.metadata
-        self._chunks = open_sequential(src, ChunkOpener(unlocked.data_key, self.chunk_size), threads=threads)
+        self.signer = None
+        self._unlocked = unlocked
+        self._chunks = open_sequential(
+            src,
+            ChunkOpener(unlocked.data_key, self.chunk_size),
+            threads=threads,
+            signature_len=unlocked.signature_len,
+            check_signature=unlocked.check_signature if unlocked.signature_len else None,
+        )
         self._next_index = 0
 
     def seekable(self) -> bool:
@@ -344,6 +367,8 @@ class EnvelopeStreamReader(_ChunkedReader):
             if chunk is None:
                 return None
             self._next_index += 1
+            if len(chunk) < self.chunk_size:  # the final chunk: handed out only after the end (and
+                self.signer = self._unlocked.signer()  # a signed file's footer) verified
         return chunk
 
     _chunks: Generator[memoryview, None, None] | None = None

@@ -18,6 +18,7 @@ from .core import StreamResult, rewrap_stream
 from .errors import UsageError
 from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
+from .signing import SignedBy, Signer, SigningKey
 
 __all__ = ["PathLike", "atomic_output", "open_file", "rewrap_file", "seal_file", "verify_file"]
 
@@ -164,13 +165,15 @@ def seal_file(
     *,
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    sign_with: Signer | SigningKey | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
     threads: int | None = None,
 ) -> StreamResult:
-    """Seal the file ``src`` into ``dst`` (atomically). Returns the plaintext length and metadata."""
+    """Seal the file ``src`` into ``dst`` (atomically). Returns the plaintext length, the metadata
+    and the signer (``sign_with``, as for :func:`~envelope.seal`)."""
     _refuse_same_file(src, dst)
-    head = new_header(recipients, metadata, chunk_size)
+    head = new_header(recipients, metadata, chunk_size, sign_with)
     with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite) as out:
         done = _pipeline.seal_to(head, source, out, own_files=True, progress=progress, threads=threads)
     return StreamResult(*done)
@@ -181,16 +184,18 @@ def open_file(
     dst: PathLike,
     private_key: IdentityLike | Iterable[IdentityLike],
     *,
+    signed_by: SignedBy | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
     threads: int | None = None,
 ) -> StreamResult:
     """Open the envelope file ``src`` into ``dst`` (mode 0600). ``dst`` appears only once every
-    chunk verified; on any failure nothing is left behind. Returns the plaintext length and the
-    verified metadata."""
+    chunk (and a signed file's signature) verified; on any failure nothing is left behind. Returns
+    the plaintext length, the verified metadata and the verified signer; ``signed_by`` as for
+    :func:`~envelope.open_with_metadata`."""
     _refuse_same_file(src, dst)
     with open(src, "rb") as source:
-        unlocked = read_and_unlock(source, private_key)
+        unlocked = read_and_unlock(source, private_key, signed_by)
         with atomic_output(dst, overwrite=overwrite, private=True) as out:
             done = _pipeline.open_to(unlocked, source, out, own_files=True, progress=progress, threads=threads)
     return StreamResult(*done)
@@ -200,13 +205,14 @@ def verify_file(
     src: PathLike,
     private_key: IdentityLike | Iterable[IdentityLike],
     *,
+    signed_by: SignedBy | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
 ) -> StreamResult:
-    """Authenticate all of ``src`` without writing any plaintext; return the plaintext length and
-    the verified metadata."""
+    """Authenticate all of ``src`` (and its signature) without writing any plaintext; return the
+    plaintext length, the verified metadata and the verified signer."""
     with open(src, "rb") as source:
-        unlocked = read_and_unlock(source, private_key)
+        unlocked = read_and_unlock(source, private_key, signed_by)
         done = _pipeline.open_to(unlocked, source, None, own_files=True, progress=progress, threads=threads)
     return StreamResult(*done)
 

@@ -4,20 +4,49 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, Union
 
-from ._format import HEADER_MAC_LEN, VERSION, read_header
+from ._format import HEADER_MAC_LEN, VERSION, Header, read_header
 from ._layout import PayloadLayout, token_len
 from .errors import EnvelopeError
 
-__all__ = ["Inspection", "RecipientInfo", "inspect"]
+__all__ = ["Inspection", "RecipientInfo", "SignerInfo", "inspect"]
 
 
 @dataclass(frozen=True)
 class RecipientInfo:
     type: str
     key_id: str | None  # hex, for types that carry a key id
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    """Who signed a file (spec/FORMAT.md section 8): the signature algorithm and the signer's key.
+
+    Returned by the open functions once the signature verified (``verified=True``), and by
+    :func:`inspect` without any check (``verified=False``: anyone can write any header).
+    """
+
+    algorithm: str
+    key_id: str  # 64 hex digits: SHA-256 of the public key's SubjectPublicKeyInfo
+    public_key_der: bytes = field(repr=False)
+    verified: bool
+
+    def public_key(self) -> Any:
+        """The signer's public key object (imports cryptography)."""
+        from .signing import parse_verifying_key
+
+        return parse_verifying_key(self.public_key_der)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} key {self.key_id} ({'verified' if self.verified else 'UNVERIFIED'})"
+
+
+def signer_info(header: Header, *, verified: bool) -> SignerInfo | None:
+    if header.signer is None:
+        return None
+    return SignerInfo(header.signer.alg, header.signer.kid.hex(), header.signer.key, verified)
 
 
 @dataclass(frozen=True)
@@ -30,11 +59,13 @@ class Inspection:
     recipients: tuple[RecipientInfo, ...]
     unverified_metadata: dict[str, Any]
     critical: tuple[str, ...]
+    signer: SignerInfo | None  # unverified: see envelope.check_signature
     header_size: int  # prefix + header + header MAC
     file_size: int | None  # None when the source's length is unknown
     chunk_count: int | None
     token_size: int
-    payload_size: int | None  # bytes of tokens
+    payload_size: int | None  # bytes after the header: tokens, and a signed file's footer
+    footer_size: int | None  # a signed file's footer (tags and signature); 0 unsigned
     plaintext_size_min: int | None  # padding hides the exact length until the last chunk is opened
     plaintext_size_max: int | None
     complete: bool | None  # the payload length is a possible one (not obviously truncated)
@@ -46,6 +77,7 @@ class Inspection:
             "payload": "fernet (AES-128-CBC + HMAC-SHA256) per chunk",
             "header_mac": "HMAC-SHA256, key HKDF-SHA256(data key)",
             "key_wrap": ", ".join(sorted({r.type for r in self.recipients})),
+            **({"signature": self.signer.algorithm} if self.signer else {}),
         }
 
 
@@ -70,19 +102,21 @@ def _inspect_stream(src: IO[bytes]) -> Inspection:
         start = None
     authenticated, header, _mac = read_header(src)
     header_size = len(authenticated) + HEADER_MAC_LEN
-    file_size = chunk_count = payload_size = low = high = None
+    file_size = chunk_count = payload_size = footer_size = low = high = None
     complete: bool | None = None
     if start is not None:
         end = src.seek(0, os.SEEK_END)
         file_size = end - start
         payload_size = file_size - header_size
         try:
-            layout = PayloadLayout(header.chunk_size, payload_size)
+            signature_len = header.signer.signature_len if header.signer else 0
+            layout = PayloadLayout(header.chunk_size, payload_size, signature_len)
         except EnvelopeError:
             complete = False
         else:
             complete = True
             chunk_count = layout.chunk_count
+            footer_size = layout.footer_len
             low, high = layout.plaintext_len_range()
     return Inspection(
         version=VERSION,
@@ -90,11 +124,13 @@ def _inspect_stream(src: IO[bytes]) -> Inspection:
         recipients=tuple(RecipientInfo(e.type, e.kid.hex() if e.kid else None) for e in header.recipients),
         unverified_metadata=header.metadata,
         critical=header.critical,
+        signer=signer_info(header, verified=False),
         header_size=header_size,
         file_size=file_size,
         chunk_count=chunk_count,
         token_size=token_len(header.chunk_size),
         payload_size=payload_size,
+        footer_size=footer_size,
         plaintext_size_min=low,
         plaintext_size_max=high,
         complete=complete,

@@ -31,11 +31,10 @@ __all__ = [
     "as_recipients",
 ]
 
-_OAEP_LABEL = b"envelope v1 rsa-oaep-sha256"
-
 
 def _oaep() -> padding.OAEP:
-    return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=_OAEP_LABEL)
+    """RSA-OAEP with SHA-256, MGF1-SHA-256 and the empty label (section 4.1: what KMS and HSMs take)."""
+    return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
 @runtime_checkable

@@ -17,9 +17,18 @@ from envelope._format import Header, encode_header, encode_prefix
 from envelope.recipients import RsaRecipient
 
 
-def fernet_token(data_key: DataKey, message: bytes, timestamp: int = 1_700_000_000) -> bytes:
-    """A raw token made by cryptography's high-level Fernet, independent of envelope's hazmat code."""
-    return base64.urlsafe_b64decode(Fernet(data_key.fernet_key()).encrypt_at_time(message, timestamp))
+def spec_timestamp(message: bytes) -> int:
+    """The timestamp field section 7.2 asks for: 0, or in a final token (the message's flag byte is 1)
+    the token's length, 57 + PKCS7-padded message length."""
+    final = len(message) > 8 and message[8] == 1
+    return 57 + 16 * (len(message) // 16 + 1) if final else 0
+
+
+def fernet_token(data_key: DataKey, message: bytes, timestamp: int | None = None) -> bytes:
+    """A raw token made by cryptography's high-level Fernet, independent of envelope's hazmat code.
+    The timestamp field is the spec's unless one is given."""
+    stamp = spec_timestamp(message) if timestamp is None else timestamp
+    return base64.urlsafe_b64decode(Fernet(data_key.fernet_key()).encrypt_at_time(message, stamp))
 
 
 def chunk_message(index: int, final: bool, data: bytes) -> bytes:

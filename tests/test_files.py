@@ -19,15 +19,15 @@ def test_seal_and_open_files(alice, tmp_path):
     src.write_bytes(os.urandom(300_000))
     before = src.read_bytes()
     sealed = envelope.seal_file(src, tmp_path / "model.env", alice.public_key(), metadata={"m": 1}, chunk_size=65536)
-    assert sealed == (300_000, {"m": 1})
+    assert sealed == (300_000, {"m": 1}, None)
     assert src.read_bytes() == before
     seen: list[int] = []
     opened = envelope.open_file(tmp_path / "model.env", tmp_path / "out.bin", alice, progress=seen.append)
-    assert opened == (300_000, {"m": 1})
+    assert opened == (300_000, {"m": 1}, None)
     assert (tmp_path / "out.bin").read_bytes() == before
     assert sum(seen) == 300_000
     assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == 0o600  # plaintext stays private
-    assert envelope.verify_file(tmp_path / "model.env", alice) == (300_000, {"m": 1})
+    assert envelope.verify_file(tmp_path / "model.env", alice) == (300_000, {"m": 1}, None)
     assert listing(tmp_path) == ["model.bin", "model.env", "out.bin"]
 
 

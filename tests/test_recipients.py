@@ -33,15 +33,19 @@ def test_every_recipient_opens_and_strangers_do_not(alice, bob, carol, stranger)
     assert kinds == [envelope.key_id(k).hex() for k in (alice, bob, carol)]
 
 
-def test_wrapping_is_rsa_oaep_sha256_with_the_spec_label(alice):
-    """Unwrap the entry with cryptography's OAEP directly: SHA-256, MGF1-SHA-256, the label."""
+def test_wrapping_is_rsa_oaep_sha256_with_the_empty_label(alice):
+    """Unwrap the entry with cryptography's OAEP directly: SHA-256, MGF1-SHA-256, no label (what
+    AWS/GCP KMS and PKCS#11 tokens accept, section 4.1); the first draft's label does not unwrap it."""
     sealed = envelope.seal(b"x", alice.public_key())
     length = int.from_bytes(sealed[9:13], "big")
     top = msgpack.unpackb(sealed[13 : 13 + length], raw=False)
-    oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), b"envelope v1 rsa-oaep-sha256")
     wrapped = top["recipients"][0]["key"]
     assert len(wrapped) == 256
-    assert len(alice.decrypt(wrapped, oaep)) == 32
+    assert len(alice.decrypt(wrapped, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))) == 32
+    with pytest.raises(ValueError):
+        alice.decrypt(
+            wrapped, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), b"envelope v1 rsa-oaep-sha256")
+        )
 
 
 def test_data_key_is_fresh_per_file(alice):
@@ -112,7 +116,7 @@ def test_rewrap_adds_and_removes_without_touching_the_payload(alice, bob, carol)
     sealed = envelope.seal(b"weights" * 1000, alice.public_key(), metadata={"v": 1}, chunk_size=256)
     added = envelope.rewrap(sealed, alice, add=[bob.public_key(), carol.public_key()])
     for key in (alice, bob, carol):
-        assert envelope.open_with_metadata(added, key) == (b"weights" * 1000, {"v": 1})
+        assert envelope.open_with_metadata(added, key) == (b"weights" * 1000, {"v": 1}, None)
     removed = envelope.rewrap(added, bob, remove=[envelope.key_id(alice).hex()])
     with pytest.raises(envelope.NoMatchingKeyError):
         envelope.open(removed, alice)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import struct
 
 import pytest
@@ -55,11 +56,13 @@ def test_hazmat_tokens_match_high_level_fernet_byte_for_byte():
     """Same key, IV and timestamp: our hazmat token equals the one cryptography.fernet builds."""
     data_key = DataKey(bytes(range(32)))
     iv = bytes(range(100, 116))
-    sealer = ChunkSealer(data_key, 64, timestamp=1_234_567_890, iv_source=lambda n: iv)
-    for index, final, data in [(0, False, b"a" * 64), (7, True, b""), (2**40, True, b"tail")]:
+    sealer = ChunkSealer(data_key, 64, iv_source=lambda n: iv)
+    for index, final, data in [(0, False, b"a" * 64), (7, True, b""), (2**40, True, b"tail"), (3, True, b"b" * 63)]:
         ours = sealer.seal(index, final, data)
-        theirs = Fernet(data_key.fernet_key())._encrypt_from_parts(chunk_message(index, final, data), 1_234_567_890, iv)
+        stamp = len(ours) if final else 0  # section 7.2: 0, or the final token's own length
+        theirs = Fernet(data_key.fernet_key())._encrypt_from_parts(chunk_message(index, final, data), stamp, iv)
         assert base64.urlsafe_b64encode(ours) == theirs
+        assert ours[1:9] == stamp.to_bytes(8, "big")
 
 
 @given(st.integers(min_value=0, max_value=100_000))
@@ -80,12 +83,33 @@ def test_layout_from_payload_length_alone(chunk_size, plaintext_len):
     assert low <= plaintext_len <= high and high - low <= 15
 
 
-def test_timestamp_is_not_checked(alice):
-    """Readers apply no TTL: a token stamped in 1970 or far in the future opens."""
+def test_timestamp_field_is_checked_not_a_time(alice):
+    """R19: the timestamp field is 0 before the last token and the final token's length in the last;
+    a seal time (the first draft's rule) is refused, in any reader."""
     data_key = DataKey.generate()
-    for timestamp in (0, 2**63 - 1):
-        token = fernet_token(data_key, chunk_message(0, True, b"old"), timestamp)
-        assert envelope.open(forge(alice, data_key, [token]), alice) == b"old"
+    good = fernet_token(data_key, chunk_message(0, True, b"old"))
+    assert good[1:9] == len(good).to_bytes(8, "big")
+    assert envelope.open(forge(alice, data_key, [good]), alice) == b"old"
+    for stamp in (0, 1_767_225_600, len(good) + 16, 2**63 - 1):
+        sealed = forge(alice, data_key, [fernet_token(data_key, chunk_message(0, True, b"old"), stamp)])
+        with pytest.raises(envelope.AuthenticationError):
+            envelope.open(sealed, alice)
+        with pytest.raises(envelope.AuthenticationError):
+            envelope.open_stream(io.BytesIO(sealed), io.BytesIO(), alice)
+    first = fernet_token(data_key, chunk_message(0, False, b"a" * 16), 73)  # non-final but stamped
+    sealed = forge(alice, data_key, [first, fernet_token(data_key, chunk_message(1, True, b""))])
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open(sealed, alice)
+
+
+def test_a_stream_reader_knows_the_final_token_from_its_first_bytes(alice):
+    """Section 7.4: the stream reader reads exactly the tokens, never past the final one (no read-ahead)."""
+    sealed = envelope.seal(b"x" * 40, alice.public_key(), chunk_size=16)
+    source = io.BytesIO(sealed + b"NEXT")
+    with pytest.raises(envelope.AuthenticationError, match="follow the end"):  # R22, told apart from R18
+        envelope.open_stream(source, io.BytesIO(), alice)
+    with pytest.raises(envelope.AuthenticationError, match="truncated"):
+        envelope.open_stream(io.BytesIO(sealed[:-1]), io.BytesIO(), alice)
 
 
 def test_opener_rejects_foreign_key():

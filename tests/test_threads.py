@@ -19,7 +19,6 @@ def deterministic_sealer(chunk_size: int) -> ChunkSealer:
     return ChunkSealer(
         DataKey(b"\x07" * 32),
         chunk_size,
-        timestamp=1_700_000_000,
         iv_source=lambda n: next(counter).to_bytes(n, "big"),
     )
 

@@ -91,7 +91,7 @@ def main() -> int:
             try:
                 if result.returncode != 0:
                     raise RuntimeError(result.stderr.strip())
-                opened, got_metadata = envelope.open_with_metadata(
+                opened, got_metadata, _ = envelope.open_with_metadata(
                     sealed.with_suffix(".node.env").read_bytes(), private[opener]
                 )
                 if opened != data or got_metadata != metadata:

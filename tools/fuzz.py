@@ -350,13 +350,16 @@ def make_targets(world: World) -> dict[str, Target]:
     # -- open ----------------------------------------------------------------------------------------
     def run_open(data: bytes) -> str:
         try:
-            plaintext, metadata = envelope.open_with_metadata(data, ids)
+            plaintext, metadata, _ = envelope.open_with_metadata(data, ids)
         except envelope.EnvelopeError as exc:
             return outcome(exc)
         if not is_known(plaintext):
             raise Finding("open succeeded with a plaintext no seed holds")
         out = io.BytesIO()
-        if envelope.open_stream(io.BytesIO(data), out, ids, threads=1) != metadata or out.getvalue() != plaintext:
+        if (
+            envelope.open_stream(io.BytesIO(data), out, ids, threads=1) != (len(plaintext), metadata)
+            or out.getvalue() != plaintext
+        ):
             raise Finding("open_stream disagrees with open on a file open accepts")
         return "ok"
 
@@ -367,14 +370,14 @@ def make_targets(world: World) -> dict[str, Target]:
         cap = 0 if flags >> 1 == 0 else (flags >> 1) * 7 + 1
         out = io.BytesIO()
         try:
-            metadata = envelope.open_stream(ShortReads(body, cap), out, ids, threads=threads)
+            metadata = envelope.open_stream(ShortReads(body, cap), out, ids, threads=threads).metadata
         except envelope.EnvelopeError as exc:
             if not released_prefix_ok(out.getvalue()):
                 raise Finding("open_stream released bytes that are not an authentic prefix") from exc
             return outcome(exc)
         if not is_known(out.getvalue()):
             raise Finding("open_stream succeeded with a plaintext no seed holds")
-        if envelope.open_with_metadata(body, ids) != (out.getvalue(), metadata):
+        if envelope.open_with_metadata(body, ids) != (out.getvalue(), metadata, None):
             raise Finding("open disagrees with open_stream on a file open_stream accepts")
         return "ok"
 

@@ -35,9 +35,10 @@ from envelope._format import MAGIC, decode_header, decode_metadata
 from envelope.cli.render import tagged as tag  # the tagged JSON of spec/vectors/README.md
 
 ROOT = Path(__file__).resolve().parent.parent / "spec" / "vectors"
-TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
+SEAL_TIME = 1_767_225_600  # 2026-01-01T00:00:00Z: what the first draft put in the timestamp field
 KEY_SPECS = {"rsa2048-a": 2048, "rsa2048-b": 2048, "rsa3072-a": 3072, "rsa4096-a": 4096, "rsa2048-stranger": 2048}
-OAEP_LABEL = b"envelope v1 rsa-oaep-sha256"
+OAEP_LABEL = None  # the empty label (FORMAT.md 4.1)
+FIRST_DRAFT_LABEL = b"envelope v1 rsa-oaep-sha256"
 
 
 # --- deterministic material ------------------------------------------------------------------
@@ -106,8 +107,14 @@ def _oaep(label: bytes | None = OAEP_LABEL) -> padding.OAEP:
     return padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), label)
 
 
-def token(data_key: bytes, message: bytes, iv: bytes, timestamp: int = TIMESTAMP, version: int = 0x80) -> bytes:
+def spec_timestamp(message: bytes) -> int:
+    """FORMAT.md 7.2: 0, or in a final token (flag byte 1) the token's own length."""
+    return 57 + 16 * (len(message) // 16 + 1) if len(message) > 8 and message[8] == 1 else 0
+
+
+def token(data_key: bytes, message: bytes, iv: bytes, timestamp: int | None = None, version: int = 0x80) -> bytes:
     """A raw Fernet token of an arbitrary message (the generator must be able to forge bad ones)."""
+    timestamp = spec_timestamp(message) if timestamp is None else timestamp
     pad = 16 - len(message) % 16
     encryptor = Cipher(algorithms.AES(data_key[16:]), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(message + bytes([pad]) * pad) + encryptor.finalize()
@@ -337,11 +344,12 @@ def catalogue(keys: dict[str, rsa.RSAPrivateKey], wraps: WrapCache) -> list[Vect
             b.tokens(text[:20], 16),
         ),
     )
-    ok(
-        "timestamp-zero",
-        "tokens stamped 1970-01-01: readers apply no TTL",
-        b"old",
-        lambda b: b.file(b.header(a, 16), [token(b.data_key, frame(0, True, b"old"), b.iv(), timestamp=0)]),
+    bad(
+        "r19-timestamp-seal-time",
+        "R19",
+        "AuthenticationError",
+        "the final token's timestamp field holds a seal time (the first draft's rule), not its length",
+        lambda b: b.file(b.header(a, 16), [token(b.data_key, frame(0, True, b"old"), b.iv(), timestamp=SEAL_TIME)]),
     )
     ok(
         "final-token-as-long-as-full",
@@ -765,14 +773,17 @@ def catalogue(keys: dict[str, rsa.RSAPrivateKey], wraps: WrapCache) -> list[Vect
         "r15-wrong-label",
         "R15",
         "AuthenticationError",
-        "wrapped with an empty OAEP label",
+        "wrapped with the first draft's OAEP label instead of the empty one",
         lambda b: raw_header(
             b,
             msgpack.packb(
                 {
                     "chunk_size": 16,
                     "recipients": [
-                        {**b.entry("rsa2048-a"), "key": b.wraps.wrap(keys["rsa2048-a"].public_key(), b.data_key, None)}
+                        {
+                            **b.entry("rsa2048-a"),
+                            "key": b.wraps.wrap(keys["rsa2048-a"].public_key(), b.data_key, FIRST_DRAFT_LABEL),
+                        }
                     ],
                     "meta": b"\x80",
                 },

@@ -44,7 +44,7 @@ const MAX_HEADER_DEPTH = 16;
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 16384;
 const RSA_TYPE = 'rsa-oaep-sha256';
-const OAEP_LABEL = Buffer.from('envelope v1 rsa-oaep-sha256', 'ascii');
+const OAEP_LABEL = Buffer.alloc(0); // §4.1: the empty label (what KMS and HSMs accept)
 const HKDF_INFO = Buffer.from('envelope v1 header', 'ascii');
 const FERNET_VERSION = 0x80;
 const MIN_TOKEN = 73; // token_len(0)
@@ -317,11 +317,11 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
 
   // §7.1: n = floor(len / chunk_size) + 1; the final chunk is shorter than chunk_size, maybe empty.
   const n = Math.floor(plaintext.length / chunkSize) + 1;
-  const timestamp = Math.floor(Date.now() / 1000);
   for (let i = 0; i < n; i++) {
     const chunk = plaintext.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, plaintext.length));
     const message = Buffer.concat([u64be(i), Buffer.of(i === n - 1 ? 1 : 0), chunk]);
-    parts.push(fernetEncrypt(K, message, timestamp));
+    // §7.2: the timestamp field is 0, and the final token's own length in the last token.
+    parts.push(fernetEncrypt(K, message, i === n - 1 ? tokenLen(chunk.length) : 0));
   }
   return Buffer.concat(parts);
 }
@@ -430,8 +430,13 @@ export function open(sealed, privateKeyPems) {
   const chunks = [];
   for (let i = 0; i < n; i++) {
     const start = payloadStart + i * T;
-    const M = fernetDecrypt(K, file.subarray(start, Math.min(start + T, file.length)));
+    const token = file.subarray(start, Math.min(start + T, file.length));
     const last = i === n - 1;
+    // §7.4 check 1: the timestamp field is 0 before the last token, the token's length in the last (R19).
+    if (token.length >= 9 && token.readBigUInt64BE(1) !== BigInt(last ? token.length : 0)) {
+      throw new AuthenticationError(PAYLOAD_AUTH_FAILED);
+    }
+    const M = fernetDecrypt(K, token);
     if (M.length < 9 || M.readBigUInt64BE(0) !== BigInt(i) || M[8] !== (last ? 1 : 0)) {
       throw new AuthenticationError(PAYLOAD_AUTH_FAILED); // R19, R20 (flag 0/1, final iff last)
     }
