@@ -127,7 +127,7 @@ def test_saved_model_export_round_trip(alice, tmp_path):
     assert np.allclose(served.serve(x).numpy(), model(x).numpy())
     metadata = envelope.open_with_metadata(path.read_bytes(), alice).metadata
     assert metadata["envelope.framework"] == "tensorflow" and metadata["envelope.model_format"] == "tf-saved-model-tar"
-    with pytest.raises(envelope.UsageError, match=r"holds tensorflow .*, not a keras model"):
+    with pytest.raises(envelope.UsageError, match=r"holds a TensorFlow SavedModel .*, not a Keras model"):
         sealed_keras.load(path, alice)  # a SavedModel is not a .keras archive, and the check says so
 
 
@@ -157,7 +157,7 @@ def test_wrong_key_and_wrong_framework(alice, stranger, tmp_path):
         sealed_keras.load(path, stranger)
     other = tmp_path / "plain.env"
     other.write_bytes(envelope.seal(b"not a model", alice.public_key()))
-    with pytest.raises(envelope.UsageError, match="not a keras model"):
+    with pytest.raises(envelope.UsageError, match="not a Keras model"):
         sealed_keras.load(other, alice)
 
 
