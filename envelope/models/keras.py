@@ -12,7 +12,8 @@ temporary file on disk on load.
 
 ``export_saved_model`` / ``load_saved_model`` do the same for TensorFlow SavedModel exports (the
 format TF Serving and ``tf.saved_model.load`` read), through TensorFlow's in-memory ``ram://`` file
-system.
+system. Loading a SavedModel runs its graph's initialisers, which may hold any TensorFlow op (file
+I/O included): ``load_saved_model`` needs ``unsafe_trust_graph=True``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..core import DEFAULT_CHUNK_SIZE
-from ..errors import UsageError
+from ..errors import UnsafeModelError, UsageError
 from ..recipients import IdentityLike, RecipientLike
 from ._common import (
     ModelSource,
@@ -136,13 +137,22 @@ def export_saved_model(
         writer.write(archive.getbuffer())
 
 
-def load_saved_model(source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike]) -> Any:
+def load_saved_model(
+    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, unsafe_trust_graph: bool = False
+) -> Any:
     """Open a sealed SavedModel export into ``tf.saved_model.load``'s object (call ``.serve``).
 
-    The files live in TensorFlow's ``ram://`` file system only while TensorFlow reads them. A
-    SavedModel graph may contain any TensorFlow op, file I/O included: as with pickles, load only
-    exports whose origin you trust (sealing needs only your public key, so it proves no origin).
+    ``tf.saved_model.load`` runs the graph's initialisers as it loads, and a SavedModel graph may hold
+    any TensorFlow op, file I/O included: whoever sealed the file chooses what runs. Sealing needs only
+    your public key, so a file that opens proves nothing about its origin. Without
+    ``unsafe_trust_graph=True`` this raises :class:`~envelope.UnsafeModelError` and loads nothing.
+    The files live in TensorFlow's ``ram://`` file system only while TensorFlow reads them.
     """
+    if not unsafe_trust_graph:
+        raise UnsafeModelError(
+            "loading a SavedModel runs ops from its graph (file I/O included) chosen by whoever sealed it, "
+            "and anyone with your public key can seal. If you trust its origin, pass unsafe_trust_graph=True"
+        )
     tf = require("tensorflow", "keras")
     with opened_model(source, private_key) as reader:
         check_framework(reader.metadata, "tensorflow", [SAVED_MODEL_FORMAT])

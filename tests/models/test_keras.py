@@ -119,10 +119,11 @@ def test_assets_are_refused_without_a_ram_folder(alice, tmp_path, monkeypatch):
 
 
 def test_saved_model_export_round_trip(alice, tmp_path):
+    need("tensorflow")
     model = functional_with_custom_layer()
     path = tmp_path / "served.env"
     sealed_keras.export_saved_model(model, path, alice.public_key(), metadata={"signature": "serve"})
-    served = sealed_keras.load_saved_model(path, alice)
+    served = sealed_keras.load_saved_model(path, alice, unsafe_trust_graph=True)
     x = np.random.default_rng(5).normal(size=(4, 4)).astype("float32")
     assert np.allclose(served.serve(x).numpy(), model(x).numpy())
     metadata = envelope.open_with_metadata(path.read_bytes(), alice).metadata
@@ -131,7 +132,30 @@ def test_saved_model_export_round_trip(alice, tmp_path):
         sealed_keras.load(path, alice)  # a SavedModel is not a .keras archive, and the check says so
 
 
+def test_loading_a_saved_model_needs_the_trust_opt_in(alice, monkeypatch):
+    """tf.saved_model.load runs the graph's initialisers (any op, file writes included) as it loads."""
+    import io
+
+    tf = need("tensorflow")
+    sealed = io.BytesIO()
+    sealed_keras.export_saved_model(functional_with_custom_layer(), sealed, alice.public_key())
+    calls: list[object] = []
+    real_load = tf.saved_model.load
+
+    def recording_load(export_dir, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(export_dir)
+        return real_load(export_dir, *args, **kwargs)
+
+    monkeypatch.setattr(tf.saved_model, "load", recording_load)
+    with pytest.raises(envelope.UnsafeModelError, match=r"runs ops from its graph.*unsafe_trust_graph=True"):
+        sealed_keras.load_saved_model(sealed.getvalue(), alice)
+    assert calls == []
+    assert sealed_keras.load_saved_model(sealed.getvalue(), alice, unsafe_trust_graph=True) is not None
+    assert len(calls) == 1
+
+
 def test_saved_model_archive_with_escaping_names_is_refused(alice, tmp_path):
+    need("tensorflow")
     import io
     import tarfile
 
@@ -147,7 +171,7 @@ def test_saved_model_archive_with_escaping_names_is_refused(alice, tmp_path):
     }
     sealed = envelope.seal(archive.getvalue(), alice.public_key(), metadata=meta)
     with pytest.raises(envelope.UsageError, match="unexpected entry"):
-        sealed_keras.load_saved_model(sealed, alice)
+        sealed_keras.load_saved_model(sealed, alice, unsafe_trust_graph=True)
 
 
 def test_wrong_key_and_wrong_framework(alice, stranger, tmp_path):
@@ -191,7 +215,7 @@ loaded = sealed_keras.load(sys.argv[1], key)
 assert loaded(np.array([["apple"]])).numpy().tolist() == [[2]]
 dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
 sealed_keras.export_saved_model(dense, sys.argv[1] + ".savedmodel", key.public_key())
-served = sealed_keras.load_saved_model(sys.argv[1] + ".savedmodel", key)
+served = sealed_keras.load_saved_model(sys.argv[1] + ".savedmodel", key, unsafe_trust_graph=True)
 x = np.ones((1, 3), dtype="float32")
 assert np.allclose(served.serve(x).numpy(), dense(x).numpy())
 """
