@@ -10,10 +10,13 @@ Keras' file-object entry points live in ``keras.src.saving.saving_lib`` (Keras >
 ``keras.saving.save_model``/``load_model`` refuse file objects, and ``ram://`` paths are copied to a
 temporary file on disk on load.
 
+Keras runs on a backend it picks when first imported (``KERAS_BACKEND``: TensorFlow by default,
+PyTorch or JAX): ``save`` and ``load`` work on any of them, and record the backend in the metadata.
+
 ``export_saved_model`` / ``load_saved_model`` do the same for TensorFlow SavedModel exports (the
 format TF Serving and ``tf.saved_model.load`` read), through TensorFlow's in-memory ``ram://`` file
-system. Loading a SavedModel runs its graph's initialisers, which may hold any TensorFlow op (file
-I/O included): ``load_saved_model`` needs ``unsafe_trust_graph=True``.
+system; they need TensorFlow itself. Loading a SavedModel runs its graph's initialisers, which may
+hold any TensorFlow op (file I/O included): ``load_saved_model`` needs ``unsafe_trust_graph=True``.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..core import DEFAULT_CHUNK_SIZE
-from ..errors import UnsafeModelError, UsageError
+from ..errors import MissingDependencyError, UnsafeModelError, UsageError
 from ..recipients import IdentityLike, RecipientLike
 from ._common import (
+    FRAMEWORK_NAMES,
     ModelSource,
     ModelTarget,
     check_framework,
+    install_hint,
     model_metadata,
     opened_model,
     ram_tempdir,
@@ -44,8 +49,26 @@ __all__ = ["MODEL_FORMAT", "SAVED_MODEL_FORMAT", "export_saved_model", "load", "
 MODEL_FORMAT = "keras-v3"  # the zip-based .keras format
 
 
+_BACKENDS = ("tensorflow", "torch", "jax")
+
+
+def _keras() -> Any:
+    """Import Keras, or say what is missing: Keras itself, or the backend it was told to run on."""
+    try:
+        return require("keras", "keras")
+    except MissingDependencyError as exc:
+        missing = (getattr(exc.__cause__, "name", None) or "").split(".")[0]
+        if missing not in _BACKENDS:
+            raise
+        raise MissingDependencyError(
+            f"Keras needs a backend, and the one it is set to use ({FRAMEWORK_NAMES.get(missing, missing)}) is "
+            f"not installed: {install_hint('tensorflow')} for TensorFlow, or install PyTorch or JAX and set "
+            "KERAS_BACKEND=torch or KERAS_BACKEND=jax"
+        ) from exc.__cause__
+
+
 def _saving_lib() -> Any:
-    require("keras", "keras")
+    _keras()
     return require("keras.src.saving.saving_lib", "keras")
 
 
@@ -65,7 +88,7 @@ def save(
     overwrite: bool = False,
 ) -> None:
     """Seal ``model`` (a Keras 3 model, with its weights and optimizer state) to ``target``."""
-    keras = require("keras", "keras")
+    keras = _keras()
     saving_lib = _saving_lib()
     meta = model_metadata(metadata, "keras", keras.__version__, MODEL_FORMAT, backend=keras.backend.backend())
     with (
@@ -117,8 +140,8 @@ def export_saved_model(
     The export is written to TensorFlow's in-memory ``ram://`` file system, packed into a tar in
     memory and sealed; the Python sources AutoGraph generates on the way go to a tmpfs folder.
     """
-    keras = require("keras", "keras")
-    tf = require("tensorflow", "keras")
+    keras = _keras()
+    tf = require("tensorflow", "tensorflow")
     meta = model_metadata(metadata, "tensorflow", tf.__version__, SAVED_MODEL_FORMAT, keras_version=keras.__version__)
     scratch = f"ram://envelope-{os.urandom(8).hex()}"
     try:
@@ -153,7 +176,7 @@ def load_saved_model(
             "loading a SavedModel runs ops from its graph (file I/O included) chosen by whoever sealed it, "
             "and anyone with your public key can seal. If you trust its origin, pass unsafe_trust_graph=True"
         )
-    tf = require("tensorflow", "keras")
+    tf = require("tensorflow", "tensorflow")
     with opened_model(source, private_key) as reader:
         check_framework(reader.metadata, "tensorflow", [SAVED_MODEL_FORMAT])
         archive = io.BytesIO(reader.read())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +84,22 @@ def test_envelope_info_imports_no_framework(alice, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_extras_keras_alone_tensorflow_apart_and_all_of_them():
+    """Keras runs on PyTorch too, so the keras extra does not force TensorFlow; all still has it, which
+    tools/test.sh and tools/demo.sh rely on."""
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    names = {extra: {re.match(r"[A-Za-z0-9_.-]+", r)[0] for r in reqs} for extra, reqs in extras.items()}
+    assert names["keras"] == {"keras"}
+    assert names["tensorflow"] == {"keras", "tensorflow", "tensorflow-cpu"}
+    (everything,) = extras["all"]
+    assert set(re.fullmatch(r"[\w-]+\[(.*)\]", everything)[1].split(",")) == {
+        "keras",
+        "tensorflow",
+        "torch",
+        "safetensors",
+        "onnx",
+    }

@@ -199,6 +199,57 @@ def test_envelope_info_shows_the_framework(alice, tmp_path):
     assert record["metadata"]["envelope.model_format"] == "keras-v3"
 
 
+# --- backends: Keras alone needs one, and TensorFlow is only one of them ---
+
+TORCH_BACKEND_SCRIPT = """
+import io, sys
+sys.modules["tensorflow"] = None  # as if TensorFlow were not installed: the keras extra alone
+import numpy as np, keras, envelope
+from envelope.models import keras as sealed_keras
+assert keras.backend.backend() == "torch", keras.backend.backend()
+key = envelope.generate_private_key(2048)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+rng = np.random.default_rng(0)
+model.fit(rng.normal(size=(16, 4)), rng.normal(size=(16, 1)), epochs=1, verbose=0)
+sealed = io.BytesIO()
+sealed_keras.save(model, sealed, key.public_key())
+loaded = sealed_keras.load(sealed.getvalue(), key)
+x = rng.normal(size=(5, 4)).astype("float32")
+assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+print(envelope.open_with_metadata(sealed.getvalue(), key).metadata["envelope.backend"])
+"""
+
+
+def test_keras_round_trips_on_the_torch_backend_without_tensorflow():
+    need("torch")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}  # Keras picks its backend once, at import
+    run = subprocess.run([sys.executable, "-c", TORCH_BACKEND_SCRIPT], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "torch"
+
+
+MISSING_BACKEND_SCRIPT = """
+import io, sys
+sys.modules["tensorflow"] = None  # Keras is installed, its default backend is not
+import envelope
+from envelope.models import keras as sealed_keras
+try:
+    sealed_keras.save(object(), io.BytesIO(), envelope.generate_private_key(2048).public_key())
+except envelope.MissingDependencyError as exc:
+    print(exc)
+"""
+
+
+def test_a_missing_backend_is_named_with_the_extra_that_installs_one():
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    run = subprocess.run([sys.executable, "-c", MISSING_BACKEND_SCRIPT], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    message = run.stdout.strip()
+    assert message.startswith("Keras needs a backend, and the one it is set to use (TensorFlow) is not installed")
+    assert "pip install 'envelope-ml[tensorflow]'" in message and "KERAS_BACKEND=torch" in message
+
+
 # --- no plaintext on disk -----------------------------------------------------------------
 
 WATCHED_SCRIPT = """
