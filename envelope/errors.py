@@ -16,6 +16,7 @@ __all__ = [
     "NoMatchingKeyError",
     "SignatureError",
     "SignerError",
+    "UnsafeModelError",
     "UnsupportedError",
     "UsageError",
 ]
@@ -69,3 +70,13 @@ class UsageError(EnvelopeError, ValueError):
 
 class MissingDependencyError(EnvelopeError, ImportError):
     """A model adapter needs a framework that is not installed; the message names the extra."""
+
+
+class UnsafeModelError(EnvelopeError):
+    """A sealed model would run code when loaded, or is not in the format its adapter expects.
+
+    Raised by the model adapters (``envelope.models``) before the framework parses the model: a
+    TorchScript or legacy-format PyTorch file, a pickle that only a full unpickle can load, a
+    TensorFlow SavedModel opened without ``unsafe_trust_graph=True``. Sealing needs only public keys,
+    so a file that opens proves nothing about who made it.
+    """

@@ -8,8 +8,15 @@ One module per framework, each importing its framework only when called::
 
 Every adapter records ``envelope.framework``, ``envelope.framework_version`` and
 ``envelope.model_format`` in the file's metadata, and its ``load`` checks that the file holds what
-it expects. Installing a framework is the job of an extra: ``pip install 'envelope[keras]'``,
-``envelope[torch]``, ``envelope[safetensors]``, ``envelope[onnx]``, or ``envelope[all]``.
+it expects. Sealing needs only public keys, so a file that opens proves nothing about who made it:
+loads that would run code from the file raise :class:`~envelope.UnsafeModelError` (a TorchScript
+archive always; a full unpickle or a SavedModel graph unless the caller opts in), and Keras loads
+with its own ``safe_mode=True`` by default.
+
+Installing a framework is the job of an extra of the ``envelope-ml`` distribution:
+``pip install 'envelope-ml[keras]'`` (Keras alone: it needs a backend), ``envelope-ml[tensorflow]``
+(Keras and TensorFlow, for SavedModel exports), ``envelope-ml[torch]``, ``envelope-ml[safetensors]``,
+``envelope-ml[onnx]``, or ``envelope-ml[all]``.
 """
 
 from __future__ import annotations

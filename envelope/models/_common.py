@@ -23,6 +23,8 @@ __all__ = [
     "ModelSource",
     "ModelTarget",
     "check_framework",
+    "framework_name",
+    "install_hint",
     "model_metadata",
     "opened_model",
     "ram_tempdir",
@@ -41,13 +43,46 @@ ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[by
 """Where a sealed model comes from: a path, the sealed bytes, or a readable binary file object."""
 
 
+# How messages name the frameworks and what their files hold (keys: top-level module names).
+FRAMEWORK_NAMES = {
+    "keras": "Keras",
+    "numpy": "NumPy",
+    "onnx": "ONNX",
+    "safetensors": "safetensors",
+    "tensorflow": "TensorFlow",
+    "torch": "PyTorch",
+}
+MODEL_KINDS = {
+    "keras": "a Keras model",
+    "onnx": "an ONNX model",
+    "safetensors": "a safetensors file",
+    "tensorflow": "a TensorFlow SavedModel",
+    "torch": "a PyTorch model",
+}
+
+
+def framework_name(module: str) -> str:
+    """``torch.nn`` -> ``PyTorch``: the name a user knows a module's distribution by."""
+    top = module.split(".")[0]
+    return FRAMEWORK_NAMES.get(top, top)
+
+
+def install_hint(extra: str) -> str:
+    # The distribution is envelope-ml; the import name stays envelope.
+    return f"pip install 'envelope-ml[{extra}]'"
+
+
 def require(module: str, extra: str) -> ModuleType:
-    """Import a framework, or say which extra installs it."""
+    """Import a framework, or say which one is missing and which extra installs it."""
     try:
         return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        # The missing module may be a dependency of the one asked for (safetensors.torch needs torch).
+        missing = framework_name(exc.name or module)
+        raise MissingDependencyError(f"this needs {missing}, which is not installed: {install_hint(extra)}") from exc
     except ImportError as exc:
         raise MissingDependencyError(
-            f"this needs {module.split('.')[0]}, which is not installed: pip install 'envelope[{extra}]'"
+            f"{framework_name(module)} is installed but cannot be imported ({exc}); reinstall it: {install_hint(extra)}"
         ) from exc
 
 
@@ -66,10 +101,18 @@ def model_metadata(
 
 def check_framework(metadata: Mapping[str, Any], framework: str, formats: Iterable[str]) -> None:
     """Refuse to hand a file to the wrong framework (the metadata is authenticated by now)."""
+    formats = list(formats)
     found, found_format = metadata.get(FRAMEWORK), metadata.get(MODEL_FORMAT)
-    if found != framework or found_format not in set(formats):
-        what = f"{found} ({found_format})" if found else "no model recorded by envelope.models"
-        raise UsageError(f"this file holds {what}, not a {framework} model")
+    if found == framework and found_format in formats:
+        return
+    # Whoever sealed the file wrote these values: repr() escapes what a terminal would interpret.
+    if found is None:
+        what = "no model recorded by envelope.models"
+    else:
+        kind = MODEL_KINDS.get(found, repr(found)) if isinstance(found, str) else repr(found)
+        what = f"{kind} (format {found_format!r})"
+    wanted = " or ".join(repr(f) for f in formats)
+    raise UsageError(f"this file holds {what}, not {MODEL_KINDS[framework]} (format {wanted})")
 
 
 @contextlib.contextmanager

@@ -10,9 +10,13 @@ Keras' file-object entry points live in ``keras.src.saving.saving_lib`` (Keras >
 ``keras.saving.save_model``/``load_model`` refuse file objects, and ``ram://`` paths are copied to a
 temporary file on disk on load.
 
+Keras runs on a backend it picks when first imported (``KERAS_BACKEND``: TensorFlow by default,
+PyTorch or JAX): ``save`` and ``load`` work on any of them, and record the backend in the metadata.
+
 ``export_saved_model`` / ``load_saved_model`` do the same for TensorFlow SavedModel exports (the
 format TF Serving and ``tf.saved_model.load`` read), through TensorFlow's in-memory ``ram://`` file
-system.
+system; they need TensorFlow itself. Loading a SavedModel runs its graph's initialisers, which may
+hold any TensorFlow op (file I/O included): ``load_saved_model`` needs ``unsafe_trust_graph=True``.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import MissingDependencyError, UnsafeModelError, UsageError
 from ..limits import DEFAULT_CHUNK_SIZE
 from ..recipients import IdentityLike, RecipientLike
 from ._common import (
+    FRAMEWORK_NAMES,
     ModelSource,
     ModelTarget,
     check_framework,
+    install_hint,
     model_metadata,
     opened_model,
     ram_tempdir,
@@ -43,8 +49,26 @@ __all__ = ["MODEL_FORMAT", "SAVED_MODEL_FORMAT", "export_saved_model", "load", "
 MODEL_FORMAT = "keras-v3"  # the zip-based .keras format
 
 
+_BACKENDS = ("tensorflow", "torch", "jax")
+
+
+def _keras() -> Any:
+    """Import Keras, or say what is missing: Keras itself, or the backend it was told to run on."""
+    try:
+        return require("keras", "keras")
+    except MissingDependencyError as exc:
+        missing = (getattr(exc.__cause__, "name", None) or "").split(".")[0]
+        if missing not in _BACKENDS:
+            raise
+        raise MissingDependencyError(
+            f"Keras needs a backend, and the one it is set to use ({FRAMEWORK_NAMES.get(missing, missing)}) is "
+            f"not installed: {install_hint('tensorflow')} for TensorFlow, or install PyTorch or JAX and set "
+            "KERAS_BACKEND=torch or KERAS_BACKEND=jax"
+        ) from exc.__cause__
+
+
 def _saving_lib() -> Any:
-    require("keras", "keras")
+    _keras()
     return require("keras.src.saving.saving_lib", "keras")
 
 
@@ -64,7 +88,7 @@ def save(
     overwrite: bool = False,
 ) -> None:
     """Seal ``model`` (a Keras 3 model, with its weights and optimizer state) to ``target``."""
-    keras = require("keras", "keras")
+    keras = _keras()
     saving_lib = _saving_lib()
     meta = model_metadata(metadata, "keras", keras.__version__, MODEL_FORMAT, backend=keras.backend.backend())
     with (
@@ -116,8 +140,8 @@ def export_saved_model(
     The export is written to TensorFlow's in-memory ``ram://`` file system, packed into a tar in
     memory and sealed; the Python sources AutoGraph generates on the way go to a tmpfs folder.
     """
-    keras = require("keras", "keras")
-    tf = require("tensorflow", "keras")
+    keras = _keras()
+    tf = require("tensorflow", "tensorflow")
     meta = model_metadata(metadata, "tensorflow", tf.__version__, SAVED_MODEL_FORMAT, keras_version=keras.__version__)
     scratch = f"ram://envelope-{os.urandom(8).hex()}"
     try:
@@ -136,14 +160,23 @@ def export_saved_model(
         writer.write(archive.getbuffer())
 
 
-def load_saved_model(source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike]) -> Any:
+def load_saved_model(
+    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, unsafe_trust_graph: bool = False
+) -> Any:
     """Open a sealed SavedModel export into ``tf.saved_model.load``'s object (call ``.serve``).
 
-    The files live in TensorFlow's ``ram://`` file system only while TensorFlow reads them. A
-    SavedModel graph may contain any TensorFlow op, file I/O included: as with pickles, load only
-    exports whose origin you trust (sealing needs only your public key, so it proves no origin).
+    ``tf.saved_model.load`` runs the graph's initialisers as it loads, and a SavedModel graph may hold
+    any TensorFlow op, file I/O included: whoever sealed the file chooses what runs. Sealing needs only
+    your public key, so a file that opens proves nothing about its origin. Without
+    ``unsafe_trust_graph=True`` this raises :class:`~envelope.UnsafeModelError` and loads nothing.
+    The files live in TensorFlow's ``ram://`` file system only while TensorFlow reads them.
     """
-    tf = require("tensorflow", "keras")
+    if not unsafe_trust_graph:
+        raise UnsafeModelError(
+            "loading a SavedModel runs ops from its graph (file I/O included) chosen by whoever sealed it, "
+            "and anyone with your public key can seal. If you trust its origin, pass unsafe_trust_graph=True"
+        )
+    tf = require("tensorflow", "tensorflow")
     with opened_model(source, private_key) as reader:
         check_framework(reader.metadata, "tensorflow", [SAVED_MODEL_FORMAT])
         archive = io.BytesIO(reader.read())

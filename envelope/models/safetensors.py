@@ -1,4 +1,4 @@
-"""safetensors: a dict of named tensors (NumPy or PyTorch), sealed.
+"""safetensors: a dict of named tensors (NumPy arrays or PyTorch tensors), sealed.
 
 The safetensors bytes are built in memory and written through an :class:`~envelope.EnvelopeWriter`;
 loading reads the authenticated bytes back into memory and parses them there. safetensors never runs
@@ -27,7 +27,15 @@ def _library_of(tensors: Mapping[str, Any]) -> Library:
         return "numpy"
     if kinds <= {"torch"}:
         return "torch"
-    raise UsageError(f"tensors must all be NumPy arrays or all torch tensors, not {sorted(kinds)}")
+    raise UsageError(f"tensors must all be NumPy arrays or all PyTorch tensors, not {sorted(kinds)}")
+
+
+def _backend(library: Library) -> Any:
+    """``safetensors.numpy`` or ``safetensors.torch``; a missing piece is named with its own extra."""
+    require("safetensors", "safetensors")
+    if library == "torch":
+        require("torch", "torch")  # safetensors.torch imports it, and the safetensors extra does not install it
+    return require(f"safetensors.{library}", "safetensors")
 
 
 def save(
@@ -43,8 +51,8 @@ def save(
     """Seal a dict of tensors. ``tensor_metadata`` goes into the safetensors header itself (and is
     encrypted with the payload); ``metadata`` is envelope's plaintext, authenticated metadata."""
     library = _library_of(tensors)
+    backend = _backend(library)
     safetensors = require("safetensors", "safetensors")
-    backend = require(f"safetensors.{library}", "safetensors")
     data = backend.save(dict(tensors), metadata=dict(tensor_metadata) if tensor_metadata else None)
     meta = model_metadata(metadata, "safetensors", safetensors.__version__, MODEL_FORMAT, tensor_library=library)
     with sealed_model(target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite) as writer:
@@ -54,14 +62,14 @@ def save(
 def load(
     source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, library: Library | None = None
 ) -> dict[str, Any]:
-    """Open a sealed safetensors file into a dict of tensors, as NumPy arrays or torch tensors
+    """Open a sealed safetensors file into a dict of tensors, as NumPy arrays or PyTorch tensors
     (``library``; by default the kind that was saved)."""
     with opened_model(source, private_key) as reader:
         check_framework(reader.metadata, "safetensors", [MODEL_FORMAT])
         chosen = library or reader.metadata.get("envelope.tensor_library", "numpy")
         if chosen not in ("numpy", "torch"):
             raise UsageError(f"library must be 'numpy' or 'torch', not {chosen!r}")
-        backend = require(f"safetensors.{chosen}", "safetensors" if chosen == "numpy" else "torch")
+        backend = _backend(chosen)
         data = reader.read()
     loaded: dict[str, Any] = backend.load(data)
     return loaded

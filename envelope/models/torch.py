@@ -7,21 +7,54 @@ Loading uses ``weights_only=True``: tensors, containers and primitives, no code.
 whole pickled module (``torch.save(model)``) needs a full unpickle, which runs code chosen by whoever
 sealed the file - and sealing needs only your *public* key, so a sealed file is no proof of who made
 it. That path is behind ``unsafe_allow_pickle=True``.
+
+Before PyTorch sees a byte, ``load`` checks that the file is what ``save`` writes: ``torch.save``'s
+zip archive, holding a pickle and tensor data only. TorchScript archives (which ``torch.load`` hands
+to ``torch.jit.load``, running their code) and the legacy tar and raw-pickle formats are refused with
+:class:`~envelope.UnsafeModelError`, whatever the options. ``load`` also refuses a PyTorch older than
+:data:`MIN_TORCH_VERSION`, whose ``weights_only`` unpickler can be made to run code.
 """
 
 from __future__ import annotations
 
+import io
+import pickle
+import re
+import zipfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import MissingDependencyError, UnsafeModelError
 from ..limits import DEFAULT_CHUNK_SIZE
 from ..recipients import IdentityLike, RecipientLike
-from ._common import ModelSource, ModelTarget, check_framework, model_metadata, opened_model, require, sealed_model
+from ._common import (
+    ModelSource,
+    ModelTarget,
+    check_framework,
+    install_hint,
+    model_metadata,
+    opened_model,
+    require,
+    sealed_model,
+)
 
-__all__ = ["MODEL_FORMAT", "load", "save"]
+__all__ = ["MIN_TORCH_VERSION", "MODEL_FORMAT", "load", "save"]
 
 MODEL_FORMAT = "torch-save"  # torch.save's zip format
+
+# torch.load(weights_only=True) runs code in every PyTorch before 2.10: up to 2.5.1 it hands a
+# TorchScript archive to torch.jit.load (CVE-2025-32434, GHSA-53q9-r3pm-6pq6, fixed in 2.6.0), and
+# before 2.10.0 crafted pickle opcodes and storage sizes corrupt memory in the weights_only unpickler
+# (CVE-2026-24747, GHSA-63cw-57p8-fm3p, fixed in 2.10.0). The torch extra requires the same floor.
+MIN_TORCH_VERSION = (2, 10)
+
+# The records torch.save writes into its zip archive (under one top-level folder, "archive/" when it
+# writes to a file object): the pickle, one record per storage, and bookkeeping. Anything else -
+# TorchScript's code/ and constants.pkl above all - is not a file this adapter wrote.
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.load takes a file for a zip archive when it starts with this
+_TORCHSCRIPT_RECORDS = ("constants.pkl", "code/")
+_BOOKKEEPING_RECORDS = {"data.pkl", "byteorder", "version", ".format_version", ".storage_alignment"}
+_STORAGE_FOLDERS = ("data/", ".data/")
 
 
 def save(
@@ -47,17 +80,84 @@ def load(
     map_location: Any = None,
     unsafe_allow_pickle: bool = False,
 ) -> Any:
-    """Open a sealed ``torch.save`` file. ``weights_only`` loading unless ``unsafe_allow_pickle``."""
+    """Open a sealed ``torch.save`` file. ``weights_only`` loading unless ``unsafe_allow_pickle``.
+
+    Raises :class:`~envelope.UnsafeModelError` for anything but ``torch.save``'s zip archive, and for
+    a pickle that ``weights_only`` loading refuses (unless ``unsafe_allow_pickle``).
+    """
     torch = require("torch", "torch")
+    _check_torch_version(str(torch.__version__))
     with opened_model(source, private_key) as reader:
         check_framework(reader.metadata, "torch", [MODEL_FORMAT])
+        _check_archive(reader)
+        reader.seek(0)
         try:
             return torch.load(reader, map_location=map_location, weights_only=not unsafe_allow_pickle)
-        except torch.serialization.pickle.UnpicklingError as exc:
+        except pickle.UnpicklingError as exc:
             if unsafe_allow_pickle:
-                raise
-            raise UsageError(
-                "this file holds objects that only a full unpickle can load, and unpickling runs code "
-                "chosen by whoever sealed it (anyone with your public key can seal). If you trust its "
-                "origin, pass unsafe_allow_pickle=True; better, save model.state_dict() instead"
+                raise UnsafeModelError("this file's pickle is malformed: PyTorch could not unpickle it") from exc
+            raise UnsafeModelError(
+                "weights_only loading refused this file's pickle: it holds objects that only a full unpickle "
+                "can load (or it is malformed), and a full unpickle runs code chosen by whoever sealed it "
+                "(anyone with your public key can seal). If you trust its origin, pass unsafe_allow_pickle=True; "
+                "better, save model.state_dict() instead"
             ) from exc
+        except RuntimeError as exc:
+            # PyTorch's own TorchScript refusal, should its zip reader see records that zipfile did not.
+            if "TorchScript" not in str(exc):
+                raise
+            raise UnsafeModelError(_TORCHSCRIPT_REFUSAL) from exc
+
+
+_TORCHSCRIPT_REFUSAL = (
+    "this file is a TorchScript archive, whose code PyTorch runs when loading it; this adapter reads "
+    "only torch.save's archives. If you trust its origin, read it with torch.jit.load(EnvelopeReader(...))"
+)
+
+
+def _check_torch_version(version: str) -> None:
+    """Refuse a PyTorch whose ``weights_only`` loading can run code (see :data:`MIN_TORCH_VERSION`)."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None or (int(match[1]), int(match[2])) < MIN_TORCH_VERSION:
+        floor = ".".join(map(str, MIN_TORCH_VERSION))
+        raise MissingDependencyError(
+            f"loading needs PyTorch {floor} or later (earlier versions can run code from a crafted file even "
+            f"with weights_only=True: CVE-2025-32434, CVE-2026-24747), and {version!r} is installed: "
+            f"{install_hint('torch')}"
+        )
+
+
+def _check_archive(reader: io.BufferedIOBase) -> None:
+    """Refuse, without running anything, what is not a plain ``torch.save`` zip archive."""
+    if reader.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+        raise UnsafeModelError(
+            "this file is not torch.save's zip archive (the legacy tar and raw-pickle formats are refused: "
+            "this adapter never writes them)"
+        )
+    reader.seek(0)
+    try:
+        with zipfile.ZipFile(reader) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise UnsafeModelError(f"this file is not a readable zip archive: {exc}") from exc
+    names = [entry.filename for entry in entries]
+    # Data before the first entry would let a reader that starts at byte 0 see another file.
+    if not entries or min(entry.header_offset for entry in entries) != 0 or len(set(names)) != len(names):
+        raise UnsafeModelError("this file is not torch.save's zip archive (extra data or duplicate entries)")
+    prefix = names[0].split("/", 1)[0] + "/"
+    records = [name.removeprefix(prefix) for name in names]
+    if any(record.startswith(_TORCHSCRIPT_RECORDS) for record in records):
+        raise UnsafeModelError(_TORCHSCRIPT_REFUSAL)
+    unexpected = [
+        name for name, record in zip(names, records, strict=True) if name == record or not _is_torch_save_record(record)
+    ]
+    if unexpected or "data.pkl" not in records:
+        detail = f"unexpected entry {unexpected[0]!r}" if unexpected else "no data.pkl"
+        raise UnsafeModelError(f"this file is not torch.save's zip archive ({detail})")
+
+
+def _is_torch_save_record(record: str) -> bool:
+    if record in _BOOKKEEPING_RECORDS:
+        return True
+    folder = next((f for f in _STORAGE_FOLDERS if record.startswith(f)), None)
+    return folder is not None and "/" not in record[len(folder) :] and record != folder

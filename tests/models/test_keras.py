@@ -119,19 +119,43 @@ def test_assets_are_refused_without_a_ram_folder(alice, tmp_path, monkeypatch):
 
 
 def test_saved_model_export_round_trip(alice, tmp_path):
+    need("tensorflow")
     model = functional_with_custom_layer()
     path = tmp_path / "served.env"
     sealed_keras.export_saved_model(model, path, alice.public_key(), metadata={"signature": "serve"})
-    served = sealed_keras.load_saved_model(path, alice)
+    served = sealed_keras.load_saved_model(path, alice, unsafe_trust_graph=True)
     x = np.random.default_rng(5).normal(size=(4, 4)).astype("float32")
     assert np.allclose(served.serve(x).numpy(), model(x).numpy())
     metadata = envelope.open_with_metadata(path.read_bytes(), alice).metadata
     assert metadata["envelope.framework"] == "tensorflow" and metadata["envelope.model_format"] == "tf-saved-model-tar"
-    with pytest.raises(envelope.UsageError, match=r"holds tensorflow .*, not a keras model"):
+    with pytest.raises(envelope.UsageError, match=r"holds a TensorFlow SavedModel .*, not a Keras model"):
         sealed_keras.load(path, alice)  # a SavedModel is not a .keras archive, and the check says so
 
 
+def test_loading_a_saved_model_needs_the_trust_opt_in(alice, monkeypatch):
+    """tf.saved_model.load runs the graph's initialisers (any op, file writes included) as it loads."""
+    import io
+
+    tf = need("tensorflow")
+    sealed = io.BytesIO()
+    sealed_keras.export_saved_model(functional_with_custom_layer(), sealed, alice.public_key())
+    calls: list[object] = []
+    real_load = tf.saved_model.load
+
+    def recording_load(export_dir, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(export_dir)
+        return real_load(export_dir, *args, **kwargs)
+
+    monkeypatch.setattr(tf.saved_model, "load", recording_load)
+    with pytest.raises(envelope.UnsafeModelError, match=r"runs ops from its graph.*unsafe_trust_graph=True"):
+        sealed_keras.load_saved_model(sealed.getvalue(), alice)
+    assert calls == []
+    assert sealed_keras.load_saved_model(sealed.getvalue(), alice, unsafe_trust_graph=True) is not None
+    assert len(calls) == 1
+
+
 def test_saved_model_archive_with_escaping_names_is_refused(alice, tmp_path):
+    need("tensorflow")
     import io
     import tarfile
 
@@ -147,7 +171,7 @@ def test_saved_model_archive_with_escaping_names_is_refused(alice, tmp_path):
     }
     sealed = envelope.seal(archive.getvalue(), alice.public_key(), metadata=meta)
     with pytest.raises(envelope.UsageError, match="unexpected entry"):
-        sealed_keras.load_saved_model(sealed, alice)
+        sealed_keras.load_saved_model(sealed, alice, unsafe_trust_graph=True)
 
 
 def test_wrong_key_and_wrong_framework(alice, stranger, tmp_path):
@@ -157,7 +181,7 @@ def test_wrong_key_and_wrong_framework(alice, stranger, tmp_path):
         sealed_keras.load(path, stranger)
     other = tmp_path / "plain.env"
     other.write_bytes(envelope.seal(b"not a model", alice.public_key()))
-    with pytest.raises(envelope.UsageError, match="not a keras model"):
+    with pytest.raises(envelope.UsageError, match="not a Keras model"):
         sealed_keras.load(other, alice)
 
 
@@ -173,6 +197,57 @@ def test_envelope_info_shows_the_framework(alice, tmp_path):
     record = json.loads(subprocess.run([info, "--json", path], capture_output=True, check=True).stdout)["files"][0]
     assert record["metadata"]["envelope.framework"] == "keras"
     assert record["metadata"]["envelope.model_format"] == "keras-v3"
+
+
+# --- backends: Keras alone needs one, and TensorFlow is only one of them ---
+
+TORCH_BACKEND_SCRIPT = """
+import io, sys
+sys.modules["tensorflow"] = None  # as if TensorFlow were not installed: the keras extra alone
+import numpy as np, keras, envelope
+from envelope.models import keras as sealed_keras
+assert keras.backend.backend() == "torch", keras.backend.backend()
+key = envelope.generate_private_key(2048)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+rng = np.random.default_rng(0)
+model.fit(rng.normal(size=(16, 4)), rng.normal(size=(16, 1)), epochs=1, verbose=0)
+sealed = io.BytesIO()
+sealed_keras.save(model, sealed, key.public_key())
+loaded = sealed_keras.load(sealed.getvalue(), key)
+x = rng.normal(size=(5, 4)).astype("float32")
+assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+print(envelope.open_with_metadata(sealed.getvalue(), key).metadata["envelope.backend"])
+"""
+
+
+def test_keras_round_trips_on_the_torch_backend_without_tensorflow():
+    need("torch")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}  # Keras picks its backend once, at import
+    run = subprocess.run([sys.executable, "-c", TORCH_BACKEND_SCRIPT], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "torch"
+
+
+MISSING_BACKEND_SCRIPT = """
+import io, sys
+sys.modules["tensorflow"] = None  # Keras is installed, its default backend is not
+import envelope
+from envelope.models import keras as sealed_keras
+try:
+    sealed_keras.save(object(), io.BytesIO(), envelope.generate_private_key(2048).public_key())
+except envelope.MissingDependencyError as exc:
+    print(exc)
+"""
+
+
+def test_a_missing_backend_is_named_with_the_extra_that_installs_one():
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    run = subprocess.run([sys.executable, "-c", MISSING_BACKEND_SCRIPT], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    message = run.stdout.strip()
+    assert message.startswith("Keras needs a backend, and the one it is set to use (TensorFlow) is not installed")
+    assert "pip install 'envelope-ml[tensorflow]'" in message and "KERAS_BACKEND=torch" in message
 
 
 # --- no plaintext on disk -----------------------------------------------------------------
@@ -191,7 +266,7 @@ loaded = sealed_keras.load(sys.argv[1], key)
 assert loaded(np.array([["apple"]])).numpy().tolist() == [[2]]
 dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
 sealed_keras.export_saved_model(dense, sys.argv[1] + ".savedmodel", key.public_key())
-served = sealed_keras.load_saved_model(sys.argv[1] + ".savedmodel", key)
+served = sealed_keras.load_saved_model(sys.argv[1] + ".savedmodel", key, unsafe_trust_graph=True)
 x = np.ones((1, 3), dtype="float32")
 assert np.allclose(served.serve(x).numpy(), dense(x).numpy())
 """

@@ -51,8 +51,10 @@ def test_external_data_is_refused(alice, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_wrong_key(alice, stranger, tmp_path):
+def test_wrong_key_and_wrong_framework(alice, stranger, tmp_path):
     path = tmp_path / "m.env"
     sealed_onnx.save(linear_model(), path, alice.public_key())
     with pytest.raises(envelope.NoMatchingKeyError):
         sealed_onnx.load(path, stranger)
+    with pytest.raises(envelope.UsageError, match=r"not an ONNX model \(format 'onnx-protobuf'\)$"):
+        sealed_onnx.load(envelope.seal(b"x", alice.public_key(), metadata={"envelope.framework": "keras"}), alice)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from frameworks import need
 
@@ -10,6 +12,12 @@ import envelope
 np = need("numpy")
 need("safetensors")
 from envelope.models import safetensors as sealed_st  # noqa: E402
+
+SAFETENSORS_METADATA = {
+    "envelope.framework": "safetensors",
+    "envelope.framework_version": "0",
+    "envelope.model_format": "safetensors",
+}
 
 
 def test_numpy_tensors_round_trip(alice, tmp_path):
@@ -37,11 +45,20 @@ def test_torch_tensors_round_trip_as_torch_or_numpy(alice, tmp_path):
 
 def test_mixed_tensor_kinds_are_refused(alice, tmp_path):
     torch = need("torch")
-    with pytest.raises(envelope.UsageError, match="all be NumPy arrays or all torch"):
+    with pytest.raises(envelope.UsageError, match="all be NumPy arrays or all PyTorch tensors"):
         sealed_st.save({"a": np.zeros(1), "b": torch.zeros(1)}, tmp_path / "x.env", alice.public_key())
     assert list(tmp_path.iterdir()) == []
 
 
 def test_wrong_framework(alice):
-    with pytest.raises(envelope.UsageError, match="not a safetensors model"):
+    with pytest.raises(envelope.UsageError, match="not a safetensors file"):
         sealed_st.load(envelope.seal(b"x", alice.public_key()), alice)
+
+
+def test_torch_tensors_without_pytorch_name_pytorch_and_its_extra(alice, monkeypatch):
+    sealed = envelope.seal(b"x", alice.public_key(), metadata=SAFETENSORS_METADATA)
+    monkeypatch.setitem(sys.modules, "torch", None)  # PyTorch is not installed
+    monkeypatch.delitem(sys.modules, "safetensors.torch", raising=False)  # nor imported by an earlier test
+    with pytest.raises(envelope.MissingDependencyError) as info:
+        sealed_st.load(sealed, alice, library="torch")
+    assert str(info.value) == "this needs PyTorch, which is not installed: pip install 'envelope-ml[torch]'"
