@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Where the time goes, and what it predicts for more cores; many small files; the cost of signing.
+
+Three measurements, each printed as a table (run on a quiet machine; ratios, not lone figures):
+
+1. Serial fraction. For each path (seal_file, open_file, seal, open, the readers), one run with
+   2 worker threads: the calling thread's CPU time per chunk (time.thread_time: reads, writes,
+   hand-offs, in-order delivery) and the workers' CPU time per chunk. Workers also hold the GIL for
+   their Python-level work around the crypto calls: that part is estimated from a run with 64-byte
+   chunks, where the crypto is negligible, and counted as serial. Predicted throughput on N cores
+   is chunk_size / (serial + parallel / N) (Amdahl), capped by nothing else: memory bandwidth and
+   the page cache will cap it earlier on a real machine.
+2. Many small files: seal_file / open_file of 64 KiB files one by one, files per second, against
+   envelope.seal in memory and the rate of the RSA operation alone.
+3. Signing cost: seal_file / open_file of the same payload unsigned and signed (Ed25519 and
+   ECDSA P-256), interleaved, best of --repeat.
+
+    python tools/bench_scaling.py --size-mib 256            # all three
+    python tools/bench_scaling.py --only serial --cores 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import envelope
+
+MIB = 1 << 20
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measure(run: Callable[[], object]) -> tuple[float, float, float]:
+    """(wall, calling-thread CPU, whole-process CPU) seconds of one run."""
+    wall, thread, process = time.perf_counter(), time.thread_time(), _cpu()
+    run()
+    return time.perf_counter() - wall, time.thread_time() - thread, _cpu() - process
+
+
+def _paths(work: str, key: object, chunk_size: int, threads: int) -> dict[str, Callable[[], object]]:
+    public = key.public_key()  # type: ignore[attr-defined]
+    plain, sealed, out = (os.path.join(work, n) for n in ("plain.bin", "sealed.env", "out.bin"))
+
+    def fresh(op: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            if os.path.exists(out):
+                os.unlink(out)
+            return op()
+
+        return run
+
+    def read_loop(reader_class: type) -> Callable[[], object]:
+        def run() -> object:
+            with open(sealed, "rb", buffering=0) as f:
+                source = f if reader_class is envelope.EnvelopeReader else _Pipe(f)
+                with reader_class(source, key, threads=threads) as reader:
+                    buffer = bytearray(1 << 16)
+                    while reader.readinto(buffer):
+                        pass
+            return None
+
+        return run
+
+    data = open(plain, "rb").read() if os.path.getsize(plain) <= 512 * MIB else None
+    sealed_bytes = open(sealed, "rb").read() if data is not None else None
+    paths = {
+        "seal_file": fresh(lambda: envelope.seal_file(plain, out, public, chunk_size=chunk_size, threads=threads)),
+        "open_file": fresh(lambda: envelope.open_file(sealed, out, key, threads=threads)),
+        "EnvelopeReader loop": read_loop(envelope.EnvelopeReader),
+        "EnvelopeStreamReader loop": read_loop(envelope.EnvelopeStreamReader),
+    }
+    if data is not None:
+        paths["seal (bytes)"] = lambda: envelope.seal(data, public, chunk_size=chunk_size, threads=threads)
+        paths["open (bytes)"] = lambda: envelope.open(sealed_bytes, key, threads=threads)  # type: ignore[arg-type]
+    return paths
+
+
+class _Pipe(io.RawIOBase):
+    """A file seen as a pipe (not seekable)."""
+
+    def __init__(self, f: io.RawIOBase) -> None:
+        self._f = f
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: object) -> int:
+        return self._f.readinto(buffer)  # type: ignore[arg-type]
+
+
+def serial_fraction(work: str, key: object, size: int, cores: list[int], repeat: int) -> None:
+    chunk = envelope.DEFAULT_CHUNK_SIZE
+    chunks = size // chunk + 1
+    tiny_work = tempfile.mkdtemp(dir=work)
+    tiny_size = 8 * MIB // 16  # 64-byte chunks: the same number of jobs costs only Python overhead
+    _write(os.path.join(tiny_work, "plain.bin"), tiny_size)
+    envelope.seal_file(
+        os.path.join(tiny_work, "plain.bin"), os.path.join(tiny_work, "sealed.env"), key.public_key(), chunk_size=64
+    )  # type: ignore[attr-defined]
+    tiny_chunks = tiny_size // 64 + 1
+    real = _paths(work, key, chunk, threads=2)
+    tiny = _paths(tiny_work, key, 64, threads=2)
+    print(
+        f"\nSerial fraction, {size // MIB} MiB, {chunk // 1024} KiB chunks, 2 worker threads "
+        f"(best of {repeat} by wall time; microseconds per chunk):\n"
+    )
+    header = "| path | MB/s here | calling thread | workers | worker Python (GIL) | serial | "
+    header += " | ".join(f"predicted MB/s, {n} cores" for n in cores) + " |"
+    print(header)
+    print("|---|" + "---:|" * (5 + len(cores)))
+    for name, run in real.items():
+        wall, thread, process = min((_measure(run) for _ in range(repeat)), key=lambda m: m[0])
+        _, tiny_thread, tiny_process = min((_measure(tiny[name]) for _ in range(repeat)), key=lambda m: m[0])
+        caller = thread / chunks
+        workers = (process - thread) / chunks
+        python = max(0.0, (tiny_process - tiny_thread) / tiny_chunks)  # per-job overhead, GIL held
+        serial = caller + python
+        parallel = max(0.0, workers - python)
+        predicted = [chunk / (serial + parallel / n) / 1e6 for n in cores]
+        print(
+            f"| {name} | {size / wall / 1e6:.0f} | {caller * 1e6:.0f} | {workers * 1e6:.0f} | {python * 1e6:.0f} "
+            f"| {serial * 1e6:.0f} | " + " | ".join(f"{p:.0f}" for p in predicted) + " |"
+        )
+
+
+def small_files(work: str, key: object, count: int, repeat: int) -> None:
+    public = key.public_key()  # type: ignore[attr-defined]
+    folder = tempfile.mkdtemp(dir=work)
+    names = [os.path.join(folder, f"f{i}") for i in range(count)]
+    payload = os.urandom(64 << 10)
+    for name in names:
+        with open(name, "wb") as f:
+            f.write(payload)
+
+    def seal_all() -> None:
+        for name in names:
+            envelope.seal_file(name, name + ".env", public, overwrite=True)
+
+    def open_all() -> None:
+        for name in names:
+            envelope.open_file(name + ".env", name + ".out", key, overwrite=True)
+
+    def seal_memory() -> None:
+        for _ in names:
+            envelope.seal(payload, public)
+
+    def unwrap_only() -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+        wrapped = public.encrypt(b"k" * 32, oaep)
+        for _ in names:
+            key.decrypt(wrapped, oaep)  # type: ignore[attr-defined]
+
+    seal_all()
+    rows = [
+        ("seal_file, one by one", seal_all),
+        ("open_file, one by one", open_all),
+        ("envelope.seal in memory", seal_memory),
+        ("RSA-OAEP unwrap alone", unwrap_only),
+    ]
+    print(f"\nMany small files: {count} files of 64 KiB in {folder} (best of {repeat}):\n")
+    print("| operation | files/s |")
+    print("|---|---:|")
+    for label, run in rows:
+        best = min(_measure(run)[0] for _ in range(repeat))
+        print(f"| {label} | {count / best:.0f} |")
+
+
+def signing_cost(work: str, key: object, repeat: int) -> None:
+    public = key.public_key()  # type: ignore[attr-defined]
+    plain = os.path.join(work, "plain.bin")
+    out = os.path.join(work, "signed.env")
+    back = os.path.join(work, "signed.out")
+    signers = {
+        "unsigned": None,
+        "ed25519": envelope.generate_signing_key("ed25519"),
+        "ecdsa-p256-sha256": envelope.generate_signing_key("ecdsa-p256-sha256"),
+        "ml-dsa-65": envelope.generate_signing_key("ml-dsa-65"),
+    }
+    seal: dict[str, list[float]] = {name: [] for name in signers}
+    opened: dict[str, list[float]] = {name: [] for name in signers}
+    for _ in range(repeat):
+        for name, signer in signers.items():
+            seal[name].append(
+                _measure(lambda s=signer: envelope.seal_file(plain, out, public, sign_with=s, overwrite=True))[0]
+            )
+            pinned = signer.public_key() if signer is not None else None
+            opened[name].append(
+                _measure(lambda p=pinned: envelope.open_file(out, back, key, signed_by=p, overwrite=True))[0]
+            )
+    size = os.path.getsize(plain)
+    print(f"\nSigning cost, seal_file / open_file of {size // MIB} MiB (best of {repeat}, interleaved):\n")
+    print("| signature | seal MB/s | x unsigned | open MB/s | x unsigned |")
+    print("|---|---:|---:|---:|---:|")
+    for name in signers:
+        s, o = min(seal[name]), min(opened[name])
+        print(
+            f"| {name} | {size / s / 1e6:.0f} | {min(seal['unsigned']) / s:.3f} | {size / o / 1e6:.0f} "
+            f"| {min(opened['unsigned']) / o:.3f} |"
+        )
+
+
+def _write(path: str, size: int) -> None:
+    block = os.urandom(MIB)
+    with open(path, "wb") as f:
+        for offset in range(0, size, MIB):
+            f.write(block[: min(MIB, size - offset)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cores", type=lambda t: [int(x) for x in t.split(",")], default=[2, 4, 8, 16])
+    parser.add_argument("--small-files", type=int, default=500)
+    parser.add_argument("--only", choices=["serial", "small", "signing"])
+    parser.add_argument(
+        "--dir",
+        default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+        help="where the files go (default: /dev/shm, so the disk is not what is measured)",
+    )
+    args = parser.parse_args()
+    key = envelope.generate_private_key(3072)
+    with tempfile.TemporaryDirectory(prefix="envelope-scaling-", dir=args.dir) as work:
+        size = args.size_mib * MIB
+        _write(os.path.join(work, "plain.bin"), size)
+        envelope.seal_file(os.path.join(work, "plain.bin"), os.path.join(work, "sealed.env"), key.public_key())
+        print(f"{os.cpu_count()} cores here, Python {sys.version.split()[0]}, files in {args.dir or 'TMPDIR'}")
+        if args.only in (None, "serial"):
+            serial_fraction(work, key, size, args.cores, args.repeat)
+        if args.only in (None, "small"):
+            small_files(work, key, args.small_files, args.repeat)
+        if args.only in (None, "signing"):
+            signing_cost(work, key, args.repeat)
+    _ = statistics  # (kept for readers who extend the tables with medians)
+
+
+if __name__ == "__main__":
+    main()
