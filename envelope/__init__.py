@@ -22,10 +22,11 @@ __version__ = "0.1.0"
 # Where each public name lives. Importing a submodule costs tens of milliseconds (cryptography's
 # X.509 and RSA code), which a command such as ``envelope-info --help`` should not pay for.
 _EXPORTS = {
+    "atomic": ["atomic_output"],
     "core": ["DEFAULT_CHUNK_SIZE", "Opened", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream",
              "seal", "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
-               "MissingDependencyError", "NoMatchingKeyError", "UnsupportedError", "UsageError"],
+               "MissingDependencyError", "NoMatchingKeyError", "OutputExistsError", "UnsupportedError", "UsageError"],
     "fileio": ["EnvelopeReader", "EnvelopeWriter"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
     "inspection": ["Inspection", "RecipientInfo", "inspect"],
@@ -49,6 +50,7 @@ __all__ = [
     "MissingDependencyError",
     "NoMatchingKeyError",
     "Opened",
+    "OutputExistsError",
     "Recipient",
     "RecipientInfo",
     "RsaIdentity",
@@ -56,6 +58,7 @@ __all__ = [
     "UnsupportedError",
     "UsageError",
     "__version__",
+    "atomic_output",
     "generate_private_key",
     "inspect",
     "key_id",
@@ -91,6 +94,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .atomic import atomic_output
     from .core import (
         DEFAULT_CHUNK_SIZE,
         Opened,
@@ -110,6 +114,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         MalformedError,
         MissingDependencyError,
         NoMatchingKeyError,
+        OutputExistsError,
         UnsupportedError,
         UsageError,
     )

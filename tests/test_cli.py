@@ -449,6 +449,12 @@ def test_open_refuses_to_overwrite(keys: Keys, sealed: Path, out_dir: Path) -> N
     assert existing.read_bytes() != b"keep me"
 
 
+def test_the_cli_words_the_output_exists_error_itself() -> None:
+    """The SDK's typed error, caught for its path: no rewriting of the SDK's message text."""
+    assert cli_errors.describe(envelope.OutputExistsError("out.bin")) == "out.bin exists (use --force to replace it)"
+    assert cli_errors.exit_code_for(envelope.OutputExistsError("out.bin")) == 5
+
+
 def test_seal_refuses_to_overwrite_its_input(keys: Keys, tmp_path: Path) -> None:
     source = tmp_path / "data"
     source.write_bytes(b"data")

@@ -103,7 +103,7 @@ def supports_unnamed_files(folder: Path) -> bool:
 
 # Runs the `envelope` command with O_TMPFILE unavailable, as on macOS or file systems without it.
 WITHOUT_UNNAMED_FILES = (
-    "import sys, envelope.files as f; f._open_unnamed = lambda directory: None; "
+    "import sys, envelope.atomic as a; a._open_unnamed = lambda directory: None; "
     "from envelope.cli.main import main; sys.exit(main())"
 )
 
@@ -278,7 +278,7 @@ def test_killed_open_leaves_nothing_where_unnamed_files_work(workspace: Workspac
     strict=True,
     reason="FINDING: without O_TMPFILE (macOS, some file systems) atomic_output falls back to a named "
     "'.OUT.XXXXXXXX.partial' file; a SIGKILLed `envelope open -o OUT` leaves it in the destination "
-    "folder holding a verified plaintext prefix (mode 0600): envelope/files.py atomic_output fallback",
+    "folder holding a verified plaintext prefix (mode 0600): envelope/atomic.py atomic_output fallback",
 )
 def test_killed_open_fallback_leaves_no_plaintext(workspace: Workspace) -> None:
     out, work, _tmpdir = folders(workspace, "open-fallback")

@@ -51,7 +51,7 @@ def add_parser(subparsers: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import envelope
-    from envelope.files import atomic_output
+    from envelope import atomic_output
 
     private_path: str = args.output
     public_path = private_path + PUBLIC_SUFFIX

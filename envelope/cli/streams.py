@@ -65,7 +65,7 @@ def output_stream(
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    from envelope.files import atomic_output
+    from envelope import atomic_output
 
     assert path is not None
     with atomic_output(path, overwrite=force, private=private, mode=mode) as out:

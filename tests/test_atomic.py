@@ -1,0 +1,100 @@
+"""envelope.atomic_output: outputs that appear whole or not at all (docs/CLI.md, "How outputs
+appear"; spec/SECURITY.md, "All-or-nothing outputs")."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import envelope
+from envelope import atomic
+
+
+def listing(path: Path) -> list[str]:
+    return sorted(os.listdir(path))
+
+
+@pytest.fixture
+def without_unnamed_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The named-temporary fallback, as on macOS or a file system without O_TMPFILE."""
+    monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+
+
+# --- the typed "output exists" error ------------------------------------------------------------
+
+
+def test_an_existing_output_raises_output_exists_error_naming_the_path(tmp_path: Path) -> None:
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"precious")
+    with pytest.raises(envelope.OutputExistsError) as refused:
+        with envelope.atomic_output(out) as f:
+            f.write(b"new")
+    error = refused.value
+    assert isinstance(error, envelope.EnvelopeError) and isinstance(error, FileExistsError)
+    assert (error.path, error.filename) == (str(out), str(out))
+    assert str(error) == f"{out} exists (pass overwrite=True to replace it)"
+    assert pickle.loads(pickle.dumps(error)).path == str(out)
+    assert out.read_bytes() == b"precious" and listing(tmp_path) == ["out.bin"]
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_an_output_that_appears_while_writing_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    out = tmp_path / "out.bin"
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(out) as f:
+            f.write(b"mine")
+            out.write_bytes(b"someone else's")
+    assert out.read_bytes() == b"someone else's" and listing(tmp_path) == ["out.bin"]
+
+
+# --- unnamed until complete ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux-only")
+def test_output_has_no_name_until_complete(tmp_path: Path) -> None:
+    with envelope.atomic_output(tmp_path / "out.bin", private=True) as out:
+        out.write(b"secret plaintext")
+        out.flush()
+        assert os.listdir(tmp_path) == []  # an unnamed file: nothing to find, nothing to leave
+    assert (tmp_path / "out.bin").read_bytes() == b"secret plaintext"
+
+
+def test_sigkill_mid_write_leaves_nothing(tmp_path: Path) -> None:
+    """A process killed while writing plaintext leaves no file behind (the unnamed file vanishes)."""
+    code = (
+        "import os, signal, sys\n"
+        "from envelope import atomic_output\n"
+        "with atomic_output(sys.argv[1], private=True) as out:\n"
+        "    out.write(b'partial plaintext' * 1000); out.flush(); os.fsync(out.fileno())\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.bin")], check=False)
+    assert result.returncode == -signal.SIGKILL
+    if hasattr(os, "O_TMPFILE"):
+        assert os.listdir(tmp_path) == []
+
+
+def test_named_temp_fallback_cleans_up_on_failure(tmp_path: Path, without_unnamed_files: None) -> None:
+    with pytest.raises(RuntimeError):
+        with envelope.atomic_output(tmp_path / "out.bin") as out:
+            out.write(b"half")
+            assert len(os.listdir(tmp_path)) == 1  # the hidden .out.bin.*.partial
+            raise RuntimeError("fail mid-write")
+    assert os.listdir(tmp_path) == []
+    with envelope.atomic_output(tmp_path / "out.bin") as out:
+        out.write(b"whole")
+    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"whole"
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(tmp_path / "out.bin") as out:
+            out.write(b"again")
+    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"whole"
