@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import IO, Union
 
@@ -17,6 +18,8 @@ from .errors import OutputExistsError
 __all__ = ["PathLike", "atomic_output"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+_WRITEBACK_INTERVAL_S = 0.25
 
 
 @contextlib.contextmanager
@@ -30,7 +33,8 @@ def atomic_output(
     :class:`envelope.OutputExistsError`.
 
     On Linux the data go to an unnamed file (``O_TMPFILE``) in the destination folder, linked into
-    place only after the block completed and the data were fsynced: a process killed at any point,
+    place only after the block completed and the data were fsynced (a write-back error seen at any
+    time fails the block, naming ``path``): a process killed at any point,
     even by SIGKILL, leaves nothing behind. Where that is not available, a hidden
     ``.NAME.*.partial`` file is used and removed on any failure (but not after SIGKILL).
     """
@@ -45,10 +49,11 @@ def atomic_output(
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".partial")
     try:
         os.fchmod(fd, final_mode)
-        with os.fdopen(fd, "wb") as out, _background_writeback(out.fileno()):
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
+        with os.fdopen(fd, "wb") as out:
+            with _background_writeback(out.fileno()) as failures:
+                yield out
+                out.flush()
+            _sync(path, out.fileno(), failures)
             if temp is None and not overwrite:
                 _link_fd(out.fileno(), path)  # fails, atomically, if path appeared meanwhile
             elif temp is None:  # a hidden name first, then the rename that replaces path
@@ -65,26 +70,47 @@ def atomic_output(
 
 
 @contextlib.contextmanager
-def _background_writeback(fd: int, interval: float = 0.25) -> Iterator[None]:
-    """While a large output is written, push it to the disk in the background (fdatasync on a
-    thread, every ``interval`` s), so the final fsync waits for the tail only instead of the whole
-    file: writing to disk overlaps with the encryption instead of following it."""
-    import threading
+def _background_writeback(fd: int) -> Iterator[list[OSError]]:
+    """While a large output is written, push it to the disk on a thread, so that the final sync
+    waits for the tail only: writing to the disk overlaps with the encryption.
 
+    Yields the list that receives the thread's first error. Linux reports a write-back error
+    once per open file: if this thread saw it, the final fsync returns success, so the error
+    must be kept and acted on."""
+    failures: list[OSError] = []
     done = threading.Event()
 
     def flush() -> None:
-        while not done.wait(interval):
-            with contextlib.suppress(OSError):
+        while not done.wait(_WRITEBACK_INTERVAL_S):
+            try:
                 os.fdatasync(fd)
+            except OSError as exc:
+                failures.append(exc)
+                return
 
     flusher = threading.Thread(target=flush, name="envelope-writeback", daemon=True)
     flusher.start()
     try:
-        yield
+        yield failures
     finally:
         done.set()
         flusher.join()
+
+
+def _sync(name: str, fd: int, failures: list[OSError]) -> None:
+    """Make the data durable, or raise the first write-back error, naming the output."""
+    if failures:
+        raise _about(name, failures[0], "writing it to the disk failed") from failures[0]
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise _about(name, exc, "writing it to the disk failed") from exc
+
+
+def _about(name: str, exc: OSError, detail: str = "") -> OSError:
+    """``exc``'s error (same errno, so the same OSError subclass) about ``name``."""
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f"{reason} ({detail})" if detail else reason, name)
 
 
 def _open_unnamed(directory: str) -> int | None:

@@ -3,11 +3,13 @@ appear"; spec/SECURITY.md, "All-or-nothing outputs")."""
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,31 @@ def test_named_temp_fallback_cleans_up_on_failure(tmp_path: Path, without_unname
         with envelope.atomic_output(tmp_path / "out.bin") as out:
             out.write(b"again")
     assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"whole"
+
+
+# --- write-back errors (issue 11, item 3) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_a_write_back_error_fails_the_output_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    """Linux reports a write-back error once per open file: when the background thread got it,
+    the final fsync succeeds. The error must still fail the output, which never gets its name."""
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    reported = threading.Event()
+
+    def failing_fdatasync(fd: int) -> None:
+        reported.set()
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
+    out = tmp_path / "out.bin"
+    with pytest.raises(OSError) as failed:
+        with envelope.atomic_output(out, private=True) as f:
+            f.write(b"verified plaintext" * 1000)
+            f.flush()
+            assert reported.wait(10), "the write-back thread never ran"
+    assert failed.value.errno == errno.EIO and failed.value.filename == str(out)
+    assert listing(tmp_path) == []
