@@ -7,6 +7,7 @@ only then get their name. On any failure nothing is left behind, no partial or u
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
@@ -54,11 +55,8 @@ def atomic_output(
                 yield out
                 out.flush()
             _sync(path, out.fileno(), failures)
-            if temp is None and not overwrite:
-                _link_fd(out.fileno(), path)  # fails, atomically, if path appeared meanwhile
-            elif temp is None:  # a hidden name first, then the rename that replaces path
-                temp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.partial")
-                _link_fd(out.fileno(), temp)
+            if temp is None:
+                temp = _name_unnamed(path, out.fileno(), overwrite=overwrite, private=private)
         if temp is not None:
             _move_into_place(temp, path, overwrite)
         _fsync_directory(directory)
@@ -122,6 +120,33 @@ def _open_unnamed(directory: str) -> int | None:
         return os.open(directory, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
     except OSError:  # the file system does not support it (EOPNOTSUPP, EISDIR, ...)
         return None
+
+
+def _name_unnamed(path: str, fd: int, *, overwrite: bool, private: bool) -> str | None:
+    """Give the finished unnamed file its name. Returns a hidden name still to be renamed over
+    ``path`` (when replacing an output that is not private), else None."""
+    if not overwrite:
+        _link_fd(fd, path)  # fails, atomically, if path appeared meanwhile
+        return None
+    if private:
+        # linkat cannot replace a name, and a named copy of the plaintext could outlive a
+        # SIGKILL. So remove the old file, then link: a kill in between leaves neither.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        try:
+            _link_fd(fd, path)
+        except OutputExistsError:
+            raise FileExistsError(errno.EEXIST, "created by another process while being replaced", path) from None
+        except OSError as exc:
+            raise _about(path, exc, "the old file was removed; the new one could not take its place") from exc
+        return None
+    # Ciphertext: readers must see the old file or the new one, never none, so a hidden name
+    # first and a rename over the old file. A kill between the two leaves that hidden file.
+    hidden = os.path.join(
+        os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.urandom(6).hex()}.partial"
+    )
+    _link_fd(fd, hidden)
+    return hidden
 
 
 def _link_fd(fd: int, path: str) -> None:

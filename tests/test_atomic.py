@@ -128,3 +128,39 @@ def test_a_write_back_error_fails_the_output_and_leaves_nothing(
             assert reported.wait(10), "the write-back thread never ran"
     assert failed.value.errno == errno.EIO and failed.value.filename == str(out)
     assert listing(tmp_path) == []
+
+
+# --- replacing an output (issue 11, item 9) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "not-private"])
+def test_overwrite_replaces_the_output(tmp_path: Path, private: bool) -> None:
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"old")
+    out.chmod(0o644)
+    with envelope.atomic_output(out, overwrite=True, private=private, mode=None if private else 0o640) as f:
+        f.write(b"new")
+    assert out.read_bytes() == b"new" and listing(tmp_path) == ["out.bin"]
+    assert out.stat().st_mode & 0o777 == (0o600 if private else 0o640)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux-only")
+def test_replacing_a_private_output_never_gives_it_another_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plaintext is linked straight to the output's name, once the old file is gone: there
+    is no instant in which a SIGKILL would leave it under a hidden name (the kill tests kill there)."""
+    links: list[tuple[str, list[str]]] = []
+    real_link = atomic._link_fd
+
+    def spy(*args: object) -> None:
+        links.append((os.path.basename(str(args[-1])), listing(tmp_path)))
+        real_link(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic, "_link_fd", spy)
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"old plaintext")
+    with envelope.atomic_output(out, overwrite=True, private=True) as f:
+        f.write(b"new plaintext")
+    assert links == [("out.bin", [])]  # one link, to the final name, into a folder without the old file
+    assert out.read_bytes() == b"new plaintext"
