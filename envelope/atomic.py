@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -21,6 +23,12 @@ __all__ = ["PathLike", "atomic_output"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 _WRITEBACK_INTERVAL_S = 0.25
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)
+# Paths that name one of this process's descriptors rather than a file (bash treats them alike).
+_DESCRIPTOR_PATH = re.compile(
+    r"/dev/(?:std(?P<std>out|err)|fd/(?P<fd>\d+))|/proc/(?P<pid>self|thread-self|\d+)/fd/(?P<n>\d+)"
+)
 
 
 @contextlib.contextmanager
@@ -40,6 +48,11 @@ def atomic_output(
     ``.NAME.*.partial`` file is used and removed on any failure (but not after SIGKILL).
     """
     path = os.fspath(path)
+    stream = _open_stream(path)
+    if stream is not None:
+        with os.fdopen(stream, "wb") as out:
+            yield out
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not overwrite and os.path.lexists(path):
         raise OutputExistsError(path)
@@ -65,6 +78,52 @@ def atomic_output(
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         raise
+
+
+def _open_stream(name: str) -> int | None:
+    """A descriptor to write straight into, when ``name`` is not a file at rest; else None."""
+    number = _descriptor_number(name)
+    if number is not None:
+        try:
+            return os.dup(number)
+        except OSError as exc:
+            raise _about(name, exc) from exc
+    try:
+        info = os.stat(name)
+    except OSError:
+        return None  # absent, a dangling link or unreachable: the regular path says which
+    if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+        return None
+    if stat.S_ISSOCK(info.st_mode):
+        return _connect(name)
+    fd = os.open(name, os.O_WRONLY | _O_NOCTTY | _O_CLOEXEC)  # a FIFO waits here for its reader
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced meanwhile: a file is never written in place
+        os.close(fd)
+        return None
+    return fd
+
+
+def _descriptor_number(name: str) -> int | None:
+    if os.name != "posix":
+        return None
+    match = _DESCRIPTOR_PATH.fullmatch(os.path.abspath(name))
+    if match is None or match["pid"] not in (None, "self", "thread-self", str(os.getpid())):
+        return None
+    if match["std"]:
+        return 1 if match["std"] == "out" else 2
+    return int(match["fd"] or match["n"])
+
+
+def _connect(name: str) -> int:
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(name)
+    except OSError as exc:
+        sock.close()
+        raise _about(name, exc, "a socket that takes no stream connection") from exc
+    return sock.detach()
 
 
 @contextlib.contextmanager

@@ -7,12 +7,15 @@ import errno
 import os
 import pickle
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from fifo_reader import FifoReader
 
 import envelope
 from envelope import atomic
@@ -164,3 +167,59 @@ def test_replacing_a_private_output_never_gives_it_another_name(
         f.write(b"new plaintext")
     assert links == [("out.bin", [])]  # one link, to the final name, into a folder without the old file
     assert out.read_bytes() == b"new plaintext"
+
+
+# --- outputs that are not files at rest (issue 12, item 1) --------------------------------------
+
+
+def test_a_device_is_written_into_without_overwrite() -> None:
+    with envelope.atomic_output(os.devnull, private=True) as f:
+        f.write(b"plaintext")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_fifo_is_written_into_never_replaced(tmp_path: Path, overwrite: bool) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    with envelope.atomic_output(fifo, overwrite=overwrite, private=True) as f:
+        f.write(b"streamed plaintext")
+    assert reader.result() == b"streamed plaintext"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and listing(tmp_path) == ["fifo"]
+
+
+def test_a_descriptor_path_is_written_into(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        with envelope.atomic_output(f"/dev/fd/{write_end}") as f:
+            f.write(b"through the pipe")
+        os.close(write_end)
+        write_end = -1
+        assert os.read(read_end, 100) == b"through the pipe"
+        assert os.read(read_end, 100) == b""  # only a duplicate was closed: the pipe ended with ours
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def test_a_unix_socket_is_connected_to_and_written_into(tmp_path: Path) -> None:
+    path = tmp_path / "sock"
+    received = bytearray()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(1)
+
+        def serve() -> None:
+            connection, _ = server.accept()
+            with connection:
+                while data := connection.recv(65536):
+                    received.extend(data)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        with envelope.atomic_output(path) as f:
+            f.write(b"to the socket")
+        thread.join(30)
+    assert bytes(received) == b"to the socket"

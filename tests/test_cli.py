@@ -19,6 +19,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from fifo_reader import FifoReader
 
 import envelope
 from envelope.cli import errors as cli_errors
@@ -474,6 +476,67 @@ def test_the_cli_words_the_output_exists_error_itself() -> None:
     assert cli_errors.exit_code_for(envelope.OutputExistsError("out.bin")) == 5
 
 
+# --- outputs that are not files at rest: devices, FIFOs, descriptors ---------------------------
+
+
+def test_open_into_dev_null_needs_no_force(keys: Keys, sealed: Path) -> None:
+    result = ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", os.devnull, sealed))
+    assert result.stdout == b"" and result.stderr == b""
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_open_into_a_fifo_streams_into_it_and_never_replaces_it(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, force: list[str]
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    result = run(ENVELOPE, "open", *force, "-i", keys["alice.pem"], "-o", fifo, sealed)
+    data = reader.result()
+    ok(result)
+    assert data == plaintext.read_bytes()
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["fifo"]
+
+
+def test_seal_force_into_a_fifo_never_replaces_it(keys: Keys, plaintext: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    result = run(ENVELOPE, "seal", "-f", "-r", keys["alice.pub"], "-o", fifo, plaintext)
+    data = reader.result()
+    ok(result)
+    assert envelope.open(data, keys["alice.pem"].read_bytes()) == plaintext.read_bytes()
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["fifo"]
+
+
+def test_open_to_dev_stdout_into_a_pipe(keys: Keys, sealed: Path, plaintext: Path) -> None:
+    assert (
+        ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", "/dev/stdout", sealed)).stdout == plaintext.read_bytes()
+    )
+
+
+def test_open_into_a_process_substitution(keys: Keys, sealed: Path, plaintext: Path) -> None:
+    """`-o >(sha256sum)`: the shell passes a pipe as /dev/fd/N."""
+    read_end, write_end = os.pipe()
+    received = bytearray()
+
+    def drain() -> None:
+        with os.fdopen(read_end, "rb") as pipe:
+            received.extend(pipe.read())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        command = [ENVELOPE, "open", "-i", str(keys["alice.pem"]), "-o", f"/dev/fd/{write_end}", str(sealed)]
+        result = subprocess.run(command, pass_fds=(write_end,), capture_output=True, timeout=TIMEOUT, check=False)
+    finally:
+        os.close(write_end)
+    reader.join(TIMEOUT)
+    ok(result)
+    assert hashlib.sha256(received).hexdigest() == digest(plaintext)
+
+
 def test_seal_refuses_to_overwrite_its_input(keys: Keys, tmp_path: Path) -> None:
     source = tmp_path / "data"
     source.write_bytes(b"data")
@@ -753,6 +816,13 @@ def test_seal_refuses_binary_output_to_a_terminal(keys: Keys, plaintext: Path) -
     assert (
         output.strip() == "envelope: error: refusing to write binary data to a terminal: use -o FILE or redirect stdout"
     )
+
+
+@pytest.mark.parametrize("output", ["/dev/stdout", "/dev/tty"])
+def test_seal_refuses_binary_output_to_a_terminal_named_with_o(keys: Keys, plaintext: Path, output: str) -> None:
+    code, output_seen = run_in_pty(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", output, plaintext)
+    assert code == 2, output_seen
+    assert output_seen.strip() == f"envelope: error: refusing to write binary data to a terminal ({output})"
 
 
 def test_progress_bar_on_a_terminal_for_large_inputs_only(keys: Keys, tmp_path: Path) -> None:
