@@ -23,6 +23,7 @@ __all__ = ["PathLike", "atomic_output"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 _WRITEBACK_INTERVAL_S = 0.25
+_PROC_FD = "/proc/self/fd"  # where an unnamed (O_TMPFILE) file can be linked from
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOCTTY = getattr(os, "O_NOCTTY", 0)
 # Paths that name one of this process's descriptors rather than a file (bash treats them alike).
@@ -62,8 +63,8 @@ def atomic_output(
     if fd is None:
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".partial")
     try:
-        os.fchmod(fd, final_mode)
         with os.fdopen(fd, "wb") as out:
+            _set_mode(out.fileno(), temp, final_mode)
             with _background_writeback(out.fileno()) as failures:
                 yield out
                 out.flush()
@@ -138,9 +139,10 @@ def _background_writeback(fd: int) -> Iterator[list[OSError]]:
     done = threading.Event()
 
     def flush() -> None:
+        sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
         while not done.wait(_WRITEBACK_INTERVAL_S):
             try:
-                os.fdatasync(fd)
+                sync(fd)
             except OSError as exc:
                 failures.append(exc)
                 return
@@ -158,10 +160,30 @@ def _sync(name: str, fd: int, failures: list[OSError]) -> None:
     """Make the data durable, or raise the first write-back error, naming the output."""
     if failures:
         raise _about(name, failures[0], "writing it to the disk failed") from failures[0]
+    command = _full_sync_command()
     try:
+        if command is not None:
+            import fcntl
+
+            try:
+                fcntl.fcntl(fd, command)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTTY):
+                    raise  # a real error, which a plain fsync would no longer report
         os.fsync(fd)
     except OSError as exc:
         raise _about(name, exc, "writing it to the disk failed") from exc
+
+
+def _full_sync_command() -> int | None:
+    """macOS's F_FULLFSYNC: there fsync leaves the data in the drive's cache (as Go and libuv do)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    command: int | None = getattr(fcntl, "F_FULLFSYNC", None)
+    return command
 
 
 def _about(name: str, exc: OSError, detail: str = "") -> OSError:
@@ -170,13 +192,20 @@ def _about(name: str, exc: OSError, detail: str = "") -> OSError:
     return OSError(exc.errno, f"{reason} ({detail})" if detail else reason, name)
 
 
+def _set_mode(fd: int, temp: str | None, mode: int) -> None:
+    if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+        os.fchmod(fd, mode)
+    elif temp is not None:
+        os.chmod(temp, mode)
+
+
 def _open_unnamed(directory: str) -> int | None:
     """An unnamed, writable file in ``directory`` (Linux O_TMPFILE), or None where unsupported."""
     flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or not os.path.isdir("/proc/self/fd"):
+    if flag is None or not os.path.isdir(_PROC_FD):
         return None
     try:
-        return os.open(directory, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+        return os.open(directory, flag | os.O_WRONLY | _O_CLOEXEC, 0o600)
     except OSError:  # the file system does not support it (EOPNOTSUPP, EISDIR, ...)
         return None
 
@@ -211,7 +240,7 @@ def _name_unnamed(path: str, fd: int, *, overwrite: bool, private: bool) -> str 
 def _link_fd(fd: int, path: str) -> None:
     """Name an unnamed (O_TMPFILE) file: linkat through /proc/self/fd with AT_SYMLINK_FOLLOW."""
     # os.link only calls linkat (and so honours follow_symlinks) when given a directory fd.
-    proc = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+    proc = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.link(str(fd), path, src_dir_fd=proc, follow_symlinks=True)
     except FileExistsError:

@@ -223,3 +223,98 @@ def test_a_unix_socket_is_connected_to_and_written_into(tmp_path: Path) -> None:
             f.write(b"to the socket")
         thread.join(30)
     assert bytes(received) == b"to the socket"
+
+
+# --- platforms: each missing call simulated (issue 12, item 8) ----------------------------------
+
+
+def test_without_fdatasync_the_write_back_thread_uses_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS CPython has no os.fdatasync."""
+    monkeypatch.delattr(os, "fdatasync")
+    real_fsync = os.fsync
+    synced_in_background = threading.Event()
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread().name == "envelope-writeback":
+            synced_in_background.set()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with envelope.atomic_output(tmp_path / "out.bin") as f:
+        f.write(b"data")
+        f.flush()
+        assert synced_in_background.wait(10), "the write-back thread did not sync"
+    assert (tmp_path / "out.bin").read_bytes() == b"data"
+
+
+class FakeFcntl:
+    """Records fcntl calls; answers F_FULLFSYNC with ``errno_`` (0: success)."""
+
+    F_FULLFSYNC = 51  # its value on macOS
+
+    def __init__(self, errno_: int) -> None:
+        self.errno = errno_
+        self.calls: list[int] = []
+
+    def fcntl(self, fd: int, command: int) -> int:
+        self.calls.append(command)
+        if self.errno:
+            raise OSError(self.errno, os.strerror(self.errno))
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "fsyncs"), [(0, 0), (errno.ENOTSUP, 1), (errno.EINVAL, 1)], ids=["done", "unsupported", "invalid"]
+)
+def test_where_f_fullfsync_exists_it_makes_the_output_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: int, fsyncs: int
+) -> None:
+    """macOS: fsync leaves the data in the drive's cache, F_FULLFSYNC flushes it; a file system
+    that does not support it gets a plain fsync."""
+    fake = FakeFcntl(answer)
+    monkeypatch.setitem(sys.modules, "fcntl", fake)
+    monkeypatch.setattr(atomic, "_WRITEBACK_INTERVAL_S", 3600)  # count the final sync only
+    real_fsync, fsynced = os.fsync, []
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd))[1])
+    with envelope.atomic_output(tmp_path / "out.bin") as f:
+        f.write(b"data")
+    assert fake.calls == [FakeFcntl.F_FULLFSYNC]
+    assert len(fsynced) - 1 == fsyncs  # the folder is fsynced too, once its entry is written
+    assert (tmp_path / "out.bin").read_bytes() == b"data"
+
+
+def test_an_f_fullfsync_error_fails_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real error must not be retried with fsync, which would no longer report it."""
+    monkeypatch.setitem(sys.modules, "fcntl", FakeFcntl(errno.EIO))
+    out = tmp_path / "out.bin"
+    with pytest.raises(OSError) as failed:
+        with envelope.atomic_output(out) as f:
+            f.write(b"data")
+    assert (failed.value.errno, failed.value.filename) == (errno.EIO, str(out))
+    assert listing(tmp_path) == []
+
+
+def test_without_fchmod_the_named_file_gets_its_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, without_unnamed_files: None
+) -> None:
+    """Windows has no os.fchmod before Python 3.13."""
+    monkeypatch.delattr(os, "fchmod")
+    with envelope.atomic_output(tmp_path / "out.bin", mode=0o640) as f:
+        f.write(b"data")
+    assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("missing", ["O_TMPFILE", "/proc/self/fd"])
+def test_without_unnamed_files_a_hidden_named_file_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    if missing == "O_TMPFILE":
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    else:
+        monkeypatch.setattr(atomic, "_PROC_FD", str(tmp_path / "no-proc"))
+    with envelope.atomic_output(tmp_path / "out.bin", private=True) as f:
+        f.write(b"data")
+        (hidden,) = os.listdir(tmp_path)
+        assert hidden.startswith(".out.bin.") and hidden.endswith(".partial")
+        assert stat.S_IMODE(os.stat(tmp_path / hidden).st_mode) == 0o600
+    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"data"

@@ -810,6 +810,34 @@ def test_wrong_passphrase_on_the_terminal(keys: Keys, tmp_path: Path, out_dir: P
     assert list(out_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize("console", [True, False], ids=["console", "no-console"])
+def test_passphrase_terminal_on_windows_is_the_console(monkeypatch: pytest.MonkeyPatch, console: bool) -> None:
+    """Windows has no /dev/tty (nor O_NOCTTY): getpass reads the console, CONIN$, so that is
+    what must be there. Simulated: this suite runs on Linux."""
+    from envelope.cli import passphrase
+
+    real_open, opened = os.open, []
+
+    def fake_open(path: str, flags: int, *args: int) -> int:
+        opened.append(path)
+        if not console:
+            raise FileNotFoundError(2, "The system cannot find the file specified", path)
+        return real_open(os.devnull, os.O_RDWR)
+
+    refusal = None
+    with monkeypatch.context() as windows:  # undone before any failure is reported (pathlib reads os.name)
+        windows.setattr(os, "name", "nt")
+        windows.delattr(os, "O_NOCTTY")
+        windows.setattr(os, "open", fake_open)
+        try:
+            passphrase._require_terminal()
+        except cli_errors.CliError as exc:
+            refusal = str(exc)
+    assert opened == ["CONIN$"]
+    assert (refusal is None) == console
+    assert console or "no terminal to ask it on" in str(refusal)
+
+
 def test_seal_refuses_binary_output_to_a_terminal(keys: Keys, plaintext: Path) -> None:
     code, output = run_in_pty(ENVELOPE, "seal", "-r", keys["alice.pub"], plaintext)
     assert code == 2
