@@ -1,7 +1,21 @@
 """Outputs that appear whole or not at all: :func:`atomic_output`.
 
-The data go to a temporary (on Linux, unnamed) file in the destination folder, are fsynced, and
-only then get their name. On any failure nothing is left behind, no partial or unverified output.
+What happens depends on what the output path names (docs/CLI.md, "How outputs appear", says the
+same for users of the command line; spec/SECURITY.md states the guarantees):
+
+- nothing: a new file is written in the destination folder, synced to the disk, and only then
+  given the name. On Linux it has no name at all until then (``O_TMPFILE``); elsewhere it is a
+  hidden ``.NAME.*.partial`` file.
+- a regular file: the same, replacing it (only with ``overwrite=True``).
+- a descriptor (``/dev/stdout``, ``/dev/fd/N``), a character device, a FIFO or a socket: not a
+  file at rest, so there is nothing to replace: the data go straight into it as they are written,
+  with no temporary file and no ``overwrite`` needed.
+- a directory: ``IsADirectoryError``.
+
+Platforms: Linux has all of the above. Other POSIX systems (macOS, the BSDs) use the hidden
+``.partial`` file, ``fsync`` for the background write-back and ``F_FULLFSYNC`` where it exists.
+Windows is not supported (no file modes, no descriptor paths); the calls that it lacks are
+guarded all the same.
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 _WRITEBACK_INTERVAL_S = 0.25
 _PROC_FD = "/proc/self/fd"  # where an unnamed (O_TMPFILE) file can be linked from
+_NAME_ROOM = 200  # a hidden name adds up to 22 bytes to the output's; most file systems allow 255
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOCTTY = getattr(os, "O_NOCTTY", 0)
 # Paths that name one of this process's descriptors rather than a file (bash treats them alike).
@@ -36,43 +51,49 @@ _DESCRIPTOR_PATH = re.compile(
 def atomic_output(
     path: PathLike, *, overwrite: bool = False, private: bool = False, mode: int | None = None
 ) -> Iterator[IO[bytes]]:
-    """Yield a file object whose content appears at ``path`` only if the block completes.
+    """Yield a binary file object whose content appears at ``path`` only if the block completes.
 
-    The file gets ``mode`` if given, else 0600 when ``private`` (for plaintext), else the usual
-    0666 less the umask. Without ``overwrite`` an existing ``path`` raises
-    :class:`envelope.OutputExistsError`.
+    The new file gets ``mode`` if given, else 0600 when ``private`` (for plaintext), else 0666
+    less the umask. An existing file at ``path`` raises :class:`envelope.OutputExistsError`
+    unless ``overwrite``; a directory raises IsADirectoryError. A descriptor path, a device, a
+    FIFO or a socket gets the data as they are written, with no temporary file and no
+    ``overwrite`` needed; ``mode`` and ``private`` do not apply to it.
 
-    On Linux the data go to an unnamed file (``O_TMPFILE``) in the destination folder, linked into
-    place only after the block completed and the data were fsynced (a write-back error seen at any
-    time fails the block, naming ``path``): a process killed at any point,
-    even by SIGKILL, leaves nothing behind. Where that is not available, a hidden
-    ``.NAME.*.partial`` file is used and removed on any failure (but not after SIGKILL).
+    The data are synced to the disk before the file gets its name, and a write-back error seen
+    at any time fails the block. On Linux the file has no name until then (``O_TMPFILE``): a
+    process killed at any point, even by SIGKILL, leaves nothing behind. Replacing a file with
+    ``private`` removes the old one and then names the new one: a kill between the two leaves
+    no file at ``path`` and no plaintext anywhere. Replacing one without ``private`` names the
+    new file ``.NAME.*.partial`` for the instant before it is renamed over the old one, so that
+    readers always see one or the other. Without ``O_TMPFILE`` the data go to that hidden name
+    from the start; it is removed on every failure but SIGKILL or a power cut.
+
+    Errors are ``OSError`` subclasses naming ``path`` (never a temporary name), or
+    ``OutputExistsError``; whatever the block raises is left as it is.
     """
-    path = os.fspath(path)
-    stream = _open_stream(path)
+    name = os.fspath(path)
+    stream = _open_stream(name)
     if stream is not None:
         with os.fdopen(stream, "wb") as out:
             yield out
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    if not overwrite and os.path.lexists(path):
-        raise OutputExistsError(path)
+    target = _regular_target(name, overwrite)
+    directory = os.path.dirname(os.path.abspath(target))
     final_mode = mode if mode is not None else 0o600 if private else 0o666 & ~_umask()
-    fd = _open_unnamed(directory)
-    temp = None
-    if fd is None:
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".partial")
+    fd, temp = _create(name, target, directory)
     try:
         with os.fdopen(fd, "wb") as out:
-            _set_mode(out.fileno(), temp, final_mode)
+            with _naming(name):
+                _set_mode(out.fileno(), temp, final_mode)
             with _background_writeback(out.fileno()) as failures:
                 yield out
-                out.flush()
-            _sync(path, out.fileno(), failures)
+                with _naming(name):
+                    out.flush()
+            _sync(name, out.fileno(), failures)
             if temp is None:
-                temp = _name_unnamed(path, out.fileno(), overwrite=overwrite, private=private)
+                temp = _name_unnamed(name, out.fileno(), target, overwrite=overwrite, private=private)
         if temp is not None:
-            _move_into_place(temp, path, overwrite)
+            _move_into_place(name, temp, target, overwrite)
         _fsync_directory(directory)
     except BaseException:
         if temp is not None:
@@ -85,14 +106,12 @@ def _open_stream(name: str) -> int | None:
     """A descriptor to write straight into, when ``name`` is not a file at rest; else None."""
     number = _descriptor_number(name)
     if number is not None:
-        try:
+        with _naming(name):
             return os.dup(number)
-        except OSError as exc:
-            raise _about(name, exc) from exc
     try:
         info = os.stat(name)
     except OSError:
-        return None  # absent, a dangling link or unreachable: the regular path says which
+        return None  # absent, a dangling link or unreachable: _regular_target says which
     if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
         return None
     if stat.S_ISSOCK(info.st_mode):
@@ -125,6 +144,53 @@ def _connect(name: str) -> int:
         sock.close()
         raise _about(name, exc, "a socket that takes no stream connection") from exc
     return sock.detach()
+
+
+def _regular_target(name: str, overwrite: bool) -> str:
+    """The regular file to create or replace for ``name``."""
+    try:
+        info = os.stat(name)
+    except FileNotFoundError:
+        if not overwrite and os.path.islink(name):
+            raise OutputExistsError(name) from None
+        return name  # nothing there yet (a missing folder is reported when creating the file)
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", name)
+    if not overwrite:
+        raise OutputExistsError(name)
+    return name
+
+
+def _create(name: str, target: str, directory: str) -> tuple[int, str | None]:
+    """A new, empty, writable file in ``directory``: unnamed where possible (no name: None)."""
+    fd = _open_unnamed(directory)
+    if fd is not None:
+        return fd, None
+    prefix = f".{os.path.basename(target)[:_NAME_ROOM]}."
+    try:
+        return tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".partial")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(errno.ENOENT, f"the folder {directory} does not exist", name) from exc
+    except OSError as exc:
+        raise _about(name, exc, f"cannot create a file in {directory}") from exc
+
+
+def _open_unnamed(directory: str) -> int | None:
+    """An unnamed, writable file in ``directory`` (Linux O_TMPFILE), or None where unsupported."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir(_PROC_FD):
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY | _O_CLOEXEC, 0o600)
+    except OSError:  # unsupported here (EOPNOTSUPP, EISDIR...), or a real error mkstemp will name
+        return None
+
+
+def _set_mode(fd: int, temp: str | None, mode: int) -> None:
+    if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+        os.fchmod(fd, mode)
+    elif temp is not None:
+        os.chmod(temp, mode)
 
 
 @contextlib.contextmanager
@@ -161,7 +227,7 @@ def _sync(name: str, fd: int, failures: list[OSError]) -> None:
     if failures:
         raise _about(name, failures[0], "writing it to the disk failed") from failures[0]
     command = _full_sync_command()
-    try:
+    with _naming(name, "writing it to the disk failed"):
         if command is not None:
             import fcntl
 
@@ -172,8 +238,6 @@ def _sync(name: str, fd: int, failures: list[OSError]) -> None:
                 if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTTY):
                     raise  # a real error, which a plain fsync would no longer report
         os.fsync(fd)
-    except OSError as exc:
-        raise _about(name, exc, "writing it to the disk failed") from exc
 
 
 def _full_sync_command() -> int | None:
@@ -186,84 +250,80 @@ def _full_sync_command() -> int | None:
     return command
 
 
-def _about(name: str, exc: OSError, detail: str = "") -> OSError:
-    """``exc``'s error (same errno, so the same OSError subclass) about ``name``."""
-    reason = exc.strerror or str(exc)
-    return OSError(exc.errno, f"{reason} ({detail})" if detail else reason, name)
-
-
-def _set_mode(fd: int, temp: str | None, mode: int) -> None:
-    if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
-        os.fchmod(fd, mode)
-    elif temp is not None:
-        os.chmod(temp, mode)
-
-
-def _open_unnamed(directory: str) -> int | None:
-    """An unnamed, writable file in ``directory`` (Linux O_TMPFILE), or None where unsupported."""
-    flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or not os.path.isdir(_PROC_FD):
-        return None
-    try:
-        return os.open(directory, flag | os.O_WRONLY | _O_CLOEXEC, 0o600)
-    except OSError:  # the file system does not support it (EOPNOTSUPP, EISDIR, ...)
-        return None
-
-
-def _name_unnamed(path: str, fd: int, *, overwrite: bool, private: bool) -> str | None:
+def _name_unnamed(name: str, fd: int, target: str, *, overwrite: bool, private: bool) -> str | None:
     """Give the finished unnamed file its name. Returns a hidden name still to be renamed over
-    ``path`` (when replacing an output that is not private), else None."""
+    ``target`` (replacing a non-private output), else None."""
     if not overwrite:
-        _link_fd(fd, path)  # fails, atomically, if path appeared meanwhile
+        _link_fd(name, fd, target)  # fails, atomically, if target appeared meanwhile
         return None
     if private:
         # linkat cannot replace a name, and a named copy of the plaintext could outlive a
         # SIGKILL. So remove the old file, then link: a kill in between leaves neither.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        with contextlib.suppress(FileNotFoundError), _naming(name):
+            os.unlink(target)
         try:
-            _link_fd(fd, path)
+            _link_fd(name, fd, target)
         except OutputExistsError:
-            raise FileExistsError(errno.EEXIST, "created by another process while being replaced", path) from None
+            raise FileExistsError(errno.EEXIST, "created by another process while being replaced", name) from None
         except OSError as exc:
-            raise _about(path, exc, "the old file was removed; the new one could not take its place") from exc
+            raise _about(name, exc, "the old file was removed; the new one could not take its place") from exc
         return None
     # Ciphertext: readers must see the old file or the new one, never none, so a hidden name
     # first and a rename over the old file. A kill between the two leaves that hidden file.
     hidden = os.path.join(
-        os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.urandom(6).hex()}.partial"
+        os.path.dirname(target), f".{os.path.basename(target)[:_NAME_ROOM]}.{os.urandom(6).hex()}.partial"
     )
-    _link_fd(fd, hidden)
+    _link_fd(name, fd, hidden)
     return hidden
 
 
-def _link_fd(fd: int, path: str) -> None:
+def _link_fd(name: str, fd: int, path: str) -> None:
     """Name an unnamed (O_TMPFILE) file: linkat through /proc/self/fd with AT_SYMLINK_FOLLOW."""
-    # os.link only calls linkat (and so honours follow_symlinks) when given a directory fd.
-    proc = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.link(str(fd), path, src_dir_fd=proc, follow_symlinks=True)
-    except FileExistsError:
-        raise OutputExistsError(path) from None
-    finally:
-        os.close(proc)
+    with _naming(name):
+        # os.link only calls linkat (and so honours follow_symlinks) when given a directory fd.
+        proc = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.link(str(fd), path, src_dir_fd=proc, follow_symlinks=True)
+        except FileExistsError:
+            raise OutputExistsError(name) from None
+        finally:
+            os.close(proc)
 
 
-def _move_into_place(temp: str, path: str, overwrite: bool) -> None:
+def _move_into_place(name: str, temp: str, target: str, overwrite: bool) -> None:
     """Give the finished, named temporary file its final name, atomically."""
-    if overwrite:
-        os.replace(temp, path)
-        return
+    with _naming(name):
+        if overwrite:
+            os.replace(temp, target)
+            return
+        try:
+            os.link(temp, target)  # fails, atomically, if target appeared meanwhile
+        except FileExistsError:
+            raise OutputExistsError(name) from None
+        except OSError:  # a file system without hard links
+            if os.path.lexists(target):
+                raise OutputExistsError(name) from None
+            os.replace(temp, target)
+            return
+        os.unlink(temp)
+
+
+@contextlib.contextmanager
+def _naming(name: str, detail: str = "") -> Iterator[None]:
+    """Report an OSError of the block as one about ``name``, the caller's path, whatever
+    internal name (a temporary file, /proc) the failing call was given."""
     try:
-        os.link(temp, path)  # fails, atomically, if path appeared meanwhile
-    except FileExistsError:
-        raise OutputExistsError(path) from None
-    except OSError:  # a file system without hard links
-        if os.path.lexists(path):
-            raise OutputExistsError(path) from None
-        os.replace(temp, path)
-        return
-    os.unlink(temp)
+        yield
+    except OutputExistsError:
+        raise
+    except OSError as exc:
+        raise _about(name, exc, detail) from exc
+
+
+def _about(name: str, exc: OSError, detail: str = "") -> OSError:
+    """``exc``'s error (same errno, so the same OSError subclass) about ``name``."""
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f"{reason} ({detail})" if detail else reason, name)
 
 
 def _umask() -> int:
@@ -278,6 +338,7 @@ def _umask() -> int:
 
 
 def _fsync_directory(directory: str) -> None:
+    """Make the new name durable (not possible everywhere: Windows cannot open a directory)."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
         try:

@@ -318,3 +318,42 @@ def test_without_unnamed_files_a_hidden_named_file_is_used(
         assert hidden.startswith(".out.bin.") and hidden.endswith(".partial")
         assert stat.S_IMODE(os.stat(tmp_path / hidden).st_mode) == 0o600
     assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"data"
+
+
+# --- errors name the caller's path and the real problem (issue 12, item 9) ----------------------
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_is_reported_as_one(tmp_path: Path, overwrite: bool) -> None:
+    with pytest.raises(IsADirectoryError) as refused:
+        with envelope.atomic_output(tmp_path, overwrite=overwrite) as f:
+            f.write(b"data")
+    assert refused.value.filename == str(tmp_path)
+    assert listing(tmp_path) == []
+
+
+def test_a_missing_folder_is_reported_as_one(tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "out.bin"
+    with pytest.raises(FileNotFoundError) as refused:
+        with envelope.atomic_output(out) as f:
+            f.write(b"data")
+    assert refused.value.filename == str(out)
+    assert refused.value.strerror == f"the folder {tmp_path / 'missing'} does not exist"
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_a_failure_to_name_the_output_names_the_callers_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    """A directory appears where a ciphertext output is being replaced: the rename from the hidden
+    name fails, and the error names the output, not the hidden file (which is removed)."""
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    out = tmp_path / "out.bin"
+    with pytest.raises(IsADirectoryError) as failed:
+        with envelope.atomic_output(out, overwrite=True) as f:
+            f.write(b"data")
+            out.mkdir()
+    assert failed.value.filename == str(out) and failed.value.filename2 is None
+    assert ".partial" not in str(failed.value)
+    assert listing(tmp_path) == ["out.bin"] and out.is_dir()

@@ -8,6 +8,7 @@ under a pseudo-terminal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -20,7 +21,7 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
@@ -535,6 +536,66 @@ def test_open_into_a_process_substitution(keys: Keys, sealed: Path, plaintext: P
     reader.join(TIMEOUT)
     ok(result)
     assert hashlib.sha256(received).hexdigest() == digest(plaintext)
+
+
+# --- output errors name the user's path and the real problem ------------------------------------
+
+
+def output_args(command: str, keys: Keys, sealed: Path, plaintext: Path) -> list[object]:
+    if command == "open":
+        return ["open", "-i", keys["alice.pem"], sealed]
+    return ["seal", "-r", keys["alice.pub"], plaintext]
+
+
+@pytest.mark.parametrize("force", [[], ["-f"]], ids=["plain", "force"])
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_a_directory_output_is_named_as_such(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, command: str, force: list[str]
+) -> None:
+    target = tmp_path / "outdir"
+    target.mkdir()
+    line = assert_error(run(ENVELOPE, *output_args(command, keys, sealed, plaintext), *force, "-o", target), 5)
+    assert line == f"envelope: error: {target} is a directory"
+    assert [p.name for p in tmp_path.iterdir()] == ["outdir"] and list(target.iterdir()) == []
+
+
+def test_an_output_in_a_missing_folder_is_named_as_such(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "plain"
+    line = assert_error(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", out, sealed), 5)
+    assert line == f"envelope: error: {out}: the folder {tmp_path / 'missing'} does not exist"
+
+
+@contextlib.contextmanager
+def folder_refusing_new_files(folder: Path) -> Iterator[None]:
+    """chmod 0555, or for root (whom modes do not stop) the immutable attribute."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = [lambda: folder.chmod(0o755)]
+    elif shutil.which("chattr") and subprocess.run(["chattr", "+i", folder], capture_output=True).returncode == 0:
+        undo = [lambda: subprocess.run(["chattr", "-i", folder], check=True)]
+    else:
+        pytest.skip("running as root without chattr: no way to make a folder refuse new files")
+    try:
+        yield
+    finally:
+        undo[0]()
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "replaced"])
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_an_output_in_a_folder_refusing_new_files_is_named_as_such(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, command: str, existing: bool
+) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    out = folder / "out"
+    if existing:
+        out.write_bytes(b"old")
+    with folder_refusing_new_files(folder):
+        result = run(ENVELOPE, *output_args(command, keys, sealed, plaintext), *(["-f"] if existing else []), "-o", out)
+    line = assert_error(result, 5, f"error: {out}: ", f"(cannot create a file in {folder})")
+    assert ".partial" not in line
+    assert [p.name for p in folder.iterdir()] == (["out"] if existing else [])
 
 
 def test_seal_refuses_to_overwrite_its_input(keys: Keys, tmp_path: Path) -> None:

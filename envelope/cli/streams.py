@@ -20,7 +20,9 @@ def is_stdio(path: str | None) -> bool:
 
 
 def check_output(path: str | None, *, force: bool, binary: bool) -> None:
-    """Fail early when the output cannot be written: a terminal for binary data, an existing file.
+    """Fail early when the output cannot be written: a terminal for binary data, an existing file
+    without --force, a directory, a missing folder. Other errors (a component that is not a
+    folder, no permission) propagate as OSError naming the path.
 
     A device, FIFO or socket is written into, as stdout is: no --force needed."""
     if is_stdio(path):
@@ -30,17 +32,21 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
     assert path is not None
     try:
         info = os.stat(path)
-    except OSError:
-        info = None
-    if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+    except FileNotFoundError:
+        if not force and os.path.islink(path):
+            raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO) from None
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise CliError(f"{path}: the folder {directory} does not exist", EXIT_IO) from None
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise CliError(f"{path} is a directory", EXIT_IO)
+    if not stat.S_ISREG(info.st_mode):
         if binary and stat.S_ISCHR(info.st_mode) and _is_terminal(path):
             raise CliError(f"refusing to write binary data to a terminal ({path})", EXIT_USAGE)
         return
-    if not force and os.path.lexists(path):
+    if not force:
         raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CliError(f"{path}: the directory {directory} does not exist", EXIT_IO)
 
 
 def _is_terminal(path: str) -> bool:
