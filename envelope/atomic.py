@@ -7,6 +7,7 @@ same for users of the command line; spec/SECURITY.md states the guarantees):
   given the name. On Linux it has no name at all until then (``O_TMPFILE``); elsewhere it is a
   hidden ``.NAME.*.partial`` file.
 - a regular file: the same, replacing it (only with ``overwrite=True``).
+- a symbolic link to a regular file: the file it points to is replaced; the link stays.
 - a descriptor (``/dev/stdout``, ``/dev/fd/N``), a character device, a FIFO or a socket: not a
   file at rest, so there is nothing to replace: the data go straight into it as they are written,
   with no temporary file and no ``overwrite`` needed.
@@ -55,7 +56,8 @@ def atomic_output(
 
     The new file gets ``mode`` if given, else 0600 when ``private`` (for plaintext), else 0666
     less the umask. An existing file at ``path`` raises :class:`envelope.OutputExistsError`
-    unless ``overwrite``; a directory raises IsADirectoryError. A descriptor path, a device, a
+    unless ``overwrite``; a symbolic link to a file is written through (the file it points to is
+    replaced, the link stays), one to a missing file is refused. A descriptor path, a device, a
     FIFO or a socket gets the data as they are written, with no temporary file and no
     ``overwrite`` needed; ``mode`` and ``private`` do not apply to it.
 
@@ -147,18 +149,22 @@ def _connect(name: str) -> int:
 
 
 def _regular_target(name: str, overwrite: bool) -> str:
-    """The regular file to create or replace for ``name``."""
+    """The regular file to create or replace for ``name``: itself, or what its link points to."""
     try:
         info = os.stat(name)
     except FileNotFoundError:
-        if not overwrite and os.path.islink(name):
+        if not os.path.islink(name):
+            return name  # nothing there yet (a missing folder is reported when creating the file)
+        if not overwrite:
             raise OutputExistsError(name) from None
-        return name  # nothing there yet (a missing folder is reported when creating the file)
+        # Writing through would create a file wherever the link points; replacing the link
+        # would lose it. Neither is what "replace it" means: refuse, as cp does.
+        raise FileNotFoundError(errno.ENOENT, "a symbolic link to a missing file (not replaced)", name) from None
     if stat.S_ISDIR(info.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a directory", name)
     if not overwrite:
         raise OutputExistsError(name)
-    return name
+    return os.path.realpath(name) if os.path.islink(name) else name
 
 
 def _create(name: str, target: str, directory: str) -> tuple[int, str | None]:

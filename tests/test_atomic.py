@@ -357,3 +357,55 @@ def test_a_failure_to_name_the_output_names_the_callers_path(
     assert failed.value.filename == str(out) and failed.value.filename2 is None
     assert ".partial" not in str(failed.value)
     assert listing(tmp_path) == ["out.bin"] and out.is_dir()
+
+
+# --- symbolic links (issue 11, item 8) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "not-private"])
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_overwrite_through_a_link_replaces_the_file_it_points_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private: bool, unnamed: bool
+) -> None:
+    """As cp writes through a link: the link stays, its target gets the new content (in the
+    target's folder, so that the rename stays within one file system)."""
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    (tmp_path / "links").mkdir()
+    (tmp_path / "files").mkdir()
+    target = tmp_path / "files" / "model.bin"
+    target.write_bytes(b"old")
+    link = tmp_path / "links" / "model.bin"
+    link.symlink_to(os.path.relpath(target, link.parent))
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(link, private=private) as f:
+            f.write(b"new")
+    with envelope.atomic_output(link, overwrite=True, private=private) as f:
+        f.write(b"new")
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_bytes() == b"new"
+    assert listing(tmp_path / "links") == ["model.bin"] and listing(tmp_path / "files") == ["model.bin"]
+
+
+def test_a_link_to_a_missing_file_is_not_replaced(tmp_path: Path) -> None:
+    link = tmp_path / "out.bin"
+    link.symlink_to("nowhere")
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(link) as f:
+            f.write(b"data")
+    with pytest.raises(FileNotFoundError) as refused:
+        with envelope.atomic_output(link, overwrite=True) as f:
+            f.write(b"data")
+    assert refused.value.filename == str(link) and "symbolic link to a missing file" in str(refused.value)
+    assert link.is_symlink() and os.readlink(link) == "nowhere" and listing(tmp_path) == ["out.bin"]
+
+
+def test_rewrap_file_in_place_through_a_link_rewrites_its_target(alice, bob, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "m.env"
+    target.write_bytes(envelope.seal(b"weights", alice.public_key()))
+    link = tmp_path / "current.env"
+    link.symlink_to("m.env")
+    envelope.rewrap_file(link, link, alice, add=bob.public_key(), overwrite=True)
+    assert link.is_symlink() and os.readlink(link) == "m.env"
+    assert envelope.open(target.read_bytes(), bob) == b"weights"
+    assert listing(tmp_path) == ["current.env", "m.env"]

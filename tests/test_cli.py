@@ -655,6 +655,52 @@ def test_rewrap_remove_then_the_old_key_no_longer_matches(
     assert ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], copy)).stdout == plaintext.read_bytes()
 
 
+def test_rewrap_in_place_through_a_symlink_rewrites_its_target_and_keeps_the_link(
+    keys: Keys, sealed: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "models" / "v3.env"
+    target.parent.mkdir()
+    shutil.copy(sealed, target)
+    target.chmod(0o640)
+    link = tmp_path / "current.env"
+    link.symlink_to("models/v3.env")
+    ok(run(ENVELOPE, "rewrap", "-i", keys["alice.pem"], "--add", keys["carol.pub"], "--in-place", link))
+    assert link.is_symlink() and os.readlink(link) == "models/v3.env"
+    assert keys.ids["carol"] in [r.key_id for r in envelope.inspect(target).recipients]
+    assert payload(target) == payload(sealed) and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current.env", "models"]
+    assert [p.name for p in target.parent.iterdir()] == ["v3.env"]
+
+
+def test_rewrap_in_place_refuses_what_is_not_a_regular_file(keys: Keys) -> None:
+    assert_error(
+        run(ENVELOPE, "rewrap", "-i", keys["alice.pem"], "--add", keys["carol.pub"], "--in-place", os.devnull),
+        2,
+        f"--in-place needs a regular file: {os.devnull} is not one",
+    )
+
+
+def test_open_force_through_a_symlink_writes_its_target(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "plain.bin"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to("plain.bin")
+    assert_error(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", link, sealed), 5, f"{link} exists")
+    ok(run(ENVELOPE, "open", "-f", "-i", keys["alice.pem"], "-o", link, sealed))
+    assert link.is_symlink() and target.read_bytes() == plaintext.read_bytes()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_open_force_refuses_a_symlink_to_a_missing_file(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.bin"
+    link.symlink_to("missing.bin")
+    line = assert_error(run(ENVELOPE, "open", "-f", "-i", keys["alice.pem"], "-o", link, sealed), 5)
+    assert line == f"envelope: error: {link} is a symbolic link to a missing file (not replaced)"
+    assert link.is_symlink() and [p.name for p in tmp_path.iterdir()] == ["link.bin"]
+
+
 def test_rewrap_remove_by_public_key_file_and_add_in_one_go(keys: Keys, sealed: Path, tmp_path: Path) -> None:
     out = tmp_path / "rotated.env"
     ok(

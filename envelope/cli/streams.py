@@ -33,8 +33,10 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        if not force and os.path.islink(path):
-            raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO) from None
+        if os.path.islink(path):  # as atomic_output: never replace the link, never create its target
+            if not force:
+                raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO) from None
+            raise CliError(f"{path} is a symbolic link to a missing file (not replaced)", EXIT_IO) from None
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise CliError(f"{path}: the folder {directory} does not exist", EXIT_IO) from None
