@@ -265,14 +265,20 @@ def _name_unnamed(name: str, fd: int, target: str, *, overwrite: bool, private: 
     if private:
         # linkat cannot replace a name, and a named copy of the plaintext could outlive a
         # SIGKILL. So remove the old file, then link: a kill in between leaves neither.
-        with contextlib.suppress(FileNotFoundError), _naming(name):
-            os.unlink(target)
+        removed = True
+        try:
+            with _naming(name):
+                os.unlink(target)
+        except FileNotFoundError:
+            removed = False
         try:
             _link_fd(name, fd, target)
         except OutputExistsError:
             raise FileExistsError(errno.EEXIST, "created by another process while being replaced", name) from None
         except OSError as exc:
-            raise _about(name, exc, "the old file was removed; the new one could not take its place") from exc
+            if removed:
+                raise _about(name, exc, "the old file was removed; the new one could not take its place") from exc
+            raise
         return None
     # Ciphertext: readers must see the old file or the new one, never none, so a hidden name
     # first and a rename over the old file. A kill between the two leaves that hidden file.

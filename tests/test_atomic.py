@@ -169,6 +169,26 @@ def test_replacing_a_private_output_never_gives_it_another_name(
     assert out.read_bytes() == b"new plaintext"
 
 
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux-only")
+@pytest.mark.parametrize("existed", [True, False], ids=["replaced", "new"])
+def test_a_private_output_that_cannot_be_linked_says_whether_the_old_one_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existed: bool
+) -> None:
+    def no_space(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[0]))
+
+    monkeypatch.setattr(atomic, "_link_fd", no_space)
+    out = tmp_path / "out.bin"
+    if existed:
+        out.write_bytes(b"old plaintext")
+    with pytest.raises(OSError) as failed:
+        with envelope.atomic_output(out, overwrite=True, private=True) as f:
+            f.write(b"new plaintext")
+    assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(out))
+    assert ("the old file was removed" in str(failed.value)) == existed
+    assert listing(tmp_path) == []
+
+
 # --- outputs that are not files at rest (issue 12, item 1) --------------------------------------
 
 
