@@ -443,18 +443,32 @@ def test_open_encrypted_key_without_terminal_or_passphrase(keys: Keys, out_dir: 
 
 
 # Runs `envelope` with every background fdatasync failing (EIO), as on a disk whose write-back
-# failed: the error reaches that thread only, and the final fsync then succeeds.
-FAILING_WRITE_BACK = (
-    "import errno, os, sys, envelope.atomic as a\n"
-    "def fail(fd): raise OSError(errno.EIO, os.strerror(errno.EIO))\n"
-    "os.fdatasync = fail; a._WRITEBACK_INTERVAL_S = 0.001\n"
-    "from envelope.cli.main import main; sys.exit(main())\n"
-)
+# failed: the error reaches that thread only, and the final fsync then succeeds. The output is
+# finished only once the thread has synced (and failed) at least once.
+FAILING_WRITE_BACK = """
+import contextlib, errno, os, sys, threading
+import envelope.atomic as atomic
+synced = threading.Event()
+def fail(fd):
+    synced.set()
+    raise OSError(errno.EIO, os.strerror(errno.EIO))
+os.fdatasync = fail
+atomic._WRITEBACK_INTERVAL_S = 0.001
+real_writeback = atomic._background_writeback
+@contextlib.contextmanager
+def writeback_that_runs(*args):
+    with real_writeback(*args) as failures:
+        yield failures
+        synced.wait(30)
+atomic._background_writeback = writeback_that_runs
+from envelope.cli.main import main
+sys.exit(main())
+"""
 
 
 def test_open_fails_on_a_write_back_error_and_leaves_nothing(keys: Keys, tmp_path: Path, out_dir: Path) -> None:
     sealed = tmp_path / "big.env"
-    ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", sealed, stdin=os.urandom(8 << 20)))
+    ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", sealed, stdin=os.urandom(1 << 20)))
     out = out_dir / "plain"
     result = run(sys.executable, "-c", FAILING_WRITE_BACK, "open", "-q", "-i", keys["alice.pem"], "-o", out, sealed)
     assert_error(result, 5, f"{out}: Input/output error")
