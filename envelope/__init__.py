@@ -22,11 +22,12 @@ __version__ = "0.1.0"
 # Where each public name lives. Importing a submodule costs tens of milliseconds (cryptography's
 # X.509 and RSA code), which a command such as ``envelope-info --help`` should not pay for.
 _EXPORTS = {
+    "atomic": ["atomic_output"],
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
-               "MissingDependencyError", "NoMatchingKeyError", "SignatureError", "SignerError", "UnsafeModelError",
-               "UnsupportedError", "UsageError"],
+               "MissingDependencyError", "NoMatchingKeyError", "OutputExistsError", "SignatureError", "SignerError",
+               "UnsafeModelError", "UnsupportedError", "UsageError"],
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
@@ -58,6 +59,7 @@ __all__ = [
     "MissingDependencyError",
     "NoMatchingKeyError",
     "Opened",
+    "OutputExistsError",
     "Recipient",
     "RecipientInfo",
     "RsaIdentity",
@@ -71,6 +73,7 @@ __all__ = [
     "UnsupportedError",
     "UsageError",
     "__version__",
+    "atomic_output",
     "check_signature",
     "generate_private_key",
     "generate_signing_key",
@@ -113,6 +116,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .atomic import atomic_output
     from .core import (
         Opened,
         StreamResult,
@@ -134,6 +138,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         MalformedError,
         MissingDependencyError,
         NoMatchingKeyError,
+        OutputExistsError,
         SignatureError,
         SignerError,
         UnsafeModelError,

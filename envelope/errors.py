@@ -6,6 +6,9 @@ never which byte, and never contain key material or plaintext.
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = [
     "AuthenticationError",
     "EnvelopeError",
@@ -14,6 +17,7 @@ __all__ = [
     "MalformedError",
     "MissingDependencyError",
     "NoMatchingKeyError",
+    "OutputExistsError",
     "SignatureError",
     "SignerError",
     "UnsafeModelError",
@@ -80,3 +84,24 @@ class UnsafeModelError(EnvelopeError):
     TensorFlow SavedModel opened without ``unsafe_trust_graph=True``. Sealing needs only public keys,
     so a file that opens proves nothing about who made it.
     """
+
+
+class OutputExistsError(EnvelopeError, FileExistsError):
+    """An output path already holds a file and replacing it was not asked for.
+
+    Raised by :func:`envelope.atomic_output` (and so by ``seal_file``, ``open_file``,
+    ``rewrap_file`` and the model adapters' ``save``) without ``overwrite=True``, before anything
+    is written, or when the path appeared while the output was being written. ``path`` is the
+    path as the caller gave it; a caller words its own hint from it (the CLI says ``--force``).
+    Not a file-format rule. Also a ``FileExistsError``, with ``errno.EEXIST`` and ``filename``.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path} exists (pass overwrite=True to replace it)"
+
+    def __reduce__(self) -> tuple[type[OutputExistsError], tuple[str]]:
+        return type(self), (self.path,)

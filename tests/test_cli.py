@@ -8,6 +8,7 @@ under a pseudo-terminal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -19,13 +20,15 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from fifo_reader import FifoReader
 
 import envelope
 from envelope.cli import errors as cli_errors
@@ -439,6 +442,39 @@ def test_open_encrypted_key_without_terminal_or_passphrase(keys: Keys, out_dir: 
     assert list(out_dir.iterdir()) == []
 
 
+# Runs `envelope` with every background fdatasync failing (EIO), as on a disk whose write-back
+# failed: the error reaches that thread only, and the final fsync then succeeds. The output is
+# finished only once the thread has synced (and failed) at least once.
+FAILING_WRITE_BACK = """
+import contextlib, errno, os, sys, threading
+import envelope.atomic as atomic
+synced = threading.Event()
+def fail(fd):
+    synced.set()
+    raise OSError(errno.EIO, os.strerror(errno.EIO))
+os.fdatasync = fail
+atomic._WRITEBACK_INTERVAL_S = 0.001
+real_writeback = atomic._background_writeback
+@contextlib.contextmanager
+def writeback_that_runs(*args):
+    with real_writeback(*args) as failures:
+        yield failures
+        synced.wait(30)
+atomic._background_writeback = writeback_that_runs
+from envelope.cli.main import main
+sys.exit(main())
+"""
+
+
+def test_open_fails_on_a_write_back_error_and_leaves_nothing(keys: Keys, tmp_path: Path, out_dir: Path) -> None:
+    sealed = tmp_path / "big.env"
+    ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", sealed, stdin=os.urandom(1 << 20)))
+    out = out_dir / "plain"
+    result = run(sys.executable, "-c", FAILING_WRITE_BACK, "open", "-q", "-i", keys["alice.pem"], "-o", out, sealed)
+    assert_error(result, 5, f"{out}: Input/output error")
+    assert list(out_dir.iterdir()) == []
+
+
 def test_open_refuses_to_overwrite(keys: Keys, sealed: Path, out_dir: Path) -> None:
     existing = out_dir / "plain"
     existing.write_bytes(b"keep me")
@@ -447,6 +483,133 @@ def test_open_refuses_to_overwrite(keys: Keys, sealed: Path, out_dir: Path) -> N
     assert list(out_dir.iterdir()) == [existing]
     ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", existing, "--force", sealed))
     assert existing.read_bytes() != b"keep me"
+
+
+def test_the_cli_words_the_output_exists_error_itself() -> None:
+    """The SDK's typed error, caught for its path: no rewriting of the SDK's message text."""
+    assert cli_errors.describe(envelope.OutputExistsError("out.bin")) == "out.bin exists (use --force to replace it)"
+    assert cli_errors.exit_code_for(envelope.OutputExistsError("out.bin")) == 5
+
+
+# --- outputs that are not files at rest: devices, FIFOs, descriptors ---------------------------
+
+
+def test_open_into_dev_null_needs_no_force(keys: Keys, sealed: Path) -> None:
+    result = ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", os.devnull, sealed))
+    assert result.stdout == b"" and result.stderr == b""
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_open_into_a_fifo_streams_into_it_and_never_replaces_it(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, force: list[str]
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    result = run(ENVELOPE, "open", *force, "-i", keys["alice.pem"], "-o", fifo, sealed)
+    data = reader.result()
+    ok(result)
+    assert data == plaintext.read_bytes()
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["fifo"]
+
+
+def test_seal_force_into_a_fifo_never_replaces_it(keys: Keys, plaintext: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    result = run(ENVELOPE, "seal", "-f", "-r", keys["alice.pub"], "-o", fifo, plaintext)
+    data = reader.result()
+    ok(result)
+    assert envelope.open(data, keys["alice.pem"].read_bytes()) == plaintext.read_bytes()
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["fifo"]
+
+
+def test_open_to_dev_stdout_into_a_pipe(keys: Keys, sealed: Path, plaintext: Path) -> None:
+    assert (
+        ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", "/dev/stdout", sealed)).stdout == plaintext.read_bytes()
+    )
+
+
+def test_open_into_a_process_substitution(keys: Keys, sealed: Path, plaintext: Path) -> None:
+    """`-o >(sha256sum)`: the shell passes a pipe as /dev/fd/N."""
+    read_end, write_end = os.pipe()
+    received = bytearray()
+
+    def drain() -> None:
+        with os.fdopen(read_end, "rb") as pipe:
+            received.extend(pipe.read())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        command = [ENVELOPE, "open", "-i", str(keys["alice.pem"]), "-o", f"/dev/fd/{write_end}", str(sealed)]
+        result = subprocess.run(command, pass_fds=(write_end,), capture_output=True, timeout=TIMEOUT, check=False)
+    finally:
+        os.close(write_end)
+    reader.join(TIMEOUT)
+    ok(result)
+    assert hashlib.sha256(received).hexdigest() == digest(plaintext)
+
+
+# --- output errors name the user's path and the real problem ------------------------------------
+
+
+def output_args(command: str, keys: Keys, sealed: Path, plaintext: Path) -> list[object]:
+    if command == "open":
+        return ["open", "-i", keys["alice.pem"], sealed]
+    return ["seal", "-r", keys["alice.pub"], plaintext]
+
+
+@pytest.mark.parametrize("force", [[], ["-f"]], ids=["plain", "force"])
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_a_directory_output_is_named_as_such(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, command: str, force: list[str]
+) -> None:
+    target = tmp_path / "outdir"
+    target.mkdir()
+    line = assert_error(run(ENVELOPE, *output_args(command, keys, sealed, plaintext), *force, "-o", target), 5)
+    assert line == f"envelope: error: {target} is a directory"
+    assert [p.name for p in tmp_path.iterdir()] == ["outdir"] and list(target.iterdir()) == []
+
+
+def test_an_output_in_a_missing_folder_is_named_as_such(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "plain"
+    line = assert_error(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", out, sealed), 5)
+    assert line == f"envelope: error: {out}: the folder {tmp_path / 'missing'} does not exist"
+
+
+@contextlib.contextmanager
+def folder_refusing_new_files(folder: Path) -> Iterator[None]:
+    """chmod 0555, or for root (whom modes do not stop) the immutable attribute."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = [lambda: folder.chmod(0o755)]
+    elif shutil.which("chattr") and subprocess.run(["chattr", "+i", folder], capture_output=True).returncode == 0:
+        undo = [lambda: subprocess.run(["chattr", "-i", folder], check=True)]
+    else:
+        pytest.skip("running as root without chattr: no way to make a folder refuse new files")
+    try:
+        yield
+    finally:
+        undo[0]()
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new", "replaced"])
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_an_output_in_a_folder_refusing_new_files_is_named_as_such(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, command: str, existing: bool
+) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    out = folder / "out"
+    if existing:
+        out.write_bytes(b"old")
+    with folder_refusing_new_files(folder):
+        result = run(ENVELOPE, *output_args(command, keys, sealed, plaintext), *(["-f"] if existing else []), "-o", out)
+    line = assert_error(result, 5, f"error: {out}: ", f"(cannot create a file in {folder})")
+    assert ".partial" not in line
+    assert [p.name for p in folder.iterdir()] == (["out"] if existing else [])
 
 
 def test_seal_refuses_to_overwrite_its_input(keys: Keys, tmp_path: Path) -> None:
@@ -504,6 +667,52 @@ def test_rewrap_remove_then_the_old_key_no_longer_matches(
     assert_error(result, 1, "none of the given private keys is a recipient")
     assert list(out_dir.iterdir()) == []
     assert ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], copy)).stdout == plaintext.read_bytes()
+
+
+def test_rewrap_in_place_through_a_symlink_rewrites_its_target_and_keeps_the_link(
+    keys: Keys, sealed: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "models" / "v3.env"
+    target.parent.mkdir()
+    shutil.copy(sealed, target)
+    target.chmod(0o640)
+    link = tmp_path / "current.env"
+    link.symlink_to("models/v3.env")
+    ok(run(ENVELOPE, "rewrap", "-i", keys["alice.pem"], "--add", keys["carol.pub"], "--in-place", link))
+    assert link.is_symlink() and os.readlink(link) == "models/v3.env"
+    assert keys.ids["carol"] in [r.key_id for r in envelope.inspect(target).recipients]
+    assert payload(target) == payload(sealed) and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current.env", "models"]
+    assert [p.name for p in target.parent.iterdir()] == ["v3.env"]
+
+
+def test_rewrap_in_place_refuses_what_is_not_a_regular_file(keys: Keys) -> None:
+    assert_error(
+        run(ENVELOPE, "rewrap", "-i", keys["alice.pem"], "--add", keys["carol.pub"], "--in-place", os.devnull),
+        2,
+        f"--in-place needs a regular file: {os.devnull} is not one",
+    )
+
+
+def test_open_force_through_a_symlink_writes_its_target(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "plain.bin"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to("plain.bin")
+    assert_error(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", link, sealed), 5, f"{link} exists")
+    ok(run(ENVELOPE, "open", "-f", "-i", keys["alice.pem"], "-o", link, sealed))
+    assert link.is_symlink() and target.read_bytes() == plaintext.read_bytes()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_open_force_refuses_a_symlink_to_a_missing_file(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.bin"
+    link.symlink_to("missing.bin")
+    line = assert_error(run(ENVELOPE, "open", "-f", "-i", keys["alice.pem"], "-o", link, sealed), 5)
+    assert line == f"envelope: error: {link} is a symbolic link to a missing file (not replaced)"
+    assert link.is_symlink() and [p.name for p in tmp_path.iterdir()] == ["link.bin"]
 
 
 def test_rewrap_remove_by_public_key_file_and_add_in_one_go(keys: Keys, sealed: Path, tmp_path: Path) -> None:
@@ -722,12 +931,47 @@ def test_wrong_passphrase_on_the_terminal(keys: Keys, tmp_path: Path, out_dir: P
     assert list(out_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize("console", [True, False], ids=["console", "no-console"])
+def test_passphrase_terminal_on_windows_is_the_console(monkeypatch: pytest.MonkeyPatch, console: bool) -> None:
+    """Windows has no /dev/tty (nor O_NOCTTY): getpass reads the console, CONIN$, so that is
+    what must be there. Simulated: this suite runs on Linux."""
+    from envelope.cli import passphrase
+
+    real_open, opened = os.open, []
+
+    def fake_open(path: str, flags: int, *args: int) -> int:
+        opened.append(path)
+        if not console:
+            raise FileNotFoundError(2, "The system cannot find the file specified", path)
+        return real_open(os.devnull, os.O_RDWR)
+
+    refusal = None
+    with monkeypatch.context() as windows:  # undone before any failure is reported (pathlib reads os.name)
+        windows.setattr(os, "name", "nt")
+        windows.delattr(os, "O_NOCTTY")
+        windows.setattr(os, "open", fake_open)
+        try:
+            passphrase._require_terminal()
+        except cli_errors.CliError as exc:
+            refusal = str(exc)
+    assert opened == ["CONIN$"]
+    assert (refusal is None) == console
+    assert console or "no terminal to ask it on" in str(refusal)
+
+
 def test_seal_refuses_binary_output_to_a_terminal(keys: Keys, plaintext: Path) -> None:
     code, output = run_in_pty(ENVELOPE, "seal", "-r", keys["alice.pub"], plaintext)
     assert code == 2
     assert (
         output.strip() == "envelope: error: refusing to write binary data to a terminal: use -o FILE or redirect stdout"
     )
+
+
+@pytest.mark.parametrize("output", ["/dev/stdout", "/dev/tty"])
+def test_seal_refuses_binary_output_to_a_terminal_named_with_o(keys: Keys, plaintext: Path, output: str) -> None:
+    code, output_seen = run_in_pty(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", output, plaintext)
+    assert code == 2, output_seen
+    assert output_seen.strip() == f"envelope: error: refusing to write binary data to a terminal ({output})"
 
 
 def test_progress_bar_on_a_terminal_for_large_inputs_only(keys: Keys, tmp_path: Path) -> None:

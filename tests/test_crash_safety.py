@@ -12,6 +12,12 @@ destination folder, fsync, rename) guarantees when the process dies at any momen
   source folder, the working folder or TMPDIR). For ``open`` that fallback file holds an authentic
   *prefix of the plaintext* at mode 0600: ``test_killed_open_fallback_leaves_no_plaintext`` pins
   this as a known finding (strict xfail), forcing the fallback path.
+- replacing an existing output (``-f``): the destination is the old output, the complete new one,
+  or (``open`` only, for the instant between removing the old file and naming the new one) absent;
+  ``open`` never leaves plaintext under another name. ``seal`` replaces atomically: a kill in the
+  instant between naming the new file ``.NAME.XXXXXXXX.partial`` and renaming it leaves that
+  hidden copy of the complete new output. A test wrapper kills after each naming step, so these
+  instants are hit deterministically.
 
 Kill points are spread across the whole run (start-up, header, payload, fsync, rename, exit).
 Run with ``-s`` to see the per-command tallies.
@@ -103,7 +109,7 @@ def supports_unnamed_files(folder: Path) -> bool:
 
 # Runs the `envelope` command with O_TMPFILE unavailable, as on macOS or file systems without it.
 WITHOUT_UNNAMED_FILES = (
-    "import sys, envelope.files as f; f._open_unnamed = lambda directory: None; "
+    "import sys, envelope.atomic as a; a._open_unnamed = lambda directory: None; "
     "from envelope.cli.main import main; sys.exit(main())"
 )
 
@@ -119,18 +125,22 @@ class Campaign:
     check_leftover: Callable[[Path], None]
     tally: Counter[str]
     leftovers_allowed: bool = True
+    existing: bytes | None = None  # an output already there before each run (replaced with -f)
+    kill_points: int = KILL_POINTS
 
     def run(self, workspace: Workspace, work: Path, tmpdir: Path) -> None:
         environment = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONDONTWRITEBYTECODE": "1"}
         started = time.monotonic()
+        self.prepare()
         subprocess.run(self.command, cwd=work, env=environment, check=True, capture_output=True)
         full_run = time.monotonic() - started
         self.inspect_after(workspace, work, tmpdir, expect_complete=True)
         rng = random.Random(SEED)
         # Stratified delays from 0 to 110% of a full run: every phase gets kill points, and a few
         # land after the process finished (those check the complete output).
-        delays = [full_run * 1.1 * (i + rng.random()) / KILL_POINTS for i in range(KILL_POINTS)]
+        delays = [full_run * 1.1 * (i + rng.random()) / self.kill_points for i in range(self.kill_points)]
         for delay in delays:
+            self.prepare()
             process = subprocess.Popen(
                 self.command, cwd=work, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
@@ -140,6 +150,10 @@ class Campaign:
             process.wait()
             self.tally["killed while running" if alive else "finished before the kill"] += 1
             self.inspect_after(workspace, work, tmpdir, expect_complete=not alive)
+
+    def prepare(self) -> None:
+        if self.existing is not None:
+            self.destination.write_bytes(self.existing)
 
     def inspect_after(self, workspace: Workspace, work: Path, tmpdir: Path, *, expect_complete: bool) -> None:
         assert sha256_of(workspace.plaintext) == workspace.plaintext_sha, "the plaintext source changed"
@@ -151,7 +165,10 @@ class Campaign:
         assert not any(tmpdir.iterdir()), "something was left in TMPDIR"
         temp_name = re.compile(rf"^\.{re.escape(self.destination.name)}\.[A-Za-z0-9_]+\.partial$")
         for entry in self.destination.parent.iterdir():
-            if entry == self.destination:
+            if entry == self.destination and self.existing is not None and entry.read_bytes() == self.existing:
+                assert not expect_complete, "the command finished but the old output is still there"
+                self.tally["destination unchanged (the old one)"] += 1
+            elif entry == self.destination:
                 self.check_destination(entry)  # complete and valid, never partial
                 self.tally["destination complete"] += 1
             else:
@@ -186,7 +203,7 @@ def folders(workspace: Workspace, name: str) -> tuple[Path, Path, Path]:
 
 def report(campaign: Campaign) -> None:
     tally = ", ".join(f"{key}: {value}" for key, value in sorted(campaign.tally.items()))
-    print(f"\n[crash safety] envelope {campaign.name}: {KILL_POINTS} kill points ({tally})")
+    print(f"\n[crash safety] envelope {campaign.name}: {campaign.kill_points} kill points ({tally})")
 
 
 def test_seal_killed_at_any_point_leaves_no_partial_output(workspace: Workspace) -> None:
@@ -213,6 +230,32 @@ def test_seal_killed_at_any_point_leaves_no_partial_output(workspace: Workspace)
     campaign.run(workspace, work, tmpdir)
     report(campaign)
     assert campaign.tally["killed while running"] >= KILL_POINTS // 2
+
+
+def test_open_force_over_an_existing_output_killed_at_any_point(workspace: Workspace) -> None:
+    """`open -f` replacing an output: the old one, the complete new one or (for the instant
+    between removing the old and naming the new) none; never plaintext under another name."""
+    out, work, tmpdir = folders(workspace, "open-force")
+    destination = out / "model.bin"
+
+    def check_destination(path: Path) -> None:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert sha256_of(path) == workspace.plaintext_sha, "the opened output differs from the plaintext"
+
+    def check_leftover(path: Path) -> None:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert is_plaintext_prefix(path, workspace.plaintext)
+
+    campaign = Campaign(
+        "open -f",
+        [str(BIN / "envelope"), "open", "-q", "-f", "-i", str(workspace.private_key), "-o", str(destination),
+         str(workspace.sealed)],
+        destination, check_destination, check_leftover, Counter(), not supports_unnamed_files(out),
+        existing=b"the previous output\n" * 100, kill_points=KILL_POINTS // 2,
+    )  # fmt: skip
+    campaign.run(workspace, work, tmpdir)
+    report(campaign)
+    assert campaign.tally["killed while running"] >= campaign.kill_points // 2
 
 
 def destination_size_bound(workspace: Workspace) -> int:
@@ -278,7 +321,7 @@ def test_killed_open_leaves_nothing_where_unnamed_files_work(workspace: Workspac
     strict=True,
     reason="FINDING: without O_TMPFILE (macOS, some file systems) atomic_output falls back to a named "
     "'.OUT.XXXXXXXX.partial' file; a SIGKILLed `envelope open -o OUT` leaves it in the destination "
-    "folder holding a verified plaintext prefix (mode 0600): envelope/files.py atomic_output fallback",
+    "folder holding a verified plaintext prefix (mode 0600): envelope/atomic.py atomic_output fallback",
 )
 def test_killed_open_fallback_leaves_no_plaintext(workspace: Workspace) -> None:
     out, work, _tmpdir = folders(workspace, "open-fallback")
@@ -289,3 +332,86 @@ def test_killed_open_fallback_leaves_no_plaintext(workspace: Workspace) -> None:
     leftovers = [p for p in out.iterdir() if p != destination]
     holding_plaintext = [p for p in leftovers if p.stat().st_size and is_plaintext_prefix(p, workspace.plaintext)]
     assert not holding_plaintext, f"plaintext left on disk after SIGKILL: {[p.name for p in holding_plaintext]}"
+
+
+# Runs `envelope` and SIGKILLs it right after the Nth call, in envelope.atomic, that changes a
+# name in a folder (link, unlink, rename, replace): N = $ENVELOPE_TEST_KILL_AFTER. This lands a
+# kill in each step of putting an output in place, deterministically.
+KILLED_AFTER_NAMING_STEP = """
+import os, signal, sys, types
+import envelope.atomic as atomic
+step, steps = int(os.environ["ENVELOPE_TEST_KILL_AFTER"]), []
+def counted(call):
+    def wrapper(*args, **kwargs):
+        result = call(*args, **kwargs)
+        steps.append(call.__name__)
+        if len(steps) == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return wrapper
+proxy = types.SimpleNamespace(**vars(os))
+for name in ("link", "unlink", "rename", "replace"):
+    setattr(proxy, name, counted(getattr(os, name)))
+atomic.os = proxy
+from envelope.cli.main import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_replacing_an_output_killed_after_each_naming_step(workspace: Workspace, tmp_path: Path, command: str) -> None:
+    """`-f` over an existing output, killed after each step that names a file. `open` (plaintext,
+    private): the old output, the new one or none, and nothing else ever. `seal` (ciphertext):
+    the old output or the new one, never none; the only possible leftover is the hidden
+    `.NAME.*.partial`, holding the complete new output (the instant before its rename)."""
+    if not supports_unnamed_files(tmp_path):
+        pytest.skip("the temporary folder does not support O_TMPFILE")
+    plaintext = tmp_path / "small.bin"
+    plaintext.write_bytes(os.urandom(1 << 20))
+    sealed = tmp_path / "small.env"
+    envelope.seal_file(plaintext, sealed, workspace.public_key.read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    destination = out / ("model.bin" if command == "open" else "model.env")
+    if command == "open":
+        args = ["open", "-q", "-f", "-i", str(workspace.private_key), "-o", str(destination), str(sealed)]
+    else:
+        args = ["seal", "-q", "-f", "-r", str(workspace.public_key), "-o", str(destination), str(plaintext)]
+    key = workspace.private_key.read_bytes()
+    old = b"the previous output\n" * 100
+    hidden = re.compile(rf"^\.{re.escape(destination.name)}\.[0-9a-f]+\.partial$")
+    outcomes = []
+    for step in range(1, 6):
+        destination.write_bytes(old)
+        result = subprocess.run(
+            [sys.executable, "-c", KILLED_AFTER_NAMING_STEP, *args],
+            env={**os.environ, "ENVELOPE_TEST_KILL_AFTER": str(step)},
+            capture_output=True,
+            check=False,
+        )
+        assert result.returncode in (0, -signal.SIGKILL), result.stderr.decode()
+        others = [p for p in out.iterdir() if p != destination]
+        if not destination.exists():
+            state = "absent"
+        elif destination.read_bytes() == old:
+            state = "old"
+        elif command == "open":
+            assert destination.read_bytes() == plaintext.read_bytes()
+            state = "new"
+        else:
+            assert envelope.open(destination.read_bytes(), workspace.private_key.read_bytes()) == plaintext.read_bytes()
+            state = "new"
+        if command == "open":
+            assert others == [], f"kill after step {step} left {[p.name for p in others]} beside the output"
+        else:
+            assert state != "absent", f"kill after step {step} left no output: the replacement was not atomic"
+            for leftover in others:
+                assert hidden.match(leftover.name), f"unexpected leftover {leftover.name}"
+                assert envelope.open(leftover.read_bytes(), key) == plaintext.read_bytes(), "not the complete output"
+                leftover.unlink()
+        outcomes.append((step, "killed" if result.returncode else "finished", state, len(others)))
+        destination.unlink(missing_ok=True)
+        if result.returncode == 0:
+            break
+    print(f"\n[crash safety] envelope {command} -f, killed after each naming step: {outcomes}")
+    assert outcomes[0][1] == "killed" and outcomes[-1][1:3] == ("finished", "new"), outcomes

@@ -53,8 +53,9 @@ def test_overwrite_is_refused_unless_asked(alice, tmp_path):
     src, dst = tmp_path / "a", tmp_path / "b"
     src.write_bytes(b"data")
     dst.write_bytes(b"precious")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(envelope.OutputExistsError) as refused:
         envelope.seal_file(src, dst, alice.public_key())
+    assert refused.value.path == str(dst) and isinstance(refused.value, FileExistsError)
     assert dst.read_bytes() == b"precious"
     envelope.seal_file(src, dst, alice.public_key(), overwrite=True)
     assert envelope.open(dst.read_bytes(), alice) == b"data"
@@ -80,54 +81,6 @@ def test_rewrap_in_place(alice, bob, tmp_path):
     envelope.rewrap_file(path, path, alice, add=bob.public_key(), overwrite=True)
     assert envelope.open(path.read_bytes(), bob) == b"weights"
     assert listing(tmp_path) == ["m.env"]
-
-
-@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux-only")
-def test_output_has_no_name_until_complete(tmp_path):
-    from envelope.files import atomic_output
-
-    with atomic_output(tmp_path / "out.bin", private=True) as out:
-        out.write(b"secret plaintext")
-        out.flush()
-        assert os.listdir(tmp_path) == []  # an unnamed file: nothing to find, nothing to leave
-    assert (tmp_path / "out.bin").read_bytes() == b"secret plaintext"
-
-
-def test_sigkill_mid_write_leaves_nothing(tmp_path):
-    """A process killed while writing plaintext leaves no file behind (the unnamed file vanishes)."""
-    import subprocess
-    import sys
-
-    code = (
-        "import os, signal, sys\n"
-        "from envelope.files import atomic_output\n"
-        "with atomic_output(sys.argv[1], private=True) as out:\n"
-        "    out.write(b'partial plaintext' * 1000); out.flush(); os.fsync(out.fileno())\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.bin")])
-    assert result.returncode == -9
-    if hasattr(os, "O_TMPFILE"):
-        assert os.listdir(tmp_path) == []
-
-
-def test_named_temp_fallback_cleans_up_on_failure(tmp_path, monkeypatch):
-    from envelope import files
-
-    monkeypatch.setattr(files, "_open_unnamed", lambda directory: None)
-    with pytest.raises(RuntimeError):
-        with files.atomic_output(tmp_path / "out.bin") as out:
-            out.write(b"half")
-            assert len(os.listdir(tmp_path)) == 1  # the hidden .out.bin.*.partial
-            raise RuntimeError("fail mid-write")
-    assert os.listdir(tmp_path) == []
-    with files.atomic_output(tmp_path / "out.bin") as out:
-        out.write(b"whole")
-    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"whole"
-    with pytest.raises(FileExistsError):
-        with files.atomic_output(tmp_path / "out.bin") as out:
-            out.write(b"again")
-    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"whole"
 
 
 def test_output_modes(alice, tmp_path):

@@ -51,20 +51,22 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_USAGE
     if isinstance(exc, errors.InvalidKeyError):
         return EXIT_KEY
+    if isinstance(exc, OSError):  # OutputExistsError included
+        return EXIT_IO
     if isinstance(exc, errors.EnvelopeError):  # Malformed, Unsupported, Limit
         return EXIT_FORMAT
-    if isinstance(exc, OSError):
-        return EXIT_IO
     return EXIT_BUG
 
 
 def describe(exc: BaseException) -> str:
     """One line saying what went wrong. SDK messages never hold key material or plaintext."""
+    from envelope import OutputExistsError
+
+    if isinstance(exc, OutputExistsError):
+        return f"{exc.path} exists (use --force to replace it)"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     text = " ".join(str(exc).split())
-    if isinstance(exc, FileExistsError):
-        text = text.replace("pass overwrite=True", "use --force")
     if exit_code_for(exc) == EXIT_BUG:
         return f"unexpected {type(exc).__name__}: {text}; {BUG_HINT}"
     return text or type(exc).__name__

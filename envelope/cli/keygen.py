@@ -51,7 +51,7 @@ def add_parser(subparsers: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import envelope
-    from envelope.files import atomic_output
+    from envelope import atomic_output
 
     private_path: str = args.output
     public_path = private_path + PUBLIC_SUFFIX
@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
     secret = _new_passphrase(args)
     key = envelope.generate_private_key(args.bits)
-    # atomic_output(private=True) creates its temporary file with mkstemp, that is
-    # os.open(O_CREAT | O_EXCL, 0o600), never chmods it, and links it into place (failing if the
-    # name appeared meanwhile): the key is never readable by others, never half-written.
+    # atomic_output(private=True) creates its file with mode 0600 (unnamed with O_TMPFILE, else
+    # by mkstemp) and names it only once complete, failing if the name appeared meanwhile: the key
+    # is never readable by others, never half-written.
     with atomic_output(private_path, overwrite=args.force, private=True) as out:
         out.write(envelope.private_key_pem(key, secret))
     with atomic_output(public_path, overwrite=args.force) as out:

@@ -21,7 +21,8 @@ def add_parser(subparsers: Subcommands) -> None:
         summary="decrypt a file with a private key",
         description="Decrypt INPUT (or stdin) with a private key, into OUT (or stdout).\n\n"
         "With -o, OUT (mode 0600) appears only after every byte of the file authenticated: a\n"
-        "modified or truncated file leaves nothing behind.\n"
+        "modified or truncated file leaves nothing behind. A device or FIFO (-o /dev/stdout,\n"
+        "-o >(cmd)) is written into as stdout is.\n"
         "Writing to stdout streams each chunk once it verified: if the file is damaged further on,\n"
         "the command exits non-zero AFTER part of the plaintext was written. Use -o when that matters.\n\n"
         "An encrypted private key takes its passphrase from --passphrase-env or --passphrase-file,\n"

@@ -38,8 +38,11 @@ def from_terminal(prompt: str, *, confirm: bool = False) -> bytes:
 
 
 def _require_terminal() -> None:
+    """Without a terminal getpass would read stdin, which may carry the data. It reads the
+    controlling terminal, /dev/tty, or on Windows the console, CONIN$ (no O_NOCTTY there)."""
+    device = "CONIN$" if os.name == "nt" else "/dev/tty"
     try:
-        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+        os.close(os.open(device, os.O_RDWR | getattr(os, "O_NOCTTY", 0)))
     except OSError:
         raise CliError(
             "a passphrase is needed but there is no terminal to ask it on: use --passphrase-env or --passphrase-file",

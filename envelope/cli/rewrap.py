@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 
 from .errors import EXIT_USAGE, CliError, naming
 from .parsing import Subcommands, add_force, add_identities, add_quiet, add_subcommand
@@ -66,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
     with streams.input_stream(args.file) as src:
-        mode = os.fstat(src.fileno()).st_mode & 0o7777 if args.in_place else None  # keep FILE's mode
+        info = os.fstat(src.fileno())
+        if args.in_place and not stat.S_ISREG(info.st_mode):  # a device or FIFO has no place to rewrite
+            raise CliError(f"--in-place needs a regular file: {args.file} is not one", EXIT_USAGE)
+        mode = info.st_mode & 0o7777 if args.in_place else None  # keep FILE's mode (a link's: its target's)
         with streams.output_stream(output, force=args.force or args.in_place, mode=mode) as dst, naming(args.file):
             rewrap_stream(src, dst, keys, add=add, remove=remove)
     return 0

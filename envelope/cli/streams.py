@@ -20,17 +20,46 @@ def is_stdio(path: str | None) -> bool:
 
 
 def check_output(path: str | None, *, force: bool, binary: bool) -> None:
-    """Fail early when the output cannot be written: a terminal for binary data, an existing file."""
+    """Fail early when the output cannot be written: a terminal for binary data, an existing file
+    without --force, a directory, a missing folder. Other errors (a component that is not a
+    folder, no permission) propagate as OSError naming the path.
+
+    A device, FIFO or socket is written into, as stdout is: no --force needed."""
     if is_stdio(path):
         if binary and sys.stdout.isatty():
             raise CliError("refusing to write binary data to a terminal: use -o FILE or redirect stdout", EXIT_USAGE)
         return
     assert path is not None
-    if not force and os.path.lexists(path):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):  # as atomic_output: never replace the link, never create its target
+            if not force:
+                raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO) from None
+            raise CliError(f"{path} is a symbolic link to a missing file (not replaced)", EXIT_IO) from None
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise CliError(f"{path}: the folder {directory} does not exist", EXIT_IO) from None
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise CliError(f"{path} is a directory", EXIT_IO)
+    if not stat.S_ISREG(info.st_mode):
+        if binary and stat.S_ISCHR(info.st_mode) and _is_terminal(path):
+            raise CliError(f"refusing to write binary data to a terminal ({path})", EXIT_USAGE)
+        return
+    if not force:
         raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CliError(f"{path}: the directory {directory} does not exist", EXIT_IO)
+
+
+def _is_terminal(path: str) -> bool:
+    try:  # O_NONBLOCK: a serial line without carrier would block the open
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False  # writing will fail too, and say why
+    try:
+        return os.isatty(fd)
+    finally:
+        os.close(fd)
 
 
 def refuse_same_file(source: str | None, destination: str | None) -> None:
@@ -57,7 +86,8 @@ def input_stream(path: str | None) -> Iterator[IO[bytes]]:
 def output_stream(
     path: str | None, *, force: bool, private: bool = False, mode: int | None = None
 ) -> Iterator[IO[bytes]]:
-    """stdout, or a file that appears (atomically) only if the block completes.
+    """stdout, or a file that appears (atomically) only if the block completes, or a device,
+    FIFO or socket written into as the data come (envelope.atomic_output).
 
     ``private`` gives the file mode 0600, for plaintext; ``mode`` sets it explicitly.
     """
@@ -65,7 +95,7 @@ def output_stream(
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    from envelope.files import atomic_output
+    from envelope import atomic_output
 
     assert path is not None
     with atomic_output(path, overwrite=force, private=private, mode=mode) as out:

@@ -1,0 +1,359 @@
+"""Outputs that appear whole or not at all: :func:`atomic_output`.
+
+What happens depends on what the output path names (docs/CLI.md, "How outputs appear", says the
+same for users of the command line; spec/SECURITY.md states the guarantees):
+
+- nothing: a new file is written in the destination folder, synced to the disk, and only then
+  given the name. On Linux it has no name at all until then (``O_TMPFILE``); elsewhere it is a
+  hidden ``.NAME.*.partial`` file.
+- a regular file: the same, replacing it (only with ``overwrite=True``).
+- a symbolic link to a regular file: the file it points to is replaced; the link stays.
+- a descriptor (``/dev/stdout``, ``/dev/fd/N``), a character device, a FIFO or a socket: not a
+  file at rest, so there is nothing to replace: the data go straight into it as they are written,
+  with no temporary file and no ``overwrite`` needed.
+- a directory: ``IsADirectoryError``.
+
+Platforms: Linux has all of the above. Other POSIX systems (macOS, the BSDs) use the hidden
+``.partial`` file, ``fsync`` for the background write-back and ``F_FULLFSYNC`` where it exists.
+Windows is not supported (no file modes, no descriptor paths); the calls that it lacks are
+guarded all the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import IO, Union
+
+from .errors import OutputExistsError
+
+__all__ = ["PathLike", "atomic_output"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_WRITEBACK_INTERVAL_S = 0.25
+_PROC_FD = "/proc/self/fd"  # where an unnamed (O_TMPFILE) file can be linked from
+_NAME_ROOM = 200  # a hidden name adds up to 22 bytes to the output's; most file systems allow 255
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)
+# Paths that name one of this process's descriptors rather than a file (bash treats them alike).
+_DESCRIPTOR_PATH = re.compile(
+    r"/dev/(?:std(?P<std>out|err)|fd/(?P<fd>\d+))|/proc/(?P<pid>self|thread-self|\d+)/fd/(?P<n>\d+)"
+)
+
+
+@contextlib.contextmanager
+def atomic_output(
+    path: PathLike, *, overwrite: bool = False, private: bool = False, mode: int | None = None
+) -> Iterator[IO[bytes]]:
+    """Yield a binary file object whose content appears at ``path`` only if the block completes.
+
+    The new file gets ``mode`` if given, else 0600 when ``private`` (for plaintext), else 0666
+    less the umask. An existing file at ``path`` raises :class:`envelope.OutputExistsError`
+    unless ``overwrite``; a symbolic link to a file is written through (the file it points to is
+    replaced, the link stays), one to a missing file is refused. A descriptor path, a device, a
+    FIFO or a socket gets the data as they are written, with no temporary file and no
+    ``overwrite`` needed; ``mode`` and ``private`` do not apply to it.
+
+    The data are synced to the disk before the file gets its name, and a write-back error seen
+    at any time fails the block. On Linux the file has no name until then (``O_TMPFILE``): a
+    process killed at any point, even by SIGKILL, leaves nothing behind. Replacing a file with
+    ``private`` removes the old one and then names the new one: a kill between the two leaves
+    no file at ``path`` and no plaintext anywhere. Replacing one without ``private`` names the
+    new file ``.NAME.*.partial`` for the instant before it is renamed over the old one, so that
+    readers always see one or the other. Without ``O_TMPFILE`` the data go to that hidden name
+    from the start; it is removed on every failure but SIGKILL or a power cut.
+
+    Errors are ``OSError`` subclasses naming ``path`` (never a temporary name), or
+    ``OutputExistsError``; whatever the block raises is left as it is.
+    """
+    name = os.fspath(path)
+    stream = _open_stream(name)
+    if stream is not None:
+        with os.fdopen(stream, "wb") as out:
+            yield out
+        return
+    target = _regular_target(name, overwrite)
+    directory = os.path.dirname(os.path.abspath(target))
+    final_mode = mode if mode is not None else 0o600 if private else 0o666 & ~_umask()
+    fd, temp = _create(name, target, directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            with _naming(name):
+                _set_mode(out.fileno(), temp, final_mode)
+            with _background_writeback(out.fileno()) as failures:
+                yield out
+                with _naming(name):
+                    out.flush()
+            _sync(name, out.fileno(), failures)
+            if temp is None:
+                temp = _name_unnamed(name, out.fileno(), target, overwrite=overwrite, private=private)
+        if temp is not None:
+            _move_into_place(name, temp, target, overwrite)
+        _fsync_directory(directory)
+    except BaseException:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        raise
+
+
+def _open_stream(name: str) -> int | None:
+    """A descriptor to write straight into, when ``name`` is not a file at rest; else None."""
+    number = _descriptor_number(name)
+    if number is not None:
+        with _naming(name):
+            return os.dup(number)
+    try:
+        info = os.stat(name)
+    except OSError:
+        return None  # absent, a dangling link or unreachable: _regular_target says which
+    if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+        return None
+    if stat.S_ISSOCK(info.st_mode):
+        return _connect(name)
+    fd = os.open(name, os.O_WRONLY | _O_NOCTTY | _O_CLOEXEC)  # a FIFO waits here for its reader
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced meanwhile: a file is never written in place
+        os.close(fd)
+        return None
+    return fd
+
+
+def _descriptor_number(name: str) -> int | None:
+    if os.name != "posix":
+        return None
+    match = _DESCRIPTOR_PATH.fullmatch(os.path.abspath(name))
+    if match is None or match["pid"] not in (None, "self", "thread-self", str(os.getpid())):
+        return None
+    if match["std"]:
+        return 1 if match["std"] == "out" else 2
+    return int(match["fd"] or match["n"])
+
+
+def _connect(name: str) -> int:
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(name)
+    except OSError as exc:
+        sock.close()
+        raise _about(name, exc, "a socket that takes no stream connection") from exc
+    return sock.detach()
+
+
+def _regular_target(name: str, overwrite: bool) -> str:
+    """The regular file to create or replace for ``name``: itself, or what its link points to."""
+    try:
+        info = os.stat(name)
+    except FileNotFoundError:
+        if not os.path.islink(name):
+            return name  # nothing there yet (a missing folder is reported when creating the file)
+        if not overwrite:
+            raise OutputExistsError(name) from None
+        # Writing through would create a file wherever the link points; replacing the link
+        # would lose it. Neither is what "replace it" means: refuse, as cp does.
+        raise FileNotFoundError(errno.ENOENT, "a symbolic link to a missing file (not replaced)", name) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", name)
+    if not overwrite:
+        raise OutputExistsError(name)
+    return os.path.realpath(name) if os.path.islink(name) else name
+
+
+def _create(name: str, target: str, directory: str) -> tuple[int, str | None]:
+    """A new, empty, writable file in ``directory``: unnamed where possible (no name: None)."""
+    fd = _open_unnamed(directory)
+    if fd is not None:
+        return fd, None
+    prefix = f".{os.path.basename(target)[:_NAME_ROOM]}."
+    try:
+        return tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".partial")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(errno.ENOENT, f"the folder {directory} does not exist", name) from exc
+    except OSError as exc:
+        raise _about(name, exc, f"cannot create a file in {directory}") from exc
+
+
+def _open_unnamed(directory: str) -> int | None:
+    """An unnamed, writable file in ``directory`` (Linux O_TMPFILE), or None where unsupported."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir(_PROC_FD):
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY | _O_CLOEXEC, 0o600)
+    except OSError:  # unsupported here (EOPNOTSUPP, EISDIR...), or a real error mkstemp will name
+        return None
+
+
+def _set_mode(fd: int, temp: str | None, mode: int) -> None:
+    if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+        os.fchmod(fd, mode)
+    elif temp is not None:
+        os.chmod(temp, mode)
+
+
+@contextlib.contextmanager
+def _background_writeback(fd: int) -> Iterator[list[OSError]]:
+    """While a large output is written, push it to the disk on a thread, so that the final sync
+    waits for the tail only: writing to the disk overlaps with the encryption.
+
+    Yields the list that receives the thread's first error. Linux reports a write-back error
+    once per open file: if this thread saw it, the final fsync returns success, so the error
+    must be kept and acted on."""
+    failures: list[OSError] = []
+    done = threading.Event()
+
+    def flush() -> None:
+        sync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+        while not done.wait(_WRITEBACK_INTERVAL_S):
+            try:
+                sync(fd)
+            except OSError as exc:
+                failures.append(exc)
+                return
+
+    flusher = threading.Thread(target=flush, name="envelope-writeback", daemon=True)
+    flusher.start()
+    try:
+        yield failures
+    finally:
+        done.set()
+        flusher.join()
+
+
+def _sync(name: str, fd: int, failures: list[OSError]) -> None:
+    """Make the data durable, or raise the first write-back error, naming the output."""
+    if failures:
+        raise _about(name, failures[0], "writing it to the disk failed") from failures[0]
+    command = _full_sync_command()
+    with _naming(name, "writing it to the disk failed"):
+        if command is not None:
+            import fcntl
+
+            try:
+                fcntl.fcntl(fd, command)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTTY):
+                    raise  # a real error, which a plain fsync would no longer report
+        os.fsync(fd)
+
+
+def _full_sync_command() -> int | None:
+    """macOS's F_FULLFSYNC: there fsync leaves the data in the drive's cache (as Go and libuv do)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    command: int | None = getattr(fcntl, "F_FULLFSYNC", None)
+    return command
+
+
+def _name_unnamed(name: str, fd: int, target: str, *, overwrite: bool, private: bool) -> str | None:
+    """Give the finished unnamed file its name. Returns a hidden name still to be renamed over
+    ``target`` (replacing a non-private output), else None."""
+    if not overwrite:
+        _link_fd(name, fd, target)  # fails, atomically, if target appeared meanwhile
+        return None
+    if private:
+        # linkat cannot replace a name, and a named copy of the plaintext could outlive a
+        # SIGKILL. So remove the old file, then link: a kill in between leaves neither.
+        removed = True
+        try:
+            with _naming(name):
+                os.unlink(target)
+        except FileNotFoundError:
+            removed = False
+        try:
+            _link_fd(name, fd, target)
+        except OutputExistsError:
+            raise FileExistsError(errno.EEXIST, "created by another process while being replaced", name) from None
+        except OSError as exc:
+            if removed:
+                raise _about(name, exc, "the old file was removed; the new one could not take its place") from exc
+            raise
+        return None
+    # Ciphertext: readers must see the old file or the new one, never none, so a hidden name
+    # first and a rename over the old file. A kill between the two leaves that hidden file.
+    hidden = os.path.join(
+        os.path.dirname(target), f".{os.path.basename(target)[:_NAME_ROOM]}.{os.urandom(6).hex()}.partial"
+    )
+    _link_fd(name, fd, hidden)
+    return hidden
+
+
+def _link_fd(name: str, fd: int, path: str) -> None:
+    """Name an unnamed (O_TMPFILE) file: linkat through /proc/self/fd with AT_SYMLINK_FOLLOW."""
+    with _naming(name):
+        # os.link only calls linkat (and so honours follow_symlinks) when given a directory fd.
+        proc = os.open(_PROC_FD, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.link(str(fd), path, src_dir_fd=proc, follow_symlinks=True)
+        except FileExistsError:
+            raise OutputExistsError(name) from None
+        finally:
+            os.close(proc)
+
+
+def _move_into_place(name: str, temp: str, target: str, overwrite: bool) -> None:
+    """Give the finished, named temporary file its final name, atomically."""
+    with _naming(name):
+        if overwrite:
+            os.replace(temp, target)
+            return
+        try:
+            os.link(temp, target)  # fails, atomically, if target appeared meanwhile
+        except FileExistsError:
+            raise OutputExistsError(name) from None
+        except OSError:  # a file system without hard links
+            if os.path.lexists(target):
+                raise OutputExistsError(name) from None
+            os.replace(temp, target)
+            return
+        os.unlink(temp)
+
+
+@contextlib.contextmanager
+def _naming(name: str, detail: str = "") -> Iterator[None]:
+    """Report an OSError of the block as one about ``name``, the caller's path, whatever
+    internal name (a temporary file, /proc) the failing call was given."""
+    try:
+        yield
+    except OutputExistsError:
+        raise
+    except OSError as exc:
+        raise _about(name, exc, detail) from exc
+
+
+def _about(name: str, exc: OSError, detail: str = "") -> OSError:
+    """``exc``'s error (same errno, so the same OSError subclass) about ``name``."""
+    reason = exc.strerror or str(exc)
+    return OSError(exc.errno, f"{reason} ({detail})" if detail else reason, name)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would, briefly, for every thread)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o077)  # fallback where /proc is missing: restore at once
+    os.umask(current)
+    return current
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the new name durable (not possible everywhere: Windows cannot open a directory)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

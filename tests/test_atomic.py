@@ -1,0 +1,431 @@
+"""envelope.atomic_output: outputs that appear whole or not at all (docs/CLI.md, "How outputs
+appear"; spec/SECURITY.md, "All-or-nothing outputs")."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from fifo_reader import FifoReader
+
+import envelope
+from envelope import atomic
+
+
+def listing(path: Path) -> list[str]:
+    return sorted(os.listdir(path))
+
+
+@pytest.fixture
+def without_unnamed_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The named-temporary fallback, as on macOS or a file system without O_TMPFILE."""
+    monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+
+
+# --- the typed "output exists" error ------------------------------------------------------------
+
+
+def test_an_existing_output_raises_output_exists_error_naming_the_path(tmp_path: Path) -> None:
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"precious")
+    with pytest.raises(envelope.OutputExistsError) as refused:
+        with envelope.atomic_output(out) as f:
+            f.write(b"new")
+    error = refused.value
+    assert isinstance(error, envelope.EnvelopeError) and isinstance(error, FileExistsError)
+    assert (error.path, error.filename) == (str(out), str(out))
+    assert str(error) == f"{out} exists (pass overwrite=True to replace it)"
+    assert pickle.loads(pickle.dumps(error)).path == str(out)
+    assert out.read_bytes() == b"precious" and listing(tmp_path) == ["out.bin"]
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_an_output_that_appears_while_writing_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    out = tmp_path / "out.bin"
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(out) as f:
+            f.write(b"mine")
+            out.write_bytes(b"someone else's")
+    assert out.read_bytes() == b"someone else's" and listing(tmp_path) == ["out.bin"]
+
+
+# --- unnamed until complete ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux-only")
+def test_output_has_no_name_until_complete(tmp_path: Path) -> None:
+    with envelope.atomic_output(tmp_path / "out.bin", private=True) as out:
+        out.write(b"secret plaintext")
+        out.flush()
+        assert os.listdir(tmp_path) == []  # an unnamed file: nothing to find, nothing to leave
+    assert (tmp_path / "out.bin").read_bytes() == b"secret plaintext"
+
+
+def test_sigkill_mid_write_leaves_nothing(tmp_path: Path) -> None:
+    """A process killed while writing plaintext leaves no file behind (the unnamed file vanishes)."""
+    code = (
+        "import os, signal, sys\n"
+        "from envelope import atomic_output\n"
+        "with atomic_output(sys.argv[1], private=True) as out:\n"
+        "    out.write(b'partial plaintext' * 1000); out.flush(); os.fsync(out.fileno())\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.bin")], check=False)
+    assert result.returncode == -signal.SIGKILL
+    if hasattr(os, "O_TMPFILE"):
+        assert os.listdir(tmp_path) == []
+
+
+def test_named_temp_fallback_cleans_up_on_failure(tmp_path: Path, without_unnamed_files: None) -> None:
+    with pytest.raises(RuntimeError):
+        with envelope.atomic_output(tmp_path / "out.bin") as out:
+            out.write(b"half")
+            assert len(os.listdir(tmp_path)) == 1  # the hidden .out.bin.*.partial
+            raise RuntimeError("fail mid-write")
+    assert os.listdir(tmp_path) == []
+    with envelope.atomic_output(tmp_path / "out.bin") as out:
+        out.write(b"whole")
+    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"whole"
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(tmp_path / "out.bin") as out:
+            out.write(b"again")
+    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"whole"
+
+
+# --- write-back errors (issue 11, item 3) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_a_write_back_error_fails_the_output_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    """Linux reports a write-back error once per open file: when the background thread got it,
+    the final fsync succeeds. The error must still fail the output, which never gets its name."""
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    reported = threading.Event()
+
+    def failing_fdatasync(fd: int) -> None:
+        reported.set()
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
+    out = tmp_path / "out.bin"
+    with pytest.raises(OSError) as failed:
+        with envelope.atomic_output(out, private=True) as f:
+            f.write(b"verified plaintext" * 1000)
+            f.flush()
+            assert reported.wait(10), "the write-back thread never ran"
+    assert failed.value.errno == errno.EIO and failed.value.filename == str(out)
+    assert listing(tmp_path) == []
+
+
+# --- replacing an output (issue 11, item 9) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "not-private"])
+def test_overwrite_replaces_the_output(tmp_path: Path, private: bool) -> None:
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"old")
+    out.chmod(0o644)
+    with envelope.atomic_output(out, overwrite=True, private=private, mode=None if private else 0o640) as f:
+        f.write(b"new")
+    assert out.read_bytes() == b"new" and listing(tmp_path) == ["out.bin"]
+    assert out.stat().st_mode & 0o777 == (0o600 if private else 0o640)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux-only")
+def test_replacing_a_private_output_never_gives_it_another_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plaintext is linked straight to the output's name, once the old file is gone: there
+    is no instant in which a SIGKILL would leave it under a hidden name (the kill tests kill there)."""
+    links: list[tuple[str, list[str]]] = []
+    real_link = atomic._link_fd
+
+    def spy(*args: object) -> None:
+        links.append((os.path.basename(str(args[-1])), listing(tmp_path)))
+        real_link(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic, "_link_fd", spy)
+    out = tmp_path / "out.bin"
+    out.write_bytes(b"old plaintext")
+    with envelope.atomic_output(out, overwrite=True, private=True) as f:
+        f.write(b"new plaintext")
+    assert links == [("out.bin", [])]  # one link, to the final name, into a folder without the old file
+    assert out.read_bytes() == b"new plaintext"
+
+
+@pytest.mark.skipif(not hasattr(os, "O_TMPFILE"), reason="O_TMPFILE is Linux-only")
+@pytest.mark.parametrize("existed", [True, False], ids=["replaced", "new"])
+def test_a_private_output_that_cannot_be_linked_says_whether_the_old_one_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existed: bool
+) -> None:
+    def no_space(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[0]))
+
+    monkeypatch.setattr(atomic, "_link_fd", no_space)
+    out = tmp_path / "out.bin"
+    if existed:
+        out.write_bytes(b"old plaintext")
+    with pytest.raises(OSError) as failed:
+        with envelope.atomic_output(out, overwrite=True, private=True) as f:
+            f.write(b"new plaintext")
+    assert (failed.value.errno, failed.value.filename) == (errno.ENOSPC, str(out))
+    assert ("the old file was removed" in str(failed.value)) == existed
+    assert listing(tmp_path) == []
+
+
+# --- outputs that are not files at rest (issue 12, item 1) --------------------------------------
+
+
+def test_a_device_is_written_into_without_overwrite() -> None:
+    with envelope.atomic_output(os.devnull, private=True) as f:
+        f.write(b"plaintext")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_fifo_is_written_into_never_replaced(tmp_path: Path, overwrite: bool) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = FifoReader(fifo)
+    with envelope.atomic_output(fifo, overwrite=overwrite, private=True) as f:
+        f.write(b"streamed plaintext")
+    assert reader.result() == b"streamed plaintext"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and listing(tmp_path) == ["fifo"]
+
+
+def test_a_descriptor_path_is_written_into(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        with envelope.atomic_output(f"/dev/fd/{write_end}") as f:
+            f.write(b"through the pipe")
+        os.close(write_end)
+        write_end = -1
+        assert os.read(read_end, 100) == b"through the pipe"
+        assert os.read(read_end, 100) == b""  # only a duplicate was closed: the pipe ended with ours
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
+def test_a_unix_socket_is_connected_to_and_written_into(tmp_path: Path) -> None:
+    path = tmp_path / "sock"
+    received = bytearray()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(1)
+
+        def serve() -> None:
+            connection, _ = server.accept()
+            with connection:
+                while data := connection.recv(65536):
+                    received.extend(data)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        with envelope.atomic_output(path) as f:
+            f.write(b"to the socket")
+        thread.join(30)
+    assert bytes(received) == b"to the socket"
+
+
+# --- platforms: each missing call simulated (issue 12, item 8) ----------------------------------
+
+
+def test_without_fdatasync_the_write_back_thread_uses_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS CPython has no os.fdatasync."""
+    monkeypatch.delattr(os, "fdatasync")
+    real_fsync = os.fsync
+    synced_in_background = threading.Event()
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread().name == "envelope-writeback":
+            synced_in_background.set()
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with envelope.atomic_output(tmp_path / "out.bin") as f:
+        f.write(b"data")
+        f.flush()
+        assert synced_in_background.wait(10), "the write-back thread did not sync"
+    assert (tmp_path / "out.bin").read_bytes() == b"data"
+
+
+class FakeFcntl:
+    """Records fcntl calls; answers F_FULLFSYNC with ``errno_`` (0: success)."""
+
+    F_FULLFSYNC = 51  # its value on macOS
+
+    def __init__(self, errno_: int) -> None:
+        self.errno = errno_
+        self.calls: list[int] = []
+
+    def fcntl(self, fd: int, command: int) -> int:
+        self.calls.append(command)
+        if self.errno:
+            raise OSError(self.errno, os.strerror(self.errno))
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "fsyncs"), [(0, 0), (errno.ENOTSUP, 1), (errno.EINVAL, 1)], ids=["done", "unsupported", "invalid"]
+)
+def test_where_f_fullfsync_exists_it_makes_the_output_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: int, fsyncs: int
+) -> None:
+    """macOS: fsync leaves the data in the drive's cache, F_FULLFSYNC flushes it; a file system
+    that does not support it gets a plain fsync."""
+    fake = FakeFcntl(answer)
+    monkeypatch.setitem(sys.modules, "fcntl", fake)
+    monkeypatch.setattr(atomic, "_WRITEBACK_INTERVAL_S", 3600)  # count the final sync only
+    real_fsync, fsynced = os.fsync, []
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsynced.append(fd), real_fsync(fd))[1])
+    with envelope.atomic_output(tmp_path / "out.bin") as f:
+        f.write(b"data")
+    assert fake.calls == [FakeFcntl.F_FULLFSYNC]
+    assert len(fsynced) - 1 == fsyncs  # the folder is fsynced too, once its entry is written
+    assert (tmp_path / "out.bin").read_bytes() == b"data"
+
+
+def test_an_f_fullfsync_error_fails_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real error must not be retried with fsync, which would no longer report it."""
+    monkeypatch.setitem(sys.modules, "fcntl", FakeFcntl(errno.EIO))
+    out = tmp_path / "out.bin"
+    with pytest.raises(OSError) as failed:
+        with envelope.atomic_output(out) as f:
+            f.write(b"data")
+    assert (failed.value.errno, failed.value.filename) == (errno.EIO, str(out))
+    assert listing(tmp_path) == []
+
+
+def test_without_fchmod_the_named_file_gets_its_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, without_unnamed_files: None
+) -> None:
+    """Windows has no os.fchmod before Python 3.13."""
+    monkeypatch.delattr(os, "fchmod")
+    with envelope.atomic_output(tmp_path / "out.bin", mode=0o640) as f:
+        f.write(b"data")
+    assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("missing", ["O_TMPFILE", "/proc/self/fd"])
+def test_without_unnamed_files_a_hidden_named_file_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    if missing == "O_TMPFILE":
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    else:
+        monkeypatch.setattr(atomic, "_PROC_FD", str(tmp_path / "no-proc"))
+    with envelope.atomic_output(tmp_path / "out.bin", private=True) as f:
+        f.write(b"data")
+        (hidden,) = os.listdir(tmp_path)
+        assert hidden.startswith(".out.bin.") and hidden.endswith(".partial")
+        assert stat.S_IMODE(os.stat(tmp_path / hidden).st_mode) == 0o600
+    assert listing(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"data"
+
+
+# --- errors name the caller's path and the real problem (issue 12, item 9) ----------------------
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_is_reported_as_one(tmp_path: Path, overwrite: bool) -> None:
+    with pytest.raises(IsADirectoryError) as refused:
+        with envelope.atomic_output(tmp_path, overwrite=overwrite) as f:
+            f.write(b"data")
+    assert refused.value.filename == str(tmp_path)
+    assert listing(tmp_path) == []
+
+
+def test_a_missing_folder_is_reported_as_one(tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "out.bin"
+    with pytest.raises(FileNotFoundError) as refused:
+        with envelope.atomic_output(out) as f:
+            f.write(b"data")
+    assert refused.value.filename == str(out)
+    assert refused.value.strerror == f"the folder {tmp_path / 'missing'} does not exist"
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_a_failure_to_name_the_output_names_the_callers_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    """A directory appears where a ciphertext output is being replaced: the rename from the hidden
+    name fails, and the error names the output, not the hidden file (which is removed)."""
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    out = tmp_path / "out.bin"
+    with pytest.raises(IsADirectoryError) as failed:
+        with envelope.atomic_output(out, overwrite=True) as f:
+            f.write(b"data")
+            out.mkdir()
+    assert failed.value.filename == str(out) and failed.value.filename2 is None
+    assert ".partial" not in str(failed.value)
+    assert listing(tmp_path) == ["out.bin"] and out.is_dir()
+
+
+# --- symbolic links (issue 11, item 8) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "not-private"])
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_overwrite_through_a_link_replaces_the_file_it_points_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private: bool, unnamed: bool
+) -> None:
+    """As cp writes through a link: the link stays, its target gets the new content (in the
+    target's folder, so that the rename stays within one file system)."""
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    (tmp_path / "links").mkdir()
+    (tmp_path / "files").mkdir()
+    target = tmp_path / "files" / "model.bin"
+    target.write_bytes(b"old")
+    link = tmp_path / "links" / "model.bin"
+    link.symlink_to(os.path.relpath(target, link.parent))
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(link, private=private) as f:
+            f.write(b"new")
+    with envelope.atomic_output(link, overwrite=True, private=private) as f:
+        f.write(b"new")
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_bytes() == b"new"
+    assert listing(tmp_path / "links") == ["model.bin"] and listing(tmp_path / "files") == ["model.bin"]
+
+
+def test_a_link_to_a_missing_file_is_not_replaced(tmp_path: Path) -> None:
+    link = tmp_path / "out.bin"
+    link.symlink_to("nowhere")
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.atomic_output(link) as f:
+            f.write(b"data")
+    with pytest.raises(FileNotFoundError) as refused:
+        with envelope.atomic_output(link, overwrite=True) as f:
+            f.write(b"data")
+    assert refused.value.filename == str(link) and "symbolic link to a missing file" in str(refused.value)
+    assert link.is_symlink() and os.readlink(link) == "nowhere" and listing(tmp_path) == ["out.bin"]
+
+
+def test_rewrap_file_in_place_through_a_link_rewrites_its_target(alice, bob, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "m.env"
+    target.write_bytes(envelope.seal(b"weights", alice.public_key()))
+    link = tmp_path / "current.env"
+    link.symlink_to("m.env")
+    envelope.rewrap_file(link, link, alice, add=bob.public_key(), overwrite=True)
+    assert link.is_symlink() and os.readlink(link) == "m.env"
+    assert envelope.open(target.read_bytes(), bob) == b"weights"
+    assert listing(tmp_path) == ["current.env", "m.env"]
