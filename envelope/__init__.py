@@ -29,9 +29,9 @@ _EXPORTS = {
     "fileio": ["EnvelopeReader", "EnvelopeWriter"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
     "inspection": ["Inspection", "RecipientInfo", "inspect"],
-    "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "private_key_pem",
-             "public_key_pem"],
-    "recipients": ["Identity", "Recipient", "RsaIdentity", "RsaRecipient"],
+    "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
+             "parse_private_key", "parse_public_key", "parse_public_keys", "private_key_pem", "public_key_pem"],
+    "recipients": ["Identity", "Recipient", "RsaIdentity", "RsaKeyFileIdentity", "RsaRecipient"],
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -52,6 +52,7 @@ __all__ = [
     "Recipient",
     "RecipientInfo",
     "RsaIdentity",
+    "RsaKeyFileIdentity",
     "RsaRecipient",
     "UnsupportedError",
     "UsageError",
@@ -61,10 +62,14 @@ __all__ = [
     "key_id",
     "load_private_key",
     "load_public_key",
+    "load_public_keys",
     "open",
     "open_file",
     "open_stream",
     "open_with_metadata",
+    "parse_private_key",
+    "parse_public_key",
+    "parse_public_keys",
     "private_key_pem",
     "public_key_pem",
     "rewrap",
@@ -116,5 +121,16 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .fileio import EnvelopeReader, EnvelopeWriter
     from .files import open_file, rewrap_file, seal_file, verify_file
     from .inspection import Inspection, RecipientInfo, inspect
-    from .keys import generate_private_key, key_id, load_private_key, load_public_key, private_key_pem, public_key_pem
-    from .recipients import Identity, Recipient, RsaIdentity, RsaRecipient
+    from .keys import (
+        generate_private_key,
+        key_id,
+        load_private_key,
+        load_public_key,
+        load_public_keys,
+        parse_private_key,
+        parse_public_key,
+        parse_public_keys,
+        private_key_pem,
+        public_key_pem,
+    )
+    from .recipients import Identity, Recipient, RsaIdentity, RsaKeyFileIdentity, RsaRecipient
