@@ -195,7 +195,7 @@ def _key_texts(data: bytes, where: Callable[[int], str]) -> Iterator[tuple[int, 
     skipping blank lines and ``#`` comments."""
     block: list[bytes] = []
     start = 0
-    for number, raw in enumerate(data.splitlines(), 1):
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):  # a UTF-8 BOM
         line = raw.strip()
         if block:
             block.append(line)
@@ -475,7 +475,7 @@ def _key_id_hint(path: str) -> bytes | None:
     """The key id of the public key in file ``path``, if it holds one; None on any problem. Only a
     hint (the key policy applies to the private key, once unlocked), so its numbers are not checked."""
     try:
-        return _raw_key_id(_decode_public_key(_read_key_file(path, "", "")))
+        return _raw_key_id(_decode_public_key(_read_key_file(path, "RsaKeyFileIdentity", "parse_public_key")))
     except InvalidKeyError:
         return None
 

@@ -174,6 +174,8 @@ def test_recipients_files_hold_pem_blocks_certificates_and_ssh_lines(alice, bob,
     assert [envelope.key_id(k) for k in envelope.load_public_keys(path)] == expected
     assert [envelope.key_id(k) for k in envelope.parse_public_keys(text)] == expected
     assert [envelope.key_id(k) for k in envelope.parse_public_keys(text.encode())] == expected
+    with_bom = ("\ufeff" + text).encode()  # as some Windows editors save it
+    assert [envelope.key_id(k) for k in envelope.parse_public_keys(with_bom)] == expected
 
 
 def test_recipients_file_errors_name_the_line(alice, tmp_path):
