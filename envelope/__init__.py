@@ -31,10 +31,10 @@ _EXPORTS = {
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
-    "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "private_key_pem",
-             "public_key_pem"],
+    "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
+             "parse_private_key", "parse_public_key", "parse_public_keys", "private_key_pem", "public_key_pem"],
     "limits": ["DEFAULT_CHUNK_SIZE"],
-    "recipients": ["Identity", "Recipient", "RsaIdentity", "RsaRecipient"],
+    "recipients": ["Identity", "Recipient", "RsaIdentity", "RsaKeyFileIdentity", "RsaRecipient"],
     "signing": ["KeySigner", "Signer", "check_signature", "generate_signing_key", "load_signing_key",
                 "load_verifying_key", "parse_signing_key", "parse_verifying_key", "signing_key_pem",
                 "verifying_key_pem"],
@@ -63,6 +63,7 @@ __all__ = [
     "Recipient",
     "RecipientInfo",
     "RsaIdentity",
+    "RsaKeyFileIdentity",
     "RsaRecipient",
     "SignatureError",
     "Signer",
@@ -80,12 +81,16 @@ __all__ = [
     "key_id",
     "load_private_key",
     "load_public_key",
+    "load_public_keys",
     "load_signing_key",
     "load_verifying_key",
     "open_file",
     "open_reader",
     "open_stream",
     "open_with_metadata",
+    "parse_private_key",
+    "parse_public_key",
+    "parse_public_keys",
     "parse_signing_key",
     "parse_verifying_key",
     "private_key_pem",
@@ -149,9 +154,20 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .files import open_file, rewrap_file, seal_file, verify_file
     from .inspection import Inspection, RecipientInfo, SignerInfo
     from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module
-    from .keys import generate_private_key, key_id, load_private_key, load_public_key, private_key_pem, public_key_pem
+    from .keys import (
+        generate_private_key,
+        key_id,
+        load_private_key,
+        load_public_key,
+        load_public_keys,
+        parse_private_key,
+        parse_public_key,
+        parse_public_keys,
+        private_key_pem,
+        public_key_pem,
+    )
     from .limits import DEFAULT_CHUNK_SIZE
-    from .recipients import Identity, Recipient, RsaIdentity, RsaRecipient
+    from .recipients import Identity, Recipient, RsaIdentity, RsaKeyFileIdentity, RsaRecipient
     from .signing import (
         KeySigner,
         Signer,

@@ -1,53 +1,79 @@
-"""RSA key helpers: generate, load, and the key policy (spec section 3.3, rule R23).
+"""RSA key helpers: generate, load, parse, write, and the key policy (spec section 3.3, rule R23).
 
-Public keys load from PEM (SubjectPublicKeyInfo or PKCS#1), OpenSSH ``ssh-rsa`` lines, DER, and
-X.509 certificates (PEM or DER). Private keys load from PEM or DER (PKCS#8 or PKCS#1, encrypted with
-a passphrase or not) and from OpenSSH private key files.
+Loading is explicit, never a guess: ``load_*`` functions take the *path* of a key file (a ``str`` or
+an ``os.PathLike``), ``parse_*`` functions take the key itself (``bytes``, or text as ``str``).
+
+Public keys: PEM (SubjectPublicKeyInfo or PKCS#1), OpenSSH ``ssh-rsa`` lines, DER, and X.509
+certificates (PEM or DER) that are valid now and allow key encipherment. Private keys: PEM or DER
+(PKCS#8 or PKCS#1, encrypted with a passphrase or not) and OpenSSH private key files (encrypted or
+not). A recipients file (:func:`load_public_keys`) holds several public keys.
+
+Key ids are SHA-256 of the public key's DER SubjectPublicKeyInfo (section 4.1), written as 64
+lowercase hex digits everywhere in the public API (:func:`key_id`, ``RecipientInfo.key_id``,
+``RsaRecipient.key_id``, ``envelope-info``, ``envelope keygen``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import os
-from collections.abc import Callable
-from typing import Any, Union
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, Union
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .errors import InvalidKeyError
-from .limits import DEFAULT_KEY_BITS, MAX_KEY_BITS, MAX_KEY_FILE_LEN, MIN_KEY_BITS
+from . import _keyformat, _keypolicy
+from ._keypolicy import check_key_policy
+from .errors import InvalidKeyError, UsageError
+from .limits import DEFAULT_KEY_BITS, KEY_FILE_KDF_ITERATIONS, MAX_KEY_BITS, MAX_KEY_FILE_LEN, MIN_KEY_BITS
 
 __all__ = [
     "DEFAULT_KEY_BITS",
     "MAX_KEY_BITS",
     "MIN_KEY_BITS",
-    "KeySource",
+    "KeyData",
+    "KeyPath",
     "check_key_policy",
     "generate_private_key",
     "key_id",
     "load_private_key",
     "load_public_key",
+    "load_public_keys",
+    "parse_private_key",
+    "parse_public_key",
+    "parse_public_keys",
     "private_key_pem",
     "public_key_pem",
 ]
 
 
-KeySource = Union[str, bytes, "os.PathLike[str]"]
-"""Key text (PEM, an OpenSSH line), key bytes (PEM or DER), or the path of a file holding them: a
-``str`` holding ``-----BEGIN`` or starting with ``ssh-`` is key text, any other ``str`` a path."""
+KeyPath = Union[str, "os.PathLike[str]"]
+"""The path of a key file."""
+
+KeyData = bytes | str
+"""A key itself: PEM or OpenSSH text (``str`` or ``bytes``), or DER ``bytes``."""
+
+Passphrase = str | bytes | None
 
 
-def check_key_policy(key: object) -> None:
-    """Refuse anything but RSA keys of 2048 to 16384 bits (R23)."""
-    if not isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
-        kind = type(key).__name__.lstrip("_")
-        raise InvalidKeyError(f"only RSA keys are supported, not {kind}")
-    if not MIN_KEY_BITS <= key.key_size <= MAX_KEY_BITS:
-        raise InvalidKeyError(
-            f"RSA key of {key.key_size} bits refused: keys must have {MIN_KEY_BITS} to {MAX_KEY_BITS} bits"
-        )
+# --- key ids and new keys -------------------------------------------------------------------------
+
+
+def key_id(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> str:
+    """The key id: SHA-256 of the public key's DER SubjectPublicKeyInfo (section 4.1), as 64
+    lowercase hex digits, as ``envelope-info``, ``envelope keygen`` and ``RecipientInfo`` show it."""
+    return _raw_key_id(key).hex()
+
+
+def _raw_key_id(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
+    """The key id's 32 bytes, as recipient entries store them."""
+    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).digest()
 
 
 def generate_private_key(bits: int = DEFAULT_KEY_BITS) -> rsa.RSAPrivateKey:
@@ -57,183 +83,358 @@ def generate_private_key(bits: int = DEFAULT_KEY_BITS) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def key_id(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
-    """SHA-256 of the public key's DER SubjectPublicKeyInfo: the 32-byte key id (section 4.1)."""
-    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
-    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).digest()
+# --- reading ------------------------------------------------------------------------------------
 
 
-def _looks_like_key_text(text: str) -> bool:
-    return "-----BEGIN" in text or text.lstrip().startswith(("ssh-", "AAAA"))
-
-
-def _read_source(source: KeySource) -> bytes:
-    if isinstance(source, bytes):
-        return source
-    if isinstance(source, str) and _looks_like_key_text(source):
-        return source.encode()
-    if isinstance(source, (str, os.PathLike)):
-        try:
-            with open(source, "rb") as f:
-                return f.read(MAX_KEY_FILE_LEN)
-        except OSError as exc:
-            raise InvalidKeyError(f"cannot read key file {os.fspath(source)!r}: {exc.strerror}") from None
-        except ValueError:  # an embedded NUL byte
-            raise InvalidKeyError(f"not a usable key file name: {os.fspath(source)!r}") from None
-    raise InvalidKeyError(f"a key must be given as text, bytes or a path, not {type(source).__name__}")
-
-
-_RSA_PSS_OID = "1.2.840.113549.1.1.10"
-_RSA_PSS_OID_DER = bytes.fromhex("2a864886f70d01010a")  # the OID's content octets
-_PSS_REFUSED = "RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key"
-
-
-def _der_element(data: bytes, position: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the DER element at ``position``; ValueError if cut."""
-    if position + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag, length = data[position], data[position + 1]
-    start = position + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or start + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[start : start + count], "big")
-        start += count
-    if start + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, start, start + length
-
-
-def _algorithm_oid(der: bytes, *, skip_version: bool) -> bytes | None:
-    """The algorithm OID of a SubjectPublicKeyInfo (or, skipping the version, a PKCS#8
-    PrivateKeyInfo): SEQUENCE { [INTEGER version,] SEQUENCE { OID, ... }, ... }. None if the bytes
-    are not shaped like one."""
+def _read_key_file(path: object, function: str, parser: str) -> bytes:
+    """The bytes of a key file. An unreadable file raises InvalidKeyError whose cause is the OSError
+    (the command line turns that into an I/O error)."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise UsageError(f"{function} takes the path of a key file; to read a key from bytes, use {parser}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"{function} takes the path of a key file (str or os.PathLike), not {type(path).__name__}")
+    name = os.fspath(path)
     try:
-        tag, position, _ = _der_element(der, 0)
-        if tag != 0x30:
-            return None
-        if skip_version:
-            tag, _, position = _der_element(der, position)
-            if tag != 0x02:
-                return None
-        tag, position, _ = _der_element(der, position)
-        if tag != 0x30:
-            return None
-        tag, start, end = _der_element(der, position)
-        return der[start:end] if tag == 0x06 else None
-    except ValueError:
-        return None
+        with open(path, "rb") as f:
+            data = f.read(MAX_KEY_FILE_LEN + 1)
+    except OSError as exc:
+        raise InvalidKeyError(f"cannot read key file {name}: {exc.strerror}") from exc
+    except ValueError as exc:  # an embedded NUL byte
+        raise InvalidKeyError(f"not a usable key file name: {name!r}") from exc
+    if len(data) > MAX_KEY_FILE_LEN:
+        raise InvalidKeyError(f"{name}: over {MAX_KEY_FILE_LEN} bytes, too large for a key file")
+    return data
 
 
-def _pem_body(data: bytes, label: bytes) -> bytes | None:
-    """The DER inside the first PEM block with this label, if any."""
-    begin, end = b"-----BEGIN " + label + b"-----", b"-----END " + label + b"-----"
-    if begin not in data or end not in data:
-        return None
-    body = data.split(begin, 1)[1].split(end, 1)[0]
+def _key_bytes(data: object, function: str, loader: str) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        if len(data) > MAX_KEY_FILE_LEN:
+            raise InvalidKeyError(f"over {MAX_KEY_FILE_LEN} bytes, too large for a key")
+        return bytes(data)
+    if isinstance(data, os.PathLike):
+        raise UsageError(f"{function} takes the key itself (bytes or text); to read a key file, use {loader}")
+    raise UsageError(f"{function} takes the key as bytes or text, not {type(data).__name__}")
+
+
+def _trimmed(data: bytes) -> bytes:
+    """Key text without surrounding white space; DER unchanged (its last byte may be 0x0a)."""
+    text = data.strip()
+    return text if b"-----BEGIN" in text or text.startswith(_SSH_PREFIXES) else data
+
+
+def _in_file(path: KeyPath, parse: Callable[[], Any]) -> Any:
+    """Run a parser on a file's bytes; its errors name the file."""
     try:
-        return base64.b64decode(b"".join(body.split()), validate=True)
-    except ValueError:
-        return None
+        return parse()
+    except InvalidKeyError as exc:
+        raise InvalidKeyError(f"{os.fspath(path)}: {exc}") from exc
 
 
-def _refuse_rsa_pss(data: bytes, *, private: bool) -> None:
-    """RSA-PSS-restricted keys are signing keys; using them to encrypt breaks their contract (R23).
+# --- public keys ----------------------------------------------------------------------------------
 
-    cryptography loads them as plain RSA keys, so read the algorithm identifier of the
-    SubjectPublicKeyInfo or PKCS#8 structure. (An encrypted PKCS#8 file hides it; such a private key
-    could only open files sealed to the rsaEncryption form of the same public key.)
+
+def load_public_key(path: KeyPath) -> rsa.RSAPublicKey:
+    """Load the RSA public key of a key file: PEM, an OpenSSH ``ssh-rsa`` line, DER, or an X.509
+    certificate. A file holding several keys or certificates is refused: use
+    :func:`load_public_keys` for a file of recipients."""
+    data = _read_key_file(path, "load_public_key", "parse_public_key")
+    key: rsa.RSAPublicKey = _in_file(path, lambda: parse_public_key(data))
+    return key
+
+
+def parse_public_key(data: KeyData) -> rsa.RSAPublicKey:
+    """Parse one RSA public key: PEM (SubjectPublicKeyInfo or PKCS#1), an OpenSSH ``ssh-rsa`` line,
+    DER, or an X.509 certificate (PEM or DER).
+
+    A certificate must be valid now and, when it has a KeyUsage extension, allow keyEncipherment;
+    to use the key of any other certificate, extract it first
+    (``openssl x509 -pubkey -noout -in CERT > KEY.pub``). Data holding several keys or certificates
+    (two PEM blocks, a certificate chain) is refused, naming the count: use :func:`parse_public_keys`.
     """
-    label = b"PRIVATE KEY" if private else b"PUBLIC KEY"
-    der = _pem_body(data, label) if data.startswith(b"-----BEGIN") else data
-    if der is not None and _algorithm_oid(der, skip_version=private) == _RSA_PSS_OID_DER:
-        raise InvalidKeyError(_PSS_REFUSED)
+    raw = _trimmed(_key_bytes(data, "parse_public_key", "load_public_key"))
+    try:
+        return _parse_single_public_key(raw)
+    except InvalidKeyError as exc:
+        if isinstance(data, str) and "\n" not in data and not raw.startswith((b"-----", *_SSH_PREFIXES)):
+            raise InvalidKeyError(f"{exc} (to read a key file, use load_public_key)") from exc
+        raise
 
 
-def _public_loaders(data: bytes) -> list[Callable[[bytes], object]]:
-    from cryptography import x509  # ~30 ms to import: only when a key is loaded
-
-    if data.startswith(b"ssh-"):
-        return [serialization.load_ssh_public_key]
-    if data.startswith(b"-----BEGIN"):
-        return [lambda d: _certificate_key(x509.load_pem_x509_certificate(d)), serialization.load_pem_public_key]
-    return [serialization.load_der_public_key, lambda d: _certificate_key(x509.load_der_x509_certificate(d))]
+def load_public_keys(path: KeyPath) -> list[rsa.RSAPublicKey]:
+    """Every public key of a recipients file, in order (see :func:`parse_public_keys`). Errors name
+    the file and line: ``team.txt:3: ...``."""
+    data = _read_key_file(path, "load_public_keys", "parse_public_keys")
+    name = os.fspath(path)
+    return _public_keys(data, lambda line: f"{name}:{line}", name)
 
 
-def _certificate_key(certificate: Any) -> object:
-    if certificate.public_key_algorithm_oid.dotted_string == _RSA_PSS_OID:
-        raise InvalidKeyError(_PSS_REFUSED)
-    return certificate.public_key()
+def parse_public_keys(data: KeyData) -> list[rsa.RSAPublicKey]:
+    """Every public key of a recipients list: PEM blocks (public keys or certificates) and OpenSSH
+    ``ssh-rsa`` lines, one per line; blank lines and lines starting with ``#`` are skipped. Errors
+    name the line. The same key listed twice is returned twice."""
+    raw = _key_bytes(data, "parse_public_keys", "load_public_keys")
+    return _public_keys(raw, lambda line: f"line {line}", "the recipients list")
 
 
-def load_public_key(source: KeySource) -> rsa.RSAPublicKey:
-    """Load an RSA public key from PEM, an OpenSSH line, DER, or an X.509 certificate."""
-    data = _read_source(source).strip()
+def _public_keys(data: bytes, where: Callable[[int], str], what: str) -> list[rsa.RSAPublicKey]:
+    keys = []
+    for line, text in _key_texts(data, where):
+        try:
+            keys.append(_parse_single_public_key(text))
+        except InvalidKeyError as exc:
+            raise InvalidKeyError(f"{where(line)}: {exc}") from exc
+    if not keys:
+        raise InvalidKeyError(f"{what}: no public key found")
+    return keys
+
+
+def _key_texts(data: bytes, where: Callable[[int], str]) -> Iterator[tuple[int, bytes]]:
+    """(line number, key text) for each key of a recipients list: PEM blocks and other lines,
+    skipping blank lines and ``#`` comments."""
+    block: list[bytes] = []
+    start = 0
+    for number, raw in enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):  # a UTF-8 BOM
+        line = raw.strip()
+        if block:
+            block.append(line)
+            if line.startswith(b"-----END"):
+                yield start, b"\n".join(block)
+                block = []
+        elif line.startswith(b"-----BEGIN"):
+            block, start = [line], number
+        elif line and not line.startswith(b"#"):
+            yield number, line
+    if block:
+        raise InvalidKeyError(f"{where(start)}: PEM block without its END line")
+
+
+_SSH_PREFIXES = (b"ssh-", b"ecdsa-sha2-", b"sk-")
+_NOT_A_PUBLIC_KEY = "not a public key: expected PEM, an OpenSSH ssh-rsa line, DER or an X.509 certificate"
+_PUBLIC_PEM_LABELS = (b"PUBLIC KEY", b"RSA PUBLIC KEY", b"CERTIFICATE", b"X509 CERTIFICATE")
+
+
+def _parse_single_public_key(data: bytes) -> rsa.RSAPublicKey:
+    key = _decode_public_key(data)
+    check_key_policy(key)
+    return key
+
+
+def _decode_public_key(data: bytes) -> rsa.RSAPublicKey:
+    """The RSA public key in ``data``, before the key policy's checks of its numbers."""
+    data = _trimmed(data)
     if b"PRIVATE KEY-----" in data:
         raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
-    _refuse_rsa_pss(data, private=False)
-    key: object = None
-    for loader in _public_loaders(data):
-        try:
-            key = loader(data)
-            break
-        except InvalidKeyError:
-            raise
-        except Exception:  # noqa: S112 - any parser failure means "not this format": try the next
-            continue
-    if key is None:
-        raise InvalidKeyError("not a public key: expected PEM, an OpenSSH ssh-rsa line, DER or an X.509 certificate")
-    check_key_policy(key)
-    assert isinstance(key, rsa.RSAPublicKey)
+    if b"-----BEGIN" in data:
+        key = _pem_public_key(data)
+    elif data.startswith(_SSH_PREFIXES):
+        key = _ssh_public_key(data)
+    else:
+        key = _der_public_key(data)
+    if not isinstance(key, rsa.RSAPublicKey):
+        _keypolicy.refuse_kind(_keypolicy.key_kind(key))
     return key
+
+
+def _pem_public_key(data: bytes) -> object:
+    count = data.count(b"-----BEGIN ")
+    if count > 1:
+        raise InvalidKeyError(
+            f"{count} keys or certificates where one is expected: a file of several recipients is read "
+            "with load_public_keys (envelope seal -R FILE)"
+        )
+    label = _keyformat.pem_label(data)
+    if label not in _PUBLIC_PEM_LABELS:
+        raise InvalidKeyError(_NOT_A_PUBLIC_KEY)
+    if label.endswith(b"CERTIFICATE"):
+        from cryptography import x509  # ~30 ms to import: only when a certificate is read
+
+        try:
+            certificate = x509.load_pem_x509_certificate(data)
+        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+            raise InvalidKeyError("not a valid X.509 certificate") from exc
+        return _keypolicy.certificate_key(certificate)
+    _keypolicy.refuse_rsa_pss(data, private=False)
+    try:
+        return serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise InvalidKeyError(_parse_failure(exc, _NOT_A_PUBLIC_KEY)) from exc
+
+
+def _ssh_public_key(data: bytes) -> object:
+    lines = [line for line in data.splitlines() if line.strip() and not line.lstrip().startswith(b"#")]
+    if len(lines) > 1:
+        raise InvalidKeyError(
+            f"{len(lines)} keys where one is expected: a file of several recipients is read "
+            "with load_public_keys (envelope seal -R FILE)"
+        )
+    kind = data.split(None, 1)[0]
+    if kind != b"ssh-rsa":
+        _keypolicy.refuse_ssh_kind(kind)
+    try:
+        return serialization.load_ssh_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise InvalidKeyError("not a valid OpenSSH public key line") from exc
+
+
+def _der_public_key(data: bytes) -> object:
+    from cryptography import x509
+
+    _keypolicy.refuse_rsa_pss(data, private=False)
+    if _keyformat.der_shape(data) == "private":
+        raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
+    try:
+        return serialization.load_der_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as first:
+        try:
+            return _keypolicy.certificate_key(x509.load_der_x509_certificate(data))
+        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
+            raise InvalidKeyError(_parse_failure(first, _NOT_A_PUBLIC_KEY)) from first
+
+
+def _parse_failure(exc: Exception, message: str) -> str:
+    """The message for a key that did not parse: an algorithm cryptography cannot load is named."""
+    if isinstance(exc, UnsupportedAlgorithm):
+        return "the key's algorithm is not supported: envelope encrypts to RSA keys"
+    return message
+
+
+# --- private keys ---------------------------------------------------------------------------------
 
 
 def load_private_key(
-    source: KeySource, passphrase: str | bytes | None = None, *, full_validation: bool = False
+    path: KeyPath, passphrase: Passphrase = None, *, full_validation: bool = False
 ) -> rsa.RSAPrivateKey:
-    """Load an RSA private key from PEM, DER or an OpenSSH private key file.
+    """Load the RSA private key of a key file (see :func:`parse_private_key`). Errors name the file."""
+    data = _read_key_file(path, "load_private_key", "parse_private_key")
+    key: rsa.RSAPrivateKey = _in_file(
+        path, lambda: parse_private_key(data, passphrase, full_validation=full_validation)
+    )
+    return key
 
-    Raises :class:`InvalidKeyError` when the key is encrypted and no passphrase is given, when the
-    passphrase is wrong, or when the key is not RSA of an allowed size. The passphrase never appears
+
+def parse_private_key(
+    data: KeyData, passphrase: Passphrase = None, *, full_validation: bool = False
+) -> rsa.RSAPrivateKey:
+    """Parse an RSA private key: PEM or DER (PKCS#8 or PKCS#1) or an OpenSSH private key, encrypted
+    with ``passphrase`` or not.
+
+    Raises :class:`InvalidKeyError`, with a message saying which: the key is encrypted and no
+    passphrase is given; a passphrase is given but the key is not encrypted; the passphrase is wrong;
+    the key's encryption is not supported (naming it); the data is a public key or not a key; the
+    key is not RSA or breaks the key policy (:func:`check_key_policy`). The passphrase never appears
     in a message.
 
     OpenSSL's full RSA key validation (primality tests of p and q) costs 40 / 120 / 280 ms for
-    2048 / 3072 / 4096-bit keys, which dominates opening a small file. By default it is replaced by a
-    pairwise check (wrap a random value with the public half, unwrap it with the private half:
-    1-3 ms), which catches a corrupted or mismatched key. Skipping the primality tests is safe here:
-    the key is the caller's own, and it only ever unwraps data keys whose value is never revealed, so
-    a fault in it cannot leak through outputs (the Bellcore attack needs the faulty output).
-    ``full_validation=True`` restores OpenSSL's checks.
+    2048 / 3072 / 4096-bit keys, which dominates opening a small file. By default it is replaced by
+    integer bounds on every component (``p * q == n``, exponents and CRT values below the modulus:
+    microseconds) and a pairwise check (wrap a random value with the public half, unwrap it with the
+    private half: 1-3 ms), which catch a corrupted, mismatched or crafted key. Skipping the primality
+    tests is safe here: the key is the caller's own, and it only ever unwraps data keys whose value
+    is never revealed, so a fault in it cannot leak through outputs (the Bellcore attack needs the
+    faulty output). ``full_validation=True`` restores OpenSSL's checks.
     """
-    data = _read_source(source).strip()
-    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
-    if b"PUBLIC KEY-----" in data or data.startswith(b"ssh-rsa "):
-        raise InvalidKeyError("this is a public key; opening needs the private key")
-    _refuse_rsa_pss(data, private=True)
-    key: object
-    skip = not full_validation
-    try:
-        if data.startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
-            key = serialization.load_ssh_private_key(data, password, unsafe_skip_rsa_key_validation=skip)
-        elif data.startswith(b"-----BEGIN"):
-            key = serialization.load_pem_private_key(data, password, unsafe_skip_rsa_key_validation=skip)
-        else:
-            key = serialization.load_der_private_key(data, password, unsafe_skip_rsa_key_validation=skip)
-    except TypeError as exc:
-        if "not encrypted" in str(exc):
-            raise InvalidKeyError("a passphrase was given but the private key is not encrypted") from None
-        raise InvalidKeyError("the private key is encrypted: a passphrase is needed") from None
-    except Exception:
-        if password is not None:
-            raise InvalidKeyError("cannot load the private key: wrong passphrase, or not a valid key") from None
-        raise InvalidKeyError("not a valid private key (expected PEM, DER or OpenSSH)") from None
+    raw = _trimmed(_key_bytes(data, "parse_private_key", "load_private_key"))
+    password = _password(passphrase)
+    form = _private_form(raw)
+    if form.encrypted and password is None:
+        raise InvalidKeyError("the private key is encrypted: a passphrase is needed")
+    if not form.encrypted and password is not None:
+        raise InvalidKeyError("a passphrase was given but the private key is not encrypted")
+    key = _decode_private_key(raw, form, password, skip_validation=not full_validation)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        _keypolicy.refuse_kind(_keypolicy.key_kind(key))
     check_key_policy(key)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    if skip:
+    if not full_validation:
         _pairwise_check(key)
     return key
+
+
+def _password(passphrase: object) -> bytes | None:
+    if passphrase is None:
+        return None
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode("utf-8")
+    if not isinstance(passphrase, bytes):
+        raise UsageError(f"a passphrase is str or bytes, not {type(passphrase).__name__}")
+    if not passphrase:
+        raise UsageError("the passphrase is empty")
+    return passphrase
+
+
+class _PrivateForm(NamedTuple):
+    """What a private key file shows before any passphrase is used."""
+
+    container: str  # "openssh", "pem" or "der"
+    encrypted: bool
+    cipher: str  # OpenSSH: the cipher name ("none" when not encrypted); otherwise ""
+    public_blob: bytes | None  # OpenSSH: the public key, in the clear even when encrypted
+
+
+def _private_form(data: bytes) -> _PrivateForm:
+    """Classify private key bytes, refusing public keys, certificates and non-RSA keys that can be
+    recognised without a passphrase."""
+    if data.startswith(_SSH_PREFIXES):
+        raise InvalidKeyError("this is a public key; opening needs the private key")
+    if b"-----BEGIN" not in data:
+        shape = _keyformat.der_shape(data)
+        if shape == "public":
+            raise InvalidKeyError("this is a public key; opening needs the private key")
+        if shape == "certificate":
+            raise InvalidKeyError("this is a certificate (a public key); opening needs the private key")
+        if shape is None:
+            raise InvalidKeyError("not a private key: expected PEM, DER or an OpenSSH private key")
+        _keypolicy.refuse_rsa_pss(data, private=True)
+        return _PrivateForm("der", shape == "encrypted", "", None)
+    label = _keyformat.pem_label(data)
+    if label == b"OPENSSH PRIVATE KEY":
+        cipher, blob = _keyformat.openssh_header(data)
+        kind = _keyformat.ssh_field(blob, 0)
+        if kind != b"ssh-rsa":
+            _keypolicy.refuse_ssh_kind(kind)
+        return _PrivateForm("openssh", cipher != "none", cipher, blob)
+    if label in _PUBLIC_PEM_LABELS:
+        what = "a certificate (a public key)" if label.endswith(b"CERTIFICATE") else "a public key"
+        raise InvalidKeyError(f"this is {what}; opening needs the private key")
+    encrypted = label == b"ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in data
+    if label in (b"EC PRIVATE KEY", b"DSA PRIVATE KEY"):
+        _keypolicy.refuse_kind("ECDSA" if label.startswith(b"EC") else "DSA")
+    if label not in (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"ENCRYPTED PRIVATE KEY"):
+        raise InvalidKeyError("not a private key: expected PEM, DER or an OpenSSH private key")
+    _keypolicy.refuse_rsa_pss(data, private=True)
+    return _PrivateForm("pem", encrypted, "", None)
+
+
+def _decode_private_key(data: bytes, form: _PrivateForm, password: bytes | None, *, skip_validation: bool) -> object:
+    if form.container == "openssh" and form.encrypted and importlib.util.find_spec("bcrypt") is None:
+        # cryptography derives the key with bcrypt-pbkdf from the bcrypt package.
+        raise InvalidKeyError(
+            "passphrase-protected OpenSSH keys need the bcrypt package (a dependency of envelope-ml: reinstall it)"
+        )
+    try:
+        if form.container == "openssh":
+            return serialization.load_ssh_private_key(data, password, unsafe_skip_rsa_key_validation=skip_validation)
+        load = serialization.load_pem_private_key if form.container == "pem" else serialization.load_der_private_key
+        return load(data, password, unsafe_skip_rsa_key_validation=skip_validation)
+    except UnsupportedAlgorithm as exc:
+        if form.container == "openssh" and form.encrypted:
+            message = f"the key is encrypted with {form.cipher!r}, which envelope cannot read: re-encrypt it"
+            raise InvalidKeyError(f"{message} with ssh-keygen -p -Z aes256-ctr -f KEYFILE") from exc
+        if form.encrypted:
+            raise InvalidKeyError(
+                "the key's encryption scheme is not supported: re-encrypt it with "
+                "openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEYFILE"
+            ) from exc
+        raise InvalidKeyError("the key's algorithm or format is not supported: envelope needs RSA keys") from exc
+    except ValueError as exc:
+        if form.encrypted:
+            raise InvalidKeyError("wrong passphrase for the private key") from exc
+        raise InvalidKeyError("not a valid private key (expected PEM, DER or OpenSSH)") from exc
+    except TypeError as exc:  # cryptography disagrees with _private_form about the encryption
+        if password is None:
+            raise InvalidKeyError("the private key is encrypted: a passphrase is needed") from exc
+        raise InvalidKeyError("a passphrase was given but the private key is not encrypted") from exc
 
 
 def _pairwise_check(key: rsa.RSAPrivateKey) -> None:
@@ -251,13 +452,69 @@ def _pairwise_check(key: rsa.RSAPrivateKey) -> None:
         raise InvalidKeyError("the private key is inconsistent (corrupted?): its two halves do not match")
 
 
-def private_key_pem(key: rsa.RSAPrivateKey, passphrase: str | bytes | None = None) -> bytes:
-    """PKCS#8 PEM, encrypted with the passphrase (the best available scheme) when one is given."""
-    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+class _LockedKeyFile(NamedTuple):
+    """A private key file as seen before unlocking (for ``recipients.RsaKeyFileIdentity``)."""
+
+    encrypted: bool
+    key_id: bytes | None  # known without the passphrase: OpenSSH keys carry their public key in the clear
+
+
+def _locked_key_file(data: bytes) -> _LockedKeyFile:
+    form = _private_form(_trimmed(data))
+    kid = None
+    if form.public_blob is not None:
+        line = b"ssh-rsa " + base64.b64encode(form.public_blob)
+        try:
+            kid = _raw_key_id(_decode_public_key(line))
+        except InvalidKeyError as exc:
+            raise InvalidKeyError(f"the OpenSSH private key's public part: {exc}") from exc
+    return _LockedKeyFile(form.encrypted, kid)
+
+
+def _key_id_hint(path: str) -> bytes | None:
+    """The key id of the public key in file ``path``, if it holds one; None on any problem. Only a
+    hint (the key policy applies to the private key, once unlocked), so its numbers are not checked."""
+    try:
+        return _raw_key_id(_decode_public_key(_read_key_file(path, "RsaKeyFileIdentity", "parse_public_key")))
+    except InvalidKeyError:
+        return None
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def private_key_pem(key: rsa.RSAPrivateKey, passphrase: Passphrase = None) -> bytes:
+    """PKCS#8 PEM of the private key; with a passphrase, an ``ENCRYPTED PRIVATE KEY``.
+
+    The encryption is PBES2 (RFC 8018): PBKDF2-HMAC-SHA256 with ``KEY_FILE_KDF_ITERATIONS``
+    (600 000, OWASP's 2023 figure for PBKDF2-HMAC-SHA256) iterations and a random 16-byte salt, then
+    AES-256-CBC; unlocking costs about 0.2 s. cryptography's PKCS#8 writer only offers 2048
+    iterations and no memory-hard KDF, so the encrypted key comes from its PKCS#12 writer, which
+    takes an iteration count, and is lifted out of the PKCS#12 structure unchanged. OpenSSL reads it
+    (``openssl pkcs8 -in KEYFILE``). For a memory-hard KDF, re-encrypt with
+    ``openssl pkcs8 -topk8 -scrypt``: envelope reads scrypt-protected PKCS#8 keys too.
+    """
+    password = _password(passphrase)
+    if password is None:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    return _keyformat.pem_encode(b"ENCRYPTED PRIVATE KEY", _encrypted_pkcs8(key, password))
+
+
+def _encrypted_pkcs8(key: rsa.RSAPrivateKey, password: bytes) -> bytes:
+    """An EncryptedPrivateKeyInfo (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC), DER."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(KEY_FILE_KDF_ITERATIONS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password)
     )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    return _keyformat.shrouded_key(pkcs12.serialize_key_and_certificates(None, key, None, None, encryption))
 
 
 def public_key_pem(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:

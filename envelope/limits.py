@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_KEY_BITS",
+    "KEY_FILE_KDF_ITERATIONS",
     "MAX_CHUNK_SIZE",
     "MAX_HEADER_DEPTH",
     "MAX_HEADER_LEN",
@@ -37,6 +38,7 @@ MAX_TYPE_LEN = 64  # UTF-8 bytes of a recipient entry's type (R9)
 MIN_KEY_BITS = 2048  # RSA modulus
 MAX_KEY_BITS = 16384
 DEFAULT_KEY_BITS = 3072
+KEY_FILE_KDF_ITERATIONS = 600_000  # PBKDF2-HMAC-SHA256 of passphrase-protected key files (OWASP 2023)
 
 # --- SDK defaults and input bounds ----------------------------------------------------------------
 DEFAULT_CHUNK_SIZE = 1 << 20  # 1 MiB: near the best throughput with under 64 MiB in flight (docs/PERFORMANCE.md)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, Union, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
@@ -16,15 +17,28 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ._datakey import DATA_KEY_LEN, HEADER_AUTH_FAILED, DataKey
 from ._format import RSA_OAEP_SHA256, RecipientEntry
-from .errors import AuthenticationError, MalformedError, UsageError
-from .keys import KeySource, check_key_policy, key_id, load_private_key, load_public_key
+from .errors import AuthenticationError, InvalidKeyError, MalformedError, UsageError
+from .keys import (
+    KeyPath,
+    _in_file,
+    _key_id_hint,
+    _locked_key_file,
+    _raw_key_id,
+    _read_key_file,
+    check_key_policy,
+    load_public_key,
+    parse_private_key,
+    parse_public_key,
+)
 
 __all__ = [
     "Identity",
     "IdentityLike",
+    "PassphraseSource",
     "Recipient",
     "RecipientLike",
     "RsaIdentity",
+    "RsaKeyFileIdentity",
     "RsaRecipient",
     "as_identities",
     "as_list",
@@ -55,32 +69,46 @@ class Identity(Protocol):
 
 
 class RsaRecipient:
-    """An RSA public key as a recipient: ``rsa-oaep-sha256`` entries (section 4.1)."""
+    """An RSA public key as a recipient: ``rsa-oaep-sha256`` entries (section 4.1).
 
-    __slots__ = ("key_id", "public_key")
+    ``key_id`` is the key id as 64 lowercase hex digits, as :func:`envelope.key_id` returns it."""
+
+    __slots__ = ("_kid", "key_id", "public_key")
 
     def __init__(self, public_key: rsa.RSAPublicKey) -> None:
         check_key_policy(public_key)
         self.public_key = public_key
-        self.key_id = key_id(public_key)
+        self._kid = _raw_key_id(public_key)
+        self.key_id = self._kid.hex()
 
     def wrap(self, data_key: DataKey) -> RecipientEntry:
         wrapped = self.public_key.encrypt(data_key.raw(), _oaep())
-        return RecipientEntry(RSA_OAEP_SHA256, {"kid": self.key_id, "key": wrapped})
+        return RecipientEntry(RSA_OAEP_SHA256, {"kid": self._kid, "key": wrapped})
 
     def __repr__(self) -> str:
-        return f"RsaRecipient(bits={self.public_key.key_size}, key_id={self.key_id.hex()})"
+        return f"RsaRecipient(bits={self.public_key.key_size}, key_id={self.key_id})"
+
+
+def _entry_for(entries: Sequence[RecipientEntry], kid: bytes) -> RecipientEntry | None:
+    """The ``rsa-oaep-sha256`` entry with this key id, found without trial decryption."""
+    for entry in entries:
+        if entry.type == RSA_OAEP_SHA256 and entry.kid is not None and hmac.compare_digest(entry.kid, kid):
+            return entry
+    return None
 
 
 class RsaIdentity:
-    """An RSA private key as an identity. Finds its entry by key id, without trial decryption."""
+    """An RSA private key as an identity. Finds its entry by key id, without trial decryption.
 
-    __slots__ = ("_private_key", "key_id")
+    ``key_id`` is the key id as 64 lowercase hex digits, as :func:`envelope.key_id` returns it."""
+
+    __slots__ = ("_kid", "_private_key", "key_id")
 
     def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
         check_key_policy(private_key)
         self._private_key = private_key
-        self.key_id = key_id(private_key)
+        self._kid = _raw_key_id(private_key)
+        self.key_id = self._kid.hex()
 
     @property
     def private_key(self) -> rsa.RSAPrivateKey:
@@ -91,10 +119,8 @@ class RsaIdentity:
         return RsaRecipient(self._private_key.public_key())
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        for entry in entries:
-            if entry.type == RSA_OAEP_SHA256 and entry.kid is not None and hmac.compare_digest(entry.kid, self.key_id):
-                return self._unwrap(entry.fields["key"])
-        return None
+        entry = _entry_for(entries, self._kid)
+        return None if entry is None else self._unwrap(entry.fields["key"])
 
     def _unwrap(self, wrapped: bytes) -> DataKey:
         if len(wrapped) != (self._private_key.key_size + 7) // 8:  # R14, before any RSA work
@@ -108,14 +134,97 @@ class RsaIdentity:
         return DataKey(raw)
 
     def __repr__(self) -> str:
-        return f"RsaIdentity(bits={self._private_key.key_size}, key_id={self.key_id.hex()})"
+        return f"RsaIdentity(bits={self._private_key.key_size}, key_id={self.key_id})"
 
 
-RecipientLike = Union[Recipient, rsa.RSAPublicKey, KeySource]  # noqa: UP007 - a runtime alias
-"""A :class:`Recipient`, an RSA public key object, or public key text/bytes/path."""
+PassphraseSource = Union[str, bytes, Callable[[], Union[str, bytes]], None]  # noqa: UP007 - a runtime alias
+"""A passphrase, or a function that returns one when it is needed (a prompt, say)."""
 
-IdentityLike = Union[Identity, rsa.RSAPrivateKey, KeySource]  # noqa: UP007 - a runtime alias
-"""An :class:`Identity`, an RSA private key object, or unencrypted private key text/bytes/path."""
+
+class RsaKeyFileIdentity:
+    """An RSA private key FILE as an identity, unlocked only when a file needs this key.
+
+    The file is read, and an unencrypted key parsed, when the identity is made (so a missing or
+    broken file fails early). An encrypted key is decrypted at the first :meth:`unwrap` whose entries
+    hold its key id, using ``passphrase`` (bytes or str, or a function called then, at most once, to
+    get it: a terminal prompt, for instance). The passphrase applies to an encrypted key only: given
+    with an unencrypted key, it is not used and not an error, so one passphrase can serve a list of
+    keys of which some are encrypted.
+
+    The key id is known without unlocking when the file is not encrypted, when it is an OpenSSH
+    private key (whose public key is stored in the clear), or when ``PATH.pub`` holds a public key
+    (as ``envelope keygen`` writes it; it is trusted to match, and checked once the key is
+    unlocked). Otherwise ``key_id`` is ``None`` until unlocked, and :func:`as_identities` tries such
+    identities after all the others, so they are unlocked only when no key with a known id matched.
+
+    Errors (:class:`~envelope.InvalidKeyError`) name the file.
+    """
+
+    __slots__ = ("_data", "_error", "_identity", "_kid", "_lock", "_passphrase", "path")
+
+    def __init__(self, path: KeyPath, passphrase: PassphraseSource = None) -> None:
+        self.path = os.fspath(path)
+        self._data = _read_key_file(path, "RsaKeyFileIdentity", "parse_private_key")
+        self._passphrase = passphrase
+        self._identity: RsaIdentity | None = None
+        self._error: InvalidKeyError | None = None
+        self._lock = threading.Lock()
+        locked = _in_file(path, lambda: _locked_key_file(self._data))
+        self._kid: bytes | None = locked.key_id
+        if not locked.encrypted:
+            self._identity = RsaIdentity(_in_file(path, lambda: parse_private_key(self._data)))
+            self._kid, self._data = self._identity._kid, b""
+        elif self._kid is None:
+            self._kid = _key_id_hint(self.path + ".pub")
+
+    @property
+    def key_id(self) -> str | None:
+        """The key id (64 hex digits), or ``None`` while it cannot be known without unlocking."""
+        return None if self._kid is None else self._kid.hex()
+
+    @property
+    def unlocked(self) -> bool:
+        return self._identity is not None
+
+    def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
+        if self._kid is not None and _entry_for(entries, self._kid) is None:
+            return None  # not for this key: no passphrase asked
+        return self._unlock().unwrap(entries)
+
+    def _unlock(self) -> RsaIdentity:
+        with self._lock:
+            if self._identity is None:
+                if self._error is not None:
+                    raise self._error  # a wrong passphrase is asked for once, not once per file
+                try:
+                    self._identity = self._decrypt()
+                except InvalidKeyError as exc:
+                    self._error = exc
+                    raise
+                self._data = b""
+            return self._identity
+
+    def _decrypt(self) -> RsaIdentity:
+        passphrase = self._passphrase() if callable(self._passphrase) else self._passphrase
+        identity = RsaIdentity(_in_file(self.path, lambda: parse_private_key(self._data, passphrase)))
+        if self._kid is not None and not hmac.compare_digest(identity._kid, self._kid):
+            raise InvalidKeyError(f"{self.path}.pub does not hold the public key of {self.path}")
+        self._kid = identity._kid
+        return identity
+
+    def __repr__(self) -> str:
+        state = "unlocked" if self.unlocked else "locked"
+        return f"RsaKeyFileIdentity({self.path!r}, key_id={self.key_id}, {state})"
+
+
+RecipientLike = Union[Recipient, rsa.RSAPublicKey, str, bytes, "os.PathLike[str]"]
+"""A :class:`Recipient`, an RSA public key object, the path of a public key file (``str`` or
+``os.PathLike``), or a public key's bytes (PEM, DER, OpenSSH line)."""
+
+IdentityLike = Union[Identity, rsa.RSAPrivateKey, str, bytes, "os.PathLike[str]"]
+"""An :class:`Identity`, an RSA private key object, the path of a private key file (``str`` or
+``os.PathLike``: an :class:`RsaKeyFileIdentity` without passphrase), or an unencrypted private key's
+bytes."""
 
 
 def _as_recipient(item: object) -> Recipient:
@@ -125,9 +234,11 @@ def _as_recipient(item: object) -> Recipient:
         raise UsageError("a private key was given as a recipient; give its public key (key.public_key())")
     if isinstance(item, rsa.RSAPublicKey):
         return RsaRecipient(item)
-    if isinstance(item, (str, bytes, os.PathLike)):
+    if isinstance(item, (str, os.PathLike)):
         return RsaRecipient(load_public_key(item))
-    check_key_policy(item)  # raises InvalidKeyError naming the type
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return RsaRecipient(parse_public_key(bytes(item)))
+    check_key_policy(item)  # raises InvalidKeyError naming the kind
     raise AssertionError("unreachable")
 
 
@@ -136,8 +247,10 @@ def _as_identity(item: object) -> Identity:
         return item
     if isinstance(item, rsa.RSAPrivateKey):
         return RsaIdentity(item)
-    if isinstance(item, (str, bytes, os.PathLike)):
-        return RsaIdentity(load_private_key(item))
+    if isinstance(item, (str, os.PathLike)):
+        return RsaKeyFileIdentity(item)
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return RsaIdentity(parse_private_key(bytes(item)))
     if isinstance(item, rsa.RSAPublicKey):
         raise UsageError("a public key cannot open a file; give the private key")
     check_key_policy(item)
@@ -157,7 +270,9 @@ def as_identities(identities: IdentityLike | Iterable[IdentityLike]) -> list[Ide
     items = as_list(identities)
     if not items:
         raise UsageError("at least one private key is needed")
-    return [_as_identity(item) for item in items]
+    # A key file whose key id is unknown until it is unlocked goes after the others: it is unlocked
+    # (its passphrase asked for) only when no key with a known id matched. sorted() is stable.
+    return sorted(map(_as_identity, items), key=lambda i: isinstance(i, RsaKeyFileIdentity) and i.key_id is None)
 
 
 def as_list(value: object) -> list[Any]:

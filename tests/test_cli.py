@@ -138,11 +138,11 @@ class Keys:
             key = envelope.generate_private_key(2048)
             self._write(f"{name}.pem", envelope.private_key_pem(key))
             self._write(f"{name}.pub", envelope.public_key_pem(key))
-            self.ids[name] = envelope.key_id(key).hex()
+            self.ids[name] = envelope.key_id(key)
         dave = envelope.generate_private_key(2048)
         self._write("dave.pem", envelope.private_key_pem(dave, PASSPHRASE))
         self._write("dave.pub", envelope.public_key_pem(dave))
-        self.ids["dave"] = envelope.key_id(dave).hex()
+        self.ids["dave"] = envelope.key_id(dave)
         ssh_line = dave.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         self._write("dave.ssh", ssh_line + b" dave@example\n")
 
@@ -209,11 +209,11 @@ def test_keygen_writes_a_private_key_0600_and_its_public_key(tmp_path: Path) -> 
 
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert private.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    key = envelope.load_private_key(private.read_bytes(), PASSPHRASE)
+    key = envelope.load_private_key(private, PASSPHRASE)
     assert key.key_size == 2048
     public = envelope.load_public_key(Path(f"{private}.pub"))
     assert envelope.key_id(public) == envelope.key_id(key)
-    assert envelope.key_id(key).hex() in result.stdout.decode()
+    assert envelope.key_id(key) in result.stdout.decode()
     assert PASSPHRASE not in result.stdout.decode() + result.stderr.decode()
 
     before = (digest(private), digest(Path(f"{private}.pub")))
@@ -330,6 +330,140 @@ def test_private_key_readable_by_others_gives_one_warning(keys: Keys, sealed: Pa
     assert len(lines) == 1 and lines[0].startswith("envelope: warning: ") and "chmod 600" in lines[0]
 
 
+# --- keys: what -r, -R and -i accept, and when a passphrase is asked -------------------------
+
+
+def test_seal_r_with_a_file_of_two_keys_is_refused(keys: Keys, tmp_path: Path) -> None:
+    """Issue 12 item 4: -r FILE holding two PEM keys sealed for the first one only, silently."""
+    two = tmp_path / "two-keys.pem"
+    two.write_bytes(keys["alice.pub"].read_bytes() + keys["bob.pub"].read_bytes())
+    out = tmp_path / "x.env"
+    assert_error(run(ENVELOPE, "seal", "-r", two, "-o", out, stdin=b"x"), 4, f"{two}: 2 keys", "-R FILE")
+    assert not out.exists()
+    ok(run(ENVELOPE, "seal", "-R", two, "-o", out, stdin=b"x"))  # what the message points to
+    assert [r.key_id for r in envelope.inspect(out).recipients] == [keys.ids["alice"], keys.ids["bob"]]
+
+
+def test_key_files_that_cannot_be_read_are_io_errors(keys: Keys, tmp_path: Path) -> None:
+    for option in ("-r", "-R"):
+        assert_error(run(ENVELOPE, "seal", option, tmp_path / "absent.pub", stdin=b"x"), 5, "No such file")
+
+
+def test_open_mixes_encrypted_and_plain_keys_with_one_passphrase(keys: Keys, tmp_path: Path) -> None:
+    """Issue 12 item 5: the passphrase was an error for the unencrypted key."""
+    for name in ("alice", "dave"):
+        sealed = tmp_path / f"{name}.env"
+        ok(run(ENVELOPE, "seal", "-r", keys[f"{name}.pub"], "-o", sealed, stdin=name.encode()))
+        args = ["open", "-i", keys["dave.pem"], "-i", keys["alice.pem"], "--passphrase-env", "P", sealed]
+        assert ok(run(ENVELOPE, *args, env={"P": PASSPHRASE})).stdout == name.encode()
+
+
+def test_open_without_terminal_uses_the_plain_key_that_matches(keys: Keys, tmp_path: Path) -> None:
+    """Issue 12 item 5: with no terminal, an encrypted first key blocked a plain one that matched."""
+    sealed = tmp_path / "alice.env"
+    ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", sealed, stdin=b"for alice"))
+    assert ok(run(ENVELOPE, "open", "-i", keys["dave.pem"], "-i", keys["alice.pem"], sealed)).stdout == b"for alice"
+
+
+def test_only_the_key_that_is_needed_is_prompted_for(tmp_path: Path) -> None:
+    """Two encrypted keys whose key ids are known (PATH.pub beside each, as keygen writes them):
+    only the one the file is sealed to asks for its passphrase."""
+    for name in ("first", "second"):
+        key = envelope.generate_private_key(2048)
+        (tmp_path / f"{name}.key").write_bytes(envelope.private_key_pem(key, PASSPHRASE))
+        (tmp_path / f"{name}.key").chmod(0o600)
+        (tmp_path / f"{name}.key.pub").write_bytes(envelope.public_key_pem(key))
+    sealed = tmp_path / "x.env"
+    ok(run(ENVELOPE, "seal", "-r", tmp_path / "second.key.pub", "-o", sealed, stdin=b"second"))
+    code, output = run_in_pty(
+        ENVELOPE,
+        "open",
+        "-i",
+        tmp_path / "first.key",
+        "-i",
+        tmp_path / "second.key",
+        "-o",
+        tmp_path / "out",
+        sealed,
+        answer=PASSPHRASE,
+    )
+    assert code == 0, output
+    assert f"Passphrase for {tmp_path / 'second.key'}" in output and "first.key" not in output
+    assert (tmp_path / "out").read_bytes() == b"second"
+
+
+def test_open_with_a_public_key_says_so_without_a_permission_warning(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    """Issue 12 item 10: `-i alice.key.pub` first printed "run: chmod 600 alice.key.pub"."""
+    public = tmp_path / "alice.key.pub"
+    shutil.copy(keys["alice.pub"], public)
+    public.chmod(0o644)
+    message = assert_error(run(ENVELOPE, "open", "-i", public, sealed), 4, "this is a public key")
+    assert "chmod" not in message
+
+
+@pytest.fixture(scope="module")
+def ssh_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An RSA key as ssh-keygen writes it by default (OpenSSH format, bcrypt-pbkdf, aes256-ctr)."""
+    ssh_keygen = shutil.which("ssh-keygen")
+    if ssh_keygen is None:
+        pytest.skip("ssh-keygen is not installed")
+    path = tmp_path_factory.mktemp("ssh") / "id_rsa"
+    subprocess.run([ssh_keygen, "-q", "-t", "rsa", "-b", "2048", "-N", PASSPHRASE, "-f", path], check=True)
+    return path
+
+
+def test_passphrase_protected_openssh_keys_work(ssh_key: Path, tmp_path: Path) -> None:
+    """Issue 12 item 2: they always failed with "wrong passphrase" (bcrypt was missing, and hidden)."""
+    sealed = tmp_path / "x.env"
+    line = ssh_key.with_suffix(".pub").read_text().strip()
+    ok(run(ENVELOPE, "seal", "-r", line, "-o", sealed, stdin=b"over ssh"))  # a literal ssh-rsa line
+    opened = run(ENVELOPE, "open", "-i", ssh_key, "--passphrase-env", "P", sealed, env={"P": PASSPHRASE})
+    assert ok(opened).stdout == b"over ssh"
+    wrong = run(ENVELOPE, "open", "-i", ssh_key, "--passphrase-env", "P", sealed, env={"P": "guess"})
+    assert_error(wrong, 4, f"{ssh_key}: wrong passphrase")
+
+
+def test_non_rsa_and_unfit_keys_are_refused_as_recipients(keys: Keys, tmp_path: Path) -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from cryptography.x509.oid import NameOID
+
+    ed_line = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    assert_error(run(ENVELOPE, "seal", "-r", ed_line, stdin=b"x"), 4, "Ed25519 keys cannot be recipients")
+    ecdsa = tmp_path / "ecdsa.pub"
+    ecdsa.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    )
+    assert_error(run(ENVELOPE, "seal", "-r", ecdsa, stdin=b"x"), 4, "ECDSA P-256 keys cannot be recipients")
+
+    key = envelope.load_private_key(keys["alice.pem"])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=30)
+    expired = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert = tmp_path / "alice.crt"
+    cert.write_bytes(expired.public_bytes(serialization.Encoding.PEM))
+    assert_error(run(ENVELOPE, "seal", "-r", cert, stdin=b"x"), 4, "certificate expired", "openssl x509 -pubkey")
+
+
 # --- open: every failure, nothing left behind ------------------------------------------------
 
 
@@ -398,7 +532,7 @@ def test_open_failure_leaves_nothing(
     ("key", "code", "fragment"),
     [
         ("carol.pem", 1, "none of the given private keys is a recipient"),  # wrong key
-        ("garbage", 4, "not a valid private key"),
+        ("garbage", 4, "not a private key"),
         ("directory", 5, "Is a directory"),  # unreadable (mode 000 does not stop root)
         ("alice.pub", 4, "this is a public key"),
         ("absent.pem", 5, "No such file"),

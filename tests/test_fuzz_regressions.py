@@ -29,7 +29,7 @@ CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 
 @pytest.fixture(scope="module")
 def key_a() -> envelope.RsaIdentity:
-    return envelope.load_private_key((KEYS / "rsa2048-a.pem").read_bytes())
+    return envelope.load_private_key(KEYS / "rsa2048-a.pem")
 
 
 # --- minimal DER, to write the fuzzer's inputs down readably -------------------------------------------
@@ -78,13 +78,13 @@ def test_certificate_with_invalid_version_is_an_invalid_key(encoding: str) -> No
     body = certificate_with_version(44)
     data = body if encoding == "der" else pem("CERTIFICATE", body)
     with pytest.raises(envelope.InvalidKeyError):
-        envelope.load_public_key(data)
+        envelope.parse_public_key(data)
 
 
 def test_minimal_certificate_reaches_the_version_check() -> None:
     """Guards the input above: with a valid version the same certificate fails for another reason."""
     with pytest.raises(envelope.InvalidKeyError):
-        envelope.load_public_key(certificate_with_version(2))
+        envelope.parse_public_key(certificate_with_version(2))
 
 
 @pytest.mark.parametrize("loader", [envelope.load_public_key, envelope.load_private_key])
@@ -98,13 +98,13 @@ def test_key_path_with_nul_byte_is_an_invalid_key(loader) -> None:
 
 def test_rsa_pss_key_in_pem_certificate_is_refused() -> None:
     with pytest.raises(envelope.InvalidKeyError):
-        envelope.load_public_key((CORPUS / "keys-rsa-pss-certificate.pem").read_bytes())
+        envelope.load_public_key(CORPUS / "keys-rsa-pss-certificate.pem")
 
 
 def test_rsa_pss_key_in_der_certificate_is_refused() -> None:
     der_certificate = x509.load_pem_x509_certificate((CORPUS / "keys-rsa-pss-certificate.pem").read_bytes())
     with pytest.raises(envelope.InvalidKeyError):
-        envelope.load_public_key(der_certificate.public_bytes(serialization.Encoding.DER))
+        envelope.parse_public_key(der_certificate.public_bytes(serialization.Encoding.DER))
 
 
 def test_rsa_pss_key_in_encrypted_pkcs8_is_a_documented_limit() -> None:
@@ -112,17 +112,17 @@ def test_rsa_pss_key_in_encrypted_pkcs8_is_a_documented_limit() -> None:
     RSA, so this one loads (FORMAT.md R23 says so). It is harmless: its key id is that of the
     rsaEncryption form, and sealers refuse RSA-PSS public keys, so it opens only files sealed to the
     rsaEncryption form of the same public key."""
-    key = envelope.load_private_key((CORPUS / "keys-rsa-pss-encrypted-secret.pem").read_bytes(), "secret")
+    key = envelope.load_private_key(CORPUS / "keys-rsa-pss-encrypted-secret.pem", "secret")
     public_pss = (CORPUS / "keys-rsa-pss-certificate.pem").read_bytes()
     with pytest.raises(envelope.InvalidKeyError, match="RSA-PSS"):
-        envelope.seal(b"x", public_pss)
+        envelope.seal(b"x", public_pss)  # bytes: the key itself
     assert envelope.open(envelope.seal(b"x", key.public_key()), key) == b"x"
 
 
 @pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
 def test_rsa_key_in_certificate_signed_with_pss_is_accepted(key_a, encoding) -> None:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
-    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)  # valid now
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -133,8 +133,54 @@ def test_rsa_key_in_certificate_signed_with_pss_is_accepted(key_a, encoding) -> 
         .not_valid_after(start + datetime.timedelta(days=30))
         .sign(key_a, hashes.SHA256(), rsa_padding=padding.PSS(padding.MGF1(hashes.SHA256()), 32))
     )
-    loaded = envelope.load_public_key(certificate.public_bytes(encoding))
+    loaded = envelope.parse_public_key(certificate.public_bytes(encoding))
     assert envelope.key_id(loaded) == envelope.key_id(key_a)
+
+
+# --- findings of the keys target after the explicit parsers (issue 10 item 4) ---------------------------------
+
+
+def _certificate_der(key_a) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fuzz")])
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key_a.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=30))
+        .sign(key_a, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("2a864886f70d010101", "2a864886f70d014101"),  # rsaEncryption -> an unknown key algorithm
+        ("0282010100", "0282012100"),  # the modulus claims 32 bytes more than the key holds
+    ],
+    ids=["unknown-algorithm", "damaged-key"],
+)
+def test_certificate_whose_key_cannot_be_read_is_an_invalid_key(key_a, old: str, new: str) -> None:
+    # Found by `tools/fuzz.py --targets keys`: certificate.public_key() raised UnsupportedAlgorithm
+    # or ValueError (the certificate itself parses: its signature is not checked).
+    der = _certificate_der(key_a)
+    assert bytes.fromhex(old) in der
+    mutated = der.replace(bytes.fromhex(old), bytes.fromhex(new), 1)
+    for data in (mutated, pem("CERTIFICATE", mutated)):
+        with pytest.raises(envelope.InvalidKeyError, match="certificate"):
+            envelope.parse_public_key(data)
+
+
+def test_pem_label_split_over_lines_is_not_an_openssh_key() -> None:
+    # Found by `tools/fuzz.py --targets keys`: a "-----BEGIN" and "OPENSSH PRIVATE KEY-----" on
+    # different lines passed the label test and then raised IndexError.
+    data = b"-----BEGIN \nOPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n-----END OPENSSH PRIVATE KEY-----\n"
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.parse_private_key(data)
 
 
 # --- findings: resources ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def test_inspect_reports_header_and_sizes(alice, bob, tmp_path):
         info = envelope.inspect(source)
         assert info.version == 1 and info.chunk_size == 256 and not info.verified
         assert [r.type for r in info.recipients] == ["rsa-oaep-sha256"] * 2
-        assert [r.key_id for r in info.recipients] == [envelope.key_id(alice).hex(), envelope.key_id(bob).hex()]
+        assert [r.key_id for r in info.recipients] == [envelope.key_id(alice), envelope.key_id(bob)]
         assert info.unverified_metadata == {"framework": "keras"}
         assert info.chunk_count == 4 and info.complete
         assert info.header_size + info.payload_size == info.file_size == len(sealed)

@@ -14,11 +14,12 @@ from forge import chunk_message, fernet_token, forge
 import envelope
 from envelope._datakey import HEADER_AUTH_FAILED, DataKey
 from envelope._format import Header, RecipientEntry, encode_header
+from envelope.recipients import as_identities
 
 
 def test_key_id_is_sha256_of_spki_der(alice):
     der = alice.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert envelope.key_id(alice.public_key()) == hashlib.sha256(der).digest()
+    assert envelope.key_id(alice.public_key()) == hashlib.sha256(der).hexdigest()
     assert envelope.key_id(alice) == envelope.key_id(alice.public_key())
 
 
@@ -30,7 +31,7 @@ def test_every_recipient_opens_and_strangers_do_not(alice, bob, carol, stranger)
         envelope.open(sealed, stranger)
     assert envelope.open(sealed, [stranger, carol]) == b"model"  # any of several keys
     kinds = [r.key_id for r in envelope.inspect(sealed).recipients]
-    assert kinds == [envelope.key_id(k).hex() for k in (alice, bob, carol)]
+    assert kinds == [envelope.key_id(k) for k in (alice, bob, carol)]
 
 
 def test_wrapping_is_rsa_oaep_sha256_with_the_empty_label(alice):
@@ -86,7 +87,7 @@ def test_r15_unwrapped_key_of_wrong_length(alice):
     data_key = DataKey.generate()
     wrapped = alice.public_key().encrypt(b"k" * 31, oaep)
     header = encode_header(
-        Header(16, (RecipientEntry("rsa-oaep-sha256", {"kid": envelope.key_id(alice), "key": wrapped}),))
+        Header(16, (RecipientEntry("rsa-oaep-sha256", {"kid": bytes.fromhex(envelope.key_id(alice)), "key": wrapped}),))
     )
     with pytest.raises(envelope.AuthenticationError):
         envelope.open(forge(alice, data_key, [], header=header), alice)
@@ -117,7 +118,7 @@ def test_rewrap_adds_and_removes_without_touching_the_payload(alice, bob, carol)
     added = envelope.rewrap(sealed, alice, add=[bob.public_key(), carol.public_key()])
     for key in (alice, bob, carol):
         assert envelope.open_with_metadata(added, key) == (b"weights" * 1000, {"v": 1}, None)
-    removed = envelope.rewrap(added, bob, remove=[envelope.key_id(alice).hex()])
+    removed = envelope.rewrap(added, bob, remove=[envelope.key_id(alice)])
     with pytest.raises(envelope.NoMatchingKeyError):
         envelope.open(removed, alice)
     assert envelope.open(removed, carol) == b"weights" * 1000
@@ -131,7 +132,7 @@ def test_rewrap_adds_and_removes_without_touching_the_payload(alice, bob, carol)
         (lambda key: {"remove": ["00" * 32]}, "not a recipient"),
         (lambda key: {"remove": ["xyz"]}, "key id"),
         (lambda key: {"add": key.public_key()}, "already a recipient"),
-        (lambda key: {"remove": [envelope.key_id(key).hex()]}, "nobody can open"),
+        (lambda key: {"remove": [envelope.key_id(key)]}, "nobody can open"),
     ],
 )
 def test_rewrap_refuses_mistakes(alice, make_kwargs, message):
@@ -156,3 +157,119 @@ def test_many_recipients_up_to_the_limit_are_found_by_key_id(alice, bob):
     header = encode_header(Header(16, (*fillers, ours)))
     token = fernet_token(data_key, chunk_message(0, True, b"found"))
     assert envelope.open(forge(bob, data_key, [token], header=header), bob) == b"found"
+
+
+# --- key files as identities: unlocked only when needed (issue 12 item 5) --------------------------
+
+
+class Prompt:
+    """A passphrase source that counts how often it is asked."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer, self.asked = answer, 0
+
+    def __call__(self) -> str:
+        self.asked += 1
+        return self.answer
+
+
+@pytest.fixture
+def key_files(alice, bob, tmp_path):
+    """alice.key encrypted, without a .pub beside it (its key id is unknown until unlocked);
+    bob.key not encrypted."""
+    (tmp_path / "alice.key").write_bytes(envelope.private_key_pem(alice, "alice pass"))
+    (tmp_path / "bob.key").write_bytes(envelope.private_key_pem(bob))
+    return tmp_path
+
+
+def test_a_passphrase_applies_to_encrypted_key_files_only(alice, bob, key_files):
+    """`-i enc.key -i plain.key --passphrase-env V` failed: the passphrase was an error for the
+    unencrypted key."""
+    identities = [
+        envelope.RsaKeyFileIdentity(key_files / "alice.key", "alice pass"),
+        envelope.RsaKeyFileIdentity(key_files / "bob.key", "alice pass"),
+    ]
+    assert envelope.open(envelope.seal(b"to bob", bob.public_key()), identities) == b"to bob"
+    assert envelope.open(envelope.seal(b"to alice", alice.public_key()), identities) == b"to alice"
+
+
+def test_an_encrypted_key_is_unlocked_only_when_no_other_key_matched(alice, bob, key_files):
+    """With no terminal, an encrypted first key blocked a plain one that would match."""
+    prompt = Prompt("alice pass")
+    locked = envelope.RsaKeyFileIdentity(key_files / "alice.key", prompt)
+    plain = envelope.RsaKeyFileIdentity(key_files / "bob.key")
+    assert locked.key_id is None and plain.key_id == envelope.key_id(bob)
+    assert envelope.open(envelope.seal(b"to bob", bob.public_key()), [locked, plain]) == b"to bob"
+    assert prompt.asked == 0 and not locked.unlocked
+    sealed = envelope.seal(b"to alice", alice.public_key())
+    assert envelope.open(sealed, [locked, plain]) == b"to alice"
+    assert envelope.open(sealed, [locked, plain]) == b"to alice"
+    assert prompt.asked == 1 and locked.unlocked and locked.key_id == envelope.key_id(alice)
+
+
+def test_a_key_id_known_without_unlocking_means_no_passphrase_for_other_files(alice, bob, key_files):
+    """A sibling PATH.pub (as envelope keygen writes it) gives the key id of an encrypted key."""
+    (key_files / "alice.key.pub").write_bytes(envelope.public_key_pem(alice))
+    prompt = Prompt("alice pass")
+    locked = envelope.RsaKeyFileIdentity(key_files / "alice.key", prompt)
+    assert locked.key_id == envelope.key_id(alice) and not locked.unlocked
+    with pytest.raises(envelope.NoMatchingKeyError):
+        envelope.open(envelope.seal(b"to bob", bob.public_key()), locked)
+    assert prompt.asked == 0
+    assert envelope.open(envelope.seal(b"to alice", alice.public_key()), locked) == b"to alice"
+    assert prompt.asked == 1
+
+
+def test_a_sibling_public_key_that_does_not_match_is_reported(alice, bob, key_files):
+    (key_files / "alice.key.pub").write_bytes(envelope.public_key_pem(bob))
+    locked = envelope.RsaKeyFileIdentity(key_files / "alice.key", "alice pass")
+    with pytest.raises(envelope.InvalidKeyError, match=r"alice\.key\.pub does not hold the public key"):
+        envelope.open(envelope.seal(b"to bob", bob.public_key()), locked)
+
+
+def test_a_wrong_passphrase_is_asked_once_and_reported_with_the_file(alice, key_files):
+    prompt = Prompt("guess")
+    locked = envelope.RsaKeyFileIdentity(key_files / "alice.key", prompt)
+    sealed = envelope.seal(b"x", alice.public_key())
+    for _ in range(2):
+        with pytest.raises(envelope.InvalidKeyError, match=r"alice\.key: wrong passphrase") as wrong:
+            envelope.open(sealed, locked)
+        assert "guess" not in str(wrong.value) and "guess" not in repr(locked)
+    assert prompt.asked == 1
+    with pytest.raises(envelope.InvalidKeyError, match=r"alice\.key: the private key is encrypted"):
+        envelope.open(sealed, envelope.RsaKeyFileIdentity(key_files / "alice.key"))
+
+
+def test_a_path_given_to_open_is_a_key_file_identity(alice, bob, key_files):
+    """A str or PathLike identity is a key file: an encrypted one that is not needed is no error."""
+    sealed = envelope.seal(b"to bob", bob.public_key())
+    assert envelope.open(sealed, [str(key_files / "alice.key"), key_files / "bob.key"]) == b"to bob"
+    identities = as_identities([str(key_files / "alice.key"), key_files / "bob.key"])
+    assert [type(i).__name__ for i in identities] == ["RsaKeyFileIdentity", "RsaKeyFileIdentity"]
+    assert [i.key_id for i in identities] == [envelope.key_id(bob), None]  # the unknown one goes last
+    assert envelope.open(sealed, envelope.private_key_pem(bob)) == b"to bob"  # bytes are a key
+
+
+def test_openssh_key_files_have_a_key_id_before_unlocking(alice, tmp_path):
+    """An OpenSSH private key stores its public key in the clear."""
+    locked_format = serialization.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(1).build(b"pass")
+    path = tmp_path / "id_rsa"
+    path.write_bytes(
+        alice.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, locked_format)
+    )
+    prompt = Prompt("pass")
+    identity = envelope.RsaKeyFileIdentity(path, prompt)
+    assert identity.key_id == envelope.key_id(alice) and prompt.asked == 0
+    assert envelope.open(envelope.seal(b"x", alice.public_key()), identity) == b"x"
+    assert prompt.asked == 1
+
+
+def test_key_file_identity_errors_come_early_for_what_can_be_checked_early(alice, tmp_path):
+    (tmp_path / "alice.pub").write_bytes(envelope.public_key_pem(alice))
+    with pytest.raises(envelope.InvalidKeyError, match=r"alice\.pub: this is a public key"):
+        envelope.RsaKeyFileIdentity(tmp_path / "alice.pub")
+    with pytest.raises(envelope.InvalidKeyError, match="cannot read key file"):
+        envelope.RsaKeyFileIdentity(tmp_path / "missing.key")
+    (tmp_path / "junk.key").write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(envelope.InvalidKeyError, match=r"junk\.key: not a valid private key"):
+        envelope.RsaKeyFileIdentity(tmp_path / "junk.key", "unused passphrase")

@@ -91,7 +91,7 @@ Op = Callable[[str, str], object]  # (source path, destination path)
 def _envelope_file(work: str, encrypt: bool, chunk_size: int | None = None) -> Op:
     import envelope
 
-    key = envelope.load_private_key(_read(work, "key.pem"))
+    key = envelope.parse_private_key(_read(work, "key.pem"))
     size = chunk_size or envelope.DEFAULT_CHUNK_SIZE
     if encrypt:
         return lambda src, dst: envelope.seal_file(src, dst, key.public_key(), chunk_size=size)
@@ -101,7 +101,7 @@ def _envelope_file(work: str, encrypt: bool, chunk_size: int | None = None) -> O
 def _envelope_stream(work: str, encrypt: bool, chunk_size: int | None = None) -> Op:
     import envelope
 
-    key = envelope.load_private_key(_read(work, "key.pem"))
+    key = envelope.parse_private_key(_read(work, "key.pem"))
     size = chunk_size or envelope.DEFAULT_CHUNK_SIZE
 
     def op(src: str, dst: str) -> None:
@@ -296,7 +296,7 @@ def _in_memory(case_id: str, work: str) -> tuple[float, float]:
 
     import envelope
 
-    key = envelope.load_private_key(_read(work, "key.pem"))
+    key = envelope.parse_private_key(_read(work, "key.pem"))
     source = {
         "seal_bytes": "payload.bin",
         "open_bytes": "envelope_file.enc",

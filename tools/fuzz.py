@@ -14,7 +14,7 @@ Targets (all by default; ``--targets a,b``):
   reader   EnvelopeReader with seeks and reads driven by the input (seekable and pipe)
   inspect  envelope.inspect
   info     envelope.cli.info.main(["--json", FILE]): must return an exit code, never 70 (a bug)
-  keys     load_public_key / load_private_key on PEM, DER, OpenSSH, X.509 (seeded with real keys)
+  keys     parse_public_key(s) / parse_private_key on PEM, DER, OpenSSH, X.509 (seeded with real keys)
   forge    structure-aware: the harness holds the data key, so it re-computes the header MAC and
            re-encrypts + re-MACs every token from the *plaintext form* the fuzzer mutates. This
            reaches what lies behind the MACs (the files an insider, or anyone sealing to you, can
@@ -123,7 +123,7 @@ def build_world() -> World:
     import envelope
 
     names = ["rsa2048-a", "rsa2048-b", "rsa3072-a", "rsa4096-a"]
-    private = {n: envelope.load_private_key((KEYS_DIR / f"{n}.pem").read_bytes()) for n in names}
+    private = {n: envelope.load_private_key(KEYS_DIR / f"{n}.pem") for n in names}
     identities = [envelope.RsaIdentity(private[n]) for n in names]
     seeds = [p.read_bytes() for p in sorted((VECTORS / "v1").glob("*.envelope")) if p.stat().st_size <= MAX_SEED_LEN]
     seeds += sealed_seeds(private["rsa2048-a"], private["rsa2048-b"])
@@ -228,8 +228,13 @@ def key_seeds(world: World) -> list[bytes]:
     if EXTRA_SEEDS.is_dir():  # e.g. RSA-PSS certificates and encrypted keys made with openssl
         public += [p.read_bytes() for p in sorted(EXTRA_SEEDS.glob("keys-*certificate*.pem"))]
         private += [p.read_bytes() for p in sorted(EXTRA_SEEDS.glob("keys-*encrypted*.pem"))]
-    # Mode byte: bit 0 private, bit 1 with passphrase, bit 2 as str.
-    return [bytes((0,)) + k for k in public] + [bytes((1,)) + k for k in private] + [bytes((3,)) + private[4]]
+    team = b"# recipients\n" + public[0] + b"\n" + public[3] + b"\n" + certificates(key)[0]
+    # Mode byte: bit 0 private, bit 1 with passphrase, bit 2 as str, bit 3 a recipients list.
+    return (
+        [bytes((0,)) + k for k in public]
+        + [bytes((1,)) + k for k in private]
+        + [bytes((3,)) + private[4], bytes((8,)) + team, bytes((12,)) + team]
+    )
 
 
 def certificates(key: Any) -> list[bytes]:
@@ -249,7 +254,7 @@ def certificates(key: Any) -> list[bytes]:
         .public_key(key.public_key())
         .serial_number(1)
         .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=365))
+        .not_valid_after(start + datetime.timedelta(days=36500))  # seeds that stay valid: expiry is refused
         .sign(key, hashes.SHA256())
     )
     return [cert.public_bytes(serialization.Encoding.PEM), cert.public_bytes(serialization.Encoding.DER)]
@@ -464,17 +469,18 @@ def make_targets(world: World) -> dict[str, Target]:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         mode, body = (data[0], data[1:]) if data else (0, b"")
-        source: bytes | str = body
-        if mode & 4:
-            text = body.decode("utf-8", "replace")
-            if "-----BEGIN" in text or text.lstrip().startswith(("ssh-", "AAAA")):
-                source = text  # only key text: any other str is a path, and paths are not fuzzed
+        source: bytes | str = body.decode("utf-8", "replace") if mode & 4 else body  # parse_* take text too
         try:
             if mode & 1:
-                key: Any = envelope.load_private_key(source, PASSPHRASE if mode & 2 else None)
+                key: Any = envelope.parse_private_key(source, PASSPHRASE if mode & 2 else None)
                 kind: type = rsa.RSAPrivateKey
+            elif mode & 8:
+                keys = envelope.parse_public_keys(source)
+                if not keys or any(not isinstance(k, rsa.RSAPublicKey) for k in keys):
+                    raise Finding("parse_public_keys returned no key or a key of another kind")
+                key, kind = keys[0], rsa.RSAPublicKey
             else:
-                key = envelope.load_public_key(source)
+                key = envelope.parse_public_key(source)
                 kind = rsa.RSAPublicKey
         except envelope.InvalidKeyError as exc:
             return outcome(exc)
@@ -545,13 +551,14 @@ class Forge:
         self.world = world
         self.envelope = envelope
         self.identity = envelope.RsaIdentity(world.key_a)
+        self.kid = bytes.fromhex(self.identity.key_id)
         self._keys: dict[bytes, bytes | None] = {}
 
     def data_key(self, entries: Sequence[Any]) -> bytes | None:
         from envelope._format import RSA_OAEP_SHA256
 
         for entry in entries:
-            if entry.type == RSA_OAEP_SHA256 and entry.kid == self.identity.key_id:
+            if entry.type == RSA_OAEP_SHA256 and entry.kid == self.kid:
                 wrapped = entry.fields["key"]
                 if wrapped not in self._keys:
                     try:

@@ -58,7 +58,7 @@ def load_keys(write: bool) -> dict[str, rsa.RSAPrivateKey]:
     for name, bits in KEY_SPECS.items():
         path = ROOT / "keys" / f"{name}.pem"
         if path.exists():
-            keys[name] = envelope.load_private_key(path.read_bytes())
+            keys[name] = envelope.load_private_key(path)
         else:
             if not write:
                 raise SystemExit(f"missing {path}; run without --check first")
@@ -85,7 +85,7 @@ class WrapCache:
 
     def wrap(self, public: rsa.RSAPublicKey, data_key: bytes, label: bytes | None = OAEP_LABEL) -> bytes:
         kid = envelope.key_id(public)
-        slot = f"{kid.hex()}:{data_key.hex()}:{(label or b'').hex()}"
+        slot = f"{kid}:{data_key.hex()}:{(label or b'').hex()}"
         if slot in self.used:
             return bytes.fromhex(self.used[slot])
         oaep = _oaep(label)
@@ -161,7 +161,7 @@ class Builder:
         public = self.keys[key_name].public_key()
         return {
             "type": "rsa-oaep-sha256",
-            "kid": envelope.key_id(public),
+            "kid": bytes.fromhex(envelope.key_id(public)),
             "key": self.wraps.wrap(public, self.data_key),
         }
 

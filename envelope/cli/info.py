@@ -13,9 +13,7 @@ from .errors import EXIT_CODES_HELP, EXIT_FORMAT, EXIT_OK, describe_for_file, ex
 from .parsing import Parser, add_passphrase_sources, add_quiet, version_text
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
-    from envelope import Inspection
+    from envelope import Identity, Inspection
 
     from .verify import Verified
 
@@ -75,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def _verification_keys(args: argparse.Namespace) -> list[RSAPrivateKey]:
+def _verification_keys(args: argparse.Namespace) -> list[Identity]:
     if not args.verify:
         return []
     from . import keyfiles
@@ -84,7 +82,7 @@ def _verification_keys(args: argparse.Namespace) -> list[RSAPrivateKey]:
     return keyfiles.load_identities(args.verify, given, TOOL)
 
 
-def _record(path: str, keys: list[RSAPrivateKey], *, quiet: bool) -> tuple[dict[str, Any], int]:
+def _record(path: str, keys: list[Identity], *, quiet: bool) -> tuple[dict[str, Any], int]:
     """The JSON record of one file, and its exit code. Failures are also reported on stderr."""
     from envelope import EnvelopeError, inspect
 

@@ -1,26 +1,43 @@
 """Keys named on the command line: private keys (with passphrases and a permission check),
-recipients (``-r``, ``-R`` files) and key ids (``--remove``)."""
+recipients (``-r``, ``-R`` files) and key ids (``--remove``). The SDK parses every key; this module
+decides what each argument is, asks for passphrases, and maps key errors to exit codes."""
 
 from __future__ import annotations
 
-import base64
+import functools
 import os
 import re
-import struct
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from envelope.limits import MAX_KEY_FILE_LEN
+import stat
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from . import passphrase
-from .errors import EXIT_KEY, EXIT_USAGE, CliError, report
+from .errors import EXIT_IO, EXIT_KEY, EXIT_USAGE, CliError, report
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    from envelope import Identity
 
 _KEY_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})", re.IGNORECASE)
-_OPENSSH_MAGIC = b"openssh-key-v1\x00"
+# A literal OpenSSH public key line given to -r, as age accepts one: a key type, then base64 that
+# always starts "AAAA" (the length of the type name). Anything else is a file name.
+_OPENSSH_LINE = re.compile(r"(?:ssh-|ecdsa-sha2-|sk-)\S+\s+AAAA")
+
+T = TypeVar("T")
+
+
+def _key_call(function: Callable[[], T], where: str | None = None) -> T:
+    """Run an SDK key function; its InvalidKeyError becomes exit code 5 when the file could not be
+    read (missing, a directory, no permission), 4 otherwise. SDK key errors name the file; ``where``
+    names a key that is not a file."""
+    from envelope import InvalidKeyError
+
+    try:
+        return function()
+    except InvalidKeyError as exc:
+        code = EXIT_IO if isinstance(exc.__cause__, OSError) else EXIT_KEY
+        raise CliError(f"{where}: {exc}" if where else str(exc), code) from None
 
 
 # --- private keys ---------------------------------------------------------------------------
@@ -35,61 +52,36 @@ def explicit_passphrase(env: str | None, file: str | None) -> bytes | None:
     return None
 
 
-def load_identities(paths: Iterable[str], given_passphrase: bytes | None, tool: str) -> list[RSAPrivateKey]:
+def load_identities(paths: Iterable[str], given_passphrase: bytes | None, tool: str) -> list[Identity]:
+    """One identity per ``-i`` file. An encrypted key is unlocked only when a file needs it, with the
+    given passphrase or else one asked on the terminal then (the SDK's RsaKeyFileIdentity)."""
     return [load_identity(path, given_passphrase, tool) for path in paths]
 
 
-def load_identity(path: str, given_passphrase: bytes | None, tool: str) -> RSAPrivateKey:
-    """Load a private key file. An encrypted key takes the given passphrase, or asks on the terminal."""
-    from envelope import InvalidKeyError, load_private_key
+def load_identity(path: str, given_passphrase: bytes | None, tool: str) -> Identity:
+    from envelope import RsaKeyFileIdentity
 
-    data = _read_private_key_file(path, tool)
-    secret = given_passphrase
-    if secret is None and looks_encrypted(data):
-        secret = passphrase.from_terminal(f"Passphrase for {path}: ")
+    def ask() -> bytes:
+        return passphrase.from_terminal(f"Passphrase for {path}: ")
+
+    secret: bytes | Callable[[], bytes] = given_passphrase if given_passphrase is not None else ask
+    identity = _key_call(lambda: RsaKeyFileIdentity(path, secret))
+    _warn_if_readable_by_others(path, tool)  # only once the file is known to be a private key
+    return identity
+
+
+def _warn_if_readable_by_others(path: str, tool: str) -> None:
     try:
-        return load_private_key(data, secret)
-    except InvalidKeyError as exc:
-        raise CliError(f"{path}: {exc}", EXIT_KEY) from None
-
-
-def _read_private_key_file(path: str, tool: str) -> bytes:
-    with open(path, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
-        data = f.read(MAX_KEY_FILE_LEN + 1)
-    if len(data) > MAX_KEY_FILE_LEN:
-        raise CliError(f"{path}: too large for a key file", EXIT_KEY)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
     if mode & 0o077:
         # As ssh does, but a warning: the key may live on a file system without Unix modes.
         report(
             tool,
-            f"private key file {path} is accessible by other users (mode {mode & 0o777:04o}); run: chmod 600 {path}",
+            f"private key file {path} is accessible by other users (mode {mode:04o}); run: chmod 600 {path}",
             kind="warning",
         )
-    return data
-
-
-def looks_encrypted(data: bytes) -> bool:
-    """Whether a private key file is passphrase-protected (PEM PKCS#8 or PKCS#1, or OpenSSH)."""
-    if b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data or b"Proc-Type: 4,ENCRYPTED" in data:
-        return True
-    if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
-        return _openssh_cipher(data) not in (None, b"none")
-    return False
-
-
-def _openssh_cipher(data: bytes) -> bytes | None:
-    """The cipher name of an OpenSSH private key (``none`` when unencrypted): PROTOCOL.key."""
-    body = b"".join(line for line in data.strip().splitlines()[1:-1])
-    try:
-        raw = base64.b64decode(body)
-    except ValueError:
-        return None
-    if not raw.startswith(_OPENSSH_MAGIC) or len(raw) < len(_OPENSSH_MAGIC) + 4:
-        return None
-    (length,) = struct.unpack_from(">I", raw, len(_OPENSSH_MAGIC))
-    start = len(_OPENSSH_MAGIC) + 4
-    return raw[start : start + length]
 
 
 # --- public keys (recipients) ---------------------------------------------------------------
@@ -97,63 +89,29 @@ def _openssh_cipher(data: bytes) -> bytes | None:
 
 def load_recipients(values: Iterable[str], files: Iterable[str]) -> list[RSAPublicKey]:
     """Every ``-r`` key and every key of every ``-R`` file, each key once."""
+    from envelope import load_public_keys
+
     keys = [load_recipient(value) for value in values]
     for path in files:
-        keys.extend(read_recipients_file(path))
+        keys.extend(_key_call(functools.partial(load_public_keys, path)))
     return unique(keys)
 
 
 def load_recipient(value: str) -> RSAPublicKey:
-    """A public key file (PEM, ssh-rsa line, DER, X.509 certificate), or an ``ssh-rsa ...`` line."""
-    if value.startswith("ssh-"):
-        return _public_key(value, "the ssh key given with -r")
-    with open(value, "rb") as f:
-        data = f.read(MAX_KEY_FILE_LEN)
-    return _public_key(data, value)
+    """``-r``: a public key file (PEM, ssh-rsa line, DER, X.509 certificate), or a literal OpenSSH
+    public key line (``-r "ssh-rsa AAAA..."``). A file of several keys is refused: that is -R."""
+    from envelope import load_public_key, parse_public_key
 
-
-def read_recipients_file(path: str) -> list[RSAPublicKey]:
-    """One key per line (``ssh-rsa ...``) or PEM blocks; blank lines and ``#`` comments skipped."""
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    keys = [_public_key(block, f"{path}:{line}") for line, block in _key_texts(text, path)]
-    if not keys:
-        raise CliError(f"{path}: no public key in this recipients file", EXIT_KEY)
-    return keys
-
-
-def _key_texts(text: str, path: str) -> Iterator[tuple[int, str]]:
-    """(line number, key text) for each key of a recipients file."""
-    block: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if block:
-            block.append(line)
-            if line.startswith("-----END"):
-                yield start, "\n".join(block)
-                block = []
-        elif line.startswith("-----BEGIN"):
-            block, start = [line], number
-        elif line and not line.startswith("#"):
-            yield number, line
-    if block:
-        raise CliError(f"{path}:{start}: PEM block without its END line", EXIT_KEY)
-
-
-def _public_key(source: str | bytes, where: str) -> RSAPublicKey:
-    from envelope import InvalidKeyError, load_public_key
-
-    try:
-        return load_public_key(source)
-    except InvalidKeyError as exc:
-        raise CliError(f"{where}: {exc}", EXIT_KEY) from None
+    if _OPENSSH_LINE.match(value):
+        return _key_call(functools.partial(parse_public_key, value), "the ssh key given with -r")
+    return _key_call(functools.partial(load_public_key, value))
 
 
 def unique(keys: Iterable[RSAPublicKey]) -> list[RSAPublicKey]:
     """The keys in order, without repeats (a file may list a key that -r also names)."""
     from envelope import key_id
 
-    seen: set[bytes] = set()
+    seen: set[str] = set()
     result = []
     for key in keys:
         kid = key_id(key)
@@ -174,7 +132,7 @@ def key_id_of(value: str) -> bytes:
     if match:
         return bytes.fromhex(match.group(1))
     if os.path.isfile(value):
-        return key_id(load_recipient(value))
+        return bytes.fromhex(key_id(load_recipient(value)))
     raise CliError(
         f"not a key id: {value!r} (give 64 hex digits, as envelope-info shows, or a public key file)", EXIT_USAGE
     )

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         out.write(envelope.private_key_pem(key, secret))
     with atomic_output(public_path, overwrite=args.force) as out:
         out.write(envelope.public_key_pem(key))
-    kid = envelope.key_id(key).hex()
+    kid = envelope.key_id(key)
     if args.quiet:
         print(kid)
     else:

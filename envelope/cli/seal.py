@@ -33,7 +33,8 @@ def add_parser(subparsers: Subcommands) -> None:
         metavar="PUBKEY",
         action="append",
         default=[],
-        help="public key file (PEM, ssh-rsa, DER, X.509 certificate) or an 'ssh-rsa ...' line; repeatable",
+        help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate) or an 'ssh-rsa ...' line; "
+        "repeatable",
     )
     parser.add_argument(
         "-R",

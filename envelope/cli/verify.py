@@ -11,7 +11,7 @@ from .errors import EXIT_OK, describe_for_file, exit_code_for, report
 from .parsing import Subcommands, add_identities, add_quiet, add_subcommand
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from envelope import Identity
 
 EXAMPLES = """\
   envelope verify -i alice.key model.env
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
-def authenticate(path: str, keys: Sequence[RSAPrivateKey], *, quiet: bool) -> Verified:
+def authenticate(path: str, keys: Sequence[Identity], *, quiet: bool) -> Verified:
     """Verify all of ``path`` (SDK ``verify_file``); count the plaintext it holds."""
     import os
 
