@@ -12,7 +12,7 @@ python="${PYTHON:-python3}"
 stamp="$ENVELOPE_VENV/.envelope-installed-$(cat "$ENVELOPE_ROOT/pyproject.toml" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)-${extras//,/-}"
 
 if [ ! -f "$stamp" ]; then
-    echo "setting up $ENVELOPE_VENV with envelope[$extras] (first run only) ..." >&2
+    echo "setting up $ENVELOPE_VENV with envelope-ml[$extras] (first run only) ..." >&2
     "$python" -m venv "$ENVELOPE_VENV"
     "$ENVELOPE_VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
     if [[ ",$extras," == *",all,"* || ",$extras," == *",torch,"* ]]; then
