@@ -15,9 +15,9 @@ from typing import Any, Protocol, Union, runtime_checkable
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ._datakey import DATA_KEY_LEN, HEADER_AUTH_FAILED, DataKey
+from ._datakey import DATA_KEY_LEN, DataKey
 from ._format import RSA_OAEP_SHA256, RecipientEntry
-from .errors import AuthenticationError, InvalidKeyError, MalformedError, UsageError
+from .errors import InvalidKeyError, MalformedError, UsageError
 from .keys import (
     KeyPath,
     _in_file,
@@ -63,8 +63,10 @@ class Identity(Protocol):
     """Something that finds its entry in a header and unwraps the data key from it."""
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        """The data key, or ``None`` when no entry is for this identity. Raises
-        :class:`AuthenticationError` when an entry is for it but does not unwrap."""
+        """The data key, or ``None`` when no entry is for this identity. When an entry is for it
+        but does not unwrap, return a random key (or raise :class:`AuthenticationError`): the
+        header MAC check then fails, and a random key keeps that failure (R15) on the same path,
+        with the same error, as a header MAC failure (R16)."""
         ...
 
 
@@ -128,9 +130,11 @@ class RsaIdentity:
         try:
             raw = self._private_key.decrypt(wrapped, _oaep())
         except ValueError:
-            raise AuthenticationError(HEADER_AUTH_FAILED) from None  # R15, worded as R16
+            raw = b""
         if len(raw) != DATA_KEY_LEN:
-            raise AuthenticationError(HEADER_AUTH_FAILED)
+            # R15 must read exactly like R16: go on with a random key, so that the header MAC is
+            # computed and compared as for a good unwrap, and fails there, with R16's error.
+            return DataKey.generate()
         return DataKey(raw)
 
     def __repr__(self) -> str:

@@ -82,8 +82,22 @@ def test_r15_unwrap_failure_reads_exactly_like_r16(alice):
     assert str(oaep_failure.value) == str(mac_failure.value) == HEADER_AUTH_FAILED
 
 
+def test_r15_takes_the_same_path_as_r16(alice, monkeypatch):
+    """Not only the same error: after an OAEP failure the header MAC is still computed and compared
+    (under a random key), so the two failures cost the same work (issue 11 item 11)."""
+    calls = []
+    real = DataKey.verify_header_mac
+    monkeypatch.setattr(DataKey, "verify_header_mac", lambda self, a, m: calls.append(1) or real(self, a, m))
+    data_key = DataKey.generate()
+    good = envelope.RsaRecipient(alice.public_key()).wrap(data_key)
+    header = encode_header(Header(16, (RecipientEntry(good.type, {"kid": good.kid, "key": bytes(256)}),)))
+    with pytest.raises(envelope.AuthenticationError):
+        envelope.open(forge(alice, data_key, [], header=header), alice)
+    assert calls == [1]
+
+
 def test_r15_unwrapped_key_of_wrong_length(alice):
-    oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), b"envelope v1 rsa-oaep-sha256")
+    oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
     data_key = DataKey.generate()
     wrapped = alice.public_key().encrypt(b"k" * 31, oaep)
     header = encode_header(
