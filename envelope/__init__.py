@@ -34,10 +34,11 @@ _EXPORTS = {
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
              "parse_private_key", "parse_public_key", "parse_public_keys", "private_key_pem", "public_key_pem"],
     "limits": ["DEFAULT_CHUNK_SIZE"],
-    "recipients": ["Identity", "Recipient", "RsaIdentity", "RsaKeyFileIdentity", "RsaRecipient"],
-    "signing": ["KeySigner", "Signer", "check_signature", "generate_signing_key", "load_signing_key",
-                "load_verifying_key", "parse_signing_key", "parse_verifying_key", "signing_key_pem",
-                "verifying_key_pem"],
+    "recipients": ["Identity", "IdentityLike", "Recipient", "RecipientLike", "RsaIdentity", "RsaKeyFileIdentity",
+                   "RsaRecipient"],
+    "signing": ["KeySigner", "SignedBy", "Signer", "SigningKey", "VerifyingKey", "check_signature",
+                "generate_signing_key", "load_signing_key", "load_verifying_key", "parse_signing_key",
+                "parse_verifying_key", "signing_key_pem", "verifying_key_pem"],
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -51,6 +52,7 @@ __all__ = [
     "EnvelopeStreamReader",
     "EnvelopeWriter",
     "Identity",
+    "IdentityLike",
     "Inspection",
     "InvalidKeyError",
     "KeySigner",
@@ -62,17 +64,21 @@ __all__ = [
     "OutputExistsError",
     "Recipient",
     "RecipientInfo",
+    "RecipientLike",
     "RsaIdentity",
     "RsaKeyFileIdentity",
     "RsaRecipient",
     "SignatureError",
+    "SignedBy",
     "Signer",
     "SignerError",
     "SignerInfo",
+    "SigningKey",
     "StreamResult",
     "UnsafeModelError",
     "UnsupportedError",
     "UsageError",
+    "VerifyingKey",
     "__version__",
     "atomic_output",
     "check_signature",
@@ -167,10 +173,21 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         public_key_pem,
     )
     from .limits import DEFAULT_CHUNK_SIZE
-    from .recipients import Identity, Recipient, RsaIdentity, RsaKeyFileIdentity, RsaRecipient
+    from .recipients import (
+        Identity,
+        IdentityLike,
+        Recipient,
+        RecipientLike,
+        RsaIdentity,
+        RsaKeyFileIdentity,
+        RsaRecipient,
+    )
     from .signing import (
         KeySigner,
+        SignedBy,
         Signer,
+        SigningKey,
+        VerifyingKey,
         check_signature,
         generate_signing_key,
         load_signing_key,

@@ -13,11 +13,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import IO, Any, Union
 
-from ..errors import MissingDependencyError, UsageError
-from ..fileio import EnvelopeReader, EnvelopeWriter
-from ..files import atomic_output
-from ..limits import DEFAULT_CHUNK_SIZE
-from ..recipients import IdentityLike, RecipientLike
+from envelope import (
+    DEFAULT_CHUNK_SIZE,
+    EnvelopeReader,
+    EnvelopeWriter,
+    IdentityLike,
+    MissingDependencyError,
+    RecipientLike,
+    SignedBy,
+    Signer,
+    SigningKey,
+    UsageError,
+    atomic_output,
+)
 
 __all__ = [
     "ModelSource",
@@ -123,27 +131,30 @@ def sealed_model(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
+    sign_with: Signer | SigningKey | None = None,
 ) -> Iterator[EnvelopeWriter]:
-    """A writer whose output is sealed; a path target appears only if the block completes."""
+    """A writer whose output is sealed (and signed, with ``sign_with``); a path target appears only
+    if the block completes."""
+    options: dict[str, Any] = {"metadata": metadata, "chunk_size": chunk_size, "sign_with": sign_with}
     if isinstance(target, (str, os.PathLike)):
-        with (
-            atomic_output(target, overwrite=overwrite) as out,
-            EnvelopeWriter(out, recipients, metadata=metadata, chunk_size=chunk_size) as writer,
-        ):
+        with atomic_output(target, overwrite=overwrite) as out, EnvelopeWriter(out, recipients, **options) as writer:
             yield writer
     else:
-        with EnvelopeWriter(target, recipients, metadata=metadata, chunk_size=chunk_size) as writer:
+        with EnvelopeWriter(target, recipients, **options) as writer:
             yield writer
 
 
 @contextlib.contextmanager
-def opened_model(source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike]) -> Iterator[EnvelopeReader]:
-    """A seekable reader over a sealed model; every byte it returns has been authenticated."""
+def opened_model(
+    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, signed_by: SignedBy | None = None
+) -> Iterator[EnvelopeReader]:
+    """A seekable reader over a sealed model; every byte it returns has been authenticated (and,
+    with ``signed_by``, comes from a file signed by one of those keys)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        with EnvelopeReader(io.BytesIO(source), private_key) as reader:
+        with EnvelopeReader(io.BytesIO(source), private_key, signed_by=signed_by) as reader:
             yield reader
     elif isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f, EnvelopeReader(f, private_key) as reader:
+        with open(source, "rb") as f, EnvelopeReader(f, private_key, signed_by=signed_by) as reader:
             yield reader
     else:
         seekable = False
@@ -151,7 +162,7 @@ def opened_model(source: ModelSource, private_key: IdentityLike | Iterable[Ident
             seekable = bool(source.seekable())
         if not seekable:  # frameworks need to seek: read the sealed stream into memory first
             source = io.BytesIO(source.read())
-        with EnvelopeReader(source, private_key) as reader:
+        with EnvelopeReader(source, private_key, signed_by=signed_by) as reader:
             yield reader
 
 

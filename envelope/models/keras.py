@@ -28,9 +28,18 @@ import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..errors import MissingDependencyError, UnsafeModelError, UsageError
-from ..limits import DEFAULT_CHUNK_SIZE
-from ..recipients import IdentityLike, RecipientLike
+from envelope import (
+    DEFAULT_CHUNK_SIZE,
+    IdentityLike,
+    MissingDependencyError,
+    RecipientLike,
+    SignedBy,
+    Signer,
+    SigningKey,
+    UnsafeModelError,
+    UsageError,
+)
+
 from ._common import (
     FRAMEWORK_NAMES,
     ModelSource,
@@ -86,6 +95,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
+    sign_with: Signer | SigningKey | None = None,
 ) -> None:
     """Seal ``model`` (a Keras 3 model, with its weights and optimizer state) to ``target``."""
     keras = _keras()
@@ -93,7 +103,9 @@ def save(
     meta = model_metadata(metadata, "keras", keras.__version__, MODEL_FORMAT, backend=keras.backend.backend())
     with (
         ram_tempdir(required=_has_assets(model)),
-        sealed_model(target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite) as writer,
+        sealed_model(
+            target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+        ) as writer,
     ):
         saving_lib.save_model(model, writer)
 
@@ -105,10 +117,11 @@ def load(
     custom_objects: Mapping[str, Any] | None = None,
     compile: bool = True,  # noqa: A002 - Keras' own name for it
     safe_mode: bool = True,
+    signed_by: SignedBy | None = None,
 ) -> Any:
     """Open a sealed Keras model and rebuild it in memory. Options pass through to Keras."""
     saving_lib = _saving_lib()
-    with opened_model(source, private_key) as reader:
+    with opened_model(source, private_key, signed_by=signed_by) as reader:
         check_framework(reader.metadata, "keras", [MODEL_FORMAT])
         import zipfile
 
@@ -134,6 +147,7 @@ def export_saved_model(
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
+    sign_with: Signer | SigningKey | None = None,
 ) -> None:
     """Seal a TensorFlow SavedModel export of ``model`` (``model.export(..., "tf_saved_model")``).
 
@@ -156,12 +170,18 @@ def export_saved_model(
     finally:
         if tf.io.gfile.exists(scratch):
             tf.io.gfile.rmtree(scratch)
-    with sealed_model(target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite) as writer:
+    with sealed_model(
+        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+    ) as writer:
         writer.write(archive.getbuffer())
 
 
 def load_saved_model(
-    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, unsafe_trust_graph: bool = False
+    source: ModelSource,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    unsafe_trust_graph: bool = False,
+    signed_by: SignedBy | None = None,
 ) -> Any:
     """Open a sealed SavedModel export into ``tf.saved_model.load``'s object (call ``.serve``).
 
@@ -174,10 +194,11 @@ def load_saved_model(
     if not unsafe_trust_graph:
         raise UnsafeModelError(
             "loading a SavedModel runs ops from its graph (file I/O included) chosen by whoever sealed it, "
-            "and anyone with your public key can seal. If you trust its origin, pass unsafe_trust_graph=True"
+            "and anyone with your public key can seal. If you trust its origin (and pin it: signed_by=), pass "
+            "unsafe_trust_graph=True"
         )
     tf = require("tensorflow", "tensorflow")
-    with opened_model(source, private_key) as reader:
+    with opened_model(source, private_key, signed_by=signed_by) as reader:
         check_framework(reader.metadata, "tensorflow", [SAVED_MODEL_FORMAT])
         archive = io.BytesIO(reader.read())
     scratch = f"ram://envelope-{os.urandom(8).hex()}"

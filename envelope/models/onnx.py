@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import UsageError
-from ..limits import DEFAULT_CHUNK_SIZE
-from ..recipients import IdentityLike, RecipientLike
+from envelope import DEFAULT_CHUNK_SIZE, IdentityLike, RecipientLike, SignedBy, Signer, SigningKey, UsageError
+
 from ._common import ModelSource, ModelTarget, check_framework, model_metadata, opened_model, require, sealed_model
 
 __all__ = ["MODEL_FORMAT", "load", "load_bytes", "save"]
@@ -32,6 +31,7 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
+    sign_with: Signer | SigningKey | None = None,
 ) -> None:
     """Seal an ``onnx.ModelProto``."""
     onnx = require("onnx", "onnx")
@@ -45,18 +45,24 @@ def save(
     meta = model_metadata(
         metadata, "onnx", onnx.__version__, MODEL_FORMAT, ir_version=model.ir_version, opset=opsets.get("ai.onnx")
     )
-    with sealed_model(target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite) as writer:
+    with sealed_model(
+        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+    ) as writer:
         writer.write(data)
 
 
-def load_bytes(source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike]) -> bytes:
+def load_bytes(
+    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, signed_by: SignedBy | None = None
+) -> bytes:
     """The authenticated model bytes, for runtimes that take bytes (``onnxruntime.InferenceSession``)."""
-    with opened_model(source, private_key) as reader:
+    with opened_model(source, private_key, signed_by=signed_by) as reader:
         check_framework(reader.metadata, "onnx", [MODEL_FORMAT])
         return reader.read()
 
 
-def load(source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike]) -> Any:
+def load(
+    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, signed_by: SignedBy | None = None
+) -> Any:
     """Open a sealed ONNX model into an ``onnx.ModelProto``."""
     onnx = require("onnx", "onnx")
-    return onnx.load_from_string(load_bytes(source, private_key))
+    return onnx.load_from_string(load_bytes(source, private_key, signed_by=signed_by))

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from ..errors import UsageError
-from ..limits import DEFAULT_CHUNK_SIZE
-from ..recipients import IdentityLike, RecipientLike
+from envelope import DEFAULT_CHUNK_SIZE, IdentityLike, RecipientLike, SignedBy, Signer, SigningKey, UsageError
+
 from ._common import ModelSource, ModelTarget, check_framework, model_metadata, opened_model, require, sealed_model
 
 __all__ = ["MODEL_FORMAT", "load", "save"]
@@ -47,6 +46,7 @@ def save(
     tensor_metadata: Mapping[str, str] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
+    sign_with: Signer | SigningKey | None = None,
 ) -> None:
     """Seal a dict of tensors. ``tensor_metadata`` goes into the safetensors header itself (and is
     encrypted with the payload); ``metadata`` is envelope's plaintext, authenticated metadata."""
@@ -55,16 +55,22 @@ def save(
     safetensors = require("safetensors", "safetensors")
     data = backend.save(dict(tensors), metadata=dict(tensor_metadata) if tensor_metadata else None)
     meta = model_metadata(metadata, "safetensors", safetensors.__version__, MODEL_FORMAT, tensor_library=library)
-    with sealed_model(target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite) as writer:
+    with sealed_model(
+        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+    ) as writer:
         writer.write(data)
 
 
 def load(
-    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, library: Library | None = None
+    source: ModelSource,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    library: Library | None = None,
+    signed_by: SignedBy | None = None,
 ) -> dict[str, Any]:
     """Open a sealed safetensors file into a dict of tensors, as NumPy arrays or PyTorch tensors
     (``library``; by default the kind that was saved)."""
-    with opened_model(source, private_key) as reader:
+    with opened_model(source, private_key, signed_by=signed_by) as reader:
         check_framework(reader.metadata, "safetensors", [MODEL_FORMAT])
         chosen = library or reader.metadata.get("envelope.tensor_library", "numpy")
         if chosen not in ("numpy", "torch"):

@@ -24,9 +24,17 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import MissingDependencyError, UnsafeModelError
-from ..limits import DEFAULT_CHUNK_SIZE
-from ..recipients import IdentityLike, RecipientLike
+from envelope import (
+    DEFAULT_CHUNK_SIZE,
+    IdentityLike,
+    MissingDependencyError,
+    RecipientLike,
+    SignedBy,
+    Signer,
+    SigningKey,
+    UnsafeModelError,
+)
+
 from ._common import (
     ModelSource,
     ModelTarget,
@@ -65,11 +73,14 @@ def save(
     metadata: Mapping[str, Any] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
+    sign_with: Signer | SigningKey | None = None,
 ) -> None:
     """Seal ``obj`` (typically ``model.state_dict()``) as ``torch.save`` would write it."""
     torch = require("torch", "torch")
     meta = model_metadata(metadata, "torch", torch.__version__, MODEL_FORMAT)
-    with sealed_model(target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite) as writer:
+    with sealed_model(
+        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+    ) as writer:
         torch.save(obj, writer)
 
 
@@ -79,6 +90,7 @@ def load(
     *,
     map_location: Any = None,
     unsafe_allow_pickle: bool = False,
+    signed_by: SignedBy | None = None,
 ) -> Any:
     """Open a sealed ``torch.save`` file. ``weights_only`` loading unless ``unsafe_allow_pickle``.
 
@@ -87,7 +99,7 @@ def load(
     """
     torch = require("torch", "torch")
     _check_torch_version(str(torch.__version__))
-    with opened_model(source, private_key) as reader:
+    with opened_model(source, private_key, signed_by=signed_by) as reader:
         check_framework(reader.metadata, "torch", [MODEL_FORMAT])
         _check_archive(reader)
         reader.seek(0)
@@ -99,7 +111,8 @@ def load(
             raise UnsafeModelError(
                 "weights_only loading refused this file's pickle: it holds objects that only a full unpickle "
                 "can load (or it is malformed), and a full unpickle runs code chosen by whoever sealed it "
-                "(anyone with your public key can seal). If you trust its origin, pass unsafe_allow_pickle=True; "
+                "(anyone with your public key can seal). If you trust its origin (and pin it: signed_by=), pass "
+                "unsafe_allow_pickle=True; "
                 "better, save model.state_dict() instead"
             ) from exc
         except RuntimeError as exc:
