@@ -11,6 +11,7 @@ from .errors import AuthenticationError
 
 __all__ = [
     "CHUNK_FAILED",
+    "FOOTER_EXTENDED",
     "FOOTER_TRUNCATED",
     "FRAME",
     "MIN_TOKEN_LEN",
@@ -37,6 +38,7 @@ CHUNK_FAILED = "payload authentication failed: the file was modified, truncated 
 TRUNCATED = "payload authentication failed: the file is truncated"
 TRAILING = "payload authentication failed: bytes follow the end of the file (extended, or damaged)"
 FOOTER_TRUNCATED = "signature check failed: the signature footer is truncated"
+FOOTER_EXTENDED = "signature check failed: bytes follow the signature footer (extended, or damaged)"
 TAGS_DIFFER = "signature check failed: the file was modified after it was signed"
 
 

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from ._layout import (
     CHUNK_FAILED,
     FERNET_VERSION,
+    FOOTER_EXTENDED,
     FOOTER_TRUNCATED,
     FRAME,
     HEAD_LEN,
@@ -658,9 +659,11 @@ def _read_token(src: IO[bytes], buffers: TokenBuffers, index: int, token_size: i
     return length, final
 
 
-def _expect_end(src: IO[bytes]) -> None:
+def _expect_end(src: IO[bytes], *, signed: bool) -> None:
     if read_full(src, memoryview(bytearray(1))):
-        raise AuthenticationError(TRAILING)  # R22 (unsigned), R26 (after a footer)
+        if signed:
+            raise SignatureError(FOOTER_EXTENDED)  # R26
+        raise AuthenticationError(TRAILING)  # R22
 
 
 def open_sequential(
@@ -704,7 +707,7 @@ def open_sequential(
         if tags is not None:
             assert check_signature is not None
             _read_footer(src, index, signature_len, tags.digest(), check_signature)
-        _expect_end(src)
+        _expect_end(src, signed=tags is not None)
         while len(jobs):
             buffers, data = jobs.next()
             yield data

@@ -983,6 +983,17 @@ def test_info_json_tags_metadata_values(keys: Keys, tmp_path: Path) -> None:
     assert '"ratio": {"$float": 0.5}' in text and '"blob": {"$bin": "00ff"}' in text  # tagged once, not twice
 
 
+def test_info_json_escapes_maps_with_a_single_dollar_key(keys: Keys, tmp_path: Path) -> None:
+    """A metadata map whose only key begins with "$" would read as a tag: it is wrapped in "$map"."""
+    path = tmp_path / "dollar.env"
+    metadata = {"$int": {"$bin": "text, not bytes"}}
+    path.write_bytes(envelope.seal(b"x", envelope.load_public_key(keys["alice.pub"]), metadata=metadata))
+    (record,) = json.loads(ok(run(INFO, "--json", path)).stdout)["files"]
+    assert record["metadata"] == {"$map": {"$int": {"$map": {"$bin": "text, not bytes"}}}}
+    text = ok(run(INFO, path)).stdout.decode()
+    assert '"$int": {"$map": {"$bin": "text, not bytes"}}' in text and '"$map": {"$int"' not in text
+
+
 def test_info_failures(keys: Keys, sealed: Path, tmp_path: Path) -> None:
     not_envelope = _not_envelope(sealed, tmp_path)
     assert_error(run(INFO, not_envelope), 3, "not an envelope file", tool="envelope-info")

@@ -11,7 +11,9 @@ MAX_JSON_INT = (1 << 53) - 1  # larger integers lose precision in most JSON read
 
 
 def tagged(value: Any) -> Any:
-    """A metadata value as tagged JSON: ``{"$bin": hex}``, ``{"$int": "decimal"}``, ``{"$float": x}``."""
+    """A metadata value as tagged JSON (spec/vectors/README.md): ``{"$bin": hex}``,
+    ``{"$int": "decimal"}``, ``{"$float": x}``, and ``{"$map": {...}}`` for a map whose only key
+    begins with ``$`` (which would otherwise read as a tag)."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -25,7 +27,8 @@ def tagged(value: Any) -> Any:
     if isinstance(value, bytes):
         return {"$bin": value.hex()}
     if isinstance(value, Mapping):
-        return {str(k): tagged(v) for k, v in value.items()}
+        mapping = {str(k): tagged(v) for k, v in value.items()}
+        return {"$map": mapping} if len(mapping) == 1 and next(iter(mapping)).startswith("$") else mapping
     if isinstance(value, (list, tuple)):
         return [tagged(v) for v in value]
     raise TypeError(f"not a metadata value: {type(value).__name__}")
@@ -44,6 +47,8 @@ def _escape(char: str) -> str:
 
 def metadata_lines(metadata: Mapping[str, Any], indent: str = "    ", *, already_tagged: bool = False) -> list[str]:
     """``"key": value`` lines, values in tagged JSON, everything escaped for the terminal."""
+    if already_tagged and metadata.keys() == {"$map"}:  # a map whose only key begins with "$"
+        metadata = metadata["$map"]
     if not metadata:
         return [f"{indent}(none)"]
     return [

@@ -89,7 +89,9 @@ def test_whole_module_pickles_need_the_unsafe_opt_in(alice):
 @pytest.mark.parametrize("unsafe", [False, True])
 def test_a_malformed_pickle_is_a_typed_error(alice, unsafe):
     data = rezipped(PLAIN, lambda entries: [(n, b"garbage" if n.endswith("data.pkl") else d) for n, d in entries])
-    expected = "malformed" if unsafe else r"If you trust its origin \(and pin it: signed_by=\), pass unsafe_allow_pickle=True"
+    expected = (
+        "malformed" if unsafe else r"If you trust its origin \(and pin it: signed_by=\), pass unsafe_allow_pickle=True"
+    )
     with pytest.raises(envelope.UnsafeModelError, match=expected) as info:
         sealed_torch.load(sealed_as_torch(data, alice), alice, unsafe_allow_pickle=unsafe)
     assert isinstance(info.value.__cause__, pickle.UnpicklingError)

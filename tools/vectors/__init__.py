@@ -1,0 +1,12 @@
+"""The test vectors of spec/vectors/, one short generator per vector, grouped by family. Each
+generator builds its file from parts with :class:`kit.TestFile`, so that a negative vector breaks
+exactly one rule of spec/FORMAT.md. ``tools/make_vectors.py`` runs them."""
+
+from __future__ import annotations
+
+from . import header, keys, limits, metadata, payload, recipients, signatures, sizes, timestamps, unwrap
+from .kit import GENERATORS, Kit
+
+FAMILIES = (sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits)
+
+__all__ = ["FAMILIES", "GENERATORS", "Kit"]

@@ -1,0 +1,493 @@
+"""The kit every vector generator uses: fixed test keys, seeded randomness, the records of randomised
+operations, and :class:`TestFile`, which writes one envelope file from its parts (spec/FORMAT.md)
+so that a negative vector can break exactly one rule.
+
+Every byte comes from FORMAT.md and `cryptography`, not from the SDK: the vectors check the SDK, so
+they must not be made by it. The one thing shared is the tagged JSON of the metadata
+(``envelope.cli.render.tagged``), which spec/vectors/README.md defines and ``envelope-info`` writes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import struct
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hmac, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from envelope.cli.render import tagged
+
+ROOT = Path(__file__).resolve().parents[2] / "spec" / "vectors"
+MAGIC = b"\x89ENV\r\n\x1a\n"  # section 2
+MAX_HEADER_LEN = 1 << 20
+FIRST_DRAFT_LABEL = b"envelope v1 rsa-oaep-sha256"  # the OAEP label of the first draft (appendix B)
+
+RSA_KEYS = {"rsa2048-a": 2048, "rsa2048-b": 2048, "rsa3072-a": 3072, "rsa4096-a": 4096, "rsa2048-stranger": 2048,
+            "rsa1024-a": 1024}  # fmt: skip
+RSA_PSS_KEY = "rsa2048-pss"  # an RSA-PSS-restricted key (id-RSASSA-PSS), made by `openssl genpkey`
+SIGNING_KEYS = {"ed25519-a": "ed25519", "ecdsa-p256-a": "ecdsa-p256-sha256", "ml-dsa-65-a": "ml-dsa-65"}
+SIGNATURE_LEN = {"ed25519": 64, "ecdsa-p256-sha256": 64, "ml-dsa-65": 3309}  # section 8.2
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
+
+# Section 9: the error category of each rule. Rules with two categories are given explicitly.
+RULE_ERRORS = {
+    "R1": "MalformedError", "R2": "UnsupportedError", "R4": "MalformedError", "R5": "MalformedError",
+    "R6": "MalformedError", "R7": "LimitError", "R9": "MalformedError", "R10": "MalformedError",
+    "R12": "UnsupportedError", "R13": "NoMatchingKeyError", "R14": "MalformedError",
+    **{f"R{i}": "AuthenticationError" for i in range(15, 23)},
+    "R23": "InvalidKeyError", "R24": "MalformedError", "R25": "UnsupportedError", "R26": "SignatureError",
+    "R27": "SignatureError", "R28": "SignerError",
+}  # fmt: skip
+
+
+def seeded(name: str, purpose: str, size: int) -> bytes:
+    """Deterministic bytes for one vector and one purpose (data keys, IVs, junk)."""
+    out = b""
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"envelope-vectors/{name}/{purpose}/{counter}".encode()).digest()
+        counter += 1
+    return out[:size]
+
+
+TEXT = seeded("payload", "text", 200_000)  # the plaintext the vectors seal, or a prefix of it
+
+
+def token_len(data_len: int) -> int:
+    """Section 7.3: 57 + pad(9 + d)."""
+    return 57 + 16 * ((9 + data_len) // 16 + 1)
+
+
+def layout(payload_len: int, chunk_size: int, signature_len: int) -> tuple[int, int] | None:
+    """Section 7.3 from the length alone: (n, f), or None when the layout is impossible (R17, R18)."""
+    size = token_len(chunk_size)
+    if payload_len <= 0:
+        return None
+    if signature_len:
+        count, final = divmod(payload_len - signature_len + size, size + 32)
+    else:
+        count = -(-payload_len // size)
+        final = payload_len - (count - 1) * size
+    valid = count >= 1 and 73 <= final <= size and (final - 57) % 16 == 0
+    return (count, final) if valid else None
+
+
+def metadata(mapping: dict[str, Any]) -> bytes:
+    """The canonical `meta` bytes of a map (section 3.1; msgpack writes the shortest forms)."""
+    packed: bytes = msgpack.packb(mapping, use_bin_type=True)
+    return packed
+
+
+def kv(key: Any, value: Any) -> bytes:
+    """One encoded map entry, for headers that a dict cannot express (duplicate or odd keys)."""
+    return bytes(msgpack.packb(key, use_bin_type=True) + msgpack.packb(value, use_bin_type=True))
+
+
+def raw_map(*entries: bytes) -> bytes:
+    assert len(entries) < 16
+    return bytes([0x80 + len(entries)]) + b"".join(entries)
+
+
+def header_mac(data_key: bytes, authenticated: bytes) -> bytes:
+    """Section 6."""
+    mac_key = HKDF(hashes.SHA256(), 32, salt=None, info=b"envelope v1 header").derive(data_key)
+    mac = hmac.HMAC(mac_key, hashes.SHA256())
+    mac.update(authenticated)
+    return mac.finalize()
+
+
+def fernet_token(data_key: bytes, message: bytes, iv: bytes, timestamp: int, version: int = 0x80) -> bytes:
+    """Section 7.2: a raw Fernet token of any message, so that generators can forge bad ones."""
+    pad = 16 - len(message) % 16
+    encryptor = Cipher(algorithms.AES(data_key[16:]), modes.CBC(iv)).encryptor()
+    body = bytes([version]) + struct.pack(">Q", timestamp) + iv
+    body += encryptor.update(message + bytes([pad]) * pad) + encryptor.finalize()
+    mac = hmac.HMAC(data_key[:16], hashes.SHA256())
+    mac.update(body)
+    return body + mac.finalize()
+
+
+# --- keys and the records of randomised operations ---------------------------------------------
+
+
+class Keys:
+    """The test keys of spec/vectors/keys/: PKCS#8 PEM and SubjectPublicKeyInfo PEM. Made once (when
+    missing and not checking) and committed; loaded with `cryptography` alone, since the SDK would
+    refuse the keys that break the policy on purpose (R23)."""
+
+    def __init__(self, create: bool) -> None:
+        self.private: dict[str, Any] = {}
+        for name in [*RSA_KEYS, RSA_PSS_KEY, *SIGNING_KEYS]:
+            path = ROOT / "keys" / f"{name}.pem"
+            if not path.exists():
+                if not create:
+                    raise SystemExit(f"missing {path}; run tools/make_vectors.py without --check first")
+                _create_key(name, path)
+            self.private[name] = serialization.load_pem_private_key(path.read_bytes(), None)
+
+    def spki(self, name: str) -> bytes:
+        """DER SubjectPublicKeyInfo; an RSA-PSS key gives its rsaEncryption form (section 4.1)."""
+        der: bytes = (
+            self.private[name]
+            .public_key()
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+        return der
+
+    def kid(self, name: str) -> bytes:
+        return hashlib.sha256(self.spki(name)).digest()
+
+
+def _create_key(name: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    public = path.with_name(f"{name}.pub.pem")
+    if name == RSA_PSS_KEY:  # cryptography cannot write the id-RSASSA-PSS encoding
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048",
+                        "-out", str(path)], check=True)  # fmt: skip
+        subprocess.run(["openssl", "pkey", "-in", str(path), "-pubout", "-out", str(public)], check=True)
+        return
+    key: Any
+    if name in RSA_KEYS:
+        key = rsa.generate_private_key(65537, RSA_KEYS[name])
+    else:
+        key = {
+            "ed25519": ed25519.Ed25519PrivateKey.generate,
+            "ecdsa-p256-sha256": functools.partial(ec.generate_private_key, ec.SECP256R1()),
+            "ml-dsa-65": mldsa.MLDSA65PrivateKey.generate,
+        }[SIGNING_KEYS[name]]()
+    pem = serialization.Encoding.PEM
+    path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+class Recorded:
+    """Outputs of randomised operations, recorded in a JSON file of spec/vectors/ so that the
+    vectors regenerate byte for byte: RSA-OAEP (randomised padding) and ECDSA and ML-DSA signatures
+    (randomised nonces); `cryptography` cannot seed them. A recorded value is reused only after it
+    is checked (it still unwraps to the data key, it still verifies); the file keeps only the
+    values the vectors use."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        path = ROOT / filename
+        self.known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        self.used: dict[str, str] = {}
+
+    def get(self, slot: str, valid: Callable[[bytes], bool], make: Callable[[], bytes]) -> bytes:
+        if slot not in self.used:
+            recorded = bytes.fromhex(self.known.get(slot, ""))
+            self.used[slot] = (recorded if recorded and valid(recorded) else make()).hex()
+        return bytes.fromhex(self.used[slot])
+
+    def render(self) -> bytes:
+        return (json.dumps(dict(sorted(self.used.items())), indent=1) + "\n").encode()
+
+
+class Kit:
+    """What every generator shares: the keys and the two records."""
+
+    def __init__(self, create: bool) -> None:
+        self.keys = Keys(create)
+        self.wraps = Recorded("oaep-wraps.json")  # slot: "kid:data key:label", hex
+        self.signatures = Recorded("signatures.json")  # slot: "alg:kid:SHA-256(tbs)", hex
+
+    def wrap(self, key_name: str, data_key: bytes, label: bytes = b"") -> bytes:
+        """RSA-OAEP-SHA256 of `data_key` to a key (section 4.1; the empty label unless told)."""
+        private = self.keys.private[key_name]
+        oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), label or None)
+
+        def valid(wrapped: bytes) -> bool:
+            try:
+                return bool(private.decrypt(wrapped, oaep) == data_key)
+            except ValueError:
+                return False
+
+        slot = f"{self.keys.kid(key_name).hex()}:{data_key.hex()}:{label.hex()}"
+        return self.wraps.get(slot, valid, lambda: private.public_key().encrypt(data_key, oaep))
+
+    def sign(self, key_name: str, message: bytes) -> bytes:
+        """A signature in the encoding of section 8.2 (ECDSA: r || s, low s)."""
+        key = self.keys.private[key_name]
+        alg = SIGNING_KEYS[key_name]
+        if alg == "ed25519":  # deterministic: nothing to record
+            return bytes(key.sign(message))
+        slot = f"{alg}:{self.keys.kid(key_name).hex()}:{hashlib.sha256(message).hexdigest()}"
+        public = key.public_key()
+        return self.signatures.get(slot, lambda s: verifies(public, message, s), lambda: _sign(key, message))
+
+
+def _sign(key: Any, message: bytes) -> bytes:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + min(s, P256_ORDER - s).to_bytes(32, "big")
+    return bytes(key.sign(message))
+
+
+def verifies(public: Any, message: bytes, signature: bytes) -> bool:
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+            if len(signature) != 64 or s > P256_ORDER // 2:
+                return False
+            public.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
+        else:
+            public.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+# --- one file ------------------------------------------------------------------------------------
+
+
+class TestFile:
+    """One vector: the file, written part after part, and what a reader must make of it.
+
+    ``header`` holds the top-level header fields in order; a recipient given as a key name becomes
+    that key's ``rsa-oaep-sha256`` entry when the header is written. The data key and the IVs come
+    from the vector's seed, so the file is the same at every run.
+    """
+
+    def __init__(self, kit: Kit, name: str, seed: str | None = None) -> None:
+        self.kit = kit
+        self.name = name
+        self.seed = seed or name
+        self.data_key = seeded(self.seed, "data-key", 32)
+        self.header: dict[str, Any] = {"chunk_size": 16, "recipients": ["rsa2048-a"], "meta": b"\x80"}
+        self.out = bytearray()
+        self.payload_start = 0  # set when the header is written
+        self.tags: list[bytes] = []  # of the tokens written, in order
+        self.plaintext = b""
+        self.keys = ["rsa2048-a"]  # what the reader holds, in order
+        self.signed_by: list[str] | None = None  # the signers the reader requires
+        self.description = ""
+        self.expected: dict[str, Any] = {"expect": "success"}
+        self._signer: tuple[str, str, bytes] | None = None  # key name, alg, key as signed
+        self._ivs = 0
+
+    # header -----------------------------------------------------------------------------------
+
+    def entry(self, key_name: str, **change: Any) -> dict[str, Any]:
+        """The `rsa-oaep-sha256` entry of a key (section 4.1), with fields changed or added."""
+        entry = {"type": "rsa-oaep-sha256", "kid": self.kit.keys.kid(key_name)}
+        if "key" not in change:
+            entry["key"] = self.kit.wrap(key_name, self.data_key)
+        return {**entry, **change}
+
+    def encode_header(self) -> bytes:
+        fields = dict(self.header)
+        if isinstance(fields.get("recipients"), list):
+            fields["recipients"] = [self.entry(r) if isinstance(r, str) else r for r in fields["recipients"]]
+        return bytes(msgpack.packb(fields, use_bin_type=True))
+
+    def header_pairs(self) -> list[bytes]:
+        """The header's entries, encoded one by one (to build maps a dict cannot hold)."""
+        encoded = self.encode_header()
+        fields = msgpack.unpackb(encoded, raw=False)
+        return [kv(k, v) for k, v in fields.items()]
+
+    def sign(self, key_name: str, *, alg: str | None = None, key: bytes | None = None) -> None:
+        """Make this a signed file (section 8.1): `critical` names `signature`, `signer` names the key.
+        `alg` and `key` replace what the header says (and what is signed)."""
+        alg = alg or SIGNING_KEYS[key_name]
+        key = self.kit.keys.spki(key_name) if key is None else key
+        self._signer = (key_name, alg, key)
+        self.header["critical"] = ["signature"]
+        self.header["signer"] = {"alg": alg, "kid": hashlib.sha256(key).digest(), "key": key}
+
+    def write_header(
+        self, header: bytes | None = None, *, version: int = 1, header_len: int | None = None, mac_key: bytes = b""
+    ) -> None:
+        """Prefix, header (``header``, or ``self.header`` encoded) and header MAC (sections 2, 3, 6)."""
+        header = self.encode_header() if header is None else header
+        prefix = MAGIC + struct.pack(">BI", version, len(header) if header_len is None else header_len)
+        self.out += prefix + header + header_mac(mac_key or self.data_key, prefix + header)
+        self.payload_start = len(self.out)
+
+    # payload ----------------------------------------------------------------------------------
+
+    def iv(self) -> bytes:
+        self._ivs += 1
+        return seeded(self.seed, f"iv{self._ivs}", 16)
+
+    def make_token(
+        self,
+        index: int,
+        flag: int,
+        data: bytes,
+        *,
+        last: bool | None = None,
+        timestamp: int | None = None,
+        message: bytes | None = None,
+        version: int = 0x80,
+        key: bytes = b"",
+    ) -> bytes:
+        """The token of chunk message ``u64be(index) || u8(flag) || data`` (or of ``message``).
+        Its timestamp field is what section 7.2 asks for a token that is ``last`` (by default: the
+        flag is 1) or not, unless ``timestamp`` says otherwise."""
+        message = struct.pack(">QB", index, flag) + data if message is None else message
+        length = 57 + 16 * (len(message) // 16 + 1)
+        last = flag == 1 if last is None else last
+        stamp = (length if last else 0) if timestamp is None else timestamp
+        return fernet_token(key or self.data_key, message, self.iv(), stamp, version)
+
+    def append_token(self, token: bytes) -> None:
+        self.out += token
+        self.tags.append(token[-32:])
+
+    def token(self, index: int, flag: int, data: bytes, **options: Any) -> None:
+        self.append_token(self.make_token(index, flag, data, **options))
+
+    def payload(self, plaintext: bytes) -> None:
+        """Every chunk of ``plaintext`` as section 7.1 cuts it."""
+        size = self.header["chunk_size"]
+        full = len(plaintext) // size
+        for index in range(full + 1):
+            self.token(index, int(index == full), plaintext[index * size : (index + 1) * size])
+        self.plaintext = plaintext
+
+    def to_be_signed(self, tags: list[bytes]) -> bytes:
+        """Section 8.3, over the header's fields as they are now and the signer as signed."""
+        assert self._signer is not None
+
+        def field(value: bytes) -> bytes:
+            return struct.pack(">I", len(value)) + value
+
+        _, alg, key = self._signer
+        critical = self.header.get("critical", [])
+        return b"".join([
+            b"envelope v1 signature\x00",
+            struct.pack(">I", self.header["chunk_size"]),
+            field(self.header["meta"]),
+            struct.pack(">I", len(critical)),
+            *(field(name.encode()) for name in critical),
+            field(alg.encode()),
+            field(key),
+            struct.pack(">Q", len(tags)),
+            hashlib.sha256(b"".join(tags)).digest(),
+        ])  # fmt: skip
+
+    def footer(self, tags: list[bytes] | None = None) -> None:
+        """Section 8.3: the tags (those of the tokens written, unless given) and their signature."""
+        assert self._signer is not None
+        tags = self.tags if tags is None else tags
+        self.out += b"".join(tags) + self.kit.sign(self._signer[0], self.to_be_signed(tags))
+
+    @property
+    def signature_len(self) -> int:
+        return SIGNATURE_LEN[SIGNING_KEYS[self._signer[0]]] if self._signer else 0  # as signed
+
+    def seal(self, plaintext: bytes = b"x") -> None:
+        """A whole valid file: header, every chunk, and the footer when signed."""
+        self.write_header()
+        self.payload(plaintext)
+        if self._signer is not None:
+            self.footer()
+
+    # changes after the fact ------------------------------------------------------------------
+
+    def flip(self, offset: int, bits: int = 0x01) -> None:
+        self.out[offset] ^= bits
+
+    def cut(self, count: int) -> None:
+        del self.out[len(self.out) - count :]
+
+    def replace(self, old: bytes, new: bytes) -> None:
+        """Replace the first ``old`` (which must be there)."""
+        at = self.out.index(old)
+        self.out[at : at + len(old)] = new
+
+    # expectations -----------------------------------------------------------------------------
+
+    def expect_error(self, rule: str, error: str | None = None, *, from_length: str | None = None) -> None:
+        """A reader must refuse the file under ``rule``. ``from_length``: the rule that a reader
+        deriving the layout from the file's length (section 7.3) reports instead."""
+        self.expected = {"expect": "error", "error": error or RULE_ERRORS[rule], "rule": rule}
+        if from_length is not None:
+            self.expected["from_length"] = {"rule": from_length, "error": RULE_ERRORS[from_length]}
+
+    def check(self) -> None:
+        """What the generator claims about the file holds (a wrong claim is a generator bug)."""
+        from_length = self.expected.get("from_length", {}).get("rule")
+        if from_length == "R18":
+            found = layout(len(self.out) - self.payload_start, self.header["chunk_size"], self.signature_len)
+            assert found is None, f"{self.name}: the layout is possible, so R18 is not what a length reader sees"
+        if self.expected["expect"] == "success":
+            found = layout(len(self.out) - self.payload_start, self.header["chunk_size"], self.signature_len)
+            assert found is not None and found[0] == len(self.tags), f"{self.name}: layout"
+
+    def describe(self) -> dict[str, Any]:
+        """The vector's JSON (spec/vectors/README.md)."""
+        out: dict[str, Any] = {"name": self.name, "description": self.description, "keys": self.keys}
+        if self.signed_by is not None:
+            out["signed_by"] = self.signed_by
+        out.update(self.expected)
+        if self.expected["expect"] == "error":
+            return out
+        header_len = int.from_bytes(self.out[9:13], "big")
+        header = msgpack.unpackb(bytes(self.out[13 : 13 + header_len]), raw=False)
+        signer = header.get("signer")
+        out.update(
+            plaintext_length=len(self.plaintext),
+            plaintext_sha256=hashlib.sha256(self.plaintext).hexdigest(),
+            chunk_size=header["chunk_size"],
+            chunk_count=len(self.tags),
+            metadata=tagged(msgpack.unpackb(header["meta"], raw=False)),
+            data_key=self.data_key.hex(),
+            signer=None if signer is None else {"algorithm": signer["alg"], "key_id": signer["kid"].hex()},
+        )
+        if len(self.plaintext) <= 64:
+            out["plaintext_hex"] = self.plaintext.hex()
+        return out
+
+
+# --- the registry of generators -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    description: str
+    make: Callable[[TestFile], None]
+    seed: str | None = None
+
+    def build(self, kit: Kit) -> tuple[bytes, dict[str, Any]]:
+        f = TestFile(kit, self.name, self.seed)
+        f.description = self.description
+        self.make(f)
+        f.check()
+        return bytes(f.out), f.describe()
+
+
+GENERATORS: list[Generator] = []
+
+
+def vector(
+    make: Callable[[TestFile], None] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    seed: str | None = None,
+) -> Any:
+    """Register a generator: its name is the function's (``_`` as ``-``), its description the
+    docstring. ``seed``: another vector's name, to share its data key and IVs."""
+
+    def register(make: Callable[[TestFile], None]) -> Callable[[TestFile], None]:
+        text = description if description is not None else " ".join((make.__doc__ or "").split())
+        GENERATORS.append(Generator(name or make.__name__.replace("_", "-"), text, make, seed))
+        return make
+
+    return register(make) if make is not None else register

@@ -1,0 +1,275 @@
+"""Sender signatures (section 8; rules R24-R28). Signed files use chunk size 16 and 40 bytes of
+plaintext (three tokens) unless said otherwise; the reader holds rsa2048-a."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+
+from .kit import ED25519_ORDER, P256_ORDER, SIGNING_KEYS, TEXT, TestFile, metadata, vector
+
+SIGNED = TEXT[:40]
+
+
+def signed(f: TestFile, signer: str, pinned: bool = False) -> None:
+    f.header["meta"] = metadata({"name": "demo", "signed": True})
+    f.sign(signer)
+    f.seal(SIGNED)
+    if pinned:
+        f.signed_by = [signer]
+
+
+for _signer, _alg in SIGNING_KEYS.items():
+    vector(
+        functools.partial(signed, signer=_signer),
+        name=f"signed-{_alg}",
+        description=f"signed with {_alg}, three chunks, metadata; the reader pins no signer",
+    )
+    vector(
+        functools.partial(signed, signer=_signer, pinned=True),
+        name=f"signed-{_alg}-pinned",
+        description=f"signed with {_alg}; the reader requires that signer",
+    )
+
+
+@vector
+def signed_empty_payload(f: TestFile) -> None:
+    """signed with Ed25519, empty payload: one empty final chunk and one tag in the footer"""
+    f.sign("ed25519-a")
+    f.seal(b"")
+
+
+@vector
+def signed_large_ml_dsa(f: TestFile) -> None:
+    """signed with ML-DSA-65, 200000 bytes in chunks of 65536 (four tokens)"""
+    f.header["chunk_size"] = 65536
+    f.sign("ml-dsa-65-a")
+    f.seal(TEXT)
+
+
+@vector(seed="signed-ed25519")
+def signed_ed25519_rewrapped(f: TestFile) -> None:
+    """signed-ed25519 after a rewrap that added rsa2048-b and removed rsa2048-a: the payload and
+    footer are those of signed-ed25519, byte for byte, and the signature still verifies"""
+    f.header["recipients"] = ["rsa2048-b"]
+    f.keys = ["rsa2048-b"]
+    signed(f, "ed25519-a")
+
+
+@vector
+def signed_one_of_several_pinned(f: TestFile) -> None:
+    """signed with ECDSA P-256; the reader accepts Ed25519 or ECDSA P-256 signers"""
+    signed(f, "ecdsa-p256-a")
+    f.signed_by = ["ed25519-a", "ecdsa-p256-a"]
+
+
+# R24: the signer field ---------------------------------------------------------------------------
+
+
+@vector
+def r24_critical_stripped(f: TestFile) -> None:
+    """a signed file whose critical array was removed; signer and footer stay"""
+    f.sign("ed25519-a")
+    del f.header["critical"]
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r24_signer_stripped(f: TestFile) -> None:
+    """a signed file whose signer field was removed; critical still names signature"""
+    f.sign("ed25519-a")
+    del f.header["signer"]
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r24_signer_not_map(f: TestFile) -> None:
+    """signer is the string "ed25519" """
+    f.sign("ed25519-a")
+    f.header["signer"] = "ed25519"
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r24_signer_alg_missing(f: TestFile) -> None:
+    """signer has kid and key but no alg"""
+    f.sign("ed25519-a")
+    del f.header["signer"]["alg"]
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r24_kid_not_key_hash(f: TestFile) -> None:
+    """signer.kid is 32 bytes but not the SHA-256 of signer.key"""
+    f.sign("ed25519-a")
+    f.header["signer"]["kid"] = hashlib.sha256(b"another key").digest()
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r24_key_of_other_algorithm(f: TestFile) -> None:
+    """alg says ed25519 but key is an ECDSA P-256 key, which made the (64-byte) signature"""
+    f.sign("ecdsa-p256-a", alg="ed25519")
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r24_key_not_spki(f: TestFile) -> None:
+    """signer.key holds the 32 raw bytes of an Ed25519 public key, not a SubjectPublicKeyInfo"""
+    f.sign("ed25519-a", key=f.kit.keys.spki("ed25519-a")[-32:])
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+# R25: the algorithm -----------------------------------------------------------------------------
+
+
+@vector
+def r25_unknown_algorithm(f: TestFile) -> None:
+    """signer.alg is "ed448", which version 1 does not define (the footer holds an Ed25519 signature)"""
+    f.sign("ed25519-a", alg="ed448")
+    f.seal(SIGNED)
+    f.expect_error("R25")
+
+
+@vector
+def r25_algorithm_case(f: TestFile) -> None:
+    """signer.alg is "Ed25519": algorithm names are compared exactly, as bytes"""
+    f.sign("ed25519-a", alg="Ed25519")
+    f.seal(SIGNED)
+    f.expect_error("R25")
+
+
+@vector
+def r12_signature_and_unknown_extension(f: TestFile) -> None:
+    """a signed file whose critical array also names "x-future": one unknown extension is enough"""
+    f.sign("ed25519-a")
+    f.header["critical"] = ["signature", "x-future"]
+    f.seal(SIGNED)
+    f.expect_error("R12")
+
+
+@vector
+def r17_signed_no_payload(f: TestFile) -> None:
+    """a signed file that ends after the header MAC: no token, no footer"""
+    f.sign("ed25519-a")
+    f.write_header()
+    f.expect_error("R17")
+
+
+# R26: the footer's length ------------------------------------------------------------------------
+
+
+@vector
+def r26_footer_cut(f: TestFile) -> None:
+    """the footer's last byte removed"""
+    signed(f, "ed25519-a")
+    f.cut(1)
+    f.expect_error("R26", from_length="R18")
+
+
+@vector
+def r26_footer_extended(f: TestFile) -> None:
+    """one byte after the footer"""
+    signed(f, "ed25519-a")
+    f.out += b"\0"
+    f.expect_error("R26", from_length="R18")
+
+
+@vector
+def r26_footer_missing(f: TestFile) -> None:
+    """a signed file whose footer was removed: it ends with its final token"""
+    signed(f, "ed25519-a")
+    f.cut(3 * 32 + 64)
+    f.expect_error("R26", from_length="R18")
+
+
+# R27: the footer's content -----------------------------------------------------------------------
+
+
+def flipped_signature(f: TestFile, signer: str) -> None:
+    signed(f, signer)
+    f.flip(len(f.out) - f.signature_len + 10)
+    f.expect_error("R27")
+
+
+for _signer, _alg in SIGNING_KEYS.items():
+    vector(
+        functools.partial(flipped_signature, signer=_signer),
+        name=f"r27-{_alg}-signature-flipped",
+        description=f"one bit of the {_alg} signature flipped",
+    )
+
+
+@vector
+def r27_footer_tag_flipped(f: TestFile) -> None:
+    """one bit of the footer's second tag flipped (the signature is over the tokens' tags)"""
+    signed(f, "ed25519-a")
+    f.flip(len(f.out) - f.signature_len - 2 * 32 + 5)
+    f.expect_error("R27")
+
+
+@vector
+def r27_chunk_resealed(f: TestFile) -> None:
+    """a recipient (who holds the data key) replaced chunk 1 by a valid token of other data: the
+    token opens, but its tag is not the signed one"""
+    f.header["meta"] = metadata({"name": "demo", "signed": True})
+    f.sign("ed25519-a")
+    f.write_header()
+    tokens = [f.make_token(0, 0, SIGNED[:16]), f.make_token(1, 0, SIGNED[16:32]), f.make_token(2, 1, SIGNED[32:])]
+    for token in (tokens[0], f.make_token(1, 0, b"B" * 16), tokens[2]):
+        f.append_token(token)
+    f.footer([token[-32:] for token in tokens])
+    f.expect_error("R27")
+
+
+@vector
+def r27_ecdsa_high_s(f: TestFile) -> None:
+    """the ECDSA signature with s replaced by n - s: valid ECDSA, but not the low-s form"""
+    signed(f, "ecdsa-p256-a")
+    s = int.from_bytes(f.out[-32:], "big")
+    assert s <= P256_ORDER // 2
+    f.out[-32:] = (P256_ORDER - s).to_bytes(32, "big")
+    f.expect_error("R27")
+
+
+@vector
+def r27_ed25519_s_not_canonical(f: TestFile) -> None:
+    """the Ed25519 signature's S replaced by S + L (the group order): lax verifiers accept it"""
+    signed(f, "ed25519-a")
+    s = int.from_bytes(f.out[-32:], "little")
+    f.out[-32:] = (s + ED25519_ORDER).to_bytes(32, "little")
+    f.expect_error("R27")
+
+
+# R28: whom the reader trusts ---------------------------------------------------------------------
+
+
+@vector
+def r28_unsigned_when_required(f: TestFile) -> None:
+    """an unsigned file; the reader requires an Ed25519 signer"""
+    f.seal(SIGNED)
+    f.signed_by = ["ed25519-a"]
+    f.expect_error("R28")
+
+
+@vector
+def r28_wrong_signer(f: TestFile) -> None:
+    """signed with ECDSA P-256; the reader requires the Ed25519 signer"""
+    signed(f, "ecdsa-p256-a")
+    f.signed_by = ["ed25519-a"]
+    f.expect_error("R28")
+
+
+@vector
+def r28_wrong_signer_among_several(f: TestFile) -> None:
+    """signed with ML-DSA-65; the reader requires Ed25519 or ECDSA P-256"""
+    signed(f, "ml-dsa-65-a")
+    f.signed_by = ["ed25519-a", "ecdsa-p256-a"]
+    f.expect_error("R28")
