@@ -17,7 +17,9 @@ __all__ = [
     "MalformedError",
     "MissingDependencyError",
     "NoMatchingKeyError",
+    "ObjectChangedError",
     "OutputExistsError",
+    "RemoteError",
     "SignatureError",
     "SignerError",
     "UnsafeModelError",
@@ -105,3 +107,18 @@ class OutputExistsError(EnvelopeError, FileExistsError):
 
     def __reduce__(self) -> tuple[type[OutputExistsError], tuple[str]]:
         return type(self), (self.path,)
+
+
+class RemoteError(EnvelopeError, OSError):
+    """Reading or writing the storage under an ``envelope::`` URL failed (a network or server error).
+
+    An :class:`OSError` too, so code that handles I/O errors keeps working; the storage library's own
+    exception is chained as ``__cause__``. No byte of a chunk that was not fetched whole and verified
+    is ever returned. A missing object raises :class:`FileNotFoundError` and a refused one
+    :class:`PermissionError`, unchanged, as for local files (docs/REMOTE.md).
+    """
+
+
+class ObjectChangedError(RemoteError):
+    """The object under an ``envelope::`` URL was replaced, shortened or deleted between two ranged
+    reads (its ETag or length changed). Open it again to read the new object."""

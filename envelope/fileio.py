@@ -242,9 +242,10 @@ class EnvelopeReader(_ChunkedReader):
     The header is verified when the reader is made, and the final chunk too (so truncation is caught
     up front and ``size`` is known); ``metadata`` is then authentic. Random reads open only the
     chunks they touch; reads that go forward chunk after chunk switch to opening the following
-    chunks ahead on the thread pool. The envelope may start anywhere in ``src`` (its current
-    position). For a source that cannot seek (a pipe), use :class:`EnvelopeStreamReader`, or
-    :func:`open_reader`, which picks.
+    chunks ahead on the thread pool (``prefetch=False``: only the chunks reads touch, never more,
+    for a source whose reads the caller plans, such as ranged reads of an object store). The
+    envelope may start anywhere in ``src`` (its current position). For a source that cannot seek (a
+    pipe), use :class:`EnvelopeStreamReader`, or :func:`open_reader`, which picks.
     """
 
     def __init__(
@@ -255,6 +256,7 @@ class EnvelopeReader(_ChunkedReader):
         signed_by: SignedBy | None = None,
         close_src: bool = False,
         threads: int | None = None,
+        prefetch: bool = True,
     ) -> None:
         if not _seekable(src):
             raise UsageError("EnvelopeReader needs a seekable source; read a stream with EnvelopeStreamReader")
@@ -268,6 +270,7 @@ class EnvelopeReader(_ChunkedReader):
         self.signer = unlocked.signer()
         self._buffers = TokenBuffers()
         self._threads = threads
+        self._prefetch = prefetch
         self._ahead = None
         self._ahead_next = -1  # index of the chunk the read-ahead yields next
         self._last_index = -2  # of the chunk read last (-2: none, so that chunk 0 is not "forward")
@@ -305,7 +308,7 @@ class EnvelopeReader(_ChunkedReader):
             self._ahead_next += 1
             return next(self._ahead)
         self._stop_ahead()
-        if not forward:
+        if not forward or not self._prefetch:
             return self._opening.open_chunk(index, self._buffers)
         # Two chunks in a row: open the following ones ahead, on the pool.
         self._ahead = self._opening.chunks(threads=self._threads, start=index)

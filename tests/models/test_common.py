@@ -102,4 +102,7 @@ def test_extras_keras_alone_tensorflow_apart_and_all_of_them():
         "torch",
         "safetensors",
         "onnx",
+        "fsspec",
+        "s3",
+        "dask",
     }
