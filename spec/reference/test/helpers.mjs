@@ -20,7 +20,9 @@ export function rsaKeyPair(bits = 2048, pkcs1 = false) {
 export const A = rsaKeyPair(2048);
 export const B = rsaKeyPair(2048);
 
-export const LABEL = Buffer.from('envelope v1 rsa-oaep-sha256');
+// FORMAT.md §4.1: the empty OAEP label. The first draft's label, for negative tests.
+export const LABEL = Buffer.alloc(0);
+export const DRAFT_LABEL = Buffer.from('envelope v1 rsa-oaep-sha256');
 export const kidOf = (pem) =>
   crypto.createHash('sha256').update(crypto.createPublicKey(pem).export({ type: 'spki', format: 'der' })).digest();
 export const wrap = (pub, K, label = LABEL) => crypto.publicEncrypt(
@@ -34,20 +36,30 @@ export const tokenLen = (d) => 57 + 16 * (Math.floor((9 + d) / 16) + 1);
 export const encodeMsgpack = (v) => Buffer.from(msgpackEncode(v, { useBigInt64: true }));
 export const decodeMsgpack = (b) => msgpackDecode(b, { useBigInt64: true });
 
-/** Fernet token from the `fernet` library; `message` must be valid UTF-8 (the library's API is text). */
-export function libraryToken(K, message) {
+/**
+ * §7.2 timestamp field of the token of `message`: 0, or the token's own length when the message's
+ * final flag is set (the length follows from the message: 57 + its PKCS7-padded length).
+ */
+export const timestampFor = (message) => (message[8] === 1 ? 57 + 16 * (Math.floor(message.length / 16) + 1) : 0);
+
+/**
+ * Fernet token from the `fernet` library; `message` must be valid UTF-8 (the library's API is
+ * text). The library writes the current time, and takes no time of 0: set its field directly.
+ */
+export function libraryToken(K, message, timestamp = timestampFor(message)) {
   const token = new fernet.Token({ secret: new fernet.Secret(K.toString('base64url')), ttl: 0 });
+  token.time = fernet.Hex.parse(timestamp.toString(16).padStart(16, '0'));
   return Buffer.from(token.encode(message.toString('utf8')), 'base64url');
 }
 
-/** Fernet token built by hand, with optional faults: a different version byte or raw padding. */
-export function rawToken(K, message, { version = 0x80, pad } = {}) {
+/** Fernet token built by hand, with optional faults: version byte, timestamp field, raw padding. */
+export function rawToken(K, message, { version = 0x80, timestamp, pad } = {}) {
   const iv = crypto.randomBytes(16);
   const cipher = crypto.createCipheriv('aes-128-cbc', K.subarray(16), iv);
   let ct;
   if (pad === undefined) ct = Buffer.concat([cipher.update(message), cipher.final()]);
   else { cipher.setAutoPadding(false); ct = Buffer.concat([cipher.update(Buffer.concat([message, pad])), cipher.final()]); }
-  const body = Buffer.concat([Buffer.of(version), u64(1700000000), iv, ct]);
+  const body = Buffer.concat([Buffer.of(version), u64(timestamp ?? (message[8] === 1 ? 57 + ct.length : 0)), iv, ct]);
   return Buffer.concat([body, hmac(K.subarray(0, 16), body)]);
 }
 
@@ -87,3 +99,4 @@ export function dissect(file) {
   for (let p = payloadStart; p < file.length; p += T) tokens.push(file.subarray(p, Math.min(p + T, file.length)));
   return { header, headerBytes, headerLen, payloadStart, tokens };
 }
+
