@@ -879,4 +879,4 @@ class EnvelopeStream {
 }
 
 // Exposed for the CLI and tests; not part of the format.
-export const internals = { decodeStrict, encodeCanonical, tokenLen, keyId, MAGIC, SCHEMES };
+export const internals = { decodeStrict, encodeCanonical, tokenLen, keyId, MAGIC };
