@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Command line front end of the Node.js envelope implementation. See README.md.
-//   cli.mjs seal --recipient PUB.pem [--recipient ...] [--chunk-size N] [--meta-json JSON] IN OUT
-//   cli.mjs open --key PRIV.pem [--key ...] IN OUT [--meta-out FILE]
+//   cli.mjs seal --recipient PUB.pem [--recipient ...] [--chunk-size N] [--meta-json JSON] [--sign-with KEY.pem] IN OUT
+//   cli.mjs open --key PRIV.pem [--key ...] [--signed-by PUB.pem ...] IN OUT [--meta-out FILE] [--signer-out FILE]
+//   cli.mjs check [--signed-by PUB.pem ...] IN
 //   cli.mjs vectors DIR
 // Exit status: 0 success, 1 envelope error (one line "ClassName: message" on stderr) or failed
 // vectors, 2 usage error.
@@ -9,13 +10,17 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seal, open, EnvelopeError, Float } from './envelope.mjs';
+import * as envelope from './envelope.mjs';
+import { seal, open, openStream, checkSignature, EnvelopeError, Float } from './envelope.mjs';
 
 class UsageError extends Error {}
 
 const USAGE = `usage:
-  cli.mjs seal --recipient PUB.pem [--recipient PUB2.pem ...] [--chunk-size N] [--meta-json JSON] IN OUT
-  cli.mjs open --key PRIV.pem [--key PRIV2.pem ...] IN OUT [--meta-out FILE]
+  cli.mjs seal --recipient PUB.pem [--recipient PUB2.pem ...] [--chunk-size N] [--meta-json JSON]
+               [--sign-with KEY.pem] IN OUT
+  cli.mjs open --key PRIV.pem [--key PRIV2.pem ...] [--signed-by PUB.pem ...] IN OUT
+               [--meta-out FILE] [--signer-out FILE]
+  cli.mjs check [--signed-by PUB.pem ...] IN
   cli.mjs vectors DIR`;
 
 // ---- tagged JSON (spec/vectors/README.md) ----------------------------------------------------
@@ -23,10 +28,15 @@ const USAGE = `usage:
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const defineKey = (obj, key, value) =>
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+// An object with exactly one key beginning with `$` is always a tag; a map whose only key begins
+// with `$` is written {"$map": {...}} (spec/vectors/README.md).
+const TAGS = ['$int', '$float', '$bin', '$map'];
 const tagOf = (v) => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
   const keys = Object.keys(v);
-  return keys.length === 1 && ['$int', '$float', '$bin'].includes(keys[0]) ? keys[0] : null;
+  if (keys.length !== 1 || !keys[0].startsWith('$')) return null;
+  if (!TAGS.includes(keys[0])) throw new UsageError(`tagged JSON: unknown tag ${JSON.stringify(keys[0])}`);
+  return keys[0];
 };
 
 /** Decoded metadata value -> tagged JSON value. */
@@ -39,7 +49,8 @@ export function toTagged(v) {
   if (Array.isArray(v)) return v.map(toTagged);
   const out = {};
   for (const [k, x] of Object.entries(v)) defineKey(out, k, toTagged(x));
-  return out;
+  const keys = Object.keys(out);
+  return keys.length === 1 && keys[0].startsWith('$') ? { $map: out } : out;
 }
 
 /** Tagged JSON value -> metadata value for seal(). */
@@ -64,21 +75,33 @@ export function fromTagged(v) {
     if (typeof v.$bin !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(v.$bin)) throw new UsageError('tagged JSON: bad $bin');
     return Buffer.from(v.$bin, 'hex');
   }
+  const inner = tag === '$map' ? v.$map : v;
+  if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) throw new UsageError('tagged JSON: bad $map');
   const out = {};
-  for (const [k, x] of Object.entries(v)) defineKey(out, k, fromTagged(x));
+  for (const [k, x] of Object.entries(inner)) defineKey(out, k, fromTagged(x));
   return out;
 }
 
 /** Structural equality of tagged JSON values (map order ignored). */
+/** Two maps (their keys as they are, values in tagged JSON) are equal. */
+function mapsEqual(a, b) {
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && taggedEqual(a[k], b[k]));
+}
+
 function taggedEqual(a, b) {
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => taggedEqual(x, b[i]));
   }
   if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
     const ka = Object.keys(a), kb = Object.keys(b);
-    if (tagOf(a) === '$float' && tagOf(b) === '$float') return Object.is(Number(a.$float), Number(b.$float)) || a.$float === b.$float;
-    if (tagOf(a) === '$bin' && tagOf(b) === '$bin') return a.$bin.toLowerCase() === b.$bin.toLowerCase();
-    return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && taggedEqual(a[k], b[k]));
+    const ta = tagOf(a), tb = tagOf(b);
+    if (ta === '$float' && tb === '$float') return Object.is(Number(a.$float), Number(b.$float)) || a.$float === b.$float;
+    if (ta === '$bin' && tb === '$bin') return a.$bin.toLowerCase() === b.$bin.toLowerCase();
+    if (ta === '$map' || tb === '$map') return ta === tb && mapsEqual(a.$map, b.$map);
+    if (ta !== null || tb !== null) return ta === tb && a[ta] === b[tb];
+    return mapsEqual(a, b);
   }
   return a === b;
 }
@@ -101,9 +124,11 @@ function parseArgs(argv, repeatable, single) {
   return { opts, positional };
 }
 
+const tempNameFor = (file) => path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+
 /** Writes via a temporary file in the same directory, then renames (FORMAT.md §7.4). */
 function writeAtomic(file, data) {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${crypto.randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempNameFor(file);
   try {
     fs.writeFileSync(tmp, data, { flag: 'wx' });
     fs.renameSync(tmp, file);
@@ -113,8 +138,11 @@ function writeAtomic(file, data) {
   }
 }
 
+/** The signer as the vectors' JSON writes it. */
+const signerJson = (signer) => (signer ? { algorithm: signer.algorithm, key_id: signer.keyId } : null);
+
 function cmdSeal(argv) {
-  const { opts, positional } = parseArgs(argv, ['--recipient'], ['--chunk-size', '--meta-json']);
+  const { opts, positional } = parseArgs(argv, ['--recipient'], ['--chunk-size', '--meta-json', '--sign-with']);
   if (positional.length !== 2 || opts['--recipient'].length === 0) throw new UsageError('seal needs --recipient, IN and OUT');
   const options = {};
   if (opts['--chunk-size'] !== undefined) {
@@ -127,35 +155,72 @@ function cmdSeal(argv) {
     if (json === null || typeof json !== 'object' || Array.isArray(json) || tagOf(json)) throw new UsageError('--meta-json must be a JSON object');
     options.metadata = fromTagged(json);
   }
+  if (opts['--sign-with'] !== undefined) options.signWith = fs.readFileSync(opts['--sign-with'], 'utf8');
   const pems = opts['--recipient'].map((f) => fs.readFileSync(f, 'utf8'));
   const [input, output] = positional;
   writeAtomic(output, seal(fs.readFileSync(input), pems, options));
 }
 
-function cmdOpen(argv) {
-  const { opts, positional } = parseArgs(argv, ['--key'], ['--meta-out']);
+/** Readable stream for the streaming reader; its errors (unreadable file) surface in the loop. */
+const readChunks = (file) => fs.createReadStream(file, { highWaterMark: 1 << 20 });
+const signedByOption = (opts) =>
+  (opts['--signed-by'].length ? { signedBy: opts['--signed-by'].map((f) => fs.readFileSync(f, 'utf8')) } : {});
+
+/**
+ * Streams the plaintext into a temporary file beside OUT and renames it into place only once the
+ * whole file, signature included, verified (FORMAT.md §7.4): memory stays at about one chunk.
+ */
+async function cmdOpen(argv) {
+  const { opts, positional } = parseArgs(argv, ['--key', '--signed-by'], ['--meta-out', '--signer-out']);
   if (positional.length !== 2 || opts['--key'].length === 0) throw new UsageError('open needs --key, IN and OUT');
   const pems = opts['--key'].map((f) => fs.readFileSync(f, 'utf8'));
   const [input, output] = positional;
-  const { plaintext, metadata } = open(fs.readFileSync(input), pems);
-  writeAtomic(output, plaintext);
-  if (opts['--meta-out'] !== undefined) writeAtomic(opts['--meta-out'], JSON.stringify(toTagged(metadata)) + '\n');
+  const stream = openStream(readChunks(input), pems, signedByOption(opts));
+  const tmp = tempNameFor(output);
+  const fd = fs.openSync(tmp, 'wx');
+  let moved = false;
+  try {
+    for await (const chunk of stream) {
+      for (let done = 0; done < chunk.length;) done += fs.writeSync(fd, chunk, done);
+    }
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, output);
+    moved = true;
+  } finally {
+    if (!moved) { try { fs.closeSync(fd); } catch { /* closed already */ } fs.rmSync(tmp, { force: true }); }
+  }
+  if (opts['--meta-out'] !== undefined) writeAtomic(opts['--meta-out'], JSON.stringify(toTagged(stream.metadata)) + '\n');
+  if (opts['--signer-out'] !== undefined) writeAtomic(opts['--signer-out'], JSON.stringify(signerJson(stream.signer)) + '\n');
 }
 
-/** Runs one vector; returns null on success or a failure description. */
-function runVector(dir, spec) {
-  const file = fs.readFileSync(path.join(dir, 'v1', `${spec.name}.envelope`));
-  const pems = spec.keys.map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pem`), 'utf8'));
-  let result;
-  try {
-    result = open(file, pems);
-  } catch (e) {
-    if (!(e instanceof EnvelopeError)) return `unexpected ${e.name}: ${e.message}`;
-    if (spec.expect !== 'error') return `expected success, got ${e.name}: ${e.message}`;
-    return e.name === spec.error ? null : `expected ${spec.error} (${spec.rule}), got ${e.name}: ${e.message}`;
+/** Keyless signature check (FORMAT.md §8.3): prints the signer as JSON. */
+function cmdCheck(argv) {
+  const { opts, positional } = parseArgs(argv, ['--signed-by'], []);
+  if (positional.length !== 1) throw new UsageError('check needs IN');
+  console.log(JSON.stringify(signerJson(checkSignature(fs.readFileSync(positional[0]), signedByOption(opts)))));
+}
+
+// Error classes by name, for the vectors' `error`: a reader passes when it raises that class or a
+// subclass of it (a SignatureError is an AuthenticationError, as FORMAT.md §9 categorises R26, R27).
+const ERROR_CLASSES = new Map(Object.entries(envelope).filter(([, v]) => v === EnvelopeError || v?.prototype instanceof EnvelopeError));
+
+/** Outcome of one reader on a vector: { result } or { error }. */
+async function attempt(fn) {
+  try { return { result: await fn() }; } catch (error) { return { error }; }
+}
+
+/** Checks one reader's outcome against the vector; null when it matches. */
+function judge(spec, { result, error }) {
+  if (error) {
+    if (!(error instanceof EnvelopeError)) return `unexpected ${error.name}: ${error.message}`;
+    if (spec.expect !== 'error') return `expected success, got ${error.name}: ${error.message}`;
+    const want = ERROR_CLASSES.get(spec.error);
+    if (!want) return `unknown error class ${spec.error}`;
+    return error instanceof want ? null : `expected ${spec.error} (${spec.rule}), got ${error.name}: ${error.message}`;
   }
   if (spec.expect !== 'success') return `expected ${spec.error} (${spec.rule}), but the file opened`;
-  const { plaintext, metadata, chunkSize, chunkCount } = result;
+  const { plaintext, metadata, chunkSize, chunkCount, signer } = result;
   const problems = [];
   if (plaintext.length !== spec.plaintext_length) problems.push('plaintext_length');
   if (crypto.createHash('sha256').update(plaintext).digest('hex') !== spec.plaintext_sha256.toLowerCase()) problems.push('plaintext_sha256');
@@ -164,10 +229,44 @@ function runVector(dir, spec) {
   if (chunkCount !== spec.chunk_count) problems.push('chunk_count');
   // Normalise the expected side too (e.g. a small {"$int": "5"} is the same value as 5).
   if (!taggedEqual(toTagged(metadata), toTagged(fromTagged(spec.metadata)))) problems.push('metadata');
+  // `signer` ({algorithm, key_id}, or null for an unsigned file) is checked when the vector has it.
+  if (spec.signer !== undefined && !taggedEqual(signerJson(signer), spec.signer)) problems.push('signer');
   return problems.length ? `mismatch in ${problems.join(', ')}` : null;
 }
 
-function cmdVectors(argv) {
+/**
+ * Runs one vector through every reader: open() (whole file), openStream() (the file in pieces) and,
+ * for a signed success vector, the keyless checkSignature(). Returns null on success or a failure
+ * description. `signed_by` (key names whose keys/NAME.pub.pem the reader pins) is optional.
+ */
+export async function runVector(dir, spec) {
+  const file = fs.readFileSync(path.join(dir, 'v1', `${spec.name}.envelope`));
+  const pems = (spec.keys ?? []).map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pem`), 'utf8'));
+  const options = spec.signed_by === undefined ? {}
+    : { signedBy: spec.signed_by.map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pub.pem`), 'utf8')) };
+  const whole = await attempt(() => open(file, pems, options));
+  const streamed = await attempt(async () => {
+    const pieces = [];
+    for (let p = 0; p < file.length; p += 4093) pieces.push(file.subarray(p, p + 4093)); // prime: pieces straddle every field
+    const stream = openStream(pieces, pems, options);
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return { ...stream, plaintext: Buffer.concat(chunks) };
+  });
+  const problems = [];
+  for (const [reader, outcome] of [['open', whole], ['stream', streamed]]) {
+    const problem = judge(spec, outcome);
+    if (problem) problems.push(`${reader}: ${problem}`);
+  }
+  if (spec.expect === 'success' && whole.result?.signer) {
+    const keyless = await attempt(() => checkSignature(file, options));
+    if (keyless.error) problems.push(`check: ${keyless.error.name}: ${keyless.error.message}`);
+    else if (!taggedEqual(signerJson(keyless.result), signerJson(whole.result.signer))) problems.push('check: signer differs');
+  }
+  return problems.length ? problems.join('; ') : null;
+}
+
+async function cmdVectors(argv) {
   if (argv.length !== 1) throw new UsageError('vectors needs DIR');
   const dir = argv[0];
   const v1 = path.join(dir, 'v1');
@@ -177,7 +276,7 @@ function cmdVectors(argv) {
   for (const name of names) {
     let problem;
     try {
-      problem = runVector(dir, JSON.parse(fs.readFileSync(path.join(v1, name), 'utf8')));
+      problem = await runVector(dir, JSON.parse(fs.readFileSync(path.join(v1, name), 'utf8')));
     } catch (e) {
       problem = `cannot run vector: ${e.message}`;
     }
@@ -188,12 +287,13 @@ function cmdVectors(argv) {
   return failed > 0 || names.length === 0 ? 1 : 0;
 }
 
-function main(argv) {
+async function main(argv) {
   const [command, ...rest] = argv;
   try {
     if (command === 'seal') cmdSeal(rest);
-    else if (command === 'open') cmdOpen(rest);
-    else if (command === 'vectors') return cmdVectors(rest);
+    else if (command === 'open') await cmdOpen(rest);
+    else if (command === 'check') cmdCheck(rest);
+    else if (command === 'vectors') return await cmdVectors(rest);
     else throw new UsageError(command ? `unknown command ${command}` : 'no command');
     return 0;
   } catch (e) {
@@ -205,5 +305,5 @@ function main(argv) {
 }
 
 if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 }

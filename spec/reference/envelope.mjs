@@ -1,10 +1,12 @@
 // Independent implementation of the envelope container format, version 1.
 // Normative reference: spec/FORMAT.md ("§n" below means section n of that document).
-// Only node:crypto is used; the MessagePack subset of §3.1/§5 is encoded and decoded here, strictly.
+// node:crypto does the cryptography, except ML-DSA-65 (§8.2), which Node 20 lacks: that comes from
+// @noble/post-quantum. The MessagePack subset of §3.1/§5 is encoded and decoded here, strictly.
 import crypto from 'node:crypto';
+import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 
 // ---------------------------------------------------------------------------------------------
-// Errors (§10). Messages never carry key material, plaintext or the offset that failed.
+// Errors (§9). Messages never carry key material, plaintext or the offset that failed.
 
 export class EnvelopeError extends Error {}
 export class MalformedError extends EnvelopeError {}
@@ -13,9 +15,13 @@ export class LimitError extends EnvelopeError {}
 export class NoMatchingKeyError extends EnvelopeError {}
 export class AuthenticationError extends EnvelopeError {}
 export class InvalidKeyError extends EnvelopeError {}
+/** A signed file's footer is cut or extended, its tags are not the tokens', or its signature fails (R26, R27). */
+export class SignatureError extends AuthenticationError {}
+/** The caller pinned signers and the file is unsigned or signed by another key (R28). */
+export class SignerError extends AuthenticationError {}
 // On the prototype, so that stack traces (built at construction) carry the class name too.
 for (const C of [EnvelopeError, MalformedError, UnsupportedError, LimitError, NoMatchingKeyError,
-  AuthenticationError, InvalidKeyError]) C.prototype.name = C.name;
+  AuthenticationError, InvalidKeyError, SignatureError, SignerError]) C.prototype.name = C.name;
 
 /** A MessagePack float in metadata, kept apart from integers (§5). `bits` is 32 or 64. */
 export class Float {
@@ -48,12 +54,14 @@ const OAEP_LABEL = Buffer.alloc(0); // §4.1: the empty label (what KMS and HSMs
 const HKDF_INFO = Buffer.from('envelope v1 header', 'ascii');
 const FERNET_VERSION = 0x80;
 const MIN_TOKEN = 73; // token_len(0)
-const DEFAULT_CHUNK = 65_536;
+const DEFAULT_CHUNK = 1_048_576; // §7.1: writers SHOULD use 1 MiB
 // R15 and R16 must be indistinguishable (§4.1 rule 4).
 const HEADER_AUTH_FAILED = 'header authentication failed';
 const PAYLOAD_AUTH_FAILED = 'payload authentication failed';
 
 const tokenLen = (d) => 57 + 16 * (Math.floor((9 + d) / 16) + 1); // §7.3
+/** §7.3: a token length is valid when 73 <= len <= T and (len - 57) mod 16 = 0. */
+const validTokenLen = (len, T) => len >= MIN_TOKEN && len <= T && (len - 57) % 16 === 0;
 
 // ---------------------------------------------------------------------------------------------
 // Strict MessagePack decoder (§3.1, §5). Iterative, so deep nesting cannot exhaust the stack.
@@ -217,7 +225,7 @@ function encodeCanonical(root, maxDepth = Infinity) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys (§3.3, §4.1, R23)
+// Recipient keys (§3.3, §4.1, R23)
 
 function checkRsa(key) {
   const bits = key.asymmetricKeyType === 'rsa' ? key.asymmetricKeyDetails.modulusLength : 0;
@@ -271,16 +279,220 @@ function fernetDecrypt(K, token) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// seal (§9)
+// Signatures (§8). PEM and the few DER structures that node:crypto cannot parse (ML-DSA keys).
+
+const sha256 = (...parts) => { const h = crypto.createHash('sha256'); parts.forEach((p) => h.update(p)); return h.digest(); };
+const u32be = (v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; };
+
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_N = P256_N >> 1n; // §8.2: s <= n/2 (n is odd, so s <= floor(n/2))
+const MLDSA65_OID = Buffer.from('0609608648016503040312', 'hex'); // 2.16.840.1.101.3.4.3.18, tag and length included
+// The whole SPKI of an ML-DSA-65 key is this prefix (AlgorithmIdentifier without parameters, a
+// BIT STRING with no unused bits) and the 1952-byte public key: DER leaves no other encoding.
+const MLDSA65_SPKI_PREFIX = Buffer.from('308207b2300b0609608648016503040312038207a100', 'hex');
+const MLDSA65_PUBLIC_LEN = 1952;
+const MLDSA65_EXPANDED_LEN = 4032;
+const MLDSA65_SEED_LEN = 32;
+const TBS_LABEL = Buffer.from('envelope v1 signature\0', 'latin1'); // 22 bytes
+const SIGNATURE_EXTENSION = 'signature';
+
+/** The DER body of the only PEM block of `label` in `pem`, or null. */
+function pemDer(pem, label) {
+  const blocks = [...String(pem).matchAll(/-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----/g)];
+  if (blocks.length !== 1 || blocks[0][1] !== label) return null;
+  return Buffer.from(blocks[0][2].replace(/[\r\n]/g, ''), 'base64');
+}
+
+/** One DER TLV at `pos`: { tag, body, next }; throws on anything malformed. */
+function derTlv(buf, pos) {
+  if (pos + 2 > buf.length) throw new InvalidKeyError('truncated DER');
+  const tag = buf[pos];
+  let len = buf[pos + 1], p = pos + 2;
+  if (len & 0x80) {
+    const nb = len & 0x7f;
+    if (nb < 1 || nb > 3 || p + nb > buf.length) throw new InvalidKeyError('bad DER length');
+    len = buf.readUIntBE(p, nb);
+    p += nb;
+  }
+  if (len > buf.length - p) throw new InvalidKeyError('truncated DER');
+  return { tag, body: buf.subarray(p, p + len), next: p + len };
+}
 
 /**
- * Seals `plaintext` for every RSA public key (SPKI PEM) in `publicKeyPems`.
+ * An ML-DSA-65 PKCS#8 private key (RFC 9881: the seed, the expanded key, or both), or null when
+ * the DER holds another algorithm. node:crypto in Node 20 cannot parse it.
+ */
+function mlDsaPrivate(der) {
+  let seed = null, expanded = null;
+  try {
+    const outer = derTlv(der, 0);
+    if (outer.tag !== 0x30 || outer.next !== der.length) return null;
+    const version = derTlv(outer.body, 0);
+    const algorithm = derTlv(outer.body, version.next);
+    if (version.tag !== 0x02 || algorithm.tag !== 0x30 || !algorithm.body.equals(MLDSA65_OID)) return null;
+    const octets = derTlv(outer.body, algorithm.next);
+    if (octets.tag !== 0x04) throw new InvalidKeyError('bad ML-DSA private key');
+    const choice = derTlv(octets.body, 0);
+    if (choice.next !== octets.body.length) throw new InvalidKeyError('bad ML-DSA private key');
+    if (choice.tag === 0x80) seed = choice.body; // seed [0] IMPLICIT OCTET STRING
+    else if (choice.tag === 0x04) expanded = choice.body;
+    else if (choice.tag === 0x30) { // both: SEQUENCE { seed, expandedKey }
+      const s = derTlv(choice.body, 0), e = derTlv(choice.body, s.next);
+      if (s.tag !== 0x04 || e.tag !== 0x04 || e.next !== choice.body.length) throw new InvalidKeyError('bad ML-DSA private key');
+      [seed, expanded] = [s.body, e.body];
+    } else throw new InvalidKeyError('bad ML-DSA private key');
+  } catch (e) {
+    if (e instanceof InvalidKeyError) throw e;
+    throw new InvalidKeyError('bad ML-DSA private key');
+  }
+  if ((seed && seed.length !== MLDSA65_SEED_LEN) || (expanded && expanded.length !== MLDSA65_EXPANDED_LEN)) {
+    throw new InvalidKeyError('bad ML-DSA-65 private key length');
+  }
+  let secretKey, publicKey;
+  if (seed) {
+    ({ secretKey, publicKey } = ml_dsa65.keygen(seed));
+    // A key file whose two halves disagree would sign under a key other than the one it shows.
+    if (expanded && !crypto.timingSafeEqual(Buffer.from(secretKey), expanded)) throw new InvalidKeyError('ML-DSA seed and expanded key differ');
+  } else {
+    secretKey = Uint8Array.from(expanded);
+    publicKey = ml_dsa65.getPublicKey(secretKey);
+  }
+  return { secretKey, spki: Buffer.concat([MLDSA65_SPKI_PREFIX, publicKey]) };
+}
+
+function nodePublicKey(der) {
+  try { return crypto.createPublicKey({ key: der, format: 'der', type: 'spki' }); } catch { return null; }
+}
+const isEd25519 = (k) => k.asymmetricKeyType === 'ed25519';
+const isP256 = (k) => k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1';
+/** SPKI DER of a node key; an EC point uncompressed (node keeps a compressed one as it was read). */
+function spkiOf(k) {
+  const canonical = isP256(k) ? crypto.createPublicKey({ key: k.export({ format: 'jwk' }), format: 'jwk' }) : k;
+  return canonical.export({ type: 'spki', format: 'der' });
+}
+const bigIntOf = (bytes) => BigInt(`0x${bytes.toString('hex')}`);
+
+/**
+ * §8.2. `publicKey(der)` returns { spki, verify(tbs, sig) } for a public key of the scheme's kind
+ * (spki: its DER in the form this implementation writes) or null; `sign(key, tbs)` signs.
+ */
+const SCHEMES = new Map([
+  ['ed25519', {
+    signatureLength: 64,
+    publicKey(der) {
+      const k = nodePublicKey(der);
+      if (!k || !isEd25519(k)) return null;
+      // OpenSSL refuses a non-canonical S (S >= L), the strict verification §8.2 asks for.
+      return { spki: spkiOf(k), verify: (tbs, sig) => sig.length === 64 && crypto.verify(null, tbs, k, sig) };
+    },
+    sign: (key, tbs) => crypto.sign(null, tbs, key),
+  }],
+  ['ecdsa-p256-sha256', {
+    signatureLength: 64,
+    publicKey(der) {
+      const k = nodePublicKey(der);
+      if (!k || !isP256(k)) return null;
+      return {
+        spki: spkiOf(k),
+        // R27: a high s is refused before verifying, since plain ECDSA would accept it.
+        verify: (tbs, sig) => sig.length === 64 && bigIntOf(sig.subarray(32)) <= P256_HALF_N
+          && crypto.verify('sha256', tbs, { key: k, dsaEncoding: 'ieee-p1363' }, sig),
+      };
+    },
+    sign(key, tbs) {
+      const sig = crypto.sign('sha256', tbs, { key, dsaEncoding: 'ieee-p1363' });
+      const s = bigIntOf(sig.subarray(32));
+      if (s > P256_HALF_N) Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex').copy(sig, 32);
+      return sig;
+    },
+  }],
+  ['ml-dsa-65', {
+    signatureLength: 3309,
+    publicKey(der) {
+      if (der.length !== MLDSA65_SPKI_PREFIX.length + MLDSA65_PUBLIC_LEN || !der.subarray(0, MLDSA65_SPKI_PREFIX.length).equals(MLDSA65_SPKI_PREFIX)) return null;
+      const pk = Uint8Array.from(der.subarray(MLDSA65_SPKI_PREFIX.length));
+      return {
+        spki: Buffer.from(der),
+        verify(tbs, sig) {
+          if (sig.length !== 3309) return false;
+          try { return ml_dsa65.verify(sig, tbs, pk); } catch { return false; } // FIPS 204 pure, empty context
+        },
+      };
+    },
+    sign: (key, tbs) => Buffer.from(ml_dsa65.sign(tbs, key)),
+  }],
+]);
+const SCHEME_NAMES = [...SCHEMES.keys()].join(', ');
+
+/** A signing key from PKCS#8 PEM (SEC1 for P-256 too): { alg, spki, sign(tbs) }. */
+function loadSigningKey(pem) {
+  if (typeof pem !== 'string' && !Buffer.isBuffer(pem)) throw new TypeError('signWith must be a PEM string or Buffer');
+  const der = pemDer(pem, 'PRIVATE KEY');
+  const mldsa = der && mlDsaPrivate(der);
+  if (mldsa) return { alg: 'ml-dsa-65', spki: mldsa.spki, sign: (tbs) => SCHEMES.get('ml-dsa-65').sign(mldsa.secretKey, tbs) };
+  let key;
+  try { key = crypto.createPrivateKey(pem); } catch { throw new InvalidKeyError('cannot load signing key'); }
+  const alg = isEd25519(key) ? 'ed25519' : isP256(key) ? 'ecdsa-p256-sha256' : null;
+  if (!alg) throw new InvalidKeyError(`signing key must be one of: ${SCHEME_NAMES}`);
+  return { alg, spki: spkiOf(crypto.createPublicKey(key)), sign: (tbs) => SCHEMES.get(alg).sign(key, tbs) };
+}
+
+/** A trusted signer's public key (SPKI PEM) -> its key id (§8.1), over the DER this implementation writes. */
+function loadVerifyingKey(pem) {
+  const der = pemDer(pem, 'PUBLIC KEY');
+  if (!der) throw new InvalidKeyError('expected a "PUBLIC KEY" (SPKI) PEM');
+  for (const scheme of SCHEMES.values()) {
+    const k = scheme.publicKey(der);
+    if (k) return sha256(k.spki);
+  }
+  throw new InvalidKeyError(`signer key must be one of: ${SCHEME_NAMES}`);
+}
+
+/** `signedBy` option -> array of trusted key ids, or null when any signer (or none) is accepted. */
+function loadTrusted(signedBy) {
+  if (signedBy === undefined || signedBy === null) return null;
+  if (!Array.isArray(signedBy) || signedBy.length === 0) {
+    throw new TypeError('signedBy must be a non-empty array of public key PEMs (or omitted to accept any signer)');
+  }
+  return signedBy.map(loadVerifyingKey);
+}
+
+/** §8.1: the `signer` map (R24, R25) -> { alg, kid, key, scheme, verify }. */
+function parseSigner(s) {
+  if (!isMap(s) || typeof s.alg !== 'string' || !Buffer.isBuffer(s.kid) || !Buffer.isBuffer(s.key)) {
+    throw new MalformedError('signer is not a map of alg (str), kid (bin) and key (bin)');
+  }
+  if (s.kid.length !== 32 || !sha256(s.key).equals(s.kid)) throw new MalformedError('signer kid is not SHA-256 of its key');
+  const scheme = SCHEMES.get(s.alg);
+  if (!scheme) throw new UnsupportedError('unsupported signature algorithm'); // R25
+  const k = scheme.publicKey(s.key);
+  // The key must be the DER this implementation writes for it (for P-256: the uncompressed point),
+  // so that one key has one key id.
+  if (!k || !k.spki.equals(s.key)) throw new MalformedError('signer key is not a public key of its algorithm');
+  return { alg: s.alg, kid: s.kid, key: s.key, scheme, verify: k.verify };
+}
+
+/** §8.3: the bytes a signature covers. */
+function signatureInput(chunkSize, meta, critical, alg, key, n, tagsDigest) {
+  const parts = [TBS_LABEL, u32be(chunkSize), u32be(meta.length), meta, u32be(critical.length)];
+  for (const name of critical) { const b = Buffer.from(name, 'utf8'); parts.push(u32be(b.length), b); }
+  const a = Buffer.from(alg, 'utf8');
+  parts.push(u32be(a.length), a, u32be(key.length), key, u64be(n), tagsDigest);
+  return Buffer.concat(parts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// seal (§7, §8, §10)
+
+/**
+ * Seals `plaintext` for every RSA public key (SPKI PEM) in `publicKeyPems`; with `signWith` (a
+ * PKCS#8 PEM private key: Ed25519, ECDSA P-256 or ML-DSA-65) the file is signed (§8).
  * @param {Buffer|Uint8Array} plaintext
  * @param {string[]} publicKeyPems
- * @param {{chunkSize?: number, metadata?: object|Map}} [options]
+ * @param {{chunkSize?: number, metadata?: object|Map, signWith?: string|Buffer}} [options]
  * @returns {Buffer} the envelope file
  */
-export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, metadata = {} } = {}) {
+export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, metadata = {}, signWith } = {}) {
   if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Buffer or Uint8Array');
   plaintext = Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
   if (!Number.isSafeInteger(chunkSize)) throw new TypeError('chunkSize must be an integer');
@@ -288,13 +500,14 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
   if (!(metadata instanceof Map || isMap(metadata))) throw new TypeError('metadata must be a map');
   if (!Array.isArray(publicKeyPems) || publicKeyPems.length === 0) throw new TypeError('at least one recipient is required');
 
-  // One entry per distinct key id (§9: no duplicate kid).
+  // One entry per distinct key id (§10: no duplicate kid).
   const recipients = new Map();
   for (const pem of publicKeyPems) {
     const r = loadPublic(pem);
     recipients.set(r.kid.toString('hex'), r);
   }
   if (recipients.size > MAX_RECIPIENTS) throw new LimitError(`more than ${MAX_RECIPIENTS} recipients`);
+  const signer = signWith === undefined ? null : loadSigningKey(signWith);
 
   const meta = encodeCanonical(metadata, MAX_META_DEPTH);
   if (meta.length > MAX_META_LEN) throw new LimitError(`metadata longer than ${MAX_META_LEN} bytes`);
@@ -305,8 +518,14 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
       { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, K);
     return new Map([['type', RSA_TYPE], ['kid', kid], ['key', wrapped]]); // §4.1 key order
   });
-  // §3.1 canonical top-level order: chunk_size, recipients, meta (no `critical`: no extension used).
-  const header = encodeCanonical(new Map([['chunk_size', chunkSize], ['recipients', entries], ['meta', meta]]));
+  // §3.1 canonical top-level order: chunk_size, recipients, meta, then critical and signer.
+  const fields = new Map([['chunk_size', chunkSize], ['recipients', entries], ['meta', meta]]);
+  const critical = [SIGNATURE_EXTENSION];
+  if (signer) {
+    fields.set('critical', critical);
+    fields.set('signer', new Map([['alg', signer.alg], ['kid', sha256(signer.spki)], ['key', signer.spki]])); // §8.1 order
+  }
+  const header = encodeCanonical(fields);
   if (header.length > MAX_HEADER_LEN) throw new LimitError(`header longer than ${MAX_HEADER_LEN} bytes`);
 
   const prefix = Buffer.alloc(PREFIX_LEN);
@@ -317,43 +536,42 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
 
   // §7.1: n = floor(len / chunk_size) + 1; the final chunk is shorter than chunk_size, maybe empty.
   const n = Math.floor(plaintext.length / chunkSize) + 1;
+  const tags = [];
   for (let i = 0; i < n; i++) {
     const chunk = plaintext.subarray(i * chunkSize, Math.min((i + 1) * chunkSize, plaintext.length));
     const message = Buffer.concat([u64be(i), Buffer.of(i === n - 1 ? 1 : 0), chunk]);
     // §7.2: the timestamp field is 0, and the final token's own length in the last token.
-    parts.push(fernetEncrypt(K, message, i === n - 1 ? tokenLen(chunk.length) : 0));
+    const token = fernetEncrypt(K, message, i === n - 1 ? tokenLen(chunk.length) : 0);
+    parts.push(token);
+    tags.push(token.subarray(token.length - MAC_LEN));
+  }
+  if (signer) { // §8.3 footer: the tags, then the signature over tbs
+    const tbs = signatureInput(chunkSize, meta, critical, signer.alg, signer.spki, n, sha256(...tags));
+    parts.push(...tags, signer.sign(tbs));
   }
   return Buffer.concat(parts);
 }
 
 // ---------------------------------------------------------------------------------------------
-// open (§2 - §7, rejecting per §8)
+// Reading (§2 - §8, rejecting per §9)
 
-/** Parses and validates prefix and header (R1-R12); no key is needed. */
-function parseHeader(file) {
-  // §2 prefix
-  if (file.length < PREFIX_LEN || !file.subarray(0, 8).equals(MAGIC)) throw new MalformedError('not an envelope file'); // R1
-  if (file[8] !== VERSION) throw new UnsupportedError('unsupported format version'); // R2
-  const headerLen = file.readUInt32BE(9);
-  if (headerLen === 0) throw new MalformedError('empty header'); // R3
-  if (headerLen > MAX_HEADER_LEN) throw new LimitError(`header longer than ${MAX_HEADER_LEN} bytes`); // R3
-  if (file.length < PREFIX_LEN + headerLen + MAC_LEN) throw new MalformedError('file ends inside the header'); // R4
-
+/** Parses and validates the header bytes (R5-R12, R24, R25); no key is needed. */
+function parseHeader(headerBytes) {
   // §3.1 (R5)
-  const header = decodeStrict(file.subarray(PREFIX_LEN, PREFIX_LEN + headerLen), MAX_HEADER_DEPTH, MalformedError); // §3.1
+  const header = decodeStrict(headerBytes, MAX_HEADER_DEPTH, MalformedError);
   if (!isMap(header)) throw new MalformedError('header is not a map');
 
   // §3.2 required fields and types (R6)
-  const { chunk_size: chunkSize, recipients, meta, critical } = header;
+  const { chunk_size: chunkSize, recipients, meta } = header;
   if (!isInt(chunkSize)) throw new MalformedError('chunk_size missing or not an integer');
   if (!Array.isArray(recipients)) throw new MalformedError('recipients missing or not an array');
   if (!Buffer.isBuffer(meta)) throw new MalformedError('meta missing or not bin');
-  if (Object.hasOwn(header, 'critical') && !(Array.isArray(critical) && critical.every((c) => typeof c === 'string'))) {
+  const critical = Object.hasOwn(header, 'critical') ? header.critical : [];
+  if (!(Array.isArray(critical) && critical.every((c) => typeof c === 'string'))) {
     throw new MalformedError('critical is not an array of strings');
   }
-  // §3.4 (R12): version 1 implements no extension. Checked before the other field rules, since an
-  // extension may change how they are to be read.
-  if (critical?.length) throw new UnsupportedError('file requires an unsupported extension');
+  // §3.4 (R12), before the other field rules, since an extension may change how they are read.
+  if (critical.some((c) => c !== SIGNATURE_EXTENSION)) throw new UnsupportedError('file requires an unsupported extension');
 
   if (chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK) throw new LimitError('chunk_size out of range'); // R7
   if (recipients.length === 0) throw new MalformedError('no recipient entry'); // R8
@@ -376,25 +594,20 @@ function parseHeader(file) {
 
   // §5 metadata (R11)
   if (meta.length > MAX_META_LEN) throw new LimitError(`metadata longer than ${MAX_META_LEN} bytes`);
-  const metadata = decodeStrict(meta, MAX_META_DEPTH, LimitError); // §5
+  const metadata = decodeStrict(meta, MAX_META_DEPTH, LimitError);
   if (!isMap(metadata)) throw new MalformedError('metadata is not a map');
 
-  return { headerLen, chunkSize: Number(chunkSize), rsaEntries, metadata };
+  // §8.1 (R24, R25): `signature` in critical and a `signer` key go together.
+  const signed = critical.includes(SIGNATURE_EXTENSION);
+  if (signed !== Object.hasOwn(header, 'signer')) throw new MalformedError('signer and the signature extension must come together');
+  const signer = signed ? parseSigner(header.signer) : null;
+
+  return { chunkSize: Number(chunkSize), rsaEntries, meta, metadata, critical, signer };
 }
 
-/**
- * Opens an envelope file with the first of `privateKeyPems` (PKCS#8 or PKCS#1 PEM) that is a
- * recipient. The whole payload is verified before anything is returned.
- * @returns {{plaintext: Buffer, metadata: object, chunkSize: number, chunkCount: number}}
- */
-export function open(sealed, privateKeyPems) {
-  if (!(sealed instanceof Uint8Array)) throw new TypeError('sealed must be a Buffer or Uint8Array');
-  if (!Array.isArray(privateKeyPems)) throw new TypeError('privateKeyPems must be an array');
-  const keys = privateKeyPems.map(loadPrivate); // R23, when the key is loaded
-  const file = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-  const { headerLen, chunkSize, rsaEntries, metadata } = parseHeader(file);
-
-  // §4.1 rules 2-4: find the entry by key id, no trial decryption.
+/** §4.1 rules 2-4 and §6: the data key K, once the header MAC verified (R13-R16). */
+function authenticateHeader(keys, rsaEntries, prefixAndHeader, mac) {
+  // Find the entry by key id, no trial decryption; the first key (in the caller's order) that matches.
   let match;
   for (const k of keys) {
     const entry = rsaEntries.get(k.kid.toString('hex'));
@@ -412,39 +625,257 @@ export function open(sealed, privateKeyPems) {
     unwrapped = K.length === 32;
   } catch { /* handled below */ }
   if (!unwrapped) K = crypto.randomBytes(32);
-  const macEnd = PREFIX_LEN + headerLen;
-  const expected = hmac(headerMacKey(K), file.subarray(0, macEnd));
-  const macOk = crypto.timingSafeEqual(expected, file.subarray(macEnd, macEnd + MAC_LEN));
+  const macOk = crypto.timingSafeEqual(hmac(headerMacKey(K), prefixAndHeader), mac);
   if (!(macOk && unwrapped)) throw new AuthenticationError(HEADER_AUTH_FAILED);
+  return K;
+}
 
-  // §7.3 token layout from the file length (R17, R18)
-  const payloadStart = macEnd + MAC_LEN;
-  const L = file.length - payloadStart;
-  if (L === 0) throw new AuthenticationError('payload has no token'); // R17
-  const T = tokenLen(chunkSize);
-  const n = Math.ceil(L / T);
-  const lastLen = L - (n - 1) * T;
-  if (lastLen < MIN_TOKEN || lastLen > T || (lastLen - 57) % 16 !== 0) throw new AuthenticationError('payload is truncated'); // R18
-
-  // §7.4 each token (R19-R22)
-  const chunks = [];
-  for (let i = 0; i < n; i++) {
-    const start = payloadStart + i * T;
-    const token = file.subarray(start, Math.min(start + T, file.length));
-    const last = i === n - 1;
-    // §7.4 check 1: the timestamp field is 0 before the last token, the token's length in the last (R19).
-    if (token.length >= 9 && token.readBigUInt64BE(1) !== BigInt(last ? token.length : 0)) {
-      throw new AuthenticationError(PAYLOAD_AUTH_FAILED);
-    }
-    const M = fernetDecrypt(K, token);
-    if (M.length < 9 || M.readBigUInt64BE(0) !== BigInt(i) || M[8] !== (last ? 1 : 0)) {
-      throw new AuthenticationError(PAYLOAD_AUTH_FAILED); // R19, R20 (flag 0/1, final iff last)
-    }
-    const D = M.subarray(9);
-    if (last ? D.length >= chunkSize : D.length !== chunkSize) throw new AuthenticationError(PAYLOAD_AUTH_FAILED); // R21
-    chunks.push(D);
+/** §7.4 checks 2-6 of token `i` (check 1 is the caller's); returns the chunk D_i. */
+function openToken(K, token, i, final, chunkSize) {
+  const M = fernetDecrypt(K, token); // R19: version, HMAC before anything else, padding
+  if (M.length < 9 || M.readBigUInt64BE(0) !== BigInt(i) || M[8] !== (final ? 1 : 0)) {
+    throw new AuthenticationError(PAYLOAD_AUTH_FAILED); // R19 (short message), R20 (index, flag)
   }
-  return { plaintext: Buffer.concat(chunks), metadata, chunkSize, chunkCount: n };
+  const D = M.subarray(9);
+  if (final ? D.length >= chunkSize : D.length !== chunkSize) throw new AuthenticationError(PAYLOAD_AUTH_FAILED); // R21
+  return D;
+}
+
+/**
+ * The reading state machine, fed the file's bytes in order (push) and told when they end
+ * (finish). It reads tokens sequentially (§7.4): each token's timestamp field says whether it is
+ * the final one and how long it is, so the footer (§8.3) is found without knowing the file length,
+ * and a cut stream (R18) is told apart from bytes appended (R22, R26).
+ *
+ * keys: loaded RSA private keys, or null for the keyless signature check (no decryption, and an
+ * unsigned file is refused). trusted: the key ids of the accepted signers, or null.
+ */
+class Reader {
+  constructor(keys, trusted) {
+    this.keys = keys;
+    this.trusted = trusted;
+    this.parts = []; // received, not yet consumed
+    this.size = 0;
+    this.state = 'prefix';
+    this.header = null; // parseHeader's result, once authenticated (or parsed, keyless)
+    this.n = 0; // tokens read
+    this.tagsHash = crypto.createHash('sha256');
+  }
+
+  /** Consumes `data`; returns the chunks it verified (possibly none). */
+  push(data) {
+    if (data.length > 0) { this.parts.push(data); this.size += data.length; }
+    const out = [];
+    while (this.step(out));
+    return out;
+  }
+
+  take(n) {
+    let first = this.parts[0];
+    if (first.length < n) { first = Buffer.concat(this.parts); this.parts = [first]; }
+    if (first.length === n) this.parts.shift(); else this.parts[0] = first.subarray(n);
+    this.size -= n;
+    return first.subarray(0, n);
+  }
+
+  peek(n) {
+    if (this.parts[0].length < n) this.parts = [Buffer.concat(this.parts)];
+    return this.parts[0].subarray(0, n);
+  }
+
+  step(out) {
+    switch (this.state) {
+      case 'prefix': { // §2 (R1-R3)
+        if (this.size < PREFIX_LEN) return false;
+        this.prefix = Buffer.from(this.take(PREFIX_LEN));
+        if (!this.prefix.subarray(0, 8).equals(MAGIC)) throw new MalformedError('not an envelope file'); // R1
+        if (this.prefix[8] !== VERSION) throw new UnsupportedError('unsupported format version'); // R2
+        this.headerLen = this.prefix.readUInt32BE(9);
+        if (this.headerLen === 0) throw new MalformedError('empty header'); // R3
+        if (this.headerLen > MAX_HEADER_LEN) throw new LimitError(`header longer than ${MAX_HEADER_LEN} bytes`); // R3
+        this.state = 'header';
+        return true;
+      }
+      case 'header': { // §3-§6, then §8.4 before any key is used
+        if (this.size < this.headerLen + MAC_LEN) return false; // else R4 at the end
+        const headerBytes = Buffer.from(this.take(this.headerLen));
+        const mac = this.take(MAC_LEN);
+        const header = parseHeader(headerBytes); // R5-R12, R24, R25
+        if (this.trusted || !this.keys) {
+          if (!header.signer) throw new SignerError('the file is not signed'); // R28
+          if (this.trusted && !this.trusted.some((kid) => kid.equals(header.signer.kid))) {
+            throw new SignerError('the file is signed by a key that is not trusted'); // R28
+          }
+        }
+        if (this.keys) this.K = authenticateHeader(this.keys, header.rsaEntries, Buffer.concat([this.prefix, headerBytes]), mac);
+        this.header = header;
+        this.T = tokenLen(header.chunkSize);
+        this.state = 'token-start';
+        return true;
+      }
+      case 'token-start': { // §7.4 check 1, from the token's first 9 bytes (R19)
+        if (this.size < 9) return false;
+        const head = this.peek(9);
+        const t = head.readBigUInt64BE(1);
+        if (head[0] !== FERNET_VERSION) throw new AuthenticationError(PAYLOAD_AUTH_FAILED);
+        if (t === 0n) [this.tokenLength, this.final] = [this.T, false];
+        else if (t <= BigInt(this.T) && validTokenLen(Number(t), this.T)) [this.tokenLength, this.final] = [Number(t), true];
+        else throw new AuthenticationError(PAYLOAD_AUTH_FAILED);
+        this.state = 'token';
+        return true;
+      }
+      case 'token': { // §7.4 checks 2-6
+        if (this.size < this.tokenLength) return false;
+        const token = this.take(this.tokenLength);
+        this.tagsHash.update(token.subarray(token.length - MAC_LEN));
+        if (this.K) {
+          const D = openToken(this.K, token, this.n, this.final, this.header.chunkSize);
+          if (D.length > 0) out.push(D);
+        }
+        this.n++;
+        this.state = !this.final ? 'token-start' : this.header.signer ? 'footer' : 'end';
+        return true;
+      }
+      case 'footer': { // §8.3
+        const { signer, chunkSize, meta, critical } = this.header;
+        const footerLen = MAC_LEN * this.n + signer.scheme.signatureLength;
+        if (this.size < footerLen) return false; // else R26 at the end
+        const footer = this.take(footerLen);
+        const tagsDigest = this.tagsHash.digest();
+        // Step 2 (R27): the footer's tags are the tokens' tags. Comparing digests keeps memory
+        // constant however many tokens there are; SHA-256 makes it the same check.
+        if (!crypto.timingSafeEqual(sha256(footer.subarray(0, MAC_LEN * this.n)), tagsDigest)) {
+          throw new SignatureError('signature footer does not match the payload');
+        }
+        const tbs = signatureInput(chunkSize, meta, critical, signer.alg, signer.key, this.n, tagsDigest);
+        if (!signer.verify(tbs, footer.subarray(MAC_LEN * this.n))) throw new SignatureError('signature does not verify'); // R27
+        this.state = 'end';
+        return true;
+      }
+      case 'end':
+        if (this.size > 0) {
+          if (this.header.signer) throw new SignatureError('bytes after the signature footer'); // R26
+          throw new AuthenticationError('bytes after the final token'); // R22
+        }
+        return false;
+      default:
+        throw new Error(`unreachable state ${this.state}`);
+    }
+  }
+
+  /** The input ended: every check passed, or the matching error. */
+  finish() {
+    switch (this.state) {
+      case 'prefix': throw new MalformedError('not an envelope file'); // R1: fewer than 13 bytes
+      case 'header': throw new MalformedError('file ends inside the header'); // R4
+      case 'token-start':
+      case 'token':
+        if (this.n === 0 && this.size === 0) throw new AuthenticationError('payload has no token'); // R17
+        throw new AuthenticationError('payload is truncated'); // R18
+      case 'footer': throw new SignatureError('signature footer is truncated'); // R26
+      default: break;
+    }
+    const s = this.header.signer;
+    return {
+      chunkCount: this.n,
+      signer: s ? { algorithm: s.alg, keyId: s.kid.toString('hex'), publicKey: Buffer.from(s.key) } : null,
+    };
+  }
+}
+
+function asBuffer(sealed) {
+  if (!(sealed instanceof Uint8Array)) throw new TypeError('sealed must be a Buffer or Uint8Array');
+  return Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+}
+
+function loadKeys(privateKeyPems) {
+  if (!Array.isArray(privateKeyPems)) throw new TypeError('privateKeyPems must be an array');
+  return privateKeyPems.map(loadPrivate); // R23, when the key is loaded, before the file is read
+}
+
+/**
+ * Opens an envelope file with the first of `privateKeyPems` (PKCS#8 or PKCS#1 PEM) that is a
+ * recipient. Everything, the signature of a signed file included, is verified before anything is
+ * returned. `signedBy` (SPKI PEMs) pins the accepted signers: an unsigned file or another signer is
+ * a SignerError (R28), raised before any key is used. `signer` is null for an unsigned file, else
+ * the verified signer: "signed by this key", which is "trusted" only if the caller pinned it.
+ * @param {Buffer|Uint8Array} sealed
+ * @param {string[]} privateKeyPems
+ * @param {{signedBy?: string[]}} [options]
+ * @returns {{plaintext: Buffer, metadata: object, chunkSize: number, chunkCount: number,
+ *   signer: null|{algorithm: string, keyId: string, publicKey: Buffer}}}
+ */
+export function open(sealed, privateKeyPems, { signedBy } = {}) {
+  const reader = new Reader(loadKeys(privateKeyPems), loadTrusted(signedBy));
+  const chunks = reader.push(asBuffer(sealed));
+  const { chunkCount, signer } = reader.finish();
+  const { metadata, chunkSize } = reader.header;
+  return { plaintext: Buffer.concat(chunks), metadata, chunkSize, chunkCount, signer };
+}
+
+/**
+ * Checks a signed file's signature without a private key (§8.3: "anyone else can check steps 1 to
+ * 3"): the metadata, chunk size, chunk count and token tags are the signer's. It cannot tell whether
+ * the token bodies are intact (that needs K). An unsigned file is a SignerError.
+ * @returns {{algorithm: string, keyId: string, publicKey: Buffer}}
+ */
+export function checkSignature(sealed, { signedBy } = {}) {
+  const reader = new Reader(null, loadTrusted(signedBy));
+  reader.push(asBuffer(sealed));
+  return reader.finish().signer;
+}
+
+/**
+ * A sequential reader (§7.4) over `source`, an async iterable (a Node Readable) or iterable of
+ * Buffers: it never needs the file length nor more than one token in memory. Iterate it once:
+ *
+ *     const stream = openStream(fs.createReadStream(path), [pem], { signedBy: [signerPem] });
+ *     for await (const chunk of stream) output.write(chunk);
+ *
+ * Each chunk is yielded once it verified. The loop ends normally only once the whole file (and the
+ * signature of a signed file) verified; a failure is thrown from the loop, possibly after earlier
+ * chunks were yielded, so a caller writing a file must write to a temporary one and move it into
+ * place only after the loop ended (§7.4). `signedBy` (R28) is enforced before any chunk.
+ * Properties: `metadata` and `chunkSize` once the header authenticated (before the first chunk);
+ * `signer` (null for an unsigned file) and `chunkCount` once the loop ended.
+ */
+export function openStream(source, privateKeyPems, { signedBy } = {}) {
+  if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source || Symbol.iterator in source)
+    || source instanceof Uint8Array) {
+    throw new TypeError('source must be an iterable or async iterable of Buffers');
+  }
+  return new EnvelopeStream(source, new Reader(loadKeys(privateKeyPems), loadTrusted(signedBy)));
+}
+
+class EnvelopeStream {
+  #source;
+  #reader;
+  #started = false;
+
+  constructor(source, reader) {
+    this.#source = source;
+    this.#reader = reader;
+    this.metadata = null;
+    this.chunkSize = null;
+    this.signer = null;
+    this.chunkCount = null;
+  }
+
+  async *[Symbol.asyncIterator]() {
+    if (this.#started) throw new TypeError('an envelope stream can be read only once');
+    this.#started = true;
+    for await (const piece of this.#source) {
+      if (!(piece instanceof Uint8Array)) throw new TypeError('source must yield Buffers or Uint8Arrays');
+      const chunks = this.#reader.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+      if (this.#reader.header && this.metadata === null) {
+        this.metadata = this.#reader.header.metadata;
+        this.chunkSize = this.#reader.header.chunkSize;
+      }
+      yield* chunks;
+    }
+    const { chunkCount, signer } = this.#reader.finish();
+    [this.chunkCount, this.signer] = [chunkCount, signer];
+  }
 }
 
 // Exposed for the CLI and tests; not part of the format.

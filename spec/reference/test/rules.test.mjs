@@ -1,18 +1,26 @@
-// Every MUST-reject rule of FORMAT.md §8, on files built by hand (test/helpers.mjs `build`), i.e.
-// by a writer independent of the library: @msgpack/msgpack, the `fernet` npm package, node:crypto.
+// Every MUST-reject rule of FORMAT.md §9 up to R23, on files built by hand (test/helpers.mjs
+// `build`), i.e. by a writer independent of the library: @msgpack/msgpack, the `fernet` npm package,
+// node:crypto. Payload cases also pin the message, so that each fails for the reason it names (all
+// of R17-R22 share one error class). Signatures (R24-R28) are in signature.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { open, Float, MalformedError, UnsupportedError, LimitError, NoMatchingKeyError, AuthenticationError }
   from '../envelope.mjs';
-import { A, B, build, entryFor, kidOf, wrap, encodeMsgpack as mp, libraryToken, rawToken, chunkMessage, prefixFor }
-  from './helpers.mjs';
+import { A, B, build, entryFor, kidOf, wrap, encodeMsgpack as mp, libraryToken, rawToken, chunkMessage, prefixFor,
+  DRAFT_LABEL, tokenLen } from './helpers.mjs';
 
 const K = crypto.randomBytes(32);
 const entry = entryFor(A.pub, K);
 const EMPTY_META = Buffer.of(0x80);
 const final0 = libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)));
 const OK = 'ok';
+// Reader messages of the payload rules (§7.4): token checks, a stream cut short, bytes appended.
+const TOKEN = /^payload authentication failed$/;
+const CUT = /^payload is truncated$/;
+const NO_TOKEN = /^payload has no token$/;
+const APPENDED = /^bytes after the final token$/;
+const T16 = tokenLen(16); // 89: every non-final token of a chunk_size 16 file
 
 /** Header object in canonical key order with `over` merged in (undefined removes a key). */
 const hdr = (over = {}) => {
@@ -127,6 +135,7 @@ const cases = [
   ['R11 meta ext', MalformedError, file({ meta: raw(0x81, str('a'), mp(new Date(0))) })],
 
   ['R12 critical extension', UnsupportedError, file({ critical: ['footer-signature'] })],
+  ['R12 signature and an unknown extension', UnsupportedError, file({ critical: ['signature', 'zstd'] })],
 
   ['R13 only unknown recipient types', NoMatchingKeyError, file({ recipients: [{ type: 'pq-kem' }] })],
   ['R13 another key', NoMatchingKeyError, file({ recipients: [entryFor(B.pub, K)] })],
@@ -136,42 +145,76 @@ const cases = [
 
   ['R15 OAEP yields 31 bytes', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, K.subarray(1)) }] })],
   ['R15 OAEP yields 33 bytes', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, raw(K, 0)) }] })],
+  ['R15 the first draft\'s OAEP label', AuthenticationError,
+    file({ recipients: [{ ...entry, key: wrap(A.pub, K, DRAFT_LABEL) }] })],
   ['R15 wrong OAEP label', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, K, Buffer.from('x')) }] })],
   ['R15 another data key', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, crypto.randomBytes(32)) }] })],
   ['R16 header MAC mismatch', AuthenticationError, file({}, { mac: crypto.randomBytes(32) })],
 
-  ['R17 no token', AuthenticationError, file({}, { tokens: [] })],
-  ['R18 final token 72 bytes', AuthenticationError, file({}, { tokens: [final0.subarray(0, 72)] })],
-  ['R18 final token 80 bytes', AuthenticationError, file({}, { tokens: [raw(final0, Buffer.alloc(7))] })],
+  ['R17 no token', AuthenticationError, file({}, { tokens: [] }), NO_TOKEN],
+  ['R18 final token 72 bytes', AuthenticationError, file({}, { tokens: [final0.subarray(0, 72)] }), CUT],
+  ['R18 stream ends inside a token\'s first 9 bytes', AuthenticationError, file({}, { tokens: [final0.subarray(0, 5)] }), CUT],
+  ['R18 stream ends inside a non-final token', AuthenticationError,
+    file({}, { tokens: tokens(chunkMessage(0, false, ascii(16))).map((t) => t.subarray(0, 80)) }), CUT],
+  ['R18 stream ends after a non-final token', AuthenticationError, file({}, { tokens: tokens(chunkMessage(0, false, ascii(16))) }), CUT],
 
-  ['R19 version byte 0x81', AuthenticationError, file({}, { tokens: [rawToken(K, chunkMessage(0, true, Buffer.alloc(0)), { version: 0x81 })] })],
-  ['R19 HMAC mismatch', AuthenticationError, file({}, { tokens: [raw(final0.subarray(0, 72), final0[72] ^ 1)] })],
-  ['R19 bad padding (zeros)', AuthenticationError, file({}, { tokens: [rawToken(K, chunkMessage(0, true, Buffer.alloc(0)), { pad: Buffer.alloc(7) })] })],
-  ['R19 bad padding (17)', AuthenticationError, file({}, { tokens: [rawToken(K, Buffer.alloc(15), { pad: Buffer.of(17) })] })],
-  ['R19 message of 8 bytes', AuthenticationError, file({}, { tokens: [rawToken(K, Buffer.alloc(8))] })],
-  ['R19 token signed with another key', AuthenticationError, file({}, { tokens: [libraryToken(crypto.randomBytes(32), chunkMessage(0, true, Buffer.alloc(0)))] })],
+  // §7.4 check 1: the timestamp field is 0 before the last token and the token's length in the last.
+  ['R19 non-last token holds a seal time (first draft)', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, false, ascii(16)), 1_700_000_000), final0] }), TOKEN],
+  ['R19 last token holds a seal time (first draft)', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)), 1_700_000_000)] }), TOKEN],
+  ['R19 last token timestamp 72 (not a token length)', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)), 72)] }), TOKEN],
+  ['R19 last token timestamp T + 16 (longer than any token)', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)), T16 + 16)] }), TOKEN],
+  ['R19 last token timestamp 2^64-1', AuthenticationError,
+    file({}, { tokens: [rawToken(K, chunkMessage(0, true, Buffer.alloc(0)), { timestamp: 2n ** 64n - 1n })] }), TOKEN],
+  ['R19 last token timestamp 16 bytes short of its length', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, true, ascii(10)), 73)] }), TOKEN],
+  // A sequential reader takes a timestamp of 0 as "T bytes, not the last" and so runs off the end,
+  // and a too-large length likewise: indistinguishable from a cut stream (R18).
+  ['R19 last token timestamp 0 (read as a non-final token: the stream is then cut)', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)), 0)] }), CUT],
+  ['R19 last token timestamp 16 bytes over its length (the stream is then cut)', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)), 89)] }), CUT],
+  ['R19 non-last token announces itself final with a valid length', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, false, ascii(16)), T16), final0] }), TOKEN],
 
-  ['R20 index 1 at position 0', AuthenticationError, file({}, { tokens: tokens(chunkMessage(1, true, Buffer.alloc(0))) })],
-  ['R20 index 2^64-1', AuthenticationError, file({}, { tokens: [rawToken(K, raw(Buffer.alloc(8, 0xff), 1))] })],
-  ['R20 flag 2', AuthenticationError, file({}, { tokens: [rawToken(K, raw(Buffer.alloc(8), 2))] })],
-  ['R20 final flag missing', AuthenticationError, file({}, { tokens: tokens(chunkMessage(0, false, Buffer.alloc(0))) })],
+  ['R19 version byte 0x81', AuthenticationError, file({}, { tokens: [rawToken(K, chunkMessage(0, true, Buffer.alloc(0)), { version: 0x81 })] }), TOKEN],
+  ['R19 HMAC mismatch', AuthenticationError, file({}, { tokens: [raw(final0.subarray(0, 72), final0[72] ^ 1)] }), TOKEN],
+  ['R19 bad padding (zeros)', AuthenticationError, file({}, { tokens: [rawToken(K, chunkMessage(0, true, Buffer.alloc(0)), { pad: Buffer.alloc(7) })] }), TOKEN],
+  ['R19 bad padding (17)', AuthenticationError, file({}, { tokens: [rawToken(K, chunkMessage(0, true, ascii(6)), { pad: Buffer.of(17) })] }), TOKEN],
+  ['R19 message of 8 bytes', AuthenticationError, file({}, { tokens: [rawToken(K, Buffer.alloc(8), { timestamp: 73 })] }), TOKEN],
+  ['R19 token signed with another key', AuthenticationError, file({}, { tokens: [libraryToken(crypto.randomBytes(32), chunkMessage(0, true, Buffer.alloc(0)))] }), TOKEN],
+
+  ['R20 index 1 at position 0', AuthenticationError, file({}, { tokens: tokens(chunkMessage(1, true, Buffer.alloc(0))) }), TOKEN],
+  ['R20 index 2^64-1', AuthenticationError, file({}, { tokens: [rawToken(K, raw(Buffer.alloc(8, 0xff), 1))] }), TOKEN],
+  ['R20 flag 2', AuthenticationError, file({}, { tokens: [rawToken(K, raw(Buffer.alloc(8), 2), { timestamp: 73 })] }), TOKEN],
+  ['R20 final flag missing on the last token', AuthenticationError,
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, false, Buffer.alloc(0)), 73)] }), TOKEN],
   ['R20 final flag on a non-last token', AuthenticationError,
-    file({}, { tokens: tokens(chunkMessage(0, true, ascii(16)), chunkMessage(1, true, Buffer.alloc(0))) })],
+    file({}, { tokens: [libraryToken(K, chunkMessage(0, true, ascii(16)), 0), ...tokens(chunkMessage(1, true, Buffer.alloc(0)))] }), TOKEN],
 
   ['R21 non-final chunk of 15 bytes', AuthenticationError,
-    file({}, { tokens: tokens(chunkMessage(0, false, ascii(15)), chunkMessage(1, true, Buffer.alloc(0))) })],
+    file({}, { tokens: tokens(chunkMessage(0, false, ascii(15)), chunkMessage(1, true, Buffer.alloc(0))) }), TOKEN],
   ['R21 non-final chunk of 17 bytes', AuthenticationError,
-    file({}, { tokens: tokens(chunkMessage(0, false, ascii(17)), chunkMessage(1, true, Buffer.alloc(0))) })],
-  ['R21 final chunk of chunk_size bytes', AuthenticationError, file({}, { tokens: tokens(chunkMessage(0, true, ascii(16))) })],
+    file({}, { tokens: tokens(chunkMessage(0, false, ascii(17)), chunkMessage(1, true, Buffer.alloc(0))) }), TOKEN],
+  ['R21 final chunk of chunk_size bytes', AuthenticationError, file({}, { tokens: tokens(chunkMessage(0, true, ascii(16))) }), TOKEN],
 
   ['R22 token after the final token', AuthenticationError,
-    file({}, { tokens: tokens(chunkMessage(0, true, Buffer.alloc(0)), chunkMessage(1, true, Buffer.alloc(0))) })],
+    file({}, { tokens: tokens(chunkMessage(0, true, Buffer.alloc(0)), chunkMessage(1, true, Buffer.alloc(0))) }), APPENDED],
+  ['R22 7 bytes after the final token', AuthenticationError, file({}, { tokens: [raw(final0, Buffer.alloc(7))] }), APPENDED],
+  ['R22 32 bytes (a tag) after the final token of an unsigned file', AuthenticationError,
+    file({}, { tokens: [final0, final0.subarray(41)] }), APPENDED],
 ];
 
-for (const [name, expected, bytes] of cases) {
+for (const [name, expected, bytes, message] of cases) {
   test(name, () => {
     if (expected === OK) assert.ok(open(bytes, [A.priv]).plaintext instanceof Buffer);
-    else assert.throws(() => open(bytes, [A.priv]), (e) => e instanceof expected && e.name === expected.name);
+    else {
+      assert.throws(() => open(bytes, [A.priv]), (e) => e.constructor === expected && e.name === expected.name
+        && (message === undefined || message.test(e.message)));
+    }
   });
 }
 
