@@ -298,6 +298,8 @@ def decode_header(data: bytes) -> Header:
         if not isinstance(raw_critical, list) or not all(isinstance(c, str) for c in raw_critical):
             raise MalformedError("malformed header: 'critical' is not an array of strings")
         critical = tuple(raw_critical)
+        if len(set(critical)) != len(critical):
+            raise MalformedError("malformed header: 'critical' names an extension twice")
         unknown = [c for c in critical if c not in KNOWN_EXTENSIONS]
         if unknown:
             raise UnsupportedError(f"the file needs extensions this reader does not implement: {', '.join(unknown)}")

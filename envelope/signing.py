@@ -213,6 +213,10 @@ def verify(algorithm: str, public_key_der: bytes, message: bytes, signature: byt
         from .errors import MalformedError
 
         raise MalformedError(f"malformed header: the signer's key is not an {algorithm} key")  # R24
+    if _spki(key) != public_key_der:  # one encoding per key, so one key id (P-256: uncompressed point)
+        from .errors import MalformedError
+
+        raise MalformedError("malformed header: the signer's key is not in its canonical encoding")  # R24
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
@@ -351,8 +355,9 @@ def check_signature(source: Any, *, signed_by: SignedBy | None = None) -> Signer
 
     from ._format import HEADER_MAC_LEN, read_header
     from ._header import check_signer
-    from ._layout import TAG_LEN, TAGS_DIFFER, PayloadLayout
-    from .errors import SignerError
+    from ._layout import CHUNK_FAILED, TAG_LEN, TAGS_DIFFER, PayloadLayout
+    from ._stream import timestamp_field
+    from .errors import AuthenticationError, SignerError
     from .inspection import signer_info
 
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -375,9 +380,14 @@ def check_signature(source: Any, *, signed_by: SignedBy | None = None) -> Signer
 
     footer = read_at(layout.footer_offset, layout.footer_len)
     tags, signature = footer[: -layout.signature_len], footer[-layout.signature_len :]
+    last = layout.chunk_count - 1
     for index in range(layout.chunk_count):
-        end = layout.token_offset(index) + layout.token_length(index)
-        if read_at(end - TAG_LEN, TAG_LEN) != tags[index * TAG_LEN : (index + 1) * TAG_LEN]:
+        start, length = layout.token_offset(index), layout.token_length(index)
+        # Check 1 of section 7.4, what can be checked without the data key: version byte and
+        # timestamp field (the signature covers the tags, not these).
+        if read_at(start, 9) != b"\x80" + timestamp_field(index == last, length):
+            raise AuthenticationError(CHUNK_FAILED)  # R19
+        if read_at(start + length - TAG_LEN, TAG_LEN) != tags[index * TAG_LEN : (index + 1) * TAG_LEN]:
             raise SignatureError(TAGS_DIFFER)  # R27
     message = to_be_signed(header, layout.chunk_count, hashlib.sha256(tags).digest())
     verify(header.signer.alg, header.signer.key, message, signature)

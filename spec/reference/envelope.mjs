@@ -570,6 +570,9 @@ function parseHeader(headerBytes) {
   if (!(Array.isArray(critical) && critical.every((c) => typeof c === 'string'))) {
     throw new MalformedError('critical is not an array of strings');
   }
+  if (new Set(critical).size !== critical.length) { // §3.4: an extension is named once (R6)
+    throw new MalformedError('critical names an extension twice');
+  }
   // §3.4 (R12), before the other field rules, since an extension may change how they are read.
   if (critical.some((c) => c !== SIGNATURE_EXTENSION)) throw new UnsupportedError('file requires an unsupported extension');
 

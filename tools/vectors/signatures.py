@@ -273,3 +273,30 @@ def r28_wrong_signer_among_several(f: TestFile) -> None:
     signed(f, "ml-dsa-65-a")
     f.signed_by = ["ed25519-a", "ecdsa-p256-a"]
     f.expect_error("R28")
+
+
+@vector
+def r24_key_not_canonical(f: TestFile) -> None:
+    """signer.key is ecdsa-p256-a's SubjectPublicKeyInfo with the point compressed (FORMAT.md 8.1
+    wants it uncompressed, so that a key has one key id); kid hashes that encoding and the
+    signature is good"""
+    from cryptography.hazmat.primitives import serialization
+
+    public = f.kit.keys.private["ecdsa-p256-a"].public_key()
+    compressed = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    point = public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    uncompressed = public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    assert compressed.endswith(uncompressed)
+    spki_prefix = bytes.fromhex("3039301306072a8648ce3d020106082a8648ce3d030107032200")  # for a 33-byte point
+    f.sign("ecdsa-p256-a", key=spki_prefix + point)
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r6_critical_names_signature_twice(f: TestFile) -> None:
+    """critical is ["signature", "signature"]: an extension named twice (section 3.4)"""
+    f.sign("ed25519-a")
+    f.header["critical"] = ["signature", "signature"]
+    f.seal(SIGNED)
+    f.expect_error("R6")
