@@ -32,7 +32,8 @@ _EXPORTS = {
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
-             "parse_private_key", "parse_public_key", "parse_public_keys", "private_key_pem", "public_key_pem"],
+             "parse_private_key", "parse_public_key", "parse_public_keys", "private_key_pem", "public_key_pem",
+             "save_private_key", "save_public_key"],
     "limits": ["DEFAULT_CHUNK_SIZE"],
     "recipients": ["Identity", "IdentityLike", "Recipient", "RecipientLike", "RsaIdentity", "RsaKeyFileIdentity",
                    "RsaRecipient"],
@@ -106,6 +107,8 @@ __all__ = [
     "rewrap",
     "rewrap_file",
     "rewrap_stream",
+    "save_private_key",
+    "save_public_key",
     "seal",
     "seal_file",
     "seal_stream",
@@ -175,6 +178,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         parse_public_keys,
         private_key_pem,
         public_key_pem,
+        save_private_key,
+        save_public_key,
     )
     from .limits import DEFAULT_CHUNK_SIZE
     from .recipients import (

@@ -48,6 +48,8 @@ __all__ = [
     "parse_public_keys",
     "private_key_pem",
     "public_key_pem",
+    "save_private_key",
+    "save_public_key",
 ]
 
 
@@ -502,7 +504,7 @@ def private_key_pem(key: rsa.RSAPrivateKey, passphrase: Passphrase = None) -> by
     return _keyformat.pem_encode(b"ENCRYPTED PRIVATE KEY", _encrypted_pkcs8(key, password))
 
 
-def _encrypted_pkcs8(key: rsa.RSAPrivateKey, password: bytes) -> bytes:
+def _encrypted_pkcs8(key: Any, password: bytes) -> bytes:
     """An EncryptedPrivateKeyInfo (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC), DER."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.serialization import pkcs12
@@ -521,3 +523,34 @@ def public_key_pem(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
     """SubjectPublicKeyInfo PEM of the key (or of a private key's public half)."""
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def save_private_key(path: KeyPath, key: Any, passphrase: Passphrase = None, *, overwrite: bool = False) -> None:
+    """Write a private key file: PKCS#8 PEM (encrypted with the passphrase, if one is given), mode
+    0600 from the moment it exists, named only once complete (:func:`envelope.atomic_output`).
+    Works for RSA keys and for signing keys (Ed25519, ECDSA P-256, ML-DSA-65)."""
+    from .atomic import atomic_output
+
+    if isinstance(key, rsa.RSAPrivateKey):
+        data = private_key_pem(key, passphrase)
+    else:
+        from .signing import signing_key_pem
+
+        data = signing_key_pem(key, _password(passphrase))
+    with atomic_output(path, overwrite=overwrite, private=True) as out:
+        out.write(data)
+
+
+def save_public_key(path: KeyPath, key: Any, *, overwrite: bool = False) -> None:
+    """Write a public key file (SubjectPublicKeyInfo PEM) for an RSA or signing key, or the public
+    half of a private one; named only once complete."""
+    from .atomic import atomic_output
+
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        data = public_key_pem(key)
+    else:
+        from .signing import verifying_key_pem
+
+        data = verifying_key_pem(key)
+    with atomic_output(path, overwrite=overwrite) as out:
+        out.write(data)

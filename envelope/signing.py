@@ -320,12 +320,24 @@ def load_verifying_key(path: str | os.PathLike[str]) -> VerifyingKey:
 
 
 def signing_key_pem(key: SigningKey, passphrase: str | bytes | None = None) -> bytes:
-    """PKCS#8 PEM of a signing key, encrypted with the passphrase when one is given."""
+    """PKCS#8 PEM of a signing key; with a passphrase, encrypted as RSA keys are
+    (:func:`envelope.private_key_pem`: PBKDF2-HMAC-SHA256, 600 000 iterations, AES-256-CBC)."""
+    from . import _keyformat
+    from .keys import _encrypted_pkcs8
+
+    if not passphrase:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    if isinstance(key, mldsa.MLDSA65PrivateKey):
+        # cryptography writes encrypted ML-DSA keys only with OpenSSL's default KDF (2048 PBKDF2
+        # rounds), which a passphrase guesser gets through fast: refuse rather than write that.
+        raise UsageError(
+            "an ML-DSA-65 key cannot be written encrypted with a strong KDF yet: keep it unencrypted on "
+            "an encrypted volume, in a KMS or an HSM, or choose ed25519 / ecdsa-p256-sha256"
+        )
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    return _keyformat.pem_encode(b"ENCRYPTED PRIVATE KEY", _encrypted_pkcs8(key, password))
 
 
 def verifying_key_pem(key: SigningKey | VerifyingKey) -> bytes:

@@ -8,7 +8,7 @@ import io
 import os
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, mldsa
 from forge import chunk_message, fernet_token
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -338,10 +338,35 @@ def test_sign_with_refuses_rsa_keys_and_paths(alice):
 
 def test_signing_keys_round_trip_through_pem(tmp_path, signer):
     path = tmp_path / "signer.key"
-    path.write_bytes(envelope.signing_key_pem(signer, passphrase="pw"))
-    loaded = envelope.load_signing_key(path, passphrase="pw")
-    assert _spki(loaded) == _spki(signer)
-    assert _spki(envelope.parse_verifying_key(envelope.verifying_key_pem(signer))) == _spki(signer)
+    envelope.save_private_key(path, signer)
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert _spki(envelope.load_signing_key(path)) == _spki(signer)
+    envelope.save_public_key(tmp_path / "signer.pub", signer)
+    assert _spki(envelope.load_verifying_key(tmp_path / "signer.pub")) == _spki(signer)
+    if isinstance(signer, mldsa.MLDSA65PrivateKey):
+        with pytest.raises(envelope.UsageError, match="strong KDF"):
+            envelope.signing_key_pem(signer, passphrase="pw")
+        return
+    encrypted = envelope.signing_key_pem(signer, passphrase="pw")
+    assert b"ENCRYPTED PRIVATE KEY" in encrypted
+    assert _pbkdf2_iterations(encrypted) == 600_000  # the KDF of RSA key files, not OpenSSL's 2048
+    assert _spki(envelope.parse_signing_key(encrypted, passphrase="pw")) == _spki(signer)
+
+
+def _pbkdf2_iterations(pem: bytes) -> int:
+    """The PBKDF2 iteration count of an encrypted PKCS#8 PEM (PBES2), read from its DER."""
+    import base64
+
+    der = base64.b64decode(b"".join(pem.strip().splitlines()[1:-1]))
+    oid = bytes.fromhex("06092a864886f70d01050c")  # id-PBKDF2
+    at = der.index(oid) + len(oid)
+    params = der[at:]
+    salt_at = params.index(b"\x04")  # OCTET STRING salt, then INTEGER iterationCount
+    salt_len = params[salt_at + 1]
+    count_at = salt_at + 2 + salt_len
+    assert params[count_at] == 0x02
+    length = params[count_at + 1]
+    return int.from_bytes(params[count_at + 2 : count_at + 2 + length], "big")
 
 
 @settings(max_examples=40, deadline=None)
