@@ -18,6 +18,7 @@ __all__ = [
     "MissingDependencyError",
     "NoMatchingKeyError",
     "OutputExistsError",
+    "PassphraseError",
     "SignatureError",
     "SignerError",
     "UnsafeModelError",
@@ -105,3 +106,12 @@ class OutputExistsError(EnvelopeError, FileExistsError):
 
     def __reduce__(self) -> tuple[type[OutputExistsError], tuple[str]]:
         return type(self), (self.path,)
+
+
+class PassphraseError(InvalidKeyError):
+    """A passphrase-protected private key file (RSA or signing) was given no passphrase, or one that
+    does not unlock it. Not a file-format rule.
+
+    Whether a passphrase was given tells the two apart, so that a caller can ask for one, or ask
+    again (the command line gives three tries at the terminal).
+    """
