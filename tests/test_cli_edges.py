@@ -297,3 +297,10 @@ def test_the_cli_uses_only_the_public_api(module: Path) -> None:
         assert level <= 1, (module.name, name)  # nothing reached with "from .." (the SDK's insides)
     if module.name == "info.py":  # envelope-info shares helpers with verify, not the subcommand itself
         assert (1, "verify") not in _imports(module)
+
+
+def test_a_given_passphrase_serves_encrypted_keys_only_from_stdin_too(keys: Keys, sealed: Path) -> None:
+    """As for -i key files: one passphrase for a list of keys of which some are not encrypted."""
+    opened = run(ENVELOPE, "open", "-i", "-", "--passphrase-env", "P", sealed, stdin=keys["alice.pem"].read_bytes(),
+                 env={"P": PASSPHRASE})  # fmt: skip
+    assert ok(opened).stdout == b"weights" * 1000

@@ -82,17 +82,18 @@ def explicit_passphrase(env: str | None, file: str | None) -> bytes | None:
 
 def _unlocked(load: Callable[[bytes | None], T], name: str, given: bytes | None, tool: str, where: str | None) -> T:
     """``load(None)`` for a key that is not encrypted; else ``load(passphrase)``, with the given
-    passphrase, or one asked on the terminal: a wrong one is asked again, MAX_TRIES times in all."""
+    passphrase, or one asked on the terminal: a wrong one is asked again, MAX_TRIES times in all.
+    A given passphrase serves encrypted keys only, as for -i key files (RsaKeyFileIdentity)."""
     from envelope import InvalidKeyError, PassphraseError
 
-    if given is not None:
-        return _key_call(functools.partial(load, given), where)
     try:
         return load(None)
     except PassphraseError:
-        pass  # encrypted: ask for the passphrase
+        pass  # encrypted
     except InvalidKeyError as exc:
         raise _key_error(exc, where) from None
+    if given is not None:
+        return _key_call(functools.partial(load, given), where)
     ask = passphrase.Prompt(f"Passphrase for {name}: ", tool)
     while True:
         secret = ask()

@@ -46,6 +46,7 @@ class Prompt:
         self._prompt = prompt
         self._tool = tool
         self._tries = 0
+        self._tries_seen = 0  # by the last again(): a failure with no new try asked is final
 
     def __call__(self) -> bytes:
         while True:
@@ -59,8 +60,9 @@ class Prompt:
 
     def again(self) -> bool:
         """After a wrong passphrase: True (and a line saying so) if another try is left."""
-        if self._tries >= MAX_TRIES:
+        if self._tries >= MAX_TRIES or self._tries == self._tries_seen:
             return False
+        self._tries_seen = self._tries
         report(self._tool, "wrong passphrase, try again", kind="note")
         return True
 
