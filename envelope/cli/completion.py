@@ -3,8 +3,7 @@ so that every command and option the parser knows is completed, and nothing else
 
 ``envelope --completion SHELL`` and ``envelope-info --completion SHELL`` print them; the man pages
 (``manpage``) read the parsers through the same :func:`program`. Imported only for those: not on the
-start-up path. shtab would do bash and zsh but not fish, and a dependency for one hidden option is
-more than these hundred lines.
+start-up path. shtab, the usual package for this, writes bash, zsh and tcsh scripts, not fish ones.
 """
 
 from __future__ import annotations
