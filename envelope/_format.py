@@ -302,7 +302,9 @@ def decode_header(data: bytes) -> Header:
             raise MalformedError("malformed header: 'critical' names an extension twice")
         unknown = [c for c in critical if c not in KNOWN_EXTENSIONS]
         if unknown:
-            raise UnsupportedError(f"the file needs extensions this reader does not implement: {', '.join(unknown)}")
+            # The names are the file's: repr() escapes what a terminal would interpret.
+            names = ", ".join(map(repr, unknown))
+            raise UnsupportedError(f"the file needs extensions this reader does not implement: {names}")
     signer = _decode_signer(top.get("signer"), SIGNATURE in critical)
     extensions = {k: v for k, v in top.items() if k not in _KNOWN_KEYS}
     header = Header(

@@ -1,50 +1,67 @@
-"""Byte structures of key files, read and written without cryptography: DER elements, PEM blocks,
-OpenSSH's private key header, and the encrypted key inside a PKCS#12 file."""
+"""Byte structures of key files: DER elements, PEM blocks and OpenSSH's private key header, read
+without cryptography; encrypted PKCS#8 private keys, written with its primitives."""
 
 from __future__ import annotations
 
 import base64
 import re
 import struct
+from typing import Any
 
 from .errors import InvalidKeyError
 
-_PKCS7_DATA = bytes.fromhex("2a864886f70d010701")  # id-data
-_SHROUDED_KEY_BAG = bytes.fromhex("2a864886f70d010c0a0102")  # pkcs8ShroudedKeyBag
+# PBES2 (RFC 8018) with PBKDF2-HMAC-SHA256 and AES-256-CBC: what OpenSSL writes for
+# ``openssl pkcs8 -topk8 -v2 aes-256-cbc`` and reads back.
+_OID_PBES2 = bytes.fromhex("2a864886f70d01050d")
+_OID_PBKDF2 = bytes.fromhex("2a864886f70d01050c")
+_OID_HMAC_SHA256 = bytes.fromhex("2a864886f70d0209")
+_OID_AES256_CBC = bytes.fromhex("60864801650304012a")
 
 
-def shrouded_key(pfx: bytes) -> bytes:
-    """The EncryptedPrivateKeyInfo of the pkcs8ShroudedKeyBag of a PKCS#12 file (RFC 7292: PFX ->
-    authSafe (id-data) -> ContentInfo (id-data) -> SafeContents -> SafeBag -> [0] the key)."""
+def private_key_pem(key: Any, password: bytes | None, iterations: int) -> bytes:
+    """PKCS#8 PEM of a private key object of cryptography (RSA or a signing key); with a password,
+    an ``ENCRYPTED PRIVATE KEY`` (:func:`encrypted_private_key_info`)."""
+    from cryptography.hazmat.primitives import serialization
 
-    def inside(position: int) -> list[int]:  # where the elements in an element's content start
-        _, start, end = der_element(pfx, position)
-        found = []
-        while start < end:
-            found.append(start)
-            start = der_element(pfx, start)[2]
-        return found
+    if password is None:
+        pem: bytes = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return pem
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem_encode(b"ENCRYPTED PRIVATE KEY", encrypted_private_key_info(der, password, iterations))
 
-    def content(position: int) -> bytes:
-        _, start, end = der_element(pfx, position)
-        return pfx[start:end]
 
-    def data_content(content_info: int) -> int | None:  # the DER inside an id-data ContentInfo
-        content_type, explicit = inside(content_info)[:2]
-        return inside(inside(explicit)[0])[0] if content(content_type) == _PKCS7_DATA else None
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
 
-    try:
-        authenticated_safe = data_content(inside(0)[1])
-        for content_info in inside(authenticated_safe) if authenticated_safe is not None else []:
-            safe_contents = data_content(content_info)
-            for bag in inside(safe_contents) if safe_contents is not None else []:
-                bag_id, value = inside(bag)[:2]
-                if content(bag_id) == _SHROUDED_KEY_BAG:
-                    key = inside(value)[0]
-                    return pfx[key : der_element(pfx, key)[2]]
-    except (ValueError, IndexError) as exc:
-        raise AssertionError(f"cryptography wrote an unexpected PKCS#12 structure: {exc}") from exc
-    raise AssertionError("cryptography wrote a PKCS#12 file without a shrouded key bag")
+
+def encrypted_private_key_info(private_key_info: bytes, password: bytes, iterations: int) -> bytes:
+    """A PKCS#8 PrivateKeyInfo (DER) encrypted into an EncryptedPrivateKeyInfo (DER): PBES2 with
+    PBKDF2-HMAC-SHA256 (``iterations``, a random 16-byte salt) and AES-256-CBC (RFC 8018 6.2, A.2,
+    B.2.5). cryptography's PKCS#8 writer fixes the iteration count at 2048, and its PKCS#12
+    writer, which takes a count, refuses ML-DSA keys: this one takes any key."""
+    import os
+
+    from cryptography.hazmat.primitives import hashes, padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+    salt, iv = os.urandom(16), os.urandom(16)
+    key = PBKDF2HMAC(hashes.SHA256(), 32, salt, iterations).derive(password)
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(private_key_info) + padder.finalize()) + encryptor.finalize()
+    count = iterations.to_bytes(iterations.bit_length() // 8 + 1, "big")  # DER INTEGER: positive, minimal
+    prf = _der(0x30, _der(0x06, _OID_HMAC_SHA256) + b"\x05\x00")
+    kdf = _der(0x30, _der(0x06, _OID_PBKDF2) + _der(0x30, _der(0x04, salt) + _der(0x02, count) + prf))
+    cipher = _der(0x30, _der(0x06, _OID_AES256_CBC) + _der(0x04, iv))
+    scheme = _der(0x30, _der(0x06, _OID_PBES2) + _der(0x30, kdf + cipher))
+    return _der(0x30, scheme + _der(0x04, ciphertext))
 
 
 def pem_encode(label: bytes, der: bytes) -> bytes:

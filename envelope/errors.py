@@ -19,6 +19,7 @@ __all__ = [
     "NoMatchingKeyError",
     "ObjectChangedError",
     "OutputExistsError",
+    "PassphraseError",
     "RemoteError",
     "SignatureError",
     "SignerError",
@@ -122,3 +123,12 @@ class RemoteError(EnvelopeError, OSError):
 class ObjectChangedError(RemoteError):
     """The object under an ``envelope::`` URL was replaced, shortened or deleted between two ranged
     reads (its ETag or length changed). Open it again to read the new object."""
+
+
+class PassphraseError(InvalidKeyError):
+    """A passphrase-protected private key file (RSA or signing) was given no passphrase, or one that
+    does not unlock it. Not a file-format rule.
+
+    Whether a passphrase was given tells the two apart, so that a caller can ask for one, or ask
+    again (the command line gives three tries at the terminal).
+    """

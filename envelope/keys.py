@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import _keyformat, _keypolicy
 from ._keypolicy import check_key_policy
-from .errors import InvalidKeyError, UsageError
+from .errors import InvalidKeyError, PassphraseError, UsageError
 from .limits import DEFAULT_KEY_BITS, KEY_FILE_KDF_ITERATIONS, MAX_KEY_BITS, MAX_KEY_FILE_LEN, MIN_KEY_BITS
 
 __all__ = [
@@ -130,8 +130,8 @@ def _in_file(path: KeyPath, parse: Callable[[], Any]) -> Any:
     """Run a parser on a file's bytes; its errors name the file."""
     try:
         return parse()
-    except InvalidKeyError as exc:
-        raise InvalidKeyError(f"{os.fspath(path)}: {exc}") from exc
+    except InvalidKeyError as exc:  # of the same class: a PassphraseError stays one
+        raise type(exc)(f"{os.fspath(path)}: {exc}") from exc
 
 
 # --- public keys ----------------------------------------------------------------------------------
@@ -338,10 +338,10 @@ def parse_private_key(
     faulty output). ``full_validation=True`` restores OpenSSL's checks.
     """
     raw = _trimmed(_key_bytes(data, "parse_private_key", "load_private_key"))
-    password = _password(passphrase)
+    password = passphrase_bytes(passphrase)
     form = _private_form(raw)
     if form.encrypted and password is None:
-        raise InvalidKeyError("the private key is encrypted: a passphrase is needed")
+        raise PassphraseError("the private key is encrypted: a passphrase is needed")
     if not form.encrypted and password is not None:
         raise InvalidKeyError("a passphrase was given but the private key is not encrypted")
     key = _decode_private_key(raw, form, password, skip_validation=not full_validation)
@@ -353,7 +353,7 @@ def parse_private_key(
     return key
 
 
-def _password(passphrase: object) -> bytes | None:
+def passphrase_bytes(passphrase: object) -> bytes | None:
     if passphrase is None:
         return None
     if isinstance(passphrase, str):
@@ -431,11 +431,11 @@ def _decode_private_key(data: bytes, form: _PrivateForm, password: bytes | None,
         raise InvalidKeyError("the key's algorithm or format is not supported: envelope needs RSA keys") from exc
     except ValueError as exc:
         if form.encrypted:
-            raise InvalidKeyError("wrong passphrase for the private key") from exc
+            raise PassphraseError("wrong passphrase for the private key") from exc
         raise InvalidKeyError("not a valid private key (expected PEM, DER or OpenSSH)") from exc
     except TypeError as exc:  # cryptography disagrees with _private_form about the encryption
         if password is None:
-            raise InvalidKeyError("the private key is encrypted: a passphrase is needed") from exc
+            raise PassphraseError("the private key is encrypted: a passphrase is needed") from exc
         raise InvalidKeyError("a passphrase was given but the private key is not encrypted") from exc
 
 
@@ -491,32 +491,12 @@ def private_key_pem(key: rsa.RSAPrivateKey, passphrase: Passphrase = None) -> by
     The encryption is PBES2 (RFC 8018): PBKDF2-HMAC-SHA256 with ``KEY_FILE_KDF_ITERATIONS``
     (600 000, OWASP's 2023 figure for PBKDF2-HMAC-SHA256) iterations and a random 16-byte salt, then
     AES-256-CBC; unlocking costs about 0.2 s. cryptography's PKCS#8 writer only offers 2048
-    iterations and no memory-hard KDF, so the encrypted key comes from its PKCS#12 writer, which
-    takes an iteration count, and is lifted out of the PKCS#12 structure unchanged. OpenSSL reads it
-    (``openssl pkcs8 -in KEYFILE``). For a memory-hard KDF, re-encrypt with
+    iterations and no memory-hard KDF, so the structure is written here, from cryptography's
+    primitives (``_keyformat.encrypted_private_key_info``; signing keys use the same). OpenSSL reads
+    it (``openssl pkcs8 -in KEYFILE``). For a memory-hard KDF, re-encrypt with
     ``openssl pkcs8 -topk8 -scrypt``: envelope reads scrypt-protected PKCS#8 keys too.
     """
-    password = _password(passphrase)
-    if password is None:
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    return _keyformat.pem_encode(b"ENCRYPTED PRIVATE KEY", _encrypted_pkcs8(key, password))
-
-
-def _encrypted_pkcs8(key: Any, password: bytes) -> bytes:
-    """An EncryptedPrivateKeyInfo (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC), DER."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    encryption = (
-        serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(KEY_FILE_KDF_ITERATIONS)
-        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-        .hmac_hash(hashes.SHA256())
-        .build(password)
-    )
-    return _keyformat.shrouded_key(pkcs12.serialize_key_and_certificates(None, key, None, None, encryption))
+    return _keyformat.private_key_pem(key, passphrase_bytes(passphrase), KEY_FILE_KDF_ITERATIONS)
 
 
 def public_key_pem(key: rsa.RSAPublicKey | rsa.RSAPrivateKey) -> bytes:
@@ -536,7 +516,7 @@ def save_private_key(path: KeyPath, key: Any, passphrase: Passphrase = None, *, 
     else:
         from .signing import signing_key_pem
 
-        data = signing_key_pem(key, _password(passphrase))
+        data = signing_key_pem(key, passphrase)
     with atomic_output(path, overwrite=overwrite, private=True) as out:
         out.write(data)
 

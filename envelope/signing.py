@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
-from .errors import InvalidKeyError, SignatureError, UsageError
+from .errors import InvalidKeyError, PassphraseError, SignatureError, UsageError
 from .inspection import SignerInfo
-from .limits import MAX_KEY_FILE_LEN
+from .limits import KEY_FILE_KDF_ITERATIONS, MAX_KEY_FILE_LEN
 
 if TYPE_CHECKING:
     from ._format import Header
@@ -278,10 +278,10 @@ def parse_signing_key(data: bytes | str, passphrase: str | bytes | None = None) 
     except TypeError as exc:
         if "not encrypted" in str(exc):
             raise InvalidKeyError("a passphrase was given but the signing key is not encrypted") from None
-        raise InvalidKeyError("the signing key is encrypted: a passphrase is needed") from None
+        raise PassphraseError("the signing key is encrypted: a passphrase is needed") from None
     except ValueError:
         if password is not None:
-            raise InvalidKeyError("cannot load the signing key: wrong passphrase, or not a valid key") from None
+            raise PassphraseError("cannot load the signing key: wrong passphrase, or not a valid key") from None
         raise InvalidKeyError("not a signing private key (expected PEM, DER or OpenSSH)") from None
     except Exception as exc:
         raise InvalidKeyError(f"cannot load the signing key: {type(exc).__name__}: {exc}") from None
@@ -320,24 +320,13 @@ def load_verifying_key(path: str | os.PathLike[str]) -> VerifyingKey:
 
 
 def signing_key_pem(key: SigningKey, passphrase: str | bytes | None = None) -> bytes:
-    """PKCS#8 PEM of a signing key; with a passphrase, encrypted as RSA keys are
-    (:func:`envelope.private_key_pem`: PBKDF2-HMAC-SHA256, 600 000 iterations, AES-256-CBC)."""
-    from . import _keyformat
-    from .keys import _encrypted_pkcs8
+    """PKCS#8 PEM of a signing key, encrypted with the passphrase when one is given, as RSA key
+    files are (:func:`envelope.private_key_pem`: PBKDF2-HMAC-SHA256, ``KEY_FILE_KDF_ITERATIONS``
+    iterations, AES-256-CBC)."""
+    from ._keyformat import private_key_pem
+    from .keys import passphrase_bytes
 
-    if not passphrase:
-        return key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    if isinstance(key, mldsa.MLDSA65PrivateKey):
-        # cryptography writes encrypted ML-DSA keys only with OpenSSL's default KDF (2048 PBKDF2
-        # rounds), which a passphrase guesser gets through fast: refuse rather than write that.
-        raise UsageError(
-            "an ML-DSA-65 key cannot be written encrypted with a strong KDF yet: keep it unencrypted on "
-            "an encrypted volume, in a KMS or an HSM, or choose ed25519 / ecdsa-p256-sha256"
-        )
-    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
-    return _keyformat.pem_encode(b"ENCRYPTED PRIVATE KEY", _encrypted_pkcs8(key, password))
+    return private_key_pem(key, passphrase_bytes(passphrase), KEY_FILE_KDF_ITERATIONS)  # "" is refused
 
 
 def verifying_key_pem(key: SigningKey | VerifyingKey) -> bytes:

@@ -13,10 +13,7 @@ import hashlib
 import io
 import json
 import os
-import pty
-import select
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -27,132 +24,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import (
+    ENVELOPE,
+    INFO,
+    PASSPHRASE,
+    TIMEOUT,
+    Keys,
+    assert_error,
+    digest,
+    needs_console_scripts,
+    ok,
+    payload,
+    run,
+    run_in_pty,
+)
 from cryptography.hazmat.primitives import serialization
 from fifo_reader import FifoReader
 
 import envelope
 from envelope.cli import errors as cli_errors
 
-BIN = Path(sys.executable).parent
-ENVELOPE = str(BIN / "envelope")
-INFO = str(BIN / "envelope-info")
-PASSPHRASE = "correct horse battery staple"
-TIMEOUT = 60
-
-pytestmark = pytest.mark.skipif(not Path(ENVELOPE).exists(), reason="console scripts not installed (pip install -e .)")
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def run(
-    tool: str, *args: object, stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    """Run a console script detached from any terminal (its own session, so /dev/tty fails)."""
-    return subprocess.run(
-        [tool, *map(str, args)],
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
-        env={**os.environ, **(env or {})},
-        start_new_session=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[bytes]) -> subprocess.CompletedProcess[bytes]:
-    assert result.returncode == 0, result.stderr.decode()
-    return result
-
-
-def assert_error(result: subprocess.CompletedProcess[bytes], code: int, *fragments: str, tool: str = "envelope") -> str:
-    """The documented exit code, and exactly one line on stderr, ``TOOL: error: ...``, no traceback."""
-    err = result.stderr.decode()
-    assert result.returncode == code, err
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"{tool}: error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], err
-    return lines[0]
-
-
-def run_in_pty(
-    tool: str, *args: object, answer: str | None = None, env: dict[str, str] | None = None
-) -> tuple[int, str]:
-    """Run a console script with a pseudo-terminal as its stdin, stdout, stderr and controlling
-    terminal; type ``answer`` at the first passphrase prompt. Returns the exit code and the output."""
-    argv = [tool, *map(str, args)]
-    environment = {**os.environ, **(env or {})}
-    pid, fd = pty.fork()
-    if pid == 0:  # the child
-        try:
-            os.execve(tool, argv, environment)
-        finally:
-            os._exit(127)
-    output = bytearray()
-    answered = answer is None
-    try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], TIMEOUT)
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                raise AssertionError(f"timed out; output so far: {output!r}")
-            try:
-                data = os.read(fd, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            output += data
-            if not answered and b"assphrase" in output:
-                os.write(fd, f"{answer}\n".encode())
-                answered = True
-    finally:
-        os.close(fd)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def payload(path: Path) -> bytes:
-    """The bytes after the header (prefix, header, MAC): the tokens, which rewrap must not touch."""
-    return path.read_bytes()[envelope.inspect(path).header_size :]
-
+pytestmark = needs_console_scripts
 
 # --- fixtures --------------------------------------------------------------------------------
-
-
-class Keys:
-    """Test key pairs in one folder: NAME.pem (private, 0600) and NAME.pub (public)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.ids: dict[str, str] = {}
-        for name in ("alice", "bob", "carol"):
-            key = envelope.generate_private_key(2048)
-            self._write(f"{name}.pem", envelope.private_key_pem(key))
-            self._write(f"{name}.pub", envelope.public_key_pem(key))
-            self.ids[name] = envelope.key_id(key)
-        dave = envelope.generate_private_key(2048)
-        self._write("dave.pem", envelope.private_key_pem(dave, PASSPHRASE))
-        self._write("dave.pub", envelope.public_key_pem(dave))
-        self.ids["dave"] = envelope.key_id(dave)
-        ssh_line = dave.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        self._write("dave.ssh", ssh_line + b" dave@example\n")
-
-    def _write(self, name: str, data: bytes) -> None:
-        fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-
-    def __getitem__(self, name: str) -> Path:
-        return self.folder / name
 
 
 @pytest.fixture(scope="module")
@@ -932,14 +826,14 @@ def _check_sizes_add_up(record: dict[str, Any], file_size: int) -> dict[str, Any
     assert isinstance(sizes, dict)
     assert sizes["file"] == file_size
     assert sizes["header"] + sizes["payload"] == file_size
-    assert sizes["plaintext"]["min"] + sizes["overhead"]["max"] == sizes["payload"]
-    assert sizes["plaintext"]["max"] + sizes["overhead"]["min"] == sizes["payload"]
+    assert sizes["plaintext"]["min"] + sizes["overhead"]["max"] + sizes["footer"] == sizes["payload"]
+    assert sizes["plaintext"]["max"] + sizes["overhead"]["min"] + sizes["footer"] == sizes["payload"]
     return sizes
 
 
 def test_info_json_schema_and_size_breakdown(keys: Keys, sealed: Path) -> None:
     document = json.loads(ok(run(INFO, "--json", sealed)).stdout)
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     (record,) = document["files"]
     assert record["path"] == str(sealed)
     assert record["format_version"] == 1
@@ -948,6 +842,7 @@ def test_info_json_schema_and_size_breakdown(keys: Keys, sealed: Path) -> None:
         {"type": "rsa-oaep-sha256", "key_id": keys.ids["bob"]},
     ]
     assert record["metadata"] == {"name": "demo"}
+    assert record["signer"] is None and record["sizes"]["footer"] == 0  # not signed
     assert record["verified"] is False and record["error"] is None and record["complete"] is True
     assert (record["chunk_size"], record["chunk_count"]) == (65536, 4)
     sizes = _check_sizes_add_up(record, sealed.stat().st_size)
@@ -1070,10 +965,24 @@ def test_passphrase_prompt_on_the_terminal(keys: Keys, tmp_path: Path) -> None:
 def test_wrong_passphrase_on_the_terminal(keys: Keys, tmp_path: Path, out_dir: Path) -> None:
     sealed = tmp_path / "d.env"
     ok(run(ENVELOPE, "seal", "-r", keys["dave.pub"], "-o", sealed, stdin=b"prompted"))
-    code, output = run_in_pty(ENVELOPE, "open", "-i", keys["dave.pem"], "-o", out_dir / "plain", sealed, answer="nope")
+    args = ("open", "-i", keys["dave.pem"], "-o", out_dir / "plain", sealed)
+    code, output = run_in_pty(ENVELOPE, *args, answer=["nope", "nein", "non"])
     assert code == 4, output
+    assert output.count(f"Passphrase for {keys['dave.pem']}") == 3, output  # three tries, as sudo and ssh give
+    assert output.count("envelope: note: wrong passphrase, try again") == 2, output
     assert "envelope: error:" in output and "wrong passphrase" in output and "Traceback" not in output
     assert list(out_dir.iterdir()) == []
+
+
+def test_a_wrong_passphrase_at_the_terminal_is_asked_again(keys: Keys, tmp_path: Path, out_dir: Path) -> None:
+    """Issue 12 item 19: one typo ended the command."""
+    sealed = tmp_path / "d.env"
+    ok(run(ENVELOPE, "seal", "-r", keys["dave.pub"], "-o", sealed, stdin=b"prompted"))
+    args = ("open", "-i", keys["dave.pem"], "-o", out_dir / "plain", sealed)
+    code, output = run_in_pty(ENVELOPE, *args, answer=["typo", "", PASSPHRASE])
+    assert code == 0, output
+    assert "wrong passphrase, try again" in output and "no passphrase entered, try again" in output
+    assert (out_dir / "plain").read_bytes() == b"prompted"
 
 
 @pytest.mark.parametrize("console", [True, False], ids=["console", "no-console"])

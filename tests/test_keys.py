@@ -292,9 +292,17 @@ OID_HMAC_SHA256 = bytes.fromhex("2a864886f70d0209")
 OID_AES256_CBC = bytes.fromhex("60864801650304012a")
 
 
-def test_encrypted_key_files_use_pbkdf2_sha256_with_600000_iterations(alice):
-    """Not just a round trip: the written file's KDF parameters, read from its DER."""
-    locked = envelope.private_key_pem(alice, "correct horse")
+def _signing_key_pem(algorithm: str) -> Callable[[str], bytes]:
+    key = envelope.generate_signing_key(algorithm)
+    return lambda passphrase: envelope.signing_key_pem(key, passphrase)
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519", "ecdsa-p256-sha256", "ml-dsa-65"])
+def test_encrypted_key_files_use_pbkdf2_sha256_with_600000_iterations(alice, kind):
+    """Not just a round trip: the written file's KDF parameters, read from its DER. Signing keys
+    (signing_key_pem) were written with cryptography's PKCS#8 default, 2048 iterations."""
+    write = (lambda p: envelope.private_key_pem(alice, p)) if kind == "rsa" else _signing_key_pem(kind)
+    locked = write("correct horse")
     der = base64.b64decode(b"".join(locked.splitlines()[1:-1]))
     ((_, top),) = der_children(der)
     (_, algorithm), (encrypted_tag, _) = der_children(top)
@@ -311,9 +319,29 @@ def test_encrypted_key_files_use_pbkdf2_sha256_with_600000_iterations(alice):
     assert [der_children(p)[0][1] for p in prf] == [OID_HMAC_SHA256]
     (_, cipher_oid), (_, iv) = der_children(cipher)
     assert cipher_oid == OID_AES256_CBC and len(iv) == 16
+    if kind != "rsa":
+        envelope.parse_signing_key(locked, "correct horse")
+        with pytest.raises(envelope.PassphraseError):
+            envelope.parse_signing_key(locked, "wrong horse")
+        return
     assert envelope.key_id(envelope.parse_private_key(locked, "correct horse")) == envelope.key_id(alice)
+    with pytest.raises(envelope.PassphraseError):
+        envelope.parse_private_key(locked, "wrong horse")
+    with pytest.raises(envelope.PassphraseError):
+        envelope.parse_private_key(locked)
     with pytest.raises(envelope.UsageError, match="empty"):
         envelope.private_key_pem(alice, "")
+
+
+@needs_openssl
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa-p256-sha256"])  # this OpenSSL knows no ML-DSA
+def test_openssl_reads_encrypted_signing_key_files(kind, tmp_path):
+    key = envelope.generate_signing_key(kind)
+    path = tmp_path / "signer.key"
+    path.write_bytes(envelope.signing_key_pem(key, "correct horse"))
+    run = dict(capture_output=True, check=True, env={"P": "correct horse"}, timeout=60)
+    plain = subprocess.run([OPENSSL, "pkcs8", "-in", path, "-passin", "env:P"], **run).stdout
+    assert envelope.verifying_key_pem(envelope.parse_signing_key(plain)) == envelope.verifying_key_pem(key)
 
 
 @needs_openssl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -16,6 +17,7 @@ EXIT_KEY = 4
 EXIT_IO = 5
 EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a coreutils program whose reader left
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -23,12 +25,17 @@ exit codes:
   1    authentication failed: the file was modified, truncated or extended, or no key matches it
   2    usage error: bad arguments
   3    not a valid envelope file: malformed, unsupported version or extension, over a limit
-  4    key problem: the key cannot be loaded, is not allowed, or the passphrase is wrong
+  4    key problem: the key cannot be loaded or is not allowed; the passphrase is wrong, empty,
+       missing or (keygen) not repeated the same
   5    I/O error: missing file, permission denied, output exists (use --force)
   70   internal error (a bug: please report it)
-  130  interrupted"""
+  130  interrupted
+  141  the reader of the output went away (| head): nothing is printed"""
 
-BUG_HINT = "this is a bug in envelope: please report it, with the command you ran (ENVELOPE_DEBUG=1 shows a traceback)"
+BUG_HINT = (
+    "this is a bug in envelope: please report it to the maintainers of envelope-ml, with the command you ran, "
+    "the output of 'envelope --version' and the traceback that ENVELOPE_DEBUG=1 prints (no keys or data)"
+)
 
 
 class CliError(Exception):
@@ -80,18 +87,24 @@ def describe_for_file(path: str, exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def naming(path: str | None) -> Iterator[None]:
-    """Prefix the message of an SDK error raised in the block with the file it is about."""
-    from envelope import EnvelopeError
+    """Prefix the message of an SDK error raised in the block with the file it is about (an
+    output that exists is about the output, and says so itself)."""
+    from envelope import EnvelopeError, OutputExistsError
 
     try:
         yield
+    except OutputExistsError:
+        raise
     except EnvelopeError as exc:
         raise CliError(f"{path or 'stdin'}: {describe(exc)}", exit_code_for(exc)) from None
 
 
 def report(tool: str, message: str, *, kind: str = "error") -> None:
-    """Write ``TOOL: error: MESSAGE`` on one line of stderr."""
-    print(f"{tool}: {kind}: {message}", file=sys.stderr, flush=True)
+    """Write ``TOOL: error: MESSAGE`` on one line of stderr. Messages quote file names and text
+    from files (an SDK message may too): whatever a terminal would interpret is escaped."""
+    from .render import printable
+
+    print(f"{tool}: {kind}: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def guarded(tool: str, run: Callable[[], int]) -> int:
@@ -102,15 +115,19 @@ def guarded(tool: str, run: Callable[[], int]) -> int:
         print(file=sys.stderr)
         report(tool, "interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        _silence_stdout()
-        report(tool, "the output was closed before everything was written (broken pipe)")
-        return EXIT_IO
     except Exception as exc:
+        if _broken_pipe(exc):
+            # The reader went away (| head): as coreutils, which SIGPIPE ends silently, say nothing.
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
         if os.environ.get("ENVELOPE_DEBUG"):
             traceback.print_exc()
         report(tool, describe(exc))
         return exit_code_for(exc)
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
 
 
 def _silence_stdout() -> None:

@@ -1,55 +1,111 @@
 """The ``envelope-info`` program: what an envelope file's header says, without a key (like
-age-inspect), and a size breakdown that adds up to the file size. ``--json`` follows the schema
-of docs/CLI.md (``schema_version`` 1)."""
+age-inspect), who signed it, and a size breakdown that adds up to the file size. ``--json``
+follows the schema of docs/CLI.md (``schema_version`` 2)."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from .errors import EXIT_CODES_HELP, EXIT_FORMAT, EXIT_OK, describe_for_file, exit_code_for, guarded, report
-from .parsing import Parser, add_passphrase_sources, add_quiet, version_text
+from .errors import (
+    EXIT_CODES_HELP,
+    EXIT_FORMAT,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    describe_for_file,
+    exit_code_for,
+    guarded,
+    report,
+)
+from .parsing import Parser, add_completion, add_passphrase_sources, add_quiet, add_signed_by, version_text
 
 if TYPE_CHECKING:
-    from envelope import Identity, Inspection
+    from envelope import Identity, Inspection, SignerInfo
 
-    from .verify import Verified
+    from .checks import Verified
 
 TOOL = "envelope-info"
-SCHEMA_VERSION = 1
+# 2: "signer" and "sizes.footer" were added, and "sizes.payload" / "sizes.overhead" of a signed
+# file count its signature footer in the payload and not in the overhead.
+SCHEMA_VERSION = 2
 
 EXAMPLES = """\
 examples:
-  envelope-info model.env                    # header, recipients, UNVERIFIED metadata, sizes
-  envelope-info --json *.env | jq '.files[] | {path, recipients}'
+  envelope-info model.env                    # header, recipients, signer, UNVERIFIED metadata, sizes
+  envelope-info --json *.env | jq '.files[] | {path, recipients, signer}'
+  envelope-info --signed-by builder.pub model.env  # check the signature: no private key needed
   envelope-info --verify alice.key model.env # authenticate: verified metadata, exact sizes
+  cat model.env | envelope-info -            # FILE '-' is stdin
 
-Without --verify nothing shown is authenticated: anyone can write any header. The metadata is
-marked UNVERIFIED, and the plaintext size is given as a range (padding hides up to 15 bytes of it)."""
+Without --verify or --signed-by nothing shown is authenticated: anyone can write any header. The
+metadata and the signer are marked UNVERIFIED, and the plaintext size is given as a range (padding
+hides up to 15 bytes of it). --signed-by checks the signature with the signer's public key: that
+proves the metadata, the chunk size and count and every chunk's tag are as that key signed them,
+but not that the chunks decrypt to what their tags promise, nor the recipient list (which no
+signature covers); --verify with a recipient's private key proves everything.
+The --json fields are described in 'man envelope-info'."""
+
+# The --json fields, for the manual page (docs/CLI.md has the same table, with types and an example).
+JSON_FIELDS = (
+    ("", f"One JSON document on stdout: {{\"schema_version\": {SCHEMA_VERSION}, \"files\": [RECORD, ...]}}, one "
+     "record per FILE in the order given. Fields may be added within a schema version; none is removed or changes "
+     "meaning without a new one. A file that could not be read or parsed has only path and error."),
+    ("path", "the FILE as given ('-' for stdin)"),
+    ("format_version", "the file's format version"),
+    ("algorithms", "payload, header_mac, key_wrap (recipient types, comma-separated) and, for a signed file, "
+     "signature"),
+    ("recipients", "[{type, key_id}] in header order; key_id is 64 hex digits, or null for types without one"),
+    ("critical", "the extensions the header names as critical (\"signature\" for a signed file)"),
+    ("signer", "null for an unsigned file; else {algorithm, key_id, verified}: verified is true only when "
+     "--signed-by or --verify checked the signature"),
+    ("metadata", "the metadata in tagged JSON ({\"$bin\": HEX}, {\"$int\": DECIMAL}, {\"$float\": NUMBER}); "
+     "unauthenticated unless verified"),
+    ("verified", "true only with --verify, when the whole file authenticated"),
+    ("chunk_size, chunk_count, token_size", "plaintext bytes per chunk; the number of tokens (null when the "
+     "length is impossible or unknown); the length of every token but the last"),
+    ("complete", "the payload length is a possible one; null when the length is unknown (a pipe)"),
+    ("sizes", "{file, header, payload, footer, plaintext, overhead, exact}: file = header + payload; payload = "
+     "plaintext + overhead + footer (the signature footer, 0 when unsigned); plaintext and overhead are "
+     "{min, max} ranges, exact with --verify"),
+    ("error", "null, or {exit_code, message} when this FILE failed (the message is also on stderr)"),
+)  # fmt: skip
+
+SIGNATURE_PROVES = "proves: the metadata, chunk size, chunk count and every chunk's tag are as this key signed them"
+SIGNATURE_LEAVES = (
+    "not proved without a private key: that each chunk matches its tag, and the recipients (not signed); "
+    "envelope verify -i KEY proves both"
+)
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog=TOOL,
         description="Show what envelope files say about themselves: format version, algorithms,\n"
-        "recipients (type and key id), metadata, chunks, and a size breakdown (header, chunk\n"
-        "overhead, plaintext) that adds up to the file size. No key needed.",
+        "recipients (type and key id), signer, metadata, chunks, and a size breakdown (header,\n"
+        "chunk overhead, signature footer, plaintext) that adds up to the file size. No key needed.",
         epilog=f"{EXAMPLES}\n\n{EXIT_CODES_HELP}",
     )
     parser.add_argument("--version", action="version", version=version_text(TOOL))
-    parser.add_argument("--json", action="store_true", help="machine-readable output (schema: docs/CLI.md)")
+    add_completion(parser)
+    parser.add_argument(
+        "--json", action="store_true", help=f"machine-readable output (schema_version {SCHEMA_VERSION})"
+    )
     parser.add_argument(
         "--verify",
         metavar="PRIVATEKEY",
         action="append",
         default=[],
-        help="authenticate each file with this private key: verified metadata, exact sizes; repeatable",
+        help="authenticate each file with this private key ('-': stdin): verified metadata, exact sizes; repeatable",
     )
+    add_signed_by(parser)
     add_passphrase_sources(parser, prompt_flag=False)
     add_quiet(parser)
-    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files")
+    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files ('-': stdin)")
     return parser
 
 
@@ -58,11 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from . import keyfiles, streams
+
+    streams.one_stdin(("--verify", args.verify), ("--signed-by", args.signed_by), ("FILE", args.files))
+    pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
     keys = _verification_keys(args)
     status = EXIT_OK
     records = []
     for path in args.files:
-        record, code = _record(path, keys, quiet=args.quiet or args.json)
+        record, code = _record(path, keys, pins, quiet=args.quiet or args.json)
         status = status or code
         records.append(record)
         lines = text_lines(record)
@@ -82,49 +142,156 @@ def _verification_keys(args: argparse.Namespace) -> list[Identity]:
     return keyfiles.load_identities(args.verify, given, TOOL)
 
 
-def _record(path: str, keys: list[Identity], *, quiet: bool) -> tuple[dict[str, Any], int]:
+def _record(path: str, keys: list[Identity], pins: list[Any] | None, *, quiet: bool) -> tuple[dict[str, Any], int]:
     """The JSON record of one file, and its exit code. Failures are also reported on stderr."""
-    from envelope import EnvelopeError, inspect
+    from envelope import EnvelopeError
 
+    from .streams import name_of
+
+    name = name_of(path)
+    record: dict[str, Any] = {"path": path}
     try:
-        inspection = inspect(path)
+        source = _Source(path)
+        inspection = source.inspect()
+        record = inspection_record(path, inspection, None, None)
+        if inspection.complete is False:
+            message = "the payload length is impossible for this chunk size: the file is truncated or has extra bytes"
+            report(TOOL, f"{name}: {message}")
+            record["error"] = {"exit_code": EXIT_FORMAT, "message": message}
+            return record, EXIT_FORMAT
+        if keys:
+            verified = source.authenticate(keys, pins, quiet=quiet)
+            record = inspection_record(path, inspection, verified, verified.signer)
+        elif pins:
+            record = inspection_record(path, inspection, None, source.check_signature(pins))
     except (EnvelopeError, OSError) as exc:
-        return _fail({"path": path}, exc)
-    record = inspection_record(path, inspection, None)
-    if inspection.complete is False:
-        message = "the payload length is impossible for this chunk size: the file is truncated or has extra bytes"
-        report(TOOL, f"{path}: {message}")
-        record["error"] = {"exit_code": EXIT_FORMAT, "message": message}
-        return record, EXIT_FORMAT
-    if keys:
-        from .verify import authenticate
-
-        try:
-            verified = authenticate(path, keys, quiet=quiet)
-        except (EnvelopeError, OSError) as exc:
-            return _fail(record, exc)
-        record = inspection_record(path, inspection, verified)
+        message = describe_for_file(name, exc)
+        report(TOOL, message)
+        code = exit_code_for(exc)
+        record["error"] = {"exit_code": code, "message": message}
+        return record, code
     return record, EXIT_OK
 
 
-def _fail(record: dict[str, Any], exc: BaseException) -> tuple[dict[str, Any], int]:
-    message = describe_for_file(record["path"], exc)
-    report(TOOL, message)
-    code = exit_code_for(exc)
-    record["error"] = {"exit_code": code, "message": message}
-    return record, code
+class _Source:
+    """One FILE (``-``: stdin): inspected, then, to check it with a key or a signer, read again
+    from its start."""
+
+    def __init__(self, path: str) -> None:
+        from .streams import is_stdio
+
+        self.path = path
+        self._stream = sys.stdin.buffer if is_stdio(path) else None  # None: the file at ``path``
+        self._start = _tell(self._stream) if self._stream is not None else None
+        self._replay: _Replay | None = None
+
+    def inspect(self) -> Inspection:
+        import envelope
+
+        if self._stream is None:
+            return envelope.inspect(self.path)
+        if self._start is None:  # a pipe: keep what inspection reads, to read it again
+            self._replay = _Replay(self._stream)
+            return envelope.inspect(self._replay)  # type: ignore[arg-type]
+        return envelope.inspect(self._stream)
+
+    def _again(self) -> IO[bytes] | None:
+        """The source from its start, for a second pass (None: the file at ``path``)."""
+        import io
+
+        if self._stream is None:
+            return None
+        if self._replay is not None:
+            return io.BufferedReader(self._replay.rewound())
+        assert self._start is not None
+        self._stream.seek(self._start)
+        return self._stream
+
+    def authenticate(self, keys: list[Identity], pins: list[Any] | None, *, quiet: bool) -> Verified:
+        from .checks import authenticate
+
+        return authenticate(self.path, keys, signed_by=pins, quiet=quiet, stream=self._again())
+
+    def check_signature(self, pins: list[Any]) -> SignerInfo:
+        from envelope import check_signature
+
+        if self._replay is not None:
+            raise CliError(
+                "--signed-by without --verify reads the end of the file first, and stdin is a pipe: "
+                "redirect a file (< FILE) or give its path",
+                EXIT_USAGE,
+            )
+        stream = self._again()
+        return check_signature(self.path if stream is None else stream, signed_by=pins)
 
 
-def inspection_record(path: str, inspection: Inspection, verified: Verified | None) -> dict[str, Any]:
-    """One file in the --json schema of docs/CLI.md."""
+def _tell(stream: IO[bytes]) -> int | None:
+    """The position of a seekable stream; None for a pipe."""
+    try:
+        return stream.tell() if stream.seekable() else None
+    except OSError:
+        return None
+
+
+class _Replay:
+    """A pipe read twice: what the first pass (inspection: the header) read is kept, and given
+    again before the rest of the pipe when the second pass starts from the beginning."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._kept = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._kept += data
+        return data
+
+    def seekable(self) -> bool:
+        return False
+
+    def rewound(self) -> _Rewound:
+        return _Rewound(bytes(self._kept), self._stream)
+
+
+class _Rewound(io.RawIOBase):
+    """``kept``, then the rest of ``stream``."""
+
+    def __init__(self, kept: bytes, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._kept = memoryview(kept)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._kept:
+            count = min(len(buffer), len(self._kept))
+            buffer[:count] = self._kept[:count]
+            self._kept = self._kept[count:]
+            return count
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def inspection_record(
+    path: str, inspection: Inspection, verified: Verified | None, signer: SignerInfo | None
+) -> dict[str, Any]:
+    """One file in the --json schema of docs/CLI.md. ``signer``: the signer as checked (by
+    --verify or --signed-by); otherwise the header's, unverified."""
     from .render import tagged
 
+    shown = signer if signer is not None else inspection.signer
     return {
         "path": path,
         "format_version": inspection.version,
         "algorithms": inspection.algorithms,
         "recipients": [{"type": r.type, "key_id": r.key_id} for r in inspection.recipients],
         "critical": list(inspection.critical),
+        "signer": None
+        if shown is None
+        else {"algorithm": shown.algorithm, "key_id": shown.key_id, "verified": shown.verified},
         "metadata": tagged(verified.metadata if verified else inspection.unverified_metadata),
         "verified": verified is not None,
         "chunk_size": inspection.chunk_size,
@@ -137,21 +304,22 @@ def inspection_record(path: str, inspection: Inspection, verified: Verified | No
 
 
 def sizes(inspection: Inspection, verified: Verified | None) -> dict[str, Any]:
-    """file = header + payload; payload = plaintext + overhead. Without a key the plaintext is a
-    range (padding), and the overhead is its complement, so both ends add up."""
-    payload = inspection.payload_size
+    """file = header + payload; payload = plaintext + chunk overhead + footer. Without a key the
+    plaintext is a range (padding), and the overhead is its complement, so both ends add up."""
+    payload, footer = inspection.payload_size, inspection.footer_size
     low, high = inspection.plaintext_size_min, inspection.plaintext_size_max
     if verified is not None:
         low = high = verified.plaintext_size
     plaintext: dict[str, int] | None = None
     overhead: dict[str, int] | None = None
-    if payload is not None and low is not None and high is not None:
+    if payload is not None and footer is not None and low is not None and high is not None:
         plaintext = {"min": low, "max": high}
-        overhead = {"min": payload - high, "max": payload - low}
+        overhead = {"min": payload - footer - high, "max": payload - footer - low}
     return {
         "file": inspection.file_size,
         "header": inspection.header_size,
         "payload": payload,
+        "footer": footer,
         "plaintext": plaintext,
         "overhead": overhead,
         "exact": verified is not None,
@@ -163,14 +331,16 @@ def sizes(inspection: Inspection, verified: Verified | None) -> dict[str, Any]:
 
 def text_lines(record: dict[str, Any]) -> list[str]:
     from .render import printable
+    from .streams import name_of
 
     if "format_version" not in record:
         return []
-    lines = [f"{printable(record['path'])}: envelope file, format version {record['format_version']}"]
+    lines = [f"{printable(name_of(record['path']))}: envelope file, format version {record['format_version']}"]
     lines += _algorithm_lines(record["algorithms"])
     lines += _recipient_lines(record["recipients"])
     if record["critical"]:
         lines.append(f"  critical extensions: {printable(', '.join(record['critical']))}")
+    lines += _signer_lines(record)
     lines += _metadata_lines(record)
     lines += _chunk_lines(record)
     lines += _size_lines(record["sizes"])
@@ -178,8 +348,10 @@ def text_lines(record: dict[str, Any]) -> list[str]:
 
 
 def _algorithm_lines(algorithms: dict[str, str]) -> list[str]:
-    names = {"payload": "payload", "header_mac": "header MAC", "key_wrap": "key wrap"}
-    return ["  algorithms:"] + [f"    {names.get(k, k):<11} {v}" for k, v in algorithms.items()]
+    from .render import printable
+
+    names = {"payload": "payload", "header_mac": "header MAC", "key_wrap": "key wrap", "signature": "signature"}
+    return ["  algorithms:"] + [f"    {names.get(k, k):<11} {printable(v)}" for k, v in algorithms.items()]
 
 
 def _recipient_lines(recipients: list[dict[str, Any]]) -> list[str]:
@@ -192,19 +364,43 @@ def _recipient_lines(recipients: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _signer_lines(record: dict[str, Any]) -> list[str]:
+    from .render import printable
+
+    signer = record["signer"]
+    if signer is None:
+        return ["  signer: none (the file is not signed)"]
+    who = printable(f"{signer['algorithm']} key {signer['key_id']}")
+    if not signer["verified"]:
+        return [f"  signer: {who} (UNVERIFIED: anyone can write a header; check it with --signed-by PUBKEY)"]
+    if record["verified"]:
+        return [f"  signer: {who} (signature verified, with the whole file)"]
+    return [
+        f"  signer: {who} (signature verified: a --signed-by key)",
+        f"    {SIGNATURE_PROVES}",
+        f"    {SIGNATURE_LEAVES}",
+    ]
+
+
 def _metadata_lines(record: dict[str, Any]) -> list[str]:
     from .render import metadata_lines
 
+    signer = record["signer"]
     if record["verified"]:
         heading = "  metadata (verified):"
+    elif signer is not None and signer["verified"]:
+        heading = "  metadata (as the signer signed it):"
     else:
-        heading = "  metadata (UNVERIFIED: anyone can write a header; authenticate it with --verify KEY):"
+        heading = (
+            "  metadata (UNVERIFIED: anyone can write a header; "
+            "authenticate it with --verify KEY or --signed-by PUBKEY):"
+        )
     return [heading, *metadata_lines(record["metadata"], already_tagged=True)]
 
 
 def _chunk_lines(record: dict[str, Any]) -> list[str]:
     count = record["chunk_count"]
-    chunks = "unknown number of" if count is None else str(count)
+    chunks = "number unknown" if count is None else str(count)
     return [
         f"  chunks: {chunks}, of {record['chunk_size']} plaintext bytes each but the last (shorter),"
         f" in {record['token_size']}-byte tokens"
@@ -214,11 +410,17 @@ def _chunk_lines(record: dict[str, Any]) -> list[str]:
 def _size_lines(sizes: dict[str, Any]) -> list[str]:
     from .render import byte_range
 
+    if sizes["file"] is None:
+        return [f"  size breakdown: unavailable (read from a pipe; header {sizes['header']} bytes)"]
     if sizes["plaintext"] is None:
         return [f"  size breakdown: unavailable (file {sizes['file']} bytes, header {sizes['header']} bytes)"]
     rows = [
         ("header (prefix, header, MAC)", str(sizes["header"])),
         ("chunk overhead", byte_range(sizes["overhead"]["min"], sizes["overhead"]["max"])),
+    ]
+    if sizes["footer"]:
+        rows.append(("signature footer", str(sizes["footer"])))
+    rows += [
         ("plaintext", byte_range(sizes["plaintext"]["min"], sizes["plaintext"]["max"])),
         ("total (file size)", str(sizes["file"])),
     ]
@@ -229,3 +431,7 @@ def _size_lines(sizes: dict[str, Any]) -> list[str]:
     lines = [f"  {heading}"]
     lines += [f"    {label:<30} {value:>{width}} bytes" for label, value in rows]
     return lines
+
+
+if __name__ == "__main__":  # python -m envelope.cli.info
+    sys.exit(main())

@@ -1,23 +1,27 @@
 """Keys named on the command line: private keys (with passphrases and a permission check),
-recipients (``-r``, ``-R`` files) and key ids (``--remove``). The SDK parses every key; this module
-decides what each argument is, asks for passphrases, and maps key errors to exit codes."""
+recipients (``-r``, ``-R`` files), signing keys (``--sign``), signers' public keys
+(``--signed-by``) and key ids (``--remove``). The SDK parses every key; this module decides what each
+argument is, reads ``-`` from stdin, asks for passphrases, and maps key errors to exit codes."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import passphrase
 from .errors import EXIT_IO, EXIT_KEY, EXIT_USAGE, CliError, report
+from .streams import STDIN_NAME, is_stdin
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-    from envelope import Identity
+    from envelope import Identity, InvalidKeyError, KeySigner
 
 _KEY_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})", re.IGNORECASE)
 # A literal OpenSSH public key line given to -r, as age accepts one: a key type, then base64 that
@@ -27,20 +31,44 @@ _OPENSSH_LINE = re.compile(r"(?:ssh-|ecdsa-sha2-|sk-)\S+\s+AAAA")
 T = TypeVar("T")
 
 
+def _key_error(exc: InvalidKeyError, where: str | None = None) -> CliError:
+    """An SDK key error as exit code 5 when the file could not be read (missing, a directory, no
+    permission), 4 otherwise. SDK errors about key files name the file; ``where`` names a key
+    whose message does not."""
+    code = EXIT_IO if isinstance(exc.__cause__, OSError) else EXIT_KEY
+    return CliError(f"{where}: {exc}" if where else str(exc), code)
+
+
 def _key_call(function: Callable[[], T], where: str | None = None) -> T:
-    """Run an SDK key function; its InvalidKeyError becomes exit code 5 when the file could not be
-    read (missing, a directory, no permission), 4 otherwise. SDK key errors name the file; ``where``
-    names a key that is not a file."""
+    """Run an SDK key function, its InvalidKeyError mapped by :func:`_key_error`."""
     from envelope import InvalidKeyError
 
     try:
         return function()
     except InvalidKeyError as exc:
-        code = EXIT_IO if isinstance(exc.__cause__, OSError) else EXIT_KEY
-        raise CliError(f"{where}: {exc}" if where else str(exc), code) from None
+        raise _key_error(exc, where) from None
 
 
-# --- private keys ---------------------------------------------------------------------------
+def read_key(value: str) -> bytes:
+    """The bytes of a key given as a file name or ``-`` (stdin), for the SDK's ``parse_*``. A file
+    that cannot be read is an I/O error naming it (exit code 5)."""
+    from envelope.limits import MAX_KEY_FILE_LEN
+
+    if is_stdin(value):
+        data = sys.stdin.buffer.read(MAX_KEY_FILE_LEN + 1)
+    else:
+        with open(value, "rb") as f:
+            data = f.read(MAX_KEY_FILE_LEN + 1)
+    if len(data) > MAX_KEY_FILE_LEN:
+        raise CliError(f"{key_name(value)}: over {MAX_KEY_FILE_LEN} bytes, too large for a key file", EXIT_KEY)
+    return data
+
+
+def key_name(value: str) -> str:
+    return STDIN_NAME if is_stdin(value) else value
+
+
+# --- passphrases ----------------------------------------------------------------------------
 
 
 def explicit_passphrase(env: str | None, file: str | None) -> bytes | None:
@@ -52,25 +80,90 @@ def explicit_passphrase(env: str | None, file: str | None) -> bytes | None:
     return None
 
 
+def _unlocked(load: Callable[[bytes | None], T], name: str, given: bytes | None, tool: str, where: str | None) -> T:
+    """``load(None)`` for a key that is not encrypted; else ``load(passphrase)``, with the given
+    passphrase, or one asked on the terminal: a wrong one is asked again, MAX_TRIES times in all.
+    A given passphrase serves encrypted keys only, as for -i key files (RsaKeyFileIdentity)."""
+    from envelope import InvalidKeyError, PassphraseError
+
+    try:
+        return load(None)
+    except PassphraseError:
+        pass  # encrypted
+    except InvalidKeyError as exc:
+        raise _key_error(exc, where) from None
+    if given is not None:
+        return _key_call(functools.partial(load, given), where)
+    ask = passphrase.Prompt(f"Passphrase for {name}: ", tool)
+    while True:
+        secret = ask()
+        try:
+            return load(secret)
+        except PassphraseError as exc:
+            if not ask.again():
+                raise _key_error(exc, where) from None
+        except InvalidKeyError as exc:
+            raise _key_error(exc, where) from None
+
+
+# --- private keys ---------------------------------------------------------------------------
+
+
 def load_identities(paths: Iterable[str], given_passphrase: bytes | None, tool: str) -> list[Identity]:
-    """One identity per ``-i`` file. An encrypted key is unlocked only when a file needs it, with the
-    given passphrase or else one asked on the terminal then (the SDK's RsaKeyFileIdentity)."""
-    return [load_identity(path, given_passphrase, tool) for path in paths]
+    """One identity per ``-i`` value. An encrypted key file is unlocked only when a file needs it,
+    with the given passphrase or else one asked on the terminal then (the SDK's
+    RsaKeyFileIdentity); a key read from stdin is unlocked at once."""
+    identities = [load_identity(path, given_passphrase, tool) for path in paths]
+    # As the SDK orders its own key files: one whose key id is unknown until it is unlocked goes
+    # last, so that its passphrase is asked for only when no other key matched. sorted() is stable.
+    return sorted(identities, key=lambda identity: getattr(identity, "key_id", "") is None)
 
 
 def load_identity(path: str, given_passphrase: bytes | None, tool: str) -> Identity:
-    from envelope import RsaKeyFileIdentity
+    from envelope import RsaIdentity, RsaKeyFileIdentity, parse_private_key
 
-    def ask() -> bytes:
-        return passphrase.from_terminal(f"Passphrase for {path}: ")
-
-    secret: bytes | Callable[[], bytes] = given_passphrase if given_passphrase is not None else ask
-    identity = _key_call(lambda: RsaKeyFileIdentity(path, secret))
-    _warn_if_readable_by_others(path, tool)  # only once the file is known to be a private key
+    if is_stdin(path):
+        data = read_key(path)
+        key = _unlocked(lambda secret: parse_private_key(data, secret), STDIN_NAME, given_passphrase, tool, STDIN_NAME)
+        return RsaIdentity(key)
+    identity: Identity
+    if given_passphrase is not None:
+        identity = _key_call(lambda: RsaKeyFileIdentity(path, given_passphrase))
+    else:
+        identity = _key_call(lambda: PromptedKeyFile(path, tool))
+    warn_if_readable_by_others(path, tool)  # only once the file is known to be a private key
     return identity
 
 
-def _warn_if_readable_by_others(path: str, tool: str) -> None:
+class PromptedKeyFile:
+    """A private key file (``-i``) given no passphrase: the SDK's RsaKeyFileIdentity, which asks on
+    the terminal when the file needs this key (never otherwise); a wrong passphrase is asked again,
+    ``MAX_TRIES`` times in all, then the error stands for every later file of the command."""
+
+    def __init__(self, path: str, tool: str) -> None:
+        from envelope import RsaKeyFileIdentity
+
+        self.path = path
+        self._ask = passphrase.Prompt(f"Passphrase for {path}: ", tool)
+        self._file = RsaKeyFileIdentity(path, self._ask)
+
+    @property
+    def key_id(self) -> str | None:
+        return self._file.key_id
+
+    def unwrap(self, entries: Sequence[Any]) -> Any:
+        from envelope import PassphraseError, RsaKeyFileIdentity
+
+        while True:
+            try:
+                return self._file.unwrap(entries)
+            except PassphraseError:
+                if not self._ask.again():
+                    raise  # the SDK identity keeps it: later files fail without asking
+                self._file = RsaKeyFileIdentity(self.path, self._ask)
+
+
+def warn_if_readable_by_others(path: str, tool: str) -> None:
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
@@ -84,26 +177,65 @@ def _warn_if_readable_by_others(path: str, tool: str) -> None:
         )
 
 
+# --- signing keys (--sign) and signers (--signed-by) ----------------------------------------
+
+
+def load_signer(value: str, given_passphrase: bytes | None, tool: str) -> KeySigner:
+    """The signing key of ``--sign`` (a file or ``-``), unlocked with the given passphrase or one
+    asked on the terminal."""
+    from envelope import KeySigner, parse_signing_key
+
+    name = key_name(value)
+    data = read_key(value)
+    key = _unlocked(lambda secret: parse_signing_key(data, secret), name, given_passphrase, tool, name)
+    if not is_stdin(value):
+        warn_if_readable_by_others(value, tool)
+    return _key_call(lambda: KeySigner(key), name)
+
+
+def load_signers(values: Iterable[str]) -> list[Any]:
+    """The public keys of ``--signed-by``: the signers an opener accepts."""
+    from envelope import parse_verifying_key
+
+    keys = []
+    for value in values:
+        data = read_key(value)
+        keys.append(_key_call(functools.partial(parse_verifying_key, data), key_name(value)))
+    return keys
+
+
+def signing_key_id(public_key_der: bytes) -> str:
+    """A signer's key id: SHA-256 of its SubjectPublicKeyInfo (spec section 8.1), 64 hex digits."""
+    return hashlib.sha256(public_key_der).hexdigest()
+
+
 # --- public keys (recipients) ---------------------------------------------------------------
 
 
 def load_recipients(values: Iterable[str], files: Iterable[str]) -> list[RSAPublicKey]:
     """Every ``-r`` key and every key of every ``-R`` file, each key once."""
-    from envelope import load_public_keys
+    from envelope import load_public_keys, parse_public_keys
 
     keys = [load_recipient(value) for value in values]
     for path in files:
-        keys.extend(_key_call(functools.partial(load_public_keys, path)))
+        if is_stdin(path):
+            data = read_key(path)
+            keys.extend(_key_call(functools.partial(parse_public_keys, data), STDIN_NAME))
+        else:
+            keys.extend(_key_call(functools.partial(load_public_keys, path)))
     return unique(keys)
 
 
 def load_recipient(value: str) -> RSAPublicKey:
-    """``-r``: a public key file (PEM, ssh-rsa line, DER, X.509 certificate), or a literal OpenSSH
-    public key line (``-r "ssh-rsa AAAA..."``). A file of several keys is refused: that is -R."""
+    """``-r``: a public key file (PEM, ssh-rsa line, DER, X.509 certificate), ``-`` (stdin), or a
+    literal OpenSSH public key line (``-r "ssh-rsa AAAA..."``). A file of several keys is refused:
+    that is -R."""
     from envelope import load_public_key, parse_public_key
 
     if _OPENSSH_LINE.match(value):
         return _key_call(functools.partial(parse_public_key, value), "the ssh key given with -r")
+    if is_stdin(value):
+        return _key_call(functools.partial(parse_public_key, read_key(value)), STDIN_NAME)
     return _key_call(functools.partial(load_public_key, value))
 
 

@@ -1,4 +1,5 @@
-"""``envelope keygen``: a new RSA key pair, the private key at mode 0600, the public key beside it."""
+"""``envelope keygen``: a new key pair, the private key at mode 0600, the public key beside it. RSA
+keys are for recipients; Ed25519, ECDSA P-256 and ML-DSA-65 keys sign (spec section 8)."""
 
 from __future__ import annotations
 
@@ -12,22 +13,31 @@ from .parsing import Subcommands, add_force, add_passphrase_sources, add_quiet, 
 
 DEFAULT_PATH = "envelope.key"
 PUBLIC_SUFFIX = ".pub"
+RSA = "rsa"
+# --type names -> the format's signature algorithm names (spec section 8.2)
+SIGNING_TYPES = {"ed25519": "ed25519", "ecdsa-p256": "ecdsa-p256-sha256", "ml-dsa-65": "ml-dsa-65"}
+TYPES = (RSA, *SIGNING_TYPES)
 
 EXAMPLES = """\
   envelope keygen -o alice.key                      # alice.key (0600) and alice.key.pub
   envelope keygen -o alice.key --passphrase-prompt  # encrypt the private key with a passphrase
-  PASS=... envelope keygen -o ci.key --passphrase-env PASS --bits 4096"""
+  PASS=... envelope keygen -o ci.key --passphrase-env PASS --bits 4096
+  envelope keygen --type ed25519 -o builder.key     # a signing key: seal --sign builder.key,
+                                                    # open --signed-by builder.key.pub"""
 
 
 def add_parser(subparsers: Subcommands) -> None:
     parser = add_subcommand(
         subparsers,
         "keygen",
-        summary="generate an RSA key pair",
-        description="Generate an RSA key pair. The private key is written as PKCS#8 PEM with mode 0600\n"
+        summary="generate a key pair: RSA for recipients, or a signing key",
+        description="Generate a key pair. The private key is written as PKCS#8 PEM with mode 0600\n"
         "(encrypted when a passphrase is given), the public key as PEM beside it, named\n"
         f"PRIVATE_PATH{PUBLIC_SUFFIX}. Prints the key id (SHA-256 of the public key), as envelope-info\n"
-        "shows it for each recipient. A passphrase is never taken from a command-line value.",
+        "shows it. A passphrase is never taken from a command-line value.\n\n"
+        "RSA keys (the default) receive files: seal -r PUBKEY, open -i PRIVATEKEY. Signing keys\n"
+        "(--type ed25519, ecdsa-p256, ml-dsa-65) say who sealed a file: seal --sign PRIVATEKEY,\n"
+        "open/verify --signed-by PUBKEY.",
         examples=EXAMPLES,
     )
     parser.add_argument(
@@ -38,9 +48,17 @@ def add_parser(subparsers: Subcommands) -> None:
         help=f"private key file (default: {DEFAULT_PATH})",
     )
     parser.add_argument(
+        "-t",
+        "--type",
+        choices=TYPES,
+        default=RSA,
+        help="the kind of key: rsa (for recipients, the default) or a signing key, ed25519, ecdsa-p256 or "
+        "ml-dsa-65 (post-quantum)",
+    )
+    parser.add_argument(
         "--bits",
         type=key_bits,
-        default=DEFAULT_KEY_BITS,
+        default=None,
         help=f"RSA modulus size, {MIN_KEY_BITS} to {MAX_KEY_BITS} (default: {DEFAULT_KEY_BITS})",
     )
     add_passphrase_sources(parser, prompt_flag=True)
@@ -50,34 +68,52 @@ def add_parser(subparsers: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import envelope
     from envelope import atomic_output
 
     private_path: str = args.output
     public_path = private_path + PUBLIC_SUFFIX
     if private_path == "-":
         raise CliError("keygen writes files: give a path with -o", EXIT_USAGE)
+    if args.bits is not None and args.type != RSA:
+        raise CliError(f"--bits is for RSA keys; {args.type} keys have a fixed size", EXIT_USAGE)
     for path in (private_path, public_path):
         if not args.force and os.path.lexists(path):
             raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
     secret = _new_passphrase(args)
-    key = envelope.generate_private_key(args.bits)
+    private_pem, public_pem, kid = _new_key(args.type, args.bits or DEFAULT_KEY_BITS, secret)
     # atomic_output(private=True) creates its file with mode 0600 (unnamed with O_TMPFILE, else
     # by mkstemp) and names it only once complete, failing if the name appeared meanwhile: the key
     # is never readable by others, never half-written.
     with atomic_output(private_path, overwrite=args.force, private=True) as out:
-        out.write(envelope.private_key_pem(key, secret))
+        out.write(private_pem)
     with atomic_output(public_path, overwrite=args.force) as out:
-        out.write(envelope.public_key_pem(key))
-    kid = envelope.key_id(key)
+        out.write(public_pem)
     if args.quiet:
         print(kid)
     else:
+        from .render import printable
+
         state = "encrypted with a passphrase" if secret else "not encrypted"
-        print(f"private key: {private_path} (mode 0600, {state})")
-        print(f"public key:  {public_path}")
+        use = "recipient" if args.type == RSA else "signing"
+        print(printable(f"private key: {private_path} (mode 0600, {state})"))
+        print(printable(f"public key:  {public_path}"))
+        print(f"key type:    {args.type} ({use})")
         print(f"key id:      {kid}")
     return 0
+
+
+def _new_key(kind: str, bits: int, secret: bytes | None) -> tuple[bytes, bytes, str]:
+    """The private key's PEM, the public key's PEM and the key id of a new key of ``kind``."""
+    import envelope
+
+    if kind == RSA:
+        key = envelope.generate_private_key(bits)
+        return envelope.private_key_pem(key, secret), envelope.public_key_pem(key), envelope.key_id(key)
+    from .keyfiles import signing_key_id
+
+    signing_key = envelope.generate_signing_key(SIGNING_TYPES[kind])
+    kid = signing_key_id(envelope.KeySigner(signing_key).public_key_der)
+    return envelope.signing_key_pem(signing_key, secret), envelope.verifying_key_pem(signing_key), kid
 
 
 def _new_passphrase(args: argparse.Namespace) -> bytes | None:

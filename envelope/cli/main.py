@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from . import keygen, rewrap, seal, verify
 from . import open as open_command
 from .errors import EXIT_CODES_HELP, guarded
-from .parsing import Parser, version_text
+from .parsing import Parser, add_completion, version_text
 
 EXAMPLES = """\
 examples:
@@ -17,18 +17,21 @@ examples:
   envelope verify -i alice.key model.env                # authenticate, write nothing
   envelope rewrap -i alice.key --add bob.pub --in-place model.env
   envelope-info model.env                               # inspect without a key
+  envelope keygen --type ed25519 -o builder.key         # a signing key: seal --sign, open --signed-by
 
-Run 'envelope COMMAND --help' for the options and examples of each command."""
+Run 'envelope COMMAND --help' for the options and examples of each command; 'man envelope' and
+'man envelope-info' have them all. 'python -m envelope' is the same program."""
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="envelope",
         description="Hybrid envelope encryption for ML models and data: RSA-OAEP recipients, chunked\n"
-        "Fernet payload, authenticated plaintext metadata (spec/FORMAT.md).",
+        "Fernet payload, authenticated plaintext metadata, optional sender signatures.",
         epilog=f"{EXAMPLES}\n\n{EXIT_CODES_HELP}",
     )
     parser.add_argument("--version", action="version", version=version_text("envelope"))
+    add_completion(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in (keygen, seal, open_command, rewrap, verify):
         command.add_parser(subparsers)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 
-from .errors import naming
-from .parsing import Subcommands, add_force, add_identities, add_quiet, add_subcommand
+from .errors import naming, report
+from .parsing import Subcommands, add_force, add_identities, add_quiet, add_signed_by, add_subcommand
 
 EXAMPLES = """\
   envelope open -i alice.key -o model.safetensors model.env
   envelope open -i alice.key --passphrase-env KEY_PASS -o data.parquet data.env
-  envelope open -i alice.key < weights.tar.env | tar x     # streams: see the warning above"""
+  envelope open -i alice.key --signed-by builder.pub -o model.pt model.env   # only if builder signed it
+  envelope open -i alice.key < weights.tar.env | tar x     # streams: see the warning above
+  envelope open -i alice.key -o - notes.env                # on the terminal: -o - says so"""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -24,12 +26,17 @@ def add_parser(subparsers: Subcommands) -> None:
         "modified or truncated file leaves nothing behind. A device or FIFO (-o /dev/stdout,\n"
         "-o >(cmd)) is written into as stdout is.\n"
         "Writing to stdout streams each chunk once it verified: if the file is damaged further on,\n"
-        "the command exits non-zero AFTER part of the plaintext was written. Use -o when that matters.\n\n"
+        "the command exits non-zero AFTER part of the plaintext was written. Use -o when that matters.\n"
+        "Plaintext is not written to a terminal unless -o - asks for it.\n\n"
+        "A signed file says who sealed it. --signed-by PUBKEY requires one of the given signers\n"
+        "(before any plaintext is released where the output allows); without it, a signed file\n"
+        "opens if its signature verifies, and who signed it is said on stderr (not pinned).\n\n"
         "An encrypted private key takes its passphrase from --passphrase-env or --passphrase-file,\n"
-        "or asks for it on the terminal.",
+        "or asks for it on the terminal (three tries).",
         examples=EXAMPLES,
     )
     add_identities(parser, "private key file (PEM, DER or OpenSSH), the matching one is used")
+    add_signed_by(parser)
     parser.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout, streamed)")
     parser.add_argument("input", metavar="INPUT", nargs="?", help="envelope file (default or '-': stdin)")
     add_force(parser)
@@ -38,21 +45,33 @@ def add_parser(subparsers: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envelope import open_stream
+    from envelope import StreamResult, open_file, open_stream
 
     from . import keyfiles, progress, streams
+    from .checks import unpinned_note
 
+    streams.one_stdin(("-i", args.identity), ("--signed-by", args.signed_by), ("INPUT", [args.input]))
+    streams.refuse_plaintext_to_terminal(args.output)
     streams.check_output(args.output, force=args.force, binary=False)
     streams.refuse_same_file(args.input, args.output)
+    pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
     name = None if streams.is_stdio(args.input) else args.input
-    # The input opens first: a missing input creates no output.
-    with (
-        streams.input_stream(args.input) as src,
-        streams.output_stream(args.output, force=args.force, private=True) as dst,
-        progress.progress_bar("opening", streams.input_size(src), quiet=args.quiet) as bar,
-        naming(name),
-    ):
-        open_stream(src, dst, keys, progress=bar)
+    result: StreamResult
+    if name is not None and not streams.is_stdio(args.output):
+        # Both paths: the SDK reads and writes each chunk at its offset, on every worker.
+        with progress.progress_bar("opening", streams.path_size(name), quiet=args.quiet) as bar, naming(name):
+            result = open_file(name, args.output, keys, signed_by=pins, overwrite=args.force, progress=bar)
+    else:
+        # The input opens first: a missing input creates no output.
+        with (
+            streams.input_stream(args.input) as src,
+            streams.output_stream(args.output, force=args.force, private=True) as dst,
+            progress.progress_bar("opening", streams.input_size(src), quiet=args.quiet) as bar,
+            naming(name),
+        ):
+            result = open_stream(src, dst, keys, signed_by=pins, progress=bar)
+    if result.signer is not None and pins is None and not args.quiet:
+        report("envelope", unpinned_note(result.signer), kind="note")
     return 0

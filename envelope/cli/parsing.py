@@ -81,9 +81,54 @@ def add_passphrase_sources(parser: argparse.ArgumentParser, *, prompt_flag: bool
 def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
     """``-i/--identity PRIVATEKEY`` (repeatable, required) and the passphrase sources for them."""
     parser.add_argument(
-        "-i", "--identity", metavar="PRIVATEKEY", action="append", required=True, help=f"{help_text}; repeatable"
+        "-i",
+        "--identity",
+        metavar="PRIVATEKEY",
+        action="append",
+        required=True,
+        help=f"{help_text} ('-': stdin); repeatable",
     )
     add_passphrase_sources(parser, prompt_flag=False)
+
+
+def add_signed_by(parser: argparse.ArgumentParser) -> None:
+    """``--signed-by PUBKEY`` (repeatable): the signers an opener accepts (spec section 8.4)."""
+    parser.add_argument(
+        "--signed-by",
+        metavar="PUBKEY",
+        action="append",
+        default=[],
+        help="require a valid signature by this signer's public key ('-': stdin); repeatable: any one of them. "
+        "An unsigned file, or one signed by another key, fails with exit code 1",
+    )
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+class _PrintCompletion(argparse.Action):
+    """Print the completion script for SHELL and exit, as --version does (no COMMAND needed)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        import sys
+
+        from .completion import script  # only here: generating is no part of the start-up path
+
+        sys.stdout.write(script(parser, str(values)))
+        parser.exit()
+
+
+def add_completion(parser: argparse.ArgumentParser) -> None:
+    """``--completion SHELL`` (bash, zsh, fish): a completion script generated from the parser."""
+    parser.add_argument(
+        "--completion",
+        metavar="SHELL",
+        choices=SHELLS,
+        action=_PrintCompletion,
+        help="print the completion script for SHELL (bash, zsh or fish) and exit",
+    )
 
 
 def version_text(tool: str) -> str:

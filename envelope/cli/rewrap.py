@@ -31,7 +31,11 @@ def add_parser(subparsers: Subcommands) -> None:
     )
     add_identities(parser, "private key that opens FILE")
     parser.add_argument(
-        "--add", metavar="PUBKEY", action="append", default=[], help="public key to add as a recipient; repeatable"
+        "--add",
+        metavar="PUBKEY",
+        action="append",
+        default=[],
+        help="public key to add as a recipient ('-': stdin); repeatable",
     )
     parser.add_argument(
         "--remove",
@@ -43,7 +47,7 @@ def add_parser(subparsers: Subcommands) -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout)")
     target.add_argument("--in-place", action="store_true", help="replace FILE")
-    parser.add_argument("file", metavar="FILE", help="envelope file")
+    parser.add_argument("file", metavar="FILE", help="envelope file ('-': stdin)")
     add_force(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     from . import keyfiles, streams
 
+    streams.one_stdin(("-i", args.identity), ("--add", args.add), ("FILE", [args.file]))
     if not args.add and not args.remove:
         raise CliError("nothing to do: give --add PUBKEY and/or --remove KEYID", EXIT_USAGE)
     if args.in_place and streams.is_stdio(args.file):

@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 
 from .errors import EXIT_USAGE, CliError
-from .parsing import Subcommands, add_force, add_quiet, add_subcommand, chunk_size, metadata_pair
+from .parsing import (
+    Subcommands,
+    add_force,
+    add_passphrase_sources,
+    add_quiet,
+    add_subcommand,
+    chunk_size,
+    metadata_pair,
+)
 
 EXAMPLES = """\
   envelope seal -r alice.key.pub -o model.env model.safetensors
   envelope seal -r alice.key.pub -r bob.pub --meta name=resnet50 --meta version=3 -o model.env model.pt
   envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
+  envelope seal -r alice.key.pub --sign builder.key -o model.env model.pt   # signed: who sealed it
 
 A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key; blank lines
-and lines starting with # are skipped."""
+and lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
+A signing key comes from 'envelope keygen --type ed25519' (or ecdsa-p256, ml-dsa-65); openers
+check it with 'envelope open --signed-by builder.key.pub'."""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -24,7 +35,8 @@ def add_parser(subparsers: Subcommands) -> None:
         summary="encrypt a file for one or more public keys",
         description="Encrypt INPUT (or stdin) for the given public keys, into OUT (or stdout).\n"
         "The output file appears only when sealing succeeded; the input is never modified.\n"
-        "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.",
+        "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.\n"
+        "With --sign the file also says who sealed it: a signature over the metadata and every chunk.",
         examples=EXAMPLES,
     )
     parser.add_argument(
@@ -33,8 +45,8 @@ def add_parser(subparsers: Subcommands) -> None:
         metavar="PUBKEY",
         action="append",
         default=[],
-        help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate) or an 'ssh-rsa ...' line; "
-        "repeatable",
+        help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate), an 'ssh-rsa ...' line, "
+        "or '-' (stdin); repeatable",
     )
     parser.add_argument(
         "-R",
@@ -42,7 +54,13 @@ def add_parser(subparsers: Subcommands) -> None:
         metavar="FILE",
         action="append",
         default=[],
-        help="file of public keys (PEM blocks or ssh-rsa lines, # comments); repeatable",
+        help="file of public keys (PEM blocks or ssh-rsa lines, # comments; '-': stdin); repeatable",
+    )
+    parser.add_argument(
+        "--sign",
+        metavar="SIGNINGKEY",
+        help="sign the file with this private key (envelope keygen --type ed25519, ecdsa-p256 or ml-dsa-65; "
+        "'-': stdin); an encrypted key takes its passphrase as -i keys do",
     )
     parser.add_argument(
         "--meta",
@@ -61,29 +79,44 @@ def add_parser(subparsers: Subcommands) -> None:
     )
     parser.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout)")
     parser.add_argument("input", metavar="INPUT", nargs="?", help="file to seal (default or '-': stdin)")
+    add_passphrase_sources(parser, prompt_flag=False)
     add_force(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from envelope import DEFAULT_CHUNK_SIZE, seal_stream
+    from envelope import DEFAULT_CHUNK_SIZE, seal_file, seal_stream
 
     from . import keyfiles, progress, streams
 
+    streams.one_stdin(
+        ("-r", args.recipient), ("-R", args.recipients_file), ("--sign", [args.sign] if args.sign else []),
+        ("INPUT", [args.input]),
+    )  # fmt: skip
     streams.check_output(args.output, force=args.force, binary=True)
     streams.refuse_same_file(args.input, args.output)
     metadata = _metadata(args.meta)
     recipients = keyfiles.load_recipients(args.recipient, args.recipients_file)
     if not recipients:
         raise CliError("no recipient: give at least one -r PUBKEY or -R FILE", EXIT_USAGE)
+    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
+    signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
     chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
+    if not streams.is_stdio(args.input) and not streams.is_stdio(args.output):
+        # Both paths: the SDK reads and writes each chunk at its offset, on every worker.
+        with progress.progress_bar("sealing", streams.path_size(args.input), quiet=args.quiet) as bar:
+            seal_file(
+                args.input, args.output, recipients,
+                metadata=metadata, chunk_size=chunk, sign_with=signer, overwrite=args.force, progress=bar,
+            )  # fmt: skip
+        return 0
     with (
         streams.input_stream(args.input) as src,
         streams.output_stream(args.output, force=args.force) as dst,
         progress.progress_bar("sealing", streams.input_size(src), quiet=args.quiet) as bar,
     ):
-        seal_stream(src, dst, recipients, metadata=metadata, chunk_size=chunk, progress=bar)
+        seal_stream(src, dst, recipients, metadata=metadata, chunk_size=chunk, sign_with=signer, progress=bar)
     return 0
 
 

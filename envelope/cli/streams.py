@@ -7,16 +7,39 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from .errors import EXIT_IO, EXIT_USAGE, CliError
 
 STDIO = "-"
+STDIN_NAME = "stdin"  # how messages name an input read from stdin
 
 
 def is_stdio(path: str | None) -> bool:
+    """An INPUT or -o value that means stdin or stdout: omitted, or ``-``."""
     return path is None or path == STDIO
+
+
+def is_stdin(value: str) -> bool:
+    """A key or file option's value that means stdin (``-R -``, ``-i -``, ...)."""
+    return value == STDIO
+
+
+def one_stdin(*uses: tuple[str, Iterable[str | None]]) -> None:
+    """Refuse two inputs read from stdin. ``uses``: (how to name an argument, its values), where
+    ``-`` reads stdin; ``None`` (an omitted INPUT) does too."""
+    readers = [name for name, values in uses for value in values if is_stdio(value)]
+    if len(readers) > 1:
+        raise CliError(
+            f"only one input can be stdin ('-'): {' and '.join(readers)} both read it (an omitted INPUT means stdin)",
+            EXIT_USAGE,
+        )
+
+
+def name_of(path: str | None) -> str:
+    """How messages name an input: its path, or ``stdin``."""
+    return STDIN_NAME if is_stdio(path) else str(path)
 
 
 def check_output(path: str | None, *, force: bool, binary: bool) -> None:
@@ -49,6 +72,16 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
         return
     if not force:
         raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
+
+
+def refuse_plaintext_to_terminal(path: str | None) -> None:
+    """``open`` without -o on a terminal: plaintext (often binary) would land on the screen. An
+    explicit ``-o -`` (or ``-o /dev/tty``) says that is wanted."""
+    if path is None and sys.stdout.isatty():
+        raise CliError(
+            "refusing to write the plaintext to a terminal: use -o FILE, redirect stdout, or -o - to print it",
+            EXIT_USAGE,
+        )
 
 
 def _is_terminal(path: str) -> bool:
@@ -100,6 +133,15 @@ def output_stream(
     assert path is not None
     with atomic_output(path, overwrite=force, private=private, mode=mode) as out:
         yield out
+
+
+def path_size(path: str) -> int | None:
+    """The size of a regular file (None for a FIFO, a device...)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # the command says why when it opens it
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 def input_size(stream: IO[bytes]) -> int | None:

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from .errors import EXIT_OK, describe_for_file, exit_code_for, report
-from .parsing import Subcommands, add_identities, add_quiet, add_subcommand
-
-if TYPE_CHECKING:
-    from envelope import Identity
+from .parsing import Subcommands, add_identities, add_quiet, add_signed_by, add_subcommand
 
 EXAMPLES = """\
   envelope verify -i alice.key model.env
-  envelope verify -i alice.key -q *.env && echo all good"""
-
-
-@dataclass(frozen=True)
-class Verified:
-    metadata: dict[str, Any]
-    plaintext_size: int
+  envelope verify -i alice.key -q *.env && echo all good
+  envelope verify -i alice.key --signed-by builder.pub model.env   # and signed by that key
+  curl -s https://example.org/model.env | envelope verify -i alice.key -"""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -30,12 +20,14 @@ def add_parser(subparsers: Subcommands) -> None:
         "verify",
         summary="check that files are intact and open with a key, writing no plaintext",
         description="Authenticate every byte of each FILE with the private key: header, metadata and\n"
-        "every chunk. Nothing is written. Prints an OK line and the verified metadata for each\n"
-        "file, and one error line for each file that fails (the exit code is the first failure's).",
+        "every chunk, and a signed file's signature. Nothing is written. Prints an OK line, who\n"
+        "signed the file, and the verified metadata for each file, and one error line for each\n"
+        "file that fails (the exit code is the first failure's). FILE '-' is stdin.",
         examples=EXAMPLES,
     )
     add_identities(parser, "private key file")
-    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files")
+    add_signed_by(parser)
+    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files ('-': stdin)")
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
@@ -43,34 +35,31 @@ def add_parser(subparsers: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     from envelope import EnvelopeError
 
-    from . import keyfiles
-    from .render import metadata_lines
+    from . import keyfiles, streams
+    from .checks import authenticate, signer_text
+    from .render import metadata_lines, printable
 
+    streams.one_stdin(("-i", args.identity), ("--signed-by", args.signed_by), ("FILE", args.files))
+    pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
     status = EXIT_OK
     for path in args.files:
+        name = streams.name_of(path)
         try:
-            result = authenticate(path, keys, quiet=args.quiet)
+            result = authenticate(path, keys, signed_by=pins, quiet=args.quiet)
         except (EnvelopeError, OSError) as exc:
-            report("envelope", describe_for_file(path, exc))
+            report("envelope", describe_for_file(name, exc))
             status = status or exit_code_for(exc)
             continue
-        print(f"OK {path} ({result.plaintext_size} bytes of plaintext)")
+        print(f"OK {printable(name)} ({result.plaintext_size} bytes of plaintext)")
         if not args.quiet:
+            if result.signer is None:
+                print("  signed by: nobody (not signed)")
+            elif pins:
+                print(f"  signed by: {signer_text(result.signer)} (one of --signed-by)")
+            else:
+                print(f"  signed by: {signer_text(result.signer)} (NOT PINNED: --signed-by PUBKEY requires a signer)")
             print("  metadata (verified):")
             print("\n".join(metadata_lines(result.metadata)))
     return status
-
-
-def authenticate(path: str, keys: Sequence[Identity], *, quiet: bool) -> Verified:
-    """Verify all of ``path`` (SDK ``verify_file``); count the plaintext it holds."""
-    import os
-
-    from envelope import verify_file
-
-    from .progress import progress_bar
-
-    with progress_bar("verifying", os.path.getsize(path), quiet=quiet) as bar:
-        result = verify_file(path, keys, progress=bar)
-    return Verified(result.metadata, result.plaintext_len)

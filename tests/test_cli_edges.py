@@ -1,0 +1,306 @@
+"""The edges a new user hits on the command line (issue 12 items 7, 15, 16, 18, 19) and terminal
+escapes in messages (issue 11 item 5): the real console scripts, in subprocesses or under a
+pseudo-terminal of a chosen width."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_support import (
+    ENVELOPE,
+    INFO,
+    PASSPHRASE,
+    TIMEOUT,
+    Keys,
+    assert_error,
+    needs_console_scripts,
+    ok,
+    run,
+    run_in_pty,
+)
+from forge import chunk_message, fernet_token, forge
+
+import envelope
+from envelope._datakey import DataKey
+from envelope._format import Header, encode_header
+from envelope.cli import errors as cli_errors
+from envelope.recipients import RsaRecipient
+
+pytestmark = needs_console_scripts
+
+ROOT = Path(__file__).resolve().parent.parent
+# Erases the screen, moves to the top and prints a fake all-clear in green: what a crafted file
+# could make a terminal show instead of the error.
+ESCAPES = "\x1b[2J\x1b[H\x1b[32mOK: verified\x1b[0m\u202e"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return Keys(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def sealed(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sealed") / "model.env"
+    ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "--meta", "name=demo", "-o", path, stdin=b"weights" * 1000))
+    return path
+
+
+# --- escapes (issue 11 item 5) ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def escaping_file(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file for alice whose ``critical`` names an unknown extension full of terminal escapes
+    (R12: every reader refuses it, and says which extension)."""
+    key = envelope.load_private_key(keys["alice.pem"])
+    data_key = DataKey(os.urandom(32))
+    entry = RsaRecipient(key.public_key()).wrap(data_key)
+    header = encode_header(Header(chunk_size=16, recipients=(entry,), critical=(ESCAPES,)))
+    token = fernet_token(data_key, chunk_message(0, True, b"x"))
+    path = tmp_path_factory.mktemp("crafted") / "crafted.env"
+    path.write_bytes(forge(key, data_key, [token], header=header))
+    return path
+
+
+def _assert_escaped(line: str) -> None:
+    assert "\x1b" not in line and "\u202e" not in line
+    assert "\\x1b[2J" in line or "\\u001b[2J" in line  # shown, harmlessly
+    assert "\\u202e" in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["envelope-info"],
+        ["envelope-info", "--json"],
+        ["envelope", "open", "-i", "alice.pem", "-o", "OUT"],
+        ["envelope", "verify", "-i", "alice.pem"],
+        ["envelope", "rewrap", "-i", "alice.pem", "--add", "bob.pub", "-o", "OUT"],
+    ],
+    ids=["info", "info-json", "open", "verify", "rewrap"],
+)
+def test_unknown_critical_names_are_escaped_on_stderr(
+    command: list[str], keys: Keys, escaping_file: Path, tmp_path: Path
+) -> None:
+    tool = INFO if command[0] == "envelope-info" else ENVELOPE
+    args = [keys[a] if a.endswith((".pem", ".pub")) else tmp_path / "out" if a == "OUT" else a for a in command[1:]]
+    result = run(tool, *args, escaping_file)
+    line = assert_error(result, 3, "extensions this reader does not implement", tool=command[0])
+    _assert_escaped(line)
+    assert b"\x1b" not in result.stdout
+
+
+def test_the_sdk_message_escapes_critical_names_itself(escaping_file: Path) -> None:
+    with pytest.raises(envelope.UnsupportedError) as refused:
+        envelope.inspect(escaping_file)
+    _assert_escaped(str(refused.value))
+
+
+def test_file_names_are_escaped_in_every_line(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    """A file name is as much the file's author's as its header (a glob picks it up)."""
+    odd = tmp_path / "model\x1b[2J.env"
+    odd.write_bytes(sealed.read_bytes())
+    verified = ok(run(ENVELOPE, "verify", "-i", keys["alice.pem"], odd))
+    shown = run(INFO, odd)
+    missing = run(INFO, tmp_path / "gone\x1b[2J.env")
+    for output in (verified.stdout, verified.stderr, shown.stdout, shown.stderr, missing.stderr):
+        assert b"\x1b" not in output
+    assert "model\\u001b[2J.env" in verified.stdout.decode() and "model\\u001b[2J.env" in shown.stdout.decode()
+    assert "gone\\u001b[2J.env" in assert_error(missing, 5, "No such file", tool="envelope-info")
+
+
+def test_the_error_reporter_escapes_whatever_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+    cli_errors.report("envelope", f"a message with {ESCAPES}")
+    (line,) = capsys.readouterr().err.splitlines()
+    _assert_escaped(line)
+
+
+# --- '-' for stdin (issue 12 item 15) --------------------------------------------------------
+
+
+def test_recipients_file_from_stdin(keys: Keys, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"from a file")
+    sealed = tmp_path / "s.env"
+    ok(run(ENVELOPE, "seal", "-R", "-", "-o", sealed, plain, stdin=keys["bob.pub"].read_bytes()))
+    assert ok(run(ENVELOPE, "open", "-i", keys["bob.pem"], sealed)).stdout == b"from a file"
+
+
+def test_private_key_from_stdin(keys: Keys, sealed: Path) -> None:
+    opened = ok(run(ENVELOPE, "open", "-i", "-", sealed, stdin=keys["alice.pem"].read_bytes()))
+    assert opened.stdout == b"weights" * 1000
+    bad = run(ENVELOPE, "open", "-i", "-", sealed, stdin=b"not a key")
+    assert_error(bad, 4, "stdin: ")
+
+
+def test_an_encrypted_private_key_from_stdin_takes_its_passphrase(keys: Keys, tmp_path: Path) -> None:
+    sealed = tmp_path / "d.env"
+    ok(run(ENVELOPE, "seal", "-r", keys["dave.pub"], "-o", sealed, stdin=b"for dave"))
+    key = keys["dave.pem"].read_bytes()
+    opened = run(ENVELOPE, "open", "-i", "-", "--passphrase-env", "P", sealed, stdin=key, env={"P": PASSPHRASE})
+    assert ok(opened).stdout == b"for dave"
+    assert_error(run(ENVELOPE, "open", "-i", "-", sealed, stdin=key), 4, "no terminal")
+
+
+def test_info_and_verify_read_stdin(keys: Keys, sealed: Path) -> None:
+    data = sealed.read_bytes()
+    text = ok(run(INFO, "-", stdin=data)).stdout.decode()  # a pipe: sizes unknown
+    assert text.startswith("stdin: envelope file") and '"name": "demo"' in text and "read from a pipe" in text
+    with sealed.open("rb") as redirected:  # a file on stdin (< FILE): seekable, sizes known
+        result = subprocess.run([INFO, "-"], stdin=redirected, capture_output=True, timeout=TIMEOUT, check=False)
+    assert f"total (file size) {len(data)} bytes" in " ".join(ok(result).stdout.decode().split())
+    verified = ok(run(INFO, "--verify", keys["alice.pem"], "-", stdin=data)).stdout.decode()
+    assert "metadata (verified)" in verified  # header read once, then the whole pipe authenticated
+    out = ok(run(ENVELOPE, "verify", "-i", keys["alice.pem"], "-", stdin=data)).stdout.decode()
+    assert out.startswith("OK stdin (7000 bytes of plaintext)")
+    damaged = data[:-1] + bytes([data[-1] ^ 1])
+    assert_error(run(ENVELOPE, "verify", "-i", keys["alice.pem"], "-", stdin=damaged), 1, "stdin: ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["seal", "-R", "-"],  # INPUT omitted: stdin too
+        ["seal", "-r", "-", "-R", "-", "INPUT"],
+        ["open", "-i", "-", "-"],
+        ["verify", "-i", "KEY", "-", "-"],
+        ["verify", "-i", "-", "-"],
+    ],
+)
+def test_only_one_input_can_be_stdin(args: list[str], keys: Keys, sealed: Path) -> None:
+    args = [str(sealed) if a == "INPUT" else str(keys["alice.pem"]) if a == "KEY" else a for a in args]
+    assert_error(run(ENVELOPE, *args, stdin=b""), 2, "only one input can be stdin")
+
+
+def test_info_reads_one_stdin_only(sealed: Path) -> None:
+    assert_error(run(INFO, "-", "-", stdin=sealed.read_bytes()), 2, "only one input", tool="envelope-info")
+
+
+# --- python -m (issue 12 item 16) ------------------------------------------------------------
+
+
+def test_python_m_envelope_is_the_envelope_program(sealed: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "envelope", "--help"], capture_output=True, timeout=TIMEOUT)
+    assert ok(result).stdout.decode().startswith("usage: envelope ")
+    info = subprocess.run(
+        [sys.executable, "-m", "envelope.cli.info", sealed], capture_output=True, timeout=TIMEOUT, check=False
+    )
+    assert f"{sealed}: envelope file" in ok(info).stdout.decode()
+
+
+# --- packaging and --help (issue 12 item 18) -------------------------------------------------
+
+
+def test_license_file_is_the_apache_license() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in text
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'license = "Apache-2.0"' in pyproject and "authors = [" in pyproject
+
+
+@pytest.mark.parametrize(
+    "args", [[ENVELOPE], [ENVELOPE, "keygen"], [ENVELOPE, "seal"], [ENVELOPE, "open"], [ENVELOPE, "verify"], [INFO]]
+)
+def test_help_points_to_nothing_that_is_not_installed(args: list[str]) -> None:
+    out = ok(run(*args, "--help")).stdout.decode()
+    assert "docs/" not in out and "spec/" not in out and ".md" not in out
+
+
+def test_the_bug_line_says_to_whom_and_what_to_include() -> None:
+    hint = cli_errors.BUG_HINT
+    assert "maintainers of envelope-ml" in hint and "envelope --version" in hint and "ENVELOPE_DEBUG=1" in hint
+
+
+# --- pipes, terminals, passphrases (issue 12 item 19) ----------------------------------------
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(keys: Keys, tmp_path: Path) -> None:
+    """``envelope open ... | head -c 10`` said "error: broken pipe" and exited 5."""
+    big = tmp_path / "big.env"
+    ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", big, stdin=os.urandom(4 << 20)))
+    for command in (f"{ENVELOPE} open -i {keys['alice.pem']} {big}", f"{ENVELOPE} seal -r {keys['alice.pub']} {big}"):
+        shell = f"set -o pipefail; {command} | head -c 10 > /dev/null"
+        result = subprocess.run(["bash", "-c", shell], capture_output=True, timeout=TIMEOUT, check=False)
+        assert result.returncode in (0, 141), result.stderr  # as coreutils: 128 + SIGPIPE, or done in time
+        assert result.stderr == b""
+
+
+def test_info_into_head_is_quiet(sealed: Path) -> None:
+    shell = f"set -o pipefail; {INFO} {' '.join([str(sealed)] * 400)} | head -n 1 > /dev/null"
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, timeout=TIMEOUT, check=False)
+    assert result.returncode == 141 and result.stderr == b""
+
+
+def test_open_refuses_plaintext_to_a_terminal_unless_asked(keys: Keys, sealed: Path) -> None:
+    code, output = run_in_pty(ENVELOPE, "open", "-i", keys["alice.pem"], sealed)
+    assert code == 2, output
+    assert output.strip().startswith("envelope: error: refusing to write the plaintext to a terminal")
+    assert "weights" not in output and "-o -" in output
+    code, output = run_in_pty(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", "-", sealed)
+    assert code == 0 and "weightsweights" in output
+
+
+@pytest.mark.parametrize("answers", [["one", "two"], ["", ""]], ids=["passphrases-differ", "empty-passphrase"])
+def test_keygen_prompt_mismatch_and_empty_passphrase_exit_alike(answers: list[str], tmp_path: Path) -> None:
+    code, output = run_in_pty(ENVELOPE, "keygen", "-o", tmp_path / "k", "--passphrase-prompt", answer=answers)
+    assert code == 4, output  # one documented code for every passphrase that cannot serve
+    assert not (tmp_path / "k").exists()
+    empty = run(ENVELOPE, "keygen", "-o", tmp_path / "k", "--passphrase-env", "P", env={"P": ""})
+    assert_error(empty, 4, "empty passphrase")
+
+
+def test_the_progress_bar_fits_a_narrow_terminal(keys: Keys, tmp_path: Path) -> None:
+    """In a 40-column pane every redraw of the 80-column bar wrapped and left stale lines."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(24 << 20))
+    for columns in (40, 20):
+        code, output = run_in_pty(
+            ENVELOPE, "seal", "-r", keys["alice.pub"], "-f", "-o", tmp_path / "big.env", big, columns=columns
+        )
+        assert code == 0, output
+        draws = [draw for draw in re.split(r"\r\n?", output) if draw]  # each redraw, and the erasing blanks
+        assert any("sealing" in draw for draw in draws), output
+        assert max(len(draw) for draw in draws) < columns, draws  # the last column is never written
+    code, output = run_in_pty(ENVELOPE, "seal", "-r", keys["alice.pub"], "-f", "-o", tmp_path / "big.env", big)
+    assert "sealing [" in output and "MB/s" in output  # room for all of it at 80 columns
+
+
+# --- only the public API (issue 10 item 5) ---------------------------------------------------
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(relative level, module) of every import in a module, function-level ones included."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module or ""))
+        elif isinstance(node, ast.Import):
+            found += [(0, alias.name) for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize("module", sorted((ROOT / "envelope" / "cli").glob("*.py")), ids=lambda p: p.name)
+def test_the_cli_uses_only_the_public_api(module: Path) -> None:
+    public_submodules = {"envelope", "envelope.limits"}
+    for level, name in _imports(module):
+        if level == 0 and name.split(".")[0] == "envelope":
+            assert name in public_submodules or name.startswith("envelope.cli"), (module.name, name)
+        assert level <= 1, (module.name, name)  # nothing reached with "from .." (the SDK's insides)
+    if module.name == "info.py":  # envelope-info shares helpers with verify, not the subcommand itself
+        assert (1, "verify") not in _imports(module)
+
+
+def test_a_given_passphrase_serves_encrypted_keys_only_from_stdin_too(keys: Keys, sealed: Path) -> None:
+    """As for -i key files: one passphrase for a list of keys of which some are not encrypted."""
+    opened = run(ENVELOPE, "open", "-i", "-", "--passphrase-env", "P", sealed, stdin=keys["alice.pem"].read_bytes(),
+                 env={"P": PASSPHRASE})  # fmt: skip
+    assert ok(opened).stdout == b"weights" * 1000
