@@ -88,7 +88,7 @@ def generate_private_key(bits: int = DEFAULT_KEY_BITS) -> rsa.RSAPrivateKey:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _read_key_file(path: object, function: str, parser: str) -> bytes:
+def read_key_file(path: object, function: str, parser: str) -> bytes:
     """The bytes of a key file. An unreadable file raises InvalidKeyError whose cause is the OSError
     (the command line turns that into an I/O error)."""
     if isinstance(path, (bytes, bytearray, memoryview)):
@@ -126,7 +126,7 @@ def _trimmed(data: bytes) -> bytes:
     return text if b"-----BEGIN" in text or text.startswith(_SSH_PREFIXES) else data
 
 
-def _in_file(path: KeyPath, parse: Callable[[], Any]) -> Any:
+def in_key_file(path: KeyPath, parse: Callable[[], Any]) -> Any:
     """Run a parser on a file's bytes; its errors name the file."""
     try:
         return parse()
@@ -141,8 +141,8 @@ def load_public_key(path: KeyPath) -> rsa.RSAPublicKey:
     """Load the RSA public key of a key file: PEM, an OpenSSH ``ssh-rsa`` line, DER, or an X.509
     certificate. A file holding several keys or certificates is refused: use
     :func:`load_public_keys` for a file of recipients."""
-    data = _read_key_file(path, "load_public_key", "parse_public_key")
-    key: rsa.RSAPublicKey = _in_file(path, lambda: parse_public_key(data))
+    data = read_key_file(path, "load_public_key", "parse_public_key")
+    key: rsa.RSAPublicKey = in_key_file(path, lambda: parse_public_key(data))
     return key
 
 
@@ -167,7 +167,7 @@ def parse_public_key(data: KeyData) -> rsa.RSAPublicKey:
 def load_public_keys(path: KeyPath) -> list[rsa.RSAPublicKey]:
     """Every public key of a recipients file, in order (see :func:`parse_public_keys`). Errors name
     the file and line: ``team.txt:3: ...``."""
-    data = _read_key_file(path, "load_public_keys", "parse_public_keys")
+    data = read_key_file(path, "load_public_keys", "parse_public_keys")
     name = os.fspath(path)
     return _public_keys(data, lambda line: f"{name}:{line}", name)
 
@@ -309,8 +309,8 @@ def load_private_key(
     path: KeyPath, passphrase: Passphrase = None, *, full_validation: bool = False
 ) -> rsa.RSAPrivateKey:
     """Load the RSA private key of a key file (see :func:`parse_private_key`). Errors name the file."""
-    data = _read_key_file(path, "load_private_key", "parse_private_key")
-    key: rsa.RSAPrivateKey = _in_file(
+    data = read_key_file(path, "load_private_key", "parse_private_key")
+    key: rsa.RSAPrivateKey = in_key_file(
         path, lambda: parse_private_key(data, passphrase, full_validation=full_validation)
     )
     return key
@@ -477,7 +477,7 @@ def _key_id_hint(path: str) -> bytes | None:
     """The key id of the public key in file ``path``, if it holds one; None on any problem. Only a
     hint (the key policy applies to the private key, once unlocked), so its numbers are not checked."""
     try:
-        return _raw_key_id(_decode_public_key(_read_key_file(path, "RsaKeyFileIdentity", "parse_public_key")))
+        return _raw_key_id(_decode_public_key(read_key_file(path, "RsaKeyFileIdentity", "parse_public_key")))
     except InvalidKeyError:
         return None
 

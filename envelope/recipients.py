@@ -20,15 +20,15 @@ from ._format import RSA_OAEP_SHA256, RecipientEntry
 from .errors import InvalidKeyError, MalformedError, UsageError
 from .keys import (
     KeyPath,
-    _in_file,
     _key_id_hint,
     _locked_key_file,
     _raw_key_id,
-    _read_key_file,
     check_key_policy,
+    in_key_file,
     load_public_key,
     parse_private_key,
     parse_public_key,
+    read_key_file,
 )
 
 __all__ = [
@@ -168,15 +168,15 @@ class RsaKeyFileIdentity:
 
     def __init__(self, path: KeyPath, passphrase: PassphraseSource = None) -> None:
         self.path = os.fspath(path)
-        self._data = _read_key_file(path, "RsaKeyFileIdentity", "parse_private_key")
+        self._data = read_key_file(path, "RsaKeyFileIdentity", "parse_private_key")
         self._passphrase = passphrase
         self._identity: RsaIdentity | None = None
         self._error: InvalidKeyError | None = None
         self._lock = threading.Lock()
-        locked = _in_file(path, lambda: _locked_key_file(self._data))
+        locked = in_key_file(path, lambda: _locked_key_file(self._data))
         self._kid: bytes | None = locked.key_id
         if not locked.encrypted:
-            self._identity = RsaIdentity(_in_file(path, lambda: parse_private_key(self._data)))
+            self._identity = RsaIdentity(in_key_file(path, lambda: parse_private_key(self._data)))
             self._kid, self._data = self._identity._kid, b""
         elif self._kid is None:
             self._kid = _key_id_hint(self.path + ".pub")
@@ -210,7 +210,7 @@ class RsaKeyFileIdentity:
 
     def _decrypt(self) -> RsaIdentity:
         passphrase = self._passphrase() if callable(self._passphrase) else self._passphrase
-        identity = RsaIdentity(_in_file(self.path, lambda: parse_private_key(self._data, passphrase)))
+        identity = RsaIdentity(in_key_file(self.path, lambda: parse_private_key(self._data, passphrase)))
         if self._kid is not None and not hmac.compare_digest(identity._kid, self._kid):
             raise InvalidKeyError(f"{self.path}.pub does not hold the public key of {self.path}")
         self._kid = identity._kid

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from .errors import InvalidKeyError, PassphraseError, SignatureError, UsageError
 from .inspection import SignerInfo
-from .limits import KEY_FILE_KDF_ITERATIONS, MAX_KEY_FILE_LEN
+from .limits import KEY_FILE_KDF_ITERATIONS
 
 if TYPE_CHECKING:
     from ._format import Header
@@ -248,18 +248,6 @@ def _spki(key: Any) -> bytes:
     return der
 
 
-def _read(path: str | os.PathLike[str]) -> bytes:
-    if not isinstance(path, (str, os.PathLike)):
-        raise UsageError("give the path of a key file; key data goes to parse_signing_key / parse_verifying_key")
-    try:
-        with open(path, "rb") as f:
-            return f.read(MAX_KEY_FILE_LEN)
-    except OSError as exc:
-        raise InvalidKeyError(f"cannot read key file {os.fspath(path)!r}: {exc.strerror}") from None
-    except ValueError:
-        raise InvalidKeyError(f"not a usable key file name: {os.fspath(path)!r}") from None
-
-
 def _text(data: bytes | str) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
@@ -291,8 +279,12 @@ def parse_signing_key(data: bytes | str, passphrase: str | bytes | None = None) 
 
 
 def load_signing_key(path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> SigningKey:
-    """A signing private key from a file (see :func:`parse_signing_key`)."""
-    return parse_signing_key(_read(path), passphrase)
+    """A signing private key from a file (see :func:`parse_signing_key`); errors name the file."""
+    from .keys import in_key_file, read_key_file
+
+    data = read_key_file(path, "load_signing_key", "parse_signing_key")
+    key: SigningKey = in_key_file(path, lambda: parse_signing_key(data, passphrase))
+    return key
 
 
 def parse_verifying_key(data: bytes | str) -> VerifyingKey:
@@ -315,8 +307,12 @@ def parse_verifying_key(data: bytes | str) -> VerifyingKey:
 
 
 def load_verifying_key(path: str | os.PathLike[str]) -> VerifyingKey:
-    """A signer's public key from a file (see :func:`parse_verifying_key`)."""
-    return parse_verifying_key(_read(path))
+    """A signer's public key from a file (see :func:`parse_verifying_key`); errors name the file."""
+    from .keys import in_key_file, read_key_file
+
+    data = read_key_file(path, "load_verifying_key", "parse_verifying_key")
+    key: VerifyingKey = in_key_file(path, lambda: parse_verifying_key(data))
+    return key
 
 
 def signing_key_pem(key: SigningKey, passphrase: str | bytes | None = None) -> bytes:

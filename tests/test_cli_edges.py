@@ -304,3 +304,16 @@ def test_a_given_passphrase_serves_encrypted_keys_only_from_stdin_too(keys: Keys
     opened = run(ENVELOPE, "open", "-i", "-", "--passphrase-env", "P", sealed, stdin=keys["alice.pem"].read_bytes(),
                  env={"P": PASSPHRASE})  # fmt: skip
     assert ok(opened).stdout == b"weights" * 1000
+
+
+def test_the_open_progress_bar_counts_to_the_plaintext_size(tmp_path):
+    """The SDK's progress callback counts plaintext bytes: 100 % is the plaintext's size, not the
+    sealed file's (which made the bar stop short of the end)."""
+    from envelope.cli import streams
+
+    key = envelope.generate_private_key(2048)
+    sealed = tmp_path / "x.env"
+    sealed.write_bytes(envelope.seal(b"p" * 100_000, key.public_key(), chunk_size=4096))
+    assert streams.plaintext_size(str(sealed)) == envelope.inspect(sealed).plaintext_size_max
+    assert 100_000 <= streams.plaintext_size(str(sealed)) < 100_016 < sealed.stat().st_size
+    assert streams.plaintext_size(str(tmp_path / "missing.env")) is None

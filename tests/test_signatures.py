@@ -378,3 +378,14 @@ def test_signed_round_trip_any_size(alice, data, chunk):
     assert out.getvalue() == data
     info = envelope.inspect(sealed)
     assert info.complete and info.footer_size == 32 * info.chunk_count + 64
+
+
+def test_signing_key_file_errors_name_the_file_and_keep_the_cause(tmp_path):
+    missing = tmp_path / "missing.key"
+    with pytest.raises(envelope.InvalidKeyError, match=r"missing\.key") as info:
+        envelope.load_signing_key(missing)
+    assert isinstance(info.value.__cause__, OSError)
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_bytes(b"not a key")
+    with pytest.raises(envelope.InvalidKeyError, match=r"garbage\.pub"):
+        envelope.load_verifying_key(garbage)

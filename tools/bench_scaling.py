@@ -237,7 +237,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     key = envelope.generate_private_key(3072)
-    with tempfile.TemporaryDirectory(prefix="envelope-scaling-", dir=args.dir) as work:
+    with tempfile.TemporaryDirectory(prefix="bench-scaling-", dir=args.dir) as work:
         size = args.size_mib * MIB
         _write(os.path.join(work, "plain.bin"), size)
         envelope.seal_file(os.path.join(work, "plain.bin"), os.path.join(work, "sealed.env"), key.public_key())

@@ -61,14 +61,14 @@ def run(args: argparse.Namespace) -> int:
     result: StreamResult
     if name is not None and not streams.is_stdio(args.output):
         # Both paths: the SDK reads and writes each chunk at its offset, on every worker.
-        with progress.progress_bar("opening", streams.path_size(name), quiet=args.quiet) as bar, naming(name):
+        with progress.progress_bar("opening", streams.plaintext_size(name), quiet=args.quiet) as bar, naming(name):
             result = open_file(name, args.output, keys, signed_by=pins, overwrite=args.force, progress=bar)
     else:
         # The input opens first: a missing input creates no output.
         with (
             streams.input_stream(args.input) as src,
             streams.output_stream(args.output, force=args.force, private=True) as dst,
-            progress.progress_bar("opening", streams.input_size(src), quiet=args.quiet) as bar,
+            progress.progress_bar("opening", streams.plaintext_size(name), quiet=args.quiet) as bar,
             naming(name),
         ):
             result = open_stream(src, dst, keys, signed_by=pins, progress=bar)

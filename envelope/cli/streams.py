@@ -144,6 +144,19 @@ def path_size(path: str) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
+def plaintext_size(path: str | None) -> int | None:
+    """What opening a regular envelope file will produce, at most (the progress bar's 100 %): the
+    progress callback counts plaintext bytes, which the file's size overstates."""
+    if path is None or path_size(path) is None:
+        return None
+    import envelope
+
+    try:
+        return envelope.inspect(path).plaintext_size_max
+    except (envelope.EnvelopeError, OSError):
+        return None  # the command says why when it opens it
+
+
 def input_size(stream: IO[bytes]) -> int | None:
     """Bytes left to read, when the input is a regular file."""
     try:
