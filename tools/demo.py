@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """The main job, end to end: protect a real Keras model for a consumer and get it back intact.
 
-1. the consumer makes an RSA-3072 key pair        (envelope keygen)
-2. the producer trains a small Keras model and seals it to the consumer's public key, with
-   plaintext metadata                              (envelope.models.keras.save)
-3. anyone can inspect the sealed file without a key (envelope-info)
-4. the consumer loads the model in memory and its predictions match the original bit for bit
-                                                   (envelope.models.keras.load)
-5. a stranger's key, a flipped bit and a truncated copy are all refused
+1. the consumer makes an RSA-3072 key pair, the producer an Ed25519 signing key
+                                                   (envelope keygen, envelope keygen --type ed25519)
+2. the producer trains a small Keras model, seals it to the consumer's public key and signs it,
+   with plaintext metadata                         (envelope.models.keras.save, sign_with=)
+3. anyone can inspect the sealed file without a key, and check who signed it
+                                                   (envelope-info, envelope-info --signed-by)
+4. the consumer loads the model in memory, only if the producer signed it, and its predictions
+   match the original bit for bit                  (envelope.models.keras.load, signed_by=)
+5. a stranger's key, a flipped bit, a truncated copy and an impostor's model sealed to the consumer
+   are all refused
 
 Writes into demo-out/ (or the folder given). Exits non-zero if any check fails.
 """
@@ -46,10 +49,13 @@ def main() -> None:
     out.mkdir(parents=True)
     bin_dir = Path(sys.executable).parent
 
-    step("1. the consumer makes a key pair")
+    step("1. the consumer makes a key pair; the producer makes a signing key")
     key_path = out / "consumer.key"
     check(run(str(bin_dir / "envelope"), "keygen", "-o", str(key_path)).returncode == 0, "envelope keygen")
     check(oct(key_path.stat().st_mode & 0o777) == "0o600", "private key is mode 0600")
+    signer_path = out / "producer.sign.key"
+    result = run(str(bin_dir / "envelope"), "keygen", "--type", "ed25519", "-o", str(signer_path))
+    check(result.returncode == 0, "envelope keygen --type ed25519")
 
     step("2. the producer trains a Keras model and seals it to the consumer's public key")
     started = time.perf_counter()
@@ -76,19 +82,22 @@ def main() -> None:
     print(f"   trained: {model.count_params()} parameters, training accuracy {accuracy:.3f}")
     sealed_path = out / "model.keras.env"
     public_key = envelope.load_public_key(Path(f"{key_path}.pub"))
-    sealed_keras.save(model, sealed_path, public_key, metadata={"name": "demo-classifier", "accuracy": accuracy})
-    check(sealed_path.exists(), f"sealed {sealed_path} ({sealed_path.stat().st_size} bytes)")
-    check(
-        sorted(p.name for p in out.iterdir()) == ["consumer.key", "consumer.key.pub", "model.keras.env"],
-        "no plaintext model file was written",
-    )
+    signing_key = envelope.load_signing_key(signer_path)
+    metadata = {"name": "demo-classifier", "accuracy": accuracy}
+    sealed_keras.save(model, sealed_path, public_key, metadata=metadata, sign_with=signing_key)
+    check(sealed_path.exists(), f"sealed and signed {sealed_path} ({sealed_path.stat().st_size} bytes)")
+    expected = ["consumer.key", "consumer.key.pub", "model.keras.env", "producer.sign.key", "producer.sign.key.pub"]
+    check(sorted(p.name for p in out.iterdir()) == expected, "no plaintext model file was written")
 
-    step("3. anyone can inspect it, without a key")
+    step("3. anyone can inspect it, without a key, and check who signed it")
     check(run(str(bin_dir / "envelope-info"), str(sealed_path)).returncode == 0, "envelope-info")
+    result = run(str(bin_dir / "envelope-info"), "--signed-by", f"{signer_path}.pub", str(sealed_path))
+    check(result.returncode == 0, "envelope-info --signed-by: the producer's signature verifies")
 
-    step("4. the consumer loads it in memory and gets the same predictions")
+    step("4. the consumer loads it in memory, pinning the producer, and gets the same predictions")
     private_key = envelope.load_private_key(key_path)
-    loaded = sealed_keras.load(sealed_path, private_key)
+    producer = envelope.load_verifying_key(Path(f"{signer_path}.pub"))
+    loaded = sealed_keras.load(sealed_path, private_key, signed_by=producer)
     probe = rng.normal(size=(64, 8)).astype("float32")
     same = np.array_equal(model.predict(probe, verbose=0), loaded.predict(probe, verbose=0))
     check(same, "predictions match the original exactly (64 inputs)")
@@ -111,6 +120,13 @@ def main() -> None:
     truncated.write_bytes(sealed_path.read_bytes()[:-100])
     result = run(str(bin_dir / "envelope"), "open", "-i", str(key_path), "-o", str(out / "never.keras"), str(truncated))
     check(result.returncode == 1 and not (out / "never.keras").exists(), "a truncated file is refused, nothing written")
+    impostor = out / "impostor.keras.env"  # anyone with the consumer's public key can seal a model
+    sealed_keras.save(model, impostor, public_key, sign_with=envelope.generate_signing_key())
+    try:
+        sealed_keras.load(impostor, private_key, signed_by=producer)
+        check(False, "an impostor's model, sealed to the consumer, is refused")
+    except envelope.SignerError as exc:
+        check(True, f"an impostor's model, sealed to the consumer, is refused: {exc}")
     print(f"\ndemo complete: the sealed model is {sealed_path}")
 
 
