@@ -383,6 +383,9 @@ class SealedObjectReader(io.BufferedIOBase):
         self._header_size = layout.header_size
         self._token_size = layout.token_size
         self._chunk_size = layout.chunk_size
+        assert layout.chunk_count is not None  # the reader opened the final chunk: the length is possible
+        # The final chunk was opened (and its plaintext kept) by the SDK reader: reads never fetch it again.
+        self._final_token = self._header_size + (layout.chunk_count - 1) * self._token_size
         self._read_ahead = max(read_ahead, self._token_size)
         self._window = 0
         self._next = -1  # where the previous read ended: a read starting there is sequential
@@ -417,9 +420,11 @@ class SealedObjectReader(io.BufferedIOBase):
         return self._reader.seek(offset, whence)
 
     def _cipher_range(self, start: int, end: int) -> tuple[int, int]:
-        """The bytes of the tokens that hold plaintext ``[start, end)`` (spec/FORMAT.md 7.3)."""
+        """The bytes of the tokens that hold plaintext ``[start, end)`` (spec/FORMAT.md 7.3), up to
+        the final token at most (empty when only the final chunk is read)."""
         first, last = start // self._chunk_size, (end - 1) // self._chunk_size
-        return self._header_size + first * self._token_size, self._header_size + (last + 1) * self._token_size
+        low = self._header_size + first * self._token_size
+        return low, min(self._header_size + (last + 1) * self._token_size, self._final_token)
 
     def read(self, size: int | None = -1) -> bytes:
         if self.closed:
@@ -465,7 +470,8 @@ class SealedObjectReader(io.BufferedIOBase):
             return
         window = min(self._read_ahead, max(_FIRST_READ_AHEAD, 2 * self._window, end - start))
         chunks = -(-window // self._chunk_size)
-        if self._source.fetch_ahead(high, chunks * self._token_size):
+        ahead = min(chunks * self._token_size, self._final_token - high)
+        if ahead > 0 and self._source.fetch_ahead(high, ahead):
             self._window = window  # the next window is twice as large, up to read_ahead
 
     read1 = read
