@@ -11,7 +11,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
-from typing import IO, Any, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
 from envelope import (
     DEFAULT_CHUNK_SIZE,
@@ -26,6 +26,12 @@ from envelope import (
     UsageError,
     atomic_output,
 )
+
+# The one rule for URLs and the one remote output of the SDK's path functions (envelope.files).
+from envelope._urls import LOCAL, locate, refuse_options_without_url
+
+if TYPE_CHECKING:
+    from envelope.fsspec import SealedObjectReader
 
 __all__ = [
     "ModelSource",
@@ -45,10 +51,12 @@ FRAMEWORK_VERSION = "envelope.framework_version"
 MODEL_FORMAT = "envelope.model_format"
 
 ModelTarget = Union[str, "os.PathLike[str]", IO[bytes]]
-"""Where a sealed model goes: a path (written atomically) or a writable binary file object."""
+"""Where a sealed model goes: a path (written atomically), a URL (``s3://...``, with fsspec: the
+object appears once complete), or a writable binary file object."""
 
 ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
-"""Where a sealed model comes from: a path, the sealed bytes, or a readable binary file object."""
+"""Where a sealed model comes from: a path, a URL (``s3://...``, with fsspec: read in verified
+ranged reads), the sealed bytes, or a readable binary file object."""
 
 
 # How messages name the frameworks and what their files hold (keys: top-level module names).
@@ -132,12 +140,20 @@ def sealed_model(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     sign_with: Signer | SigningKey | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[EnvelopeWriter]:
-    """A writer whose output is sealed (and signed, with ``sign_with``); a path target appears only
-    if the block completes."""
+    """A writer whose output is sealed (and signed, with ``sign_with``); a path or URL target
+    appears only if the block completes."""
     options: dict[str, Any] = {"metadata": metadata, "chunk_size": chunk_size, "sign_with": sign_with}
+    refuse_options_without_url(storage_options, target)
     if isinstance(target, (str, os.PathLike)):
-        with atomic_output(target, overwrite=overwrite) as out, EnvelopeWriter(out, recipients, **options) as writer:
+        located = locate(target, storage_options, sealed=True)
+        output = (
+            atomic_output(located, overwrite=overwrite)
+            if isinstance(located, LOCAL)
+            else located.writing(overwrite=overwrite, private=False)
+        )
+        with output as out, EnvelopeWriter(out, recipients, **options) as writer:
             yield writer
     else:
         with EnvelopeWriter(target, recipients, **options) as writer:
@@ -146,15 +162,27 @@ def sealed_model(
 
 @contextlib.contextmanager
 def opened_model(
-    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, signed_by: SignedBy | None = None
-) -> Iterator[EnvelopeReader]:
+    source: ModelSource,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Iterator[EnvelopeReader | SealedObjectReader]:
     """A seekable reader over a sealed model; every byte it returns has been authenticated (and,
-    with ``signed_by``, comes from a file signed by one of those keys)."""
+    with ``signed_by``, comes from a file signed by one of those keys). A URL is read through the
+    verified ranged reader of :mod:`envelope.fsspec`: a framework's seeks fetch only the chunks
+    they touch."""
+    refuse_options_without_url(storage_options, source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         with EnvelopeReader(io.BytesIO(source), private_key, signed_by=signed_by) as reader:
             yield reader
     elif isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f, EnvelopeReader(f, private_key, signed_by=signed_by) as reader:
+        located = locate(source, storage_options, sealed=True)
+        if not isinstance(located, LOCAL):
+            with located.sealed_reader(private_key, signed_by) as remote:
+                yield remote
+            return
+        with open(located, "rb") as f, EnvelopeReader(f, private_key, signed_by=signed_by) as reader:
             yield reader
     else:
         seekable = False
