@@ -29,7 +29,8 @@ _EXPORTS = {
                "MissingDependencyError", "NoMatchingKeyError", "ObjectChangedError", "OutputExistsError",
                "PassphraseError", "RemoteError", "SignatureError", "SignerError", "UnsafeModelError",
                "UnsupportedError", "UsageError"],
-    "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"],
+    "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
+               "open_writer"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
@@ -66,6 +67,7 @@ __all__ = [
     "Opened",
     "OutputExistsError",
     "PassphraseError",
+    "PlaintextReader",
     "Recipient",
     "RecipientInfo",
     "RecipientLike",
@@ -99,6 +101,7 @@ __all__ = [
     "open_reader",
     "open_stream",
     "open_with_metadata",
+    "open_writer",
     "parse_private_key",
     "parse_public_key",
     "parse_public_keys",
@@ -166,7 +169,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         UnsupportedError,
         UsageError,
     )
-    from .fileio import EnvelopeReader, EnvelopeStreamReader, EnvelopeWriter, open_reader
+    from .fileio import (
+        EnvelopeReader,
+        EnvelopeStreamReader,
+        EnvelopeWriter,
+        PlaintextReader,
+        open_reader,
+        open_writer,
+    )
     from .files import open_file, rewrap_file, seal_file, verify_file
     from .inspection import Inspection, RecipientInfo, SignerInfo
     from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module

@@ -28,9 +28,10 @@ import shutil
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from ._urls import is_url
 from .errors import MissingDependencyError, UsageError
 from .fileio import EnvelopeWriter
-from .fsspec import _keyword_options, _portable_identity, _portable_recipients, _storage, open_url
+from .fsspec import _keyword_options, _load_identities, _portable_identity, _portable_recipients, _storage, open_url
 
 try:
     import dask.bag
@@ -183,6 +184,23 @@ def _open_one(
     envelope_options: dict[str, Any],
 ) -> dict[str, Any]:
     source, destination = pair
+    if not is_url(destination) or destination.startswith(("file://", "local://")):
+        # A local destination gets what open_file gives any local output: written in its own
+        # folder with mode 0600, named only once every chunk verified, fsynced. (fsspec's local
+        # files stage an uncommitted write in the system temp folder, with the umask's mode.)
+        from .files import open_file
+
+        identities = _load_identities(identity, identity_env)
+        _make_parent(destination, destination_options)
+        result = open_file(
+            source,
+            destination,
+            identities,
+            storage_options=source_options,
+            overwrite=True,
+            **{k: v for k, v in envelope_options.items() if k == "signed_by"},
+        )
+        return {"source": source, "destination": destination, "bytes": result.plaintext_len}
     with open_url(
         source,
         "rb",

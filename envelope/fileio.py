@@ -4,10 +4,11 @@ or opening pipeline (``envelope._stream``)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-from collections.abc import Generator, Iterable, Mapping
-from typing import IO, Any
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from typing import IO, Any, Protocol, Union
 
 from ._header import new_header, read_and_unlock
 from ._pipeline import positional_opening
@@ -20,13 +21,15 @@ from ._stream import (
     TokenSink,
     open_sequential,
 )
+from ._urls import LOCAL, locate, refuse_options_without_url
+from .atomic import atomic_output
 from .errors import UsageError
 from .inspection import SignerInfo
 from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
 from .signing import SignedBy, Signer, SigningKey
 
-__all__ = ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "open_reader"]
+__all__ = ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader", "open_writer"]
 
 
 class EnvelopeWriter(io.BufferedIOBase):
@@ -384,12 +387,97 @@ class EnvelopeStreamReader(_ChunkedReader):
         return f"<EnvelopeStreamReader position={self._position} closed={self.closed}>"
 
 
+class PlaintextReader(Protocol):
+    """What :func:`open_reader` returns: a readable binary file of verified plaintext, with the
+    file's authenticated metadata and its signer (seekable, except over a stream)."""
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+    @property
+    def signer(self) -> SignerInfo | None: ...
+
+    def read(self, size: int | None = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: Any, /) -> int: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
+
+    def seekable(self) -> bool: ...
+
+    def readable(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any, /) -> Any: ...
+
+
+ReaderSource = Union[IO[bytes], bytes, bytearray, memoryview, str, "os.PathLike[str]"]
+"""What :func:`open_reader` reads: a binary file object, the sealed bytes, or a path or URL."""
+
+
 def open_reader(
-    src: IO[bytes], private_key: IdentityLike | Iterable[IdentityLike], **options: Any
-) -> EnvelopeReader | EnvelopeStreamReader:
-    """An :class:`EnvelopeReader` over a seekable source, else an :class:`EnvelopeStreamReader`."""
-    cls = EnvelopeReader if _seekable(src) else EnvelopeStreamReader
-    return cls(src, private_key, **options)
+    source: ReaderSource,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> PlaintextReader:
+    """A reader of verified plaintext, whatever the source: over a seekable file object or sealed
+    bytes an :class:`EnvelopeReader`, over any other file object an :class:`EnvelopeStreamReader`;
+    a path is opened here (and closed with the reader); a URL (with fsspec) gets the verified
+    ranged reader of :mod:`envelope.fsspec`, seekable, fetching only the chunks reads touch.
+    ``options`` are the readers' (``signed_by``, ``threads``...)."""
+    refuse_options_without_url(storage_options, source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return EnvelopeReader(io.BytesIO(source), private_key, **options)
+    if isinstance(source, (str, os.PathLike)):
+        located = locate(source, storage_options, sealed=True)
+        if not isinstance(located, LOCAL):
+            unknown = set(options) - {"signed_by"}
+            if unknown:
+                raise UsageError(f"a sealed object at a URL is read with signed_by only, not {sorted(unknown)}")
+            return located.sealed_reader(private_key, options.get("signed_by"))
+        f = open(located, "rb")
+        try:
+            return EnvelopeReader(f, private_key, close_src=True, **options)
+        except BaseException:
+            f.close()
+            raise
+    cls = EnvelopeReader if _seekable(source) else EnvelopeStreamReader
+    return cls(source, private_key, **options)
+
+
+@contextlib.contextmanager
+def open_writer(
+    target: IO[bytes] | str | os.PathLike[str],
+    recipients: RecipientLike | Iterable[RecipientLike],
+    *,
+    overwrite: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Iterator[EnvelopeWriter]:
+    """An :class:`EnvelopeWriter` whose sealed output appears at a path or URL only if the block
+    completes (:func:`envelope.atomic_output`; on an object store, an upload committed at the end),
+    or that writes into a binary file object. ``options`` are the writer's (``metadata``,
+    ``chunk_size``, ``sign_with``...)."""
+    refuse_options_without_url(storage_options, target)
+    if not isinstance(target, (str, os.PathLike)):
+        with EnvelopeWriter(target, recipients, **options) as writer:
+            yield writer
+        return
+    located = locate(target, storage_options, sealed=True)
+    output = (
+        atomic_output(located, overwrite=overwrite)
+        if isinstance(located, LOCAL)
+        else located.writing(overwrite=overwrite, private=False)
+    )
+    with output as out, EnvelopeWriter(out, recipients, **options) as writer:
+        yield writer
 
 
 def _seekable(src: IO[bytes]) -> bool:

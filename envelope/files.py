@@ -1,18 +1,25 @@
 """Path-based helpers with atomic outputs: the data go to a temporary (on Linux, unnamed) file in
 the destination folder, are fsynced, and only then get their name. On any failure nothing is left
 behind, no partial or unverified output, and the source is never modified.
+
+Any path may be a URL instead (``s3://bucket/model.env``; :func:`is_url` says which strings are),
+with fsspec installed: a sealed object is read through the verified ranged reader of
+:mod:`envelope.fsspec`, and an output is uploaded and appears only once complete (docs/REMOTE.md,
+"URLs in the SDK"). ``storage_options`` configure the filesystems of the URL arguments, as
+``fsspec.open`` takes them; they apply to each URL argument of the call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from . import _pipeline
 from ._header import new_header, read_and_unlock
 from ._stream import Progress
+from ._urls import LOCAL, Location, is_url, locate, refuse_options_without_url
 from .atomic import PathLike, atomic_output
 from .core import StreamResult, rewrap_stream
 from .errors import UsageError
@@ -20,13 +27,53 @@ from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
 from .signing import SignedBy, Signer, SigningKey
 
-__all__ = ["PathLike", "atomic_output", "open_file", "rewrap_file", "seal_file", "verify_file"]
+if TYPE_CHECKING:
+    from .fsspec import SealedObjectReader
+
+__all__ = ["PathLike", "atomic_output", "is_url", "open_file", "rewrap_file", "seal_file", "verify_file"]
 
 
-def _refuse_same_file(src: PathLike, dst: PathLike) -> None:
+def _refuse_same_file(src: Location, dst: Location) -> None:
+    if not isinstance(src, LOCAL):
+        if src.same_object(dst):
+            raise UsageError("the output object is the input object")
+        return
+    if not isinstance(dst, LOCAL):
+        return
     with contextlib.suppress(OSError):
         if os.path.samefile(src, dst):
             raise UsageError("the output file is the input file")
+
+
+@contextlib.contextmanager
+def _reading(location: Location) -> Iterator[IO[bytes]]:
+    if isinstance(location, LOCAL):
+        with open(location, "rb") as local:
+            yield local
+    else:
+        with location.reading() as remote:
+            yield cast(IO[bytes], remote)
+
+
+def _writing(
+    location: Location, *, overwrite: bool, private: bool = False, mode: int | None = None
+) -> contextlib.AbstractContextManager[IO[bytes]]:
+    if isinstance(location, LOCAL):
+        return atomic_output(location, overwrite=overwrite, private=private, mode=mode)
+    return location.writing(overwrite=overwrite, private=private)
+
+
+def _read_verified(reader: SealedObjectReader, out: IO[bytes] | None, progress: Progress | None) -> _pipeline.Done:
+    """Read a remote sealed object through its verified reader, one chunk per read (each chunk is
+    verified before a byte of it is returned), into ``out`` (``None``: verify only)."""
+    total = 0
+    while data := reader.read(reader.chunk_size):
+        if out is not None:
+            out.write(data)
+        total += len(data)
+        if progress is not None:
+            progress(len(data))
+    return _pipeline.Done(total, reader.metadata, reader.signer)
 
 
 def seal_file(
@@ -40,12 +87,16 @@ def seal_file(
     overwrite: bool = False,
     progress: Progress | None = None,
     threads: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> StreamResult:
     """Seal the file ``src`` into ``dst`` (atomically). Returns the plaintext length, the metadata
-    and the signer (``sign_with``, as for :func:`~envelope.seal`)."""
-    _refuse_same_file(src, dst)
+    and the signer (``sign_with``, as for :func:`~envelope.seal`). Either may be a URL."""
+    refuse_options_without_url(storage_options, src, dst)
+    source_at = locate(src, storage_options, sealed=False)
+    target_at = locate(dst, storage_options, sealed=True)
+    _refuse_same_file(source_at, target_at)
     head = new_header(recipients, metadata, chunk_size, sign_with)
-    with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite) as out:
+    with _reading(source_at) as source, _writing(target_at, overwrite=overwrite) as out:
         done = _pipeline.seal_to(head, source, out, own_files=True, progress=progress, threads=threads)
     return StreamResult(*done)
 
@@ -59,15 +110,27 @@ def open_file(
     overwrite: bool = False,
     progress: Progress | None = None,
     threads: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> StreamResult:
     """Open the envelope file ``src`` into ``dst`` (mode 0600). ``dst`` appears only once every
     chunk (and a signed file's signature) verified; on any failure nothing is left behind. Returns
     the plaintext length, the verified metadata and the verified signer; ``signed_by`` as for
-    :func:`~envelope.open_with_metadata`."""
-    _refuse_same_file(src, dst)
-    with open(src, "rb") as source:
+    :func:`~envelope.open_with_metadata`. Either may be a URL: a URL ``dst`` puts the plaintext
+    in that store."""
+    refuse_options_without_url(storage_options, src, dst)
+    source_at = locate(src, storage_options, sealed=True)
+    target_at = locate(dst, storage_options, sealed=False)
+    _refuse_same_file(source_at, target_at)
+    if not isinstance(source_at, LOCAL):
+        with (
+            source_at.sealed_reader(private_key, signed_by) as reader,
+            _writing(target_at, overwrite=overwrite, private=True) as out,
+        ):
+            done = _read_verified(reader, out, progress)
+        return StreamResult(*done)
+    with open(source_at, "rb") as source:
         unlocked = read_and_unlock(source, private_key, signed_by)
-        with atomic_output(dst, overwrite=overwrite, private=True) as out:
+        with _writing(target_at, overwrite=overwrite, private=True) as out:
             done = _pipeline.open_to(unlocked, source, out, own_files=True, progress=progress, threads=threads)
     return StreamResult(*done)
 
@@ -79,10 +142,17 @@ def verify_file(
     signed_by: SignedBy | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> StreamResult:
     """Authenticate all of ``src`` (and its signature) without writing any plaintext; return the
-    plaintext length, the verified metadata and the verified signer."""
-    with open(src, "rb") as source:
+    plaintext length, the verified metadata and the verified signer. ``src`` may be a URL."""
+    refuse_options_without_url(storage_options, src)
+    source_at = locate(src, storage_options, sealed=True)
+    if not isinstance(source_at, LOCAL):
+        with source_at.sealed_reader(private_key, signed_by) as reader:
+            done = _read_verified(reader, None, progress)
+        return StreamResult(*done)
+    with open(source_at, "rb") as source:
         unlocked = read_and_unlock(source, private_key, signed_by)
         done = _pipeline.open_to(unlocked, source, None, own_files=True, progress=progress, threads=threads)
     return StreamResult(*done)
@@ -96,9 +166,14 @@ def rewrap_file(
     add: RecipientLike | Iterable[RecipientLike] = (),
     remove: Iterable[bytes | str] = (),
     overwrite: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``src`` with recipients changed to ``dst``; the payload is copied unchanged, and so is
-    the file mode. ``dst`` may be ``src`` itself when ``overwrite`` is true (replaced atomically)."""
-    mode = os.stat(src).st_mode & 0o7777
-    with open(src, "rb") as source, atomic_output(dst, overwrite=overwrite, mode=mode) as out:
+    the file mode. ``dst`` may be ``src`` itself when ``overwrite`` is true (replaced atomically).
+    Either may be a URL (an object has no mode: a local copy of one gets the default)."""
+    refuse_options_without_url(storage_options, src, dst)
+    source_at = locate(src, storage_options, sealed=True)
+    target_at = locate(dst, storage_options, sealed=True)
+    mode = os.stat(source_at).st_mode & 0o7777 if isinstance(source_at, LOCAL) else None
+    with _reading(source_at) as source, _writing(target_at, overwrite=overwrite, mode=mode) as out:
         rewrap_stream(source, out, private_key, add=add, remove=remove)

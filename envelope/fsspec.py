@@ -29,8 +29,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, cast
 
+from ._urls import is_url
 from .errors import EnvelopeError, MissingDependencyError, ObjectChangedError, RemoteError, UsageError
 from .fileio import EnvelopeReader, EnvelopeWriter
+from .inspection import SignerInfo
 from .inspection import inspect as inspect_header
 from .keys import load_private_key, parse_private_key, public_key_pem
 
@@ -356,6 +358,27 @@ class _RangedSource(io.RawIOBase):
             super().close()
 
 
+class _WindowedSource(_RangedSource):
+    """The object for a reader that does not plan its ranges (a header parser, a copy, the keyless
+    signature check): a read that misses fetches at least ``window`` bytes from where it starts,
+    and with ``ahead`` the next window downloads in the background while this one is used."""
+
+    def __init__(self, raw: Any, size: int, path: str, *, window: int, ahead: bool) -> None:
+        super().__init__(raw, size, path)
+        self._window = window
+        self._read_ahead = ahead
+
+    def readinto(self, buffer: Any) -> int:
+        with memoryview(buffer) as view:
+            start, count = self._position, view.nbytes
+        end = min(start + count, self._size)
+        if start < end and not (self._start <= start and end <= self._segment_end()):
+            self.fetch(start, max(end, start + self._window))
+        if self._read_ahead and start < end:
+            self.fetch_ahead(self._segment_end(), self._window)
+        return super().readinto(buffer)
+
+
 class SealedObjectReader(io.BufferedIOBase):
     """A sealed object opened for reading: a seekable binary file of verified plaintext.
 
@@ -383,6 +406,9 @@ class SealedObjectReader(io.BufferedIOBase):
         self._header_size = layout.header_size
         self._token_size = layout.token_size
         self._chunk_size = layout.chunk_size
+        assert layout.chunk_count is not None  # the reader opened the final chunk: the length is possible
+        # The final chunk was opened (and its plaintext kept) by the SDK reader: reads never fetch it again.
+        self._final_token = self._header_size + (layout.chunk_count - 1) * self._token_size
         self._read_ahead = max(read_ahead, self._token_size)
         self._window = 0
         self._next = -1  # where the previous read ended: a read starting there is sequential
@@ -391,6 +417,16 @@ class SealedObjectReader(io.BufferedIOBase):
     def metadata(self) -> dict[str, Any]:
         """The file's authenticated metadata."""
         return self._reader.metadata
+
+    @property
+    def chunk_size(self) -> int:
+        """The file's chunk size: a read of this many bytes at a multiple of it is one chunk."""
+        return self._chunk_size
+
+    @property
+    def signer(self) -> SignerInfo | None:
+        """Who signed the file, verified when the reader was made (``None``: unsigned)."""
+        return self._reader.signer
 
     @property
     def size(self) -> int:
@@ -417,9 +453,11 @@ class SealedObjectReader(io.BufferedIOBase):
         return self._reader.seek(offset, whence)
 
     def _cipher_range(self, start: int, end: int) -> tuple[int, int]:
-        """The bytes of the tokens that hold plaintext ``[start, end)`` (spec/FORMAT.md 7.3)."""
+        """The bytes of the tokens that hold plaintext ``[start, end)`` (spec/FORMAT.md 7.3), up to
+        the final token at most (empty when only the final chunk is read)."""
         first, last = start // self._chunk_size, (end - 1) // self._chunk_size
-        return self._header_size + first * self._token_size, self._header_size + (last + 1) * self._token_size
+        low = self._header_size + first * self._token_size
+        return low, min(self._header_size + (last + 1) * self._token_size, self._final_token)
 
     def read(self, size: int | None = -1) -> bytes:
         if self.closed:
@@ -465,7 +503,8 @@ class SealedObjectReader(io.BufferedIOBase):
             return
         window = min(self._read_ahead, max(_FIRST_READ_AHEAD, 2 * self._window, end - start))
         chunks = -(-window // self._chunk_size)
-        if self._source.fetch_ahead(high, chunks * self._token_size):
+        ahead = min(chunks * self._token_size, self._final_token - high)
+        if ahead > 0 and self._source.fetch_ahead(high, ahead):
             self._window = window  # the next window is twice as large, up to read_ahead
 
     read1 = read
@@ -489,6 +528,47 @@ class SealedObjectReader(io.BufferedIOBase):
 
     def __repr__(self) -> str:
         return f"<SealedObjectReader position={self._reader.tell()} size={self.size} closed={self.closed}>"
+
+
+def _open_object(fs: Any, path: str, name: str, **open_options: Any) -> tuple[Any, int]:
+    """The underlying file opened for reading, and its length. ``name``: the object in messages."""
+    with _storage("opening", name, opened=False):
+        raw = fs.open(path, "rb", **open_options)
+        try:
+            size = getattr(raw, "size", None)
+            if not isinstance(size, int):
+                size = raw.seek(0, os.SEEK_END)
+        except BaseException:
+            raw.close()
+            raise
+    return raw, size
+
+
+def _open_sealed(
+    fs: Any,
+    path: str,
+    identities: Any,
+    options: Mapping[str, Any],
+    *,
+    read_ahead: int = DEFAULT_READ_AHEAD,
+    name: str | None = None,
+    **open_options: Any,
+) -> SealedObjectReader:
+    """The verified reader of the sealed object ``path`` of ``fs`` (``open_options``: those of
+    ``fs.open``; ``cache_type="none"`` for ranged reads this module plans)."""
+    raw, size = _open_object(fs, path, name or path, **open_options)
+    source = _RangedSource(raw, size, name or path)
+    try:
+        return SealedObjectReader(source, identities, options, read_ahead)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _open_windowed(fs: Any, path: str, name: str, *, window: int, ahead: bool) -> _WindowedSource:
+    """The object ``path`` of ``fs`` as a seekable raw file read in windows (see _WindowedSource)."""
+    raw, size = _open_object(fs, path, name, cache_type="none")
+    return _WindowedSource(raw, size, name, window=window, ahead=ahead)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -731,17 +811,16 @@ class EnvelopeFileSystem(ChainedFileSystem):  # type: ignore[misc]  # fsspec is 
         cache_options: dict[str, Any] | None,
         kwargs: dict[str, Any],
     ) -> SealedObjectReader:
-        with _storage("opening", path, opened=False):
-            raw = self.fs.open(path, "rb", block_size=block_size, cache_options=cache_options, **kwargs)
-            size = getattr(raw, "size", None)
-            if not isinstance(size, int):
-                size = raw.seek(0, os.SEEK_END)
-        source = _RangedSource(raw, size, path)
-        try:
-            return SealedObjectReader(source, identities, options, read_ahead)
-        except BaseException:
-            source.close()
-            raise
+        return _open_sealed(
+            self.fs,
+            path,
+            identities,
+            options,
+            read_ahead=read_ahead,
+            block_size=block_size,
+            cache_options=cache_options,
+            **kwargs,
+        )
 
     # --- what passes through: these speak of the sealed objects ---
 
@@ -795,17 +874,6 @@ class EnvelopeFileSystem(ChainedFileSystem):  # type: ignore[misc]  # fsspec is 
 
 
 # --- one file, for code that takes a path or a URL --------------------------------------------
-
-
-def is_url(value: object) -> bool:
-    """Whether ``value`` names a file for fsspec rather than a local path: ``proto://...`` or a
-    chain ``a::b``. A plain path, even a relative one with colons, is not a URL."""
-    if not isinstance(value, str):
-        return False
-    if "::" in value:
-        return True
-    scheme, sep, _ = value.partition("://")
-    return bool(sep) and scheme.isidentifier() and len(scheme) > 1  # "C://" stays a Windows path
 
 
 def open_url(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Union
+from typing import IO, Any, Union, cast
 
 from ._format import HEADER_MAC_LEN, VERSION, Header, read_header
 from ._layout import PayloadLayout, token_len
+from ._urls import LOCAL, locate, refuse_options_without_url
 from .errors import EnvelopeError
 
 __all__ = ["Inspection", "RecipientInfo", "SignerInfo", "inspect"]
@@ -84,13 +86,22 @@ class Inspection:
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes]]
 
 
-def inspect(source: Source) -> Inspection:
+def inspect(source: Source, *, storage_options: Mapping[str, Any] | None = None) -> Inspection:
     """Describe an envelope file from its header and length, without a key. Raises an
-    :class:`EnvelopeError` subclass when the header does not parse."""
+    :class:`EnvelopeError` subclass when the header does not parse.
+
+    ``source``: a path, a URL (``s3://...``, with fsspec; ``storage_options`` as ``fsspec.open``
+    takes them: one ranged read of the first 4 KiB covers most headers), the file's bytes, or a
+    binary file object."""
+    refuse_options_without_url(storage_options, source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _inspect_stream(io.BytesIO(bytes(source)))
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
+        located = locate(source, storage_options, sealed=True)
+        if not isinstance(located, LOCAL):
+            with located.header_reading() as remote:
+                return _inspect_stream(cast(IO[bytes], remote))
+        with open(located, "rb") as f:
             return _inspect_stream(f)
     return _inspect_stream(source)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
@@ -338,11 +338,14 @@ def verifying_key_pem(key: SigningKey | VerifyingKey) -> bytes:
 # --- checking a signature without any private key ------------------------------------------------
 
 
-def check_signature(source: Any, *, signed_by: SignedBy | None = None) -> SignerInfo:
+def check_signature(
+    source: Any, *, signed_by: SignedBy | None = None, storage_options: Mapping[str, Any] | None = None
+) -> SignerInfo:
     """Check a file's signature without a private key: the footer's tags are the tokens' tags and
     the signer signed them, the metadata, the chunk size and its own key (spec/FORMAT.md 8.3).
 
-    ``source``: a path, the file's bytes, or a seekable binary file object. Returns the verified
+    ``source``: a path, a URL (``s3://...``, with fsspec; ``storage_options`` as ``fsspec.open``
+    takes them), the file's bytes, or a seekable binary file object. Returns the verified
     signer; raises :class:`~envelope.SignerError` for an unsigned file (or one signed by a key not
     in ``signed_by``) and :class:`~envelope.SignatureError` when the check fails. Without the data
     key this cannot tell whether the token *bodies* are intact (their HMAC needs it): opening the
@@ -354,13 +357,21 @@ def check_signature(source: Any, *, signed_by: SignedBy | None = None) -> Signer
     from ._header import check_signer
     from ._layout import CHUNK_FAILED, TAG_LEN, TAGS_DIFFER, PayloadLayout
     from ._stream import timestamp_field
+    from ._urls import LOCAL, locate, refuse_options_without_url
     from .errors import AuthenticationError, SignerError
     from .inspection import signer_info
 
+    refuse_options_without_url(storage_options, source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
+        located = locate(source, storage_options, sealed=True)
+        if not isinstance(located, LOCAL):
+            # Every token's first and last bytes are read, in order: windows of 16 MiB, the next
+            # one fetched while this one is checked.
+            with located.reading() as remote:
+                return check_signature(remote, signed_by=signed_by)
+        with open(located, "rb") as f:
             return check_signature(f, signed_by=signed_by)
     start = source.tell()
     authenticated, header, _ = read_header(source)

@@ -81,6 +81,10 @@ def test_seal_and_open_a_prefix_on_two_workers(client, moto_server, bucket, key_
     )
     opening.compute()
     assert tree(tmp_path / "opened") == tree(shards)
+    # Plaintext outputs on a local disk are private (0600), as open_file makes them: fsspec's own
+    # local files got the umask's mode (0644), after a detour through the system temp folder.
+    modes = {path.stat().st_mode & 0o777 for path in (tmp_path / "opened").rglob("*") if path.is_file()}
+    assert modes == {0o600}
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,27 @@ def test_unseekable_reader_refuses_seek(alice, sealed_data):
     with pytest.raises(io.UnsupportedOperation):
         reader.seek(0)
     assert reader.read() == DATA
+
+
+def test_open_writer_and_open_reader_take_paths(alice, tmp_path):
+    """The path forms the model adapters stand on: an output appears whole or not at all, and a
+    reader over a path closes the file it opened."""
+    target = tmp_path / "w.env"
+    with pytest.raises(RuntimeError), envelope.open_writer(target, alice.public_key(), chunk_size=64) as w:
+        w.write(DATA[:500])
+        raise RuntimeError("the producer fails half way")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with envelope.open_writer(target, alice.public_key(), chunk_size=64, metadata={"k": 1}) as w:
+        w.write(DATA)
+    with pytest.raises(envelope.OutputExistsError):
+        with envelope.open_writer(target, alice.public_key()):
+            pass
+    with envelope.open_reader(str(target), alice) as reader:
+        assert reader.metadata == {"k": 1} and reader.signer is None
+        reader.seek(4000)
+        assert reader.read(10) == DATA[4000:4010]
+    assert reader.closed
+    with envelope.open_reader(target.read_bytes(), alice) as reader:
+        assert reader.read() == DATA
+    with pytest.raises(envelope.UsageError):
+        envelope.open_reader(target, alice, storage_options={"anon": True})  # options without a URL

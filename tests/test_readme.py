@@ -21,7 +21,32 @@ def blocks() -> list[tuple[str, str, str | None]]:
     return [(m["lang"], m["code"], m["why"]) for m in BLOCK.finditer(README.read_text())]
 
 
-def test_every_block_runs_but_the_few_marked(monkeypatch, tmp_path):
+@pytest.fixture
+def s3_endpoint(monkeypatch):  # type: ignore[no-untyped-def]
+    """The README's object-store examples run against a local S3 server (moto), found by the
+    standard AWS settings, with its bucket "models"."""
+    from remote_fixtures import MotoServer, need
+
+    need("s3fs")
+    server = MotoServer()
+    try:
+        for name, value in {
+            "AWS_ENDPOINT_URL": server.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        s3fs.S3FileSystem().mkdir("models")
+        yield server
+    finally:
+        server.stop()
+
+
+def test_every_block_runs_but_the_few_marked(monkeypatch, tmp_path, s3_endpoint):
     found = blocks()
     skipped = [why for _, _, why in found if why]
     assert len(found) >= 6 and len(skipped) <= 3, "run what the README shows"

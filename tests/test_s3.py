@@ -6,6 +6,7 @@ What goes over the wire is counted where s3fs returns it (S3File._fetch_range: e
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -89,6 +90,21 @@ def test_a_sequential_read_fetches_each_chunk_once_in_few_gets(moto_server, key_
     assert b"".join(parts) == payload
     assert sum(fetches) <= 12 * TOKEN + HEADER_WINDOW + 2 * 73  # the header window and final chunk twice
     assert len(fetches) <= 8  # header, final chunk, chunk 0, chunk 1, then 4 MiB windows
+
+
+def test_the_final_chunk_is_fetched_once(moto_server, key_file, sealed_url, payload, fetches):
+    """The reader verifies the final chunk when it opens and keeps its plaintext: reading it again
+    (a zip archive's directory, the end of a sequential read) fetches nothing more."""
+    with fsspec.open(sealed_url, "rb", **reading(moto_server, key_file)) as f:
+        assert f.read(10) == payload[:10]  # chunk 0: the held segment moves off the final chunk
+        before = len(fetches)
+        f.seek(-3, os.SEEK_END)
+        assert f.read() == payload[-3:]
+        assert len(fetches) == before  # the final chunk again: no GET
+        f.seek(0)
+        assert f.read() == payload
+    final_token = 57 + 16 * ((9 + 5) // 16 + 1)  # the last chunk holds 5 bytes
+    assert fetches.count(final_token) == 1
 
 
 def test_an_interrupted_upload_leaves_no_object(moto_server, bucket, key_file, s3):

@@ -15,16 +15,17 @@ from typing import IO, Any, Union
 
 from envelope import (
     DEFAULT_CHUNK_SIZE,
-    EnvelopeReader,
     EnvelopeWriter,
     IdentityLike,
     MissingDependencyError,
+    PlaintextReader,
     RecipientLike,
     SignedBy,
     Signer,
     SigningKey,
     UsageError,
-    atomic_output,
+    open_reader,
+    open_writer,
 )
 
 __all__ = [
@@ -45,10 +46,12 @@ FRAMEWORK_VERSION = "envelope.framework_version"
 MODEL_FORMAT = "envelope.model_format"
 
 ModelTarget = Union[str, "os.PathLike[str]", IO[bytes]]
-"""Where a sealed model goes: a path (written atomically) or a writable binary file object."""
+"""Where a sealed model goes: a path (written atomically), a URL (``s3://...``, with fsspec: the
+object appears once complete), or a writable binary file object."""
 
 ModelSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
-"""Where a sealed model comes from: a path, the sealed bytes, or a readable binary file object."""
+"""Where a sealed model comes from: a path, a URL (``s3://...``, with fsspec: read in verified
+ranged reads), the sealed bytes, or a readable binary file object."""
 
 
 # How messages name the frameworks and what their files hold (keys: top-level module names).
@@ -132,38 +135,35 @@ def sealed_model(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     sign_with: Signer | SigningKey | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[EnvelopeWriter]:
-    """A writer whose output is sealed (and signed, with ``sign_with``); a path target appears only
-    if the block completes."""
+    """A writer whose output is sealed (and signed, with ``sign_with``); a path or URL target
+    appears only if the block completes."""
     options: dict[str, Any] = {"metadata": metadata, "chunk_size": chunk_size, "sign_with": sign_with}
-    if isinstance(target, (str, os.PathLike)):
-        with atomic_output(target, overwrite=overwrite) as out, EnvelopeWriter(out, recipients, **options) as writer:
-            yield writer
-    else:
-        with EnvelopeWriter(target, recipients, **options) as writer:
-            yield writer
+    with open_writer(target, recipients, overwrite=overwrite, storage_options=storage_options, **options) as writer:
+        yield writer
 
 
 @contextlib.contextmanager
 def opened_model(
-    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, signed_by: SignedBy | None = None
-) -> Iterator[EnvelopeReader]:
+    source: ModelSource,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Iterator[PlaintextReader]:
     """A seekable reader over a sealed model; every byte it returns has been authenticated (and,
-    with ``signed_by``, comes from a file signed by one of those keys)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        with EnvelopeReader(io.BytesIO(source), private_key, signed_by=signed_by) as reader:
-            yield reader
-    elif isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f, EnvelopeReader(f, private_key, signed_by=signed_by) as reader:
-            yield reader
-    else:
+    with ``signed_by``, comes from a file signed by one of those keys). A URL is read through the
+    verified ranged reader of :mod:`envelope.fsspec`: a framework's seeks fetch only the chunks
+    they touch."""
+    if not isinstance(source, (bytes, bytearray, memoryview, str, os.PathLike)):
         seekable = False
         with contextlib.suppress(AttributeError, OSError, ValueError):
             seekable = bool(source.seekable())
         if not seekable:  # frameworks need to seek: read the sealed stream into memory first
             source = io.BytesIO(source.read())
-        with EnvelopeReader(source, private_key, signed_by=signed_by) as reader:
-            yield reader
+    with open_reader(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
+        yield reader
 
 
 _TEMPDIR_LOCK = threading.RLock()

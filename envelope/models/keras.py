@@ -96,6 +96,7 @@ def save(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     sign_with: Signer | SigningKey | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Seal ``model`` (a Keras 3 model, with its weights and optimizer state) to ``target``."""
     keras = _keras()
@@ -104,7 +105,13 @@ def save(
     with (
         ram_tempdir(required=_has_assets(model)),
         sealed_model(
-            target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+            target,
+            recipients,
+            meta,
+            chunk_size=chunk_size,
+            overwrite=overwrite,
+            sign_with=sign_with,
+            storage_options=storage_options,
         ) as writer,
     ):
         saving_lib.save_model(model, writer)
@@ -118,10 +125,11 @@ def load(
     compile: bool = True,  # noqa: A002 - Keras' own name for it
     safe_mode: bool = True,
     signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Open a sealed Keras model and rebuild it in memory. Options pass through to Keras."""
     saving_lib = _saving_lib()
-    with opened_model(source, private_key, signed_by=signed_by) as reader:
+    with opened_model(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
         check_framework(reader.metadata, "keras", [MODEL_FORMAT])
         import zipfile
 
@@ -148,6 +156,7 @@ def export_saved_model(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     sign_with: Signer | SigningKey | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Seal a TensorFlow SavedModel export of ``model`` (``model.export(..., "tf_saved_model")``).
 
@@ -171,7 +180,13 @@ def export_saved_model(
         if tf.io.gfile.exists(scratch):
             tf.io.gfile.rmtree(scratch)
     with sealed_model(
-        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+        target,
+        recipients,
+        meta,
+        chunk_size=chunk_size,
+        overwrite=overwrite,
+        sign_with=sign_with,
+        storage_options=storage_options,
     ) as writer:
         writer.write(archive.getbuffer())
 
@@ -182,6 +197,7 @@ def load_saved_model(
     *,
     unsafe_trust_graph: bool = False,
     signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Open a sealed SavedModel export into ``tf.saved_model.load``'s object (call ``.serve``).
 
@@ -198,7 +214,7 @@ def load_saved_model(
             "unsafe_trust_graph=True"
         )
     tf = require("tensorflow", "tensorflow")
-    with opened_model(source, private_key, signed_by=signed_by) as reader:
+    with opened_model(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
         check_framework(reader.metadata, "tensorflow", [SAVED_MODEL_FORMAT])
         archive = io.BytesIO(reader.read())
     scratch = f"ram://envelope-{os.urandom(8).hex()}"

@@ -32,6 +32,7 @@ def save(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     sign_with: Signer | SigningKey | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Seal an ``onnx.ModelProto``."""
     onnx = require("onnx", "onnx")
@@ -46,23 +47,37 @@ def save(
         metadata, "onnx", onnx.__version__, MODEL_FORMAT, ir_version=model.ir_version, opset=opsets.get("ai.onnx")
     )
     with sealed_model(
-        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+        target,
+        recipients,
+        meta,
+        chunk_size=chunk_size,
+        overwrite=overwrite,
+        sign_with=sign_with,
+        storage_options=storage_options,
     ) as writer:
         writer.write(data)
 
 
 def load_bytes(
-    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, signed_by: SignedBy | None = None
+    source: ModelSource,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The authenticated model bytes, for runtimes that take bytes (``onnxruntime.InferenceSession``)."""
-    with opened_model(source, private_key, signed_by=signed_by) as reader:
+    with opened_model(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
         check_framework(reader.metadata, "onnx", [MODEL_FORMAT])
         return reader.read()
 
 
 def load(
-    source: ModelSource, private_key: IdentityLike | Iterable[IdentityLike], *, signed_by: SignedBy | None = None
+    source: ModelSource,
+    private_key: IdentityLike | Iterable[IdentityLike],
+    *,
+    signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Open a sealed ONNX model into an ``onnx.ModelProto``."""
     onnx = require("onnx", "onnx")
-    return onnx.load_from_string(load_bytes(source, private_key, signed_by=signed_by))
+    return onnx.load_from_string(load_bytes(source, private_key, signed_by=signed_by, storage_options=storage_options))

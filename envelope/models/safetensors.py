@@ -47,6 +47,7 @@ def save(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     sign_with: Signer | SigningKey | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Seal a dict of tensors. ``tensor_metadata`` goes into the safetensors header itself (and is
     encrypted with the payload); ``metadata`` is envelope's plaintext, authenticated metadata."""
@@ -56,7 +57,13 @@ def save(
     data = backend.save(dict(tensors), metadata=dict(tensor_metadata) if tensor_metadata else None)
     meta = model_metadata(metadata, "safetensors", safetensors.__version__, MODEL_FORMAT, tensor_library=library)
     with sealed_model(
-        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+        target,
+        recipients,
+        meta,
+        chunk_size=chunk_size,
+        overwrite=overwrite,
+        sign_with=sign_with,
+        storage_options=storage_options,
     ) as writer:
         writer.write(data)
 
@@ -67,10 +74,11 @@ def load(
     *,
     library: Library | None = None,
     signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Open a sealed safetensors file into a dict of tensors, as NumPy arrays or PyTorch tensors
     (``library``; by default the kind that was saved)."""
-    with opened_model(source, private_key, signed_by=signed_by) as reader:
+    with opened_model(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
         check_framework(reader.metadata, "safetensors", [MODEL_FORMAT])
         chosen = library or reader.metadata.get("envelope.tensor_library", "numpy")
         if chosen not in ("numpy", "torch"):

@@ -17,7 +17,6 @@ to ``torch.jit.load``, running their code) and the legacy tar and raw-pickle for
 
 from __future__ import annotations
 
-import io
 import pickle
 import re
 import zipfile
@@ -28,6 +27,7 @@ from envelope import (
     DEFAULT_CHUNK_SIZE,
     IdentityLike,
     MissingDependencyError,
+    PlaintextReader,
     RecipientLike,
     SignedBy,
     Signer,
@@ -74,12 +74,19 @@ def save(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     overwrite: bool = False,
     sign_with: Signer | SigningKey | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Seal ``obj`` (typically ``model.state_dict()``) as ``torch.save`` would write it."""
     torch = require("torch", "torch")
     meta = model_metadata(metadata, "torch", torch.__version__, MODEL_FORMAT)
     with sealed_model(
-        target, recipients, meta, chunk_size=chunk_size, overwrite=overwrite, sign_with=sign_with
+        target,
+        recipients,
+        meta,
+        chunk_size=chunk_size,
+        overwrite=overwrite,
+        sign_with=sign_with,
+        storage_options=storage_options,
     ) as writer:
         torch.save(obj, writer)
 
@@ -91,6 +98,7 @@ def load(
     map_location: Any = None,
     unsafe_allow_pickle: bool = False,
     signed_by: SignedBy | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Open a sealed ``torch.save`` file. ``weights_only`` loading unless ``unsafe_allow_pickle``.
 
@@ -99,7 +107,7 @@ def load(
     """
     torch = require("torch", "torch")
     _check_torch_version(str(torch.__version__))
-    with opened_model(source, private_key, signed_by=signed_by) as reader:
+    with opened_model(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
         check_framework(reader.metadata, "torch", [MODEL_FORMAT])
         _check_archive(reader)
         reader.seek(0)
@@ -140,7 +148,7 @@ def _check_torch_version(version: str) -> None:
         )
 
 
-def _check_archive(reader: io.BufferedIOBase) -> None:
+def _check_archive(reader: PlaintextReader) -> None:
     """Refuse, without running anything, what is not a plain ``torch.save`` zip archive."""
     if reader.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
         raise UnsafeModelError(
