@@ -54,6 +54,10 @@ CASES = {
     "open_file": Case("envelope open_file", "envelope_file", False),
     "seal_stream": Case("envelope seal_stream, file objects, no fsync", "envelope_stream", True),
     "open_stream": Case("envelope open_stream, file objects, no fsync", "envelope_stream", False),
+    "cli_seal": Case("envelope seal (the command, whole process)", "cli", True),
+    "cli_open": Case("envelope open (the command, whole process)", "cli", False),
+    "reader_read": Case("envelope EnvelopeReader read loop (64 KiB reads)", "envelope_reader", False),
+    "stream_reader_read": Case("envelope EnvelopeStreamReader read loop, pipe", "envelope_stream_reader", False),
     "seal_bytes": Case("envelope.seal (bytes)", "memory", True),
     "open_bytes": Case("envelope.open (bytes)", "memory", False),
     "raw2_encrypt": Case("raw AES-CBC+HMAC, 1 MiB chunks, 2 threads (encrypt)", "raw2", True),
@@ -71,8 +75,15 @@ CASES = {
 }
 PEER_MODULES = {"tink": "tink", "pyrage": "pyrage", "aws": "aws_encryption_sdk"}
 FILE_CASES = ("seal_file", "open_file")  # what --sweep-chunk-sizes and --flat-check run
-# (envelope case, reference case, minimum ratio): the targets of the performance issue.
+# (envelope case, reference case, minimum ratio): the targets of the performance issues.
 TARGETS = [
+    ("cli_seal", "tink_encrypt", 1.0),
+    ("cli_seal", "pyrage_encrypt", 1.0),
+    ("cli_seal", "raw2_encrypt", 0.85),
+    ("cli_open", "tink_decrypt", 1.0),
+    ("cli_open", "pyrage_decrypt", 1.0),
+    ("cli_open", "raw2_decrypt", 0.85),
+    ("stream_reader_read", "open_stream", 0.85),
     ("seal_file", "tink_encrypt", 1.0),
     ("seal_file", "pyrage_encrypt", 2.0),
     ("seal_file", "raw2_encrypt", 0.85),
@@ -241,9 +252,52 @@ def _aws(work: str, encrypt: bool) -> Op:
     return op
 
 
+def _envelope_reader(work: str, encrypt: bool, chunk_size: int | None = None, *, pipe: bool = False) -> Op:
+    """A read loop over a reader: what a framework's load does (64 KiB reads, into one buffer)."""
+    import io
+
+    import envelope
+
+    key = envelope.parse_private_key(_read(work, "key.pem"))
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, f: io.RawIOBase) -> None:
+            self._f = f
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: object) -> int:
+            return self._f.readinto(b)  # type: ignore[arg-type]
+
+    def op(src: str, dst: str) -> None:
+        with open(src, "rb", buffering=0) as f:
+            reader_class = envelope.EnvelopeStreamReader if pipe else envelope.EnvelopeReader
+            with reader_class(Pipe(f) if pipe else f, key) as reader:
+                buffer = bytearray(1 << 16)
+                while reader.readinto(buffer):
+                    pass
+
+    return op
+
+
+def _envelope_stream_reader(work: str, encrypt: bool, chunk_size: int | None = None) -> Op:
+    return _envelope_reader(work, encrypt, chunk_size, pipe=True)
+
+
+def _cli_command(work: str, case: Case, src: str, dst: str) -> list[str]:
+    """The envelope command of a "cli" case, run as a user would."""
+    envelope_bin = os.path.join(os.path.dirname(sys.executable), "envelope")
+    if case.encrypt:
+        return [envelope_bin, "seal", "-q", "-r", os.path.join(work, "key.pem.pub"), "-o", dst, src]
+    return [envelope_bin, "open", "-q", "-i", os.path.join(work, "key.pem"), "-o", dst, src]
+
+
 ENGINES: dict[str, Callable[..., Op]] = {
     "envelope_file": _envelope_file,
     "envelope_stream": _envelope_stream,
+    "envelope_reader": _envelope_reader,
+    "envelope_stream_reader": _envelope_stream_reader,
     "raw1": _raw,
     "raw2": _raw2,
     "tink": _tink,
@@ -257,8 +311,13 @@ def _read(work: str, name: str) -> bytes:
         return f.read()
 
 
+# Engines that only read what another engine sealed.
+SEALED_BY = {"envelope_reader": "envelope_file", "envelope_stream_reader": "envelope_file", "cli": "envelope_file"}
+
+
 def _sealed(work: str, engine: str, chunk_size: int | None = None) -> str:
     """Where the encrypted payload of ``engine`` (the input of its decrypt case) is kept."""
+    engine = SEALED_BY.get(engine, engine)
     return os.path.join(work, f"{engine}-{chunk_size}.enc" if chunk_size else f"{engine}.enc")
 
 
@@ -348,6 +407,9 @@ def _prepare(work: str, size_mib: int, cases: list[str], chunk_sizes: list[int])
     key = envelope.generate_private_key(3072)
     with open(os.path.join(work, "key.pem"), "wb") as f:
         f.write(envelope.private_key_pem(key))
+    with open(os.path.join(work, "key.pem.pub"), "wb") as f:
+        f.write(envelope.public_key_pem(key))
+    os.chmod(os.path.join(work, "key.pem"), 0o600)
     if "tink" in {CASES[c].engine for c in cases}:
         import tink
         from tink import secret_key_access, streaming_aead
@@ -361,7 +423,7 @@ def _prepare(work: str, size_mib: int, cases: list[str], chunk_sizes: list[int])
 
         with open(os.path.join(work, "age.key"), "w") as f:
             f.write(str(pyrage.x25519.Identity.generate()))
-    engines = {CASES[c].engine for c in cases if not CASES[c].encrypt} - {"memory"}
+    engines = {SEALED_BY.get(CASES[c].engine, CASES[c].engine) for c in cases if not CASES[c].encrypt} - {"memory"}
     if "open_bytes" in cases:
         engines.add("envelope_file")
     for engine in sorted(engines):
@@ -369,19 +431,26 @@ def _prepare(work: str, size_mib: int, cases: list[str], chunk_sizes: list[int])
     for chunk_size in chunk_sizes:
         _engine("envelope_file", work, True, chunk_size)(payload, _sealed(work, "envelope_file", chunk_size))
     if "naive_decrypt" in cases:
-        from cryptography.fernet import Fernet
+        # In a child: this process must stay small, since a command it spawns (vfork, then exec)
+        # starts with its high-water mark as ru_maxrss.
+        subprocess.run([sys.executable, __file__, "--prepare-naive", work], check=True)
 
-        naive_key = Fernet.generate_key()
-        with open(os.path.join(work, "naive.key"), "wb") as f:
-            f.write(naive_key)
-        with open(os.path.join(work, "naive.token"), "wb") as f:
-            f.write(Fernet(naive_key).encrypt(_read(work, "payload.bin")))
+
+def _prepare_naive(work: str) -> None:
+    from cryptography.fernet import Fernet
+
+    naive_key = Fernet.generate_key()
+    with open(os.path.join(work, "naive.key"), "wb") as f:
+        f.write(naive_key)
+    with open(os.path.join(work, "naive.token"), "wb") as f:
+        f.write(Fernet(naive_key).encrypt(_read(work, "payload.bin")))
 
 
 class Result(NamedTuple):
-    speed: float  # plaintext MB/s, median
+    speed: float  # plaintext MB/s, median, of the operation alone
     rss: float  # peak RSS MiB, max over runs
     base: float  # RSS before the operation, MiB
+    whole: float  # plaintext MB/s, median, of the whole process (start-up, imports, keys included)
 
 
 Job = tuple[str, int | None]  # (case id, chunk size or None for the default)
@@ -392,13 +461,18 @@ def _run(work: str, size_mib: int, jobs: list[Job], repeat: int) -> dict[Job, Re
     runs: dict[Job, list[dict[str, float]]] = {job: [] for job in jobs}
     for round_ in range(repeat):
         for case, chunk_size in jobs:
-            command = [sys.executable, __file__, "--worker", case, work]
-            if chunk_size:
-                command += ["--chunk-size", str(chunk_size)]
-            result = subprocess.run(command, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise SystemExit(f"case {case} failed:\n{result.stderr}")
-            runs[case, chunk_size].append(json.loads(result.stdout.splitlines()[-1]))
+            if CASES[case].engine == "cli":
+                runs[case, chunk_size].append(_run_command(work, CASES[case]))
+            else:
+                command = [sys.executable, __file__, "--worker", case, work]
+                if chunk_size:
+                    command += ["--chunk-size", str(chunk_size)]
+                started = time.perf_counter()
+                result = subprocess.run(command, capture_output=True, text=True)
+                whole = time.perf_counter() - started
+                if result.returncode != 0:
+                    raise SystemExit(f"case {case} failed:\n{result.stderr}")
+                runs[case, chunk_size].append({**json.loads(result.stdout.splitlines()[-1]), "whole_seconds": whole})
             speed = size_mib * MIB / 1e6 / runs[case, chunk_size][-1]["seconds"]
             where = f" (chunk size {chunk_size})" if chunk_size else ""
             print(f"  [{round_ + 1}/{repeat}] {CASES[case].label}{where}: {speed:.0f} MB/s", file=sys.stderr)
@@ -408,9 +482,26 @@ def _run(work: str, size_mib: int, jobs: list[Job], repeat: int) -> dict[Job, Re
             size_mb / statistics.median(r["seconds"] for r in rs),
             max(r["peak_rss_mib"] for r in rs),
             statistics.median(r["base_rss_mib"] for r in rs),
+            size_mb / statistics.median(r["whole_seconds"] for r in rs),
         )
         for job, rs in runs.items()
     }
+
+
+def _run_command(work: str, case: Case) -> dict[str, float]:
+    """One run of a command, timed from the outside: the whole process, as a user waits for it."""
+    src = os.path.join(work, "payload.bin") if case.encrypt else _sealed(work, "envelope_file")
+    dst = os.path.join(work, "out-cli")
+    if os.path.exists(dst):
+        os.unlink(dst)
+    started = time.perf_counter()
+    process = subprocess.Popen(_cli_command(work, case, src, dst), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{case.label} failed: {process.stderr.read().decode() if process.stderr else status}")
+    os.unlink(dst)
+    return {"seconds": seconds, "whole_seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "base_rss_mib": 0.0}
 
 
 def _by_case(results: dict[Job, Result], chunk_size: int | None = None) -> dict[str, Result]:
@@ -422,14 +513,18 @@ def _ratio(results: dict[str, Result], case: str, reference: str) -> str:
 
 
 def _print_table(results: dict[str, Result], size_mib: int) -> None:
-    print(f"| {'case':<58} | {'MB/s':>6} | {'x raw 2T':>8} | {'x raw 1T':>8} | {'peak RSS MiB':>12} | {'RSS/N':>5} |")
-    print(f"|{'-' * 60}|{'-' * 7}:|{'-' * 9}:|{'-' * 9}:|{'-' * 13}:|{'-' * 6}:|")
+    head = f"| {'case':<58} | {'MB/s':>6} | {'x raw 2T':>8} | {'x raw 1T':>8} | {'whole process MB/s':>18} "
+    print(head + f"| {'x raw 2T':>8} | {'peak RSS MiB':>12} | {'RSS/N':>5} |")
+    print(f"|{'-' * 60}|{'-' * 7}:|{'-' * 9}:|{'-' * 9}:|{'-' * 19}:|{'-' * 9}:|{'-' * 13}:|{'-' * 6}:|")
     for case, r in results.items():
         direction = "encrypt" if CASES[case].encrypt else "decrypt"
         rss_n = f"{r.rss / size_mib:.2f}" if CASES[case].engine == "memory" else "-"
+        raw = results.get("raw2_" + direction)
+        whole_ratio = f"{r.whole / raw.whole:.2f}" if raw else "-"
         print(
             f"| {CASES[case].label:<58} | {r.speed:>6.0f} | {_ratio(results, case, 'raw2_' + direction):>8} "
-            f"| {_ratio(results, case, 'raw_' + direction):>8} | {r.rss:>12.0f} | {rss_n:>5} |"
+            f"| {_ratio(results, case, 'raw_' + direction):>8} | {r.whole:>18.0f} | {whole_ratio:>8} "
+            f"| {r.rss:>12.0f} | {rss_n:>5} |"
         )
 
 
@@ -462,13 +557,19 @@ def _print_ratios(results: dict[str, Result]) -> None:
     print("|---|---|---:|---:|---|")
     for case, reference, minimum in TARGETS:
         if case in results and reference in results:
-            ratio = results[case].speed / results[reference].speed
+            # A command is compared whole process to whole process (start-up, imports, keys).
+            whole = CASES[case].engine == "cli"
+            ratio = (
+                (results[case].whole / results[reference].whole)
+                if whole
+                else results[case].speed / results[reference].speed
+            )
             print(
                 f"| {CASES[case].label} | {CASES[reference].label} | {ratio:.2f} | >= {minimum:.2f} "
                 f"| {_check(ratio, minimum, True)} |"
             )
         stream = case.replace("_file", "_stream")  # the same without fsync, for information
-        if stream in results and reference in results:
+        if stream != case and stream in results and reference in results:
             ratio = results[stream].speed / results[reference].speed
             print(f"| ({CASES[stream].label}) | {CASES[reference].label} | {ratio:.2f} | ({minimum:.2f}) | (info) |")
 
@@ -522,8 +623,12 @@ def main() -> None:
     )
     parser.add_argument("--dir", help="where the payload goes (default: the system temp folder)")
     parser.add_argument("--worker", nargs=2, metavar=("CASE", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--prepare-naive", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.prepare_naive:
+        _prepare_naive(args.prepare_naive)
+        return
     if args.worker:
         print(json.dumps(_worker(args.worker[0], args.worker[1], args.chunk_size)))
         return
