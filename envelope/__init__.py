@@ -32,6 +32,7 @@ _EXPORTS = {
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
     "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
+    "_urls": ["is_url"],  # the rule alone, without the file functions' imports
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
              "parse_private_key", "parse_public_key", "parse_public_keys", "private_key_pem", "public_key_pem",
@@ -91,6 +92,7 @@ __all__ = [
     "check_signature",
     "generate_private_key",
     "generate_signing_key",
+    "is_url",
     "key_id",
     "load_private_key",
     "load_public_key",
@@ -137,6 +139,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._urls import is_url
     from .atomic import atomic_output
     from .core import (
         Opened,

@@ -29,8 +29,8 @@ def check_key_policy(key: object) -> None:
     """Refuse anything but a sound RSA key of 2048 to 16384 bits (R23).
 
     Beyond its size, an RSA key must have an odd modulus without small prime factors that is not
-    prime (a Miller-Rabin round with a random base; a prime modulus would let anyone compute the
-    private key) and an odd public exponent from 3 to below 2**256. A private key's components must
+    prime (a Fermat round with a random base, up to MAX_PRIMALITY_BITS; a prime modulus would let
+    anyone compute the private key) and an odd public exponent from 3 to below 2**256. A private key's components must
     also be bounded by the modulus, with ``p * q == n``: a key with oversized CRT values would make
     every private operation slow. Results for a public key are cached per key, so a key used many
     times is checked once per process.

@@ -21,6 +21,7 @@ read from their signatures, so a new SDK option reaches remote files without a c
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import io
 import os
@@ -175,6 +176,28 @@ def _load_identities(identity: Any, identity_env: str | None) -> list[Any]:
 _PASS_THROUGH = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 
 
+_REASONS = {
+    FileNotFoundError: errno.ENOENT,
+    PermissionError: errno.EACCES,
+    IsADirectoryError: errno.EISDIR,
+    NotADirectoryError: errno.ENOTDIR,
+    FileExistsError: errno.EEXIST,
+}
+
+
+def _naming(exc: OSError, path: str) -> OSError:
+    """The same error, with an errno, a reason and the name the caller gave, as a local file's
+    error has them: storage libraries often give only the bucket and key (s3fs: a missing object
+    is ``FileNotFoundError("bucket/key")``) or a reason without a name."""
+    if exc.filename == path and exc.strerror:
+        return exc
+    kind, default = next((kind, number) for kind, number in _REASONS.items() if isinstance(exc, kind))
+    number = exc.errno or default
+    said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else ""
+    reason = exc.strerror or (said if said and said not in path else os.strerror(number))
+    return kind(number, reason, path)
+
+
 def _loaded_classes(*names: tuple[str, str]) -> tuple[type[BaseException], ...]:
     """Exception classes of storage libraries that are already imported (nothing is imported)."""
     found = []
@@ -214,7 +237,10 @@ def _storage(action: str, path: str, *, opened: bool) -> Iterator[None]:
     except _PASS_THROUGH as exc:
         if opened and isinstance(exc, FileNotFoundError):
             raise ObjectChangedError(f"{path}: the object was deleted while it was read") from exc
-        raise
+        named = _naming(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
     except _changed_errors() as exc:
         raise ObjectChangedError(f"{path}: the object changed while it was read (its ETag differs)") from exc
     except _transport_errors() as exc:

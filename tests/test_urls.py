@@ -7,6 +7,7 @@ and the path functions, inspect, check_signature and the model adapters against 
 from __future__ import annotations
 
 import builtins
+import errno
 import io
 import os
 import random
@@ -279,10 +280,18 @@ def test_a_modified_object_opens_to_nothing(alice, sealed_url, s3, options, tmp_
 
 
 def test_missing_objects_wrong_keys_and_dead_endpoints(alice, stranger, sealed_url, bucket, options, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        envelope.open_file(f"s3://{bucket}/absent.env", tmp_path / "out", alice, storage_options=options)
-    with pytest.raises(FileNotFoundError):
-        envelope.inspect(f"s3://{bucket}/absent.env", storage_options=options)
+    absent = f"s3://{bucket}/absent.env"
+    with pytest.raises(FileNotFoundError) as missing:
+        envelope.open_file(absent, tmp_path / "out", alice, storage_options=options)
+    # Named as a local file's error names its path (s3fs says only "bucket/key").
+    assert (missing.value.errno, missing.value.strerror, missing.value.filename) == (
+        errno.ENOENT, "No such file or directory", absent
+    )  # fmt: skip
+    with pytest.raises(FileNotFoundError, match=r"absent\.env"):
+        envelope.inspect(absent, storage_options=options)
+    with pytest.raises(FileNotFoundError) as no_bucket:
+        envelope.inspect("s3://no-such-bucket/x.env", storage_options=options)
+    assert no_bucket.value.filename == "s3://no-such-bucket/x.env" and "bucket" in no_bucket.value.strerror
     with pytest.raises(envelope.NoMatchingKeyError):
         envelope.verify_file(sealed_url, stranger, storage_options=options)
     dead = {**options, "client_kwargs": {**options["client_kwargs"], "endpoint_url": "http://127.0.0.1:9"}}

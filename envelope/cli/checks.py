@@ -44,7 +44,7 @@ def authenticate(
     pins = list(signed_by) if signed_by else None
     if stream is None and not is_stdio(path):
         assert path is not None
-        with progress_bar("verifying", plaintext_size(path), quiet=quiet) as bar:
+        with progress_bar("verifying", lambda: plaintext_size(path), quiet=quiet) as bar:
             result = verify_file(path, keys, signed_by=pins, progress=bar)
     else:
         source = stream if stream is not None else sys.stdin.buffer

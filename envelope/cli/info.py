@@ -41,6 +41,7 @@ examples:
   envelope-info --signed-by builder.pub model.env  # check the signature: no private key needed
   envelope-info --verify alice.key model.env # authenticate: verified metadata, exact sizes
   cat model.env | envelope-info -            # FILE '-' is stdin
+  envelope-info s3://bucket/model.env        # a URL (envelope-ml[s3]): reads the header only
 
 Without --verify or --signed-by nothing shown is authenticated: anyone can write any header. The
 metadata and the signer are marked UNVERIFIED, and the plaintext size is given as a range (padding
@@ -105,7 +106,7 @@ def build_parser() -> Parser:
     add_signed_by(parser)
     add_passphrase_sources(parser, prompt_flag=False)
     add_quiet(parser)
-    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files ('-': stdin)")
+    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files or URLs ('-': stdin)")
     return parser
 
 

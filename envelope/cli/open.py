@@ -4,16 +4,25 @@ authenticated."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
-from .errors import naming, report
+from .errors import EXIT_USAGE, CliError, naming, report
 from .parsing import Subcommands, add_force, add_identities, add_quiet, add_signed_by, add_subcommand
+
+if TYPE_CHECKING:
+    from envelope import Identity, SignerInfo
 
 EXAMPLES = """\
   envelope open -i alice.key -o model.safetensors model.env
   envelope open -i alice.key --passphrase-env KEY_PASS -o data.parquet data.env
   envelope open -i alice.key --signed-by builder.pub -o model.pt model.env   # only if builder signed it
   envelope open -i alice.key < weights.tar.env | tar x     # streams: see the warning above
-  envelope open -i alice.key -o - notes.env                # on the terminal: -o - says so"""
+  envelope open -i alice.key -o - notes.env                # on the terminal: -o - says so
+  envelope open -i alice.key -o model.pt s3://bucket/model.env   # with envelope-ml[s3]
+
+INPUT and OUT may be URLs (s3://bucket/key, any fsspec protocol): a sealed object is read in
+ranged reads, its header, final chunk and signature checked first; credentials and endpoints
+come from the environment (AWS_PROFILE, AWS_ENDPOINT_URL...)."""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -37,15 +46,15 @@ def add_parser(subparsers: Subcommands) -> None:
     )
     add_identities(parser, "private key file (PEM, DER or OpenSSH), the matching one is used")
     add_signed_by(parser)
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout, streamed)")
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="envelope file (default or '-': stdin)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout, streamed)")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="envelope file or URL (default or '-': stdin)")
     add_force(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from envelope import StreamResult, open_file, open_stream
+    from envelope import open_file, open_stream
 
     from . import keyfiles, progress, streams
     from .checks import unpinned_note
@@ -58,20 +67,48 @@ def run(args: argparse.Namespace) -> int:
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
     name = None if streams.is_stdio(args.input) else args.input
-    result: StreamResult
+    signer: SignerInfo | None
     if name is not None and not streams.is_stdio(args.output):
-        # Both paths: the SDK reads and writes each chunk at its offset, on every worker.
-        with progress.progress_bar("opening", streams.plaintext_size(name), quiet=args.quiet) as bar, naming(name):
-            result = open_file(name, args.output, keys, signed_by=pins, overwrite=args.force, progress=bar)
+        # Paths (or URLs): the SDK reads and writes each chunk at its offset, on every worker.
+        with (
+            progress.progress_bar("opening", lambda: streams.plaintext_size(name), quiet=args.quiet) as bar,
+            naming(name),
+        ):
+            signer = open_file(name, args.output, keys, signed_by=pins, overwrite=args.force, progress=bar).signer
+    elif streams.is_url(args.output):
+        raise CliError("plaintext goes to a URL from a file or URL INPUT, not from stdin", EXIT_USAGE)
+    elif streams.is_url(name):
+        signer = _url_to_stdout(args, keys, pins)
     else:
         # The input opens first: a missing input creates no output.
         with (
             streams.input_stream(args.input) as src,
             streams.output_stream(args.output, force=args.force, private=True) as dst,
-            progress.progress_bar("opening", streams.plaintext_size(name), quiet=args.quiet) as bar,
+            progress.progress_bar("opening", lambda: streams.plaintext_size(name), quiet=args.quiet) as bar,
             naming(name),
         ):
-            result = open_stream(src, dst, keys, signed_by=pins, progress=bar)
-    if result.signer is not None and pins is None and not args.quiet:
-        report("envelope", unpinned_note(result.signer), kind="note")
+            signer = open_stream(src, dst, keys, signed_by=pins, progress=bar).signer
+    if signer is not None and pins is None and not args.quiet:
+        report("envelope", unpinned_note(signer), kind="note")
     return 0
+
+
+def _url_to_stdout(args: argparse.Namespace, keys: list[Identity], pins: list[Any] | None) -> SignerInfo | None:
+    """An object to stdout through the SDK's verified ranged reader: its header, final chunk and
+    signature are checked before the first byte is written, and each chunk before its bytes are."""
+    from envelope import DEFAULT_CHUNK_SIZE, open_reader
+
+    from . import progress, streams
+
+    with (
+        progress.progress_bar("opening", lambda: streams.plaintext_size(args.input), quiet=args.quiet) as bar,
+        naming(args.input),
+        open_reader(args.input, keys, signed_by=pins) as reader,
+        streams.output_stream(args.output, force=args.force, private=True) as dst,
+    ):
+        while block := reader.read(DEFAULT_CHUNK_SIZE):
+            dst.write(block)
+            if bar is not None:
+                bar(len(block))
+        signer: SignerInfo | None = reader.signer
+    return signer

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 THRESHOLD = 8 << 20  # below 8 MiB the work takes well under a second: no bar
@@ -76,10 +76,18 @@ class ProgressBar:
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, total: int | None, *, quiet: bool) -> Iterator[ProgressBar | None]:
+def progress_bar(
+    label: str, total: int | Callable[[], int | None] | None, *, quiet: bool
+) -> Iterator[ProgressBar | None]:
     """A bar when it is useful (not quiet, stderr a terminal, the input large or of unknown size),
-    erased when the block ends; otherwise ``None``, which the SDK takes as "no progress callback"."""
-    if quiet or not sys.stderr.isatty() or (total is not None and total <= THRESHOLD):
+    erased when the block ends; otherwise ``None``, which the SDK takes as "no progress callback".
+    ``total`` may be a function, called only when a bar could be drawn (it may read a header)."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    if callable(total):
+        total = total()
+    if total is not None and total <= THRESHOLD:
         yield None
         return
     bar = ProgressBar(label, total, sys.stderr)

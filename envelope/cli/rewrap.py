@@ -14,6 +14,8 @@ EXAMPLES = """\
   envelope rewrap -i alice.key --remove 3fa2...c9 --in-place model.env
   envelope rewrap -i alice.key --add carol.pub --remove bob.pub --in-place model.env
 
+FILE and OUT may be URLs (s3://bucket/key, with envelope-ml[s3]); --in-place on an object
+uploads the new one and replaces the old only once the upload completes.
 Key ids are the ones envelope-info and envelope keygen print (64 hex digits).
 Removing a recipient does not take back what it could already read: it knew the file's data key.
 To revoke access, seal the plaintext again."""
@@ -45,9 +47,9 @@ def add_parser(subparsers: Subcommands) -> None:
         help="recipient to remove: key id (hex) or public key file; repeatable",
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout)")
+    target.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
     target.add_argument("--in-place", action="store_true", help="replace FILE")
-    parser.add_argument("file", metavar="FILE", help="envelope file ('-': stdin)")
+    parser.add_argument("file", metavar="FILE", help="envelope file or URL ('-': stdin)")
     add_force(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
@@ -71,6 +73,14 @@ def run(args: argparse.Namespace) -> int:
     remove = [keyfiles.key_id_of(value) for value in args.remove]
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
+    if streams.is_url(args.file) or streams.is_url(output):
+        if streams.is_stdio(args.file) or streams.is_stdio(output):
+            raise CliError("a URL is rewrapped into a file or URL, and from one: give -o OUT and FILE", EXIT_USAGE)
+        from envelope import rewrap_file
+
+        with naming(args.file):
+            rewrap_file(args.file, output, keys, add=add, remove=remove, overwrite=args.force or args.in_place)
+        return 0
     with streams.input_stream(args.file) as src:
         info = os.fstat(src.fileno())
         if args.in_place and not stat.S_ISREG(info.st_mode):  # a device or FIFO has no place to rewrite

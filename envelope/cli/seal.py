@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .errors import EXIT_USAGE, CliError
 from .parsing import (
@@ -21,9 +22,14 @@ EXAMPLES = """\
   envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
   envelope seal -r alice.key.pub --sign builder.key -o model.env model.pt   # signed: who sealed it
+  envelope seal -r alice.key.pub -o s3://bucket/model.env model.pt            # with envelope-ml[s3]
 
 A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key; blank lines
 and lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
+INPUT and OUT may be URLs (s3://bucket/key, gs://..., any fsspec protocol; pip install
+'envelope-ml[s3]' or '[fsspec]'): the object appears once its upload completes, and an existing
+one is kept unless --force. Credentials and endpoints come from the environment as the store's
+own tools take them (AWS_PROFILE, AWS_ENDPOINT_URL...).
 A signing key comes from 'envelope keygen --type ed25519' (or ecdsa-p256, ml-dsa-65); openers
 check it with 'envelope open --signed-by builder.key.pub'."""
 
@@ -77,8 +83,8 @@ def add_parser(subparsers: Subcommands) -> None:
         default=None,
         help="plaintext bytes per chunk: 16 to 16M, K and M suffixes allowed (default: 1M)",
     )
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file (default or '-': stdout)")
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="file to seal (default or '-': stdin)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="file or URL to seal (default or '-': stdin)")
     add_passphrase_sources(parser, prompt_flag=False)
     add_force(parser)
     add_quiet(parser)
@@ -104,12 +110,17 @@ def run(args: argparse.Namespace) -> int:
     signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
     chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
     if not streams.is_stdio(args.input) and not streams.is_stdio(args.output):
-        # Both paths: the SDK reads and writes each chunk at its offset, on every worker.
+        # Paths (or URLs): the SDK reads and writes each chunk at its offset, on every worker.
         with progress.progress_bar("sealing", streams.path_size(args.input), quiet=args.quiet) as bar:
             seal_file(
                 args.input, args.output, recipients,
                 metadata=metadata, chunk_size=chunk, sign_with=signer, overwrite=args.force, progress=bar,
             )  # fmt: skip
+        return 0
+    if streams.is_url(args.input):
+        raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
+    if streams.is_url(args.output):
+        _seal_stdin_to_url(args, recipients, metadata, chunk, signer)
         return 0
     with (
         streams.input_stream(args.input) as src,
@@ -118,6 +129,29 @@ def run(args: argparse.Namespace) -> int:
     ):
         seal_stream(src, dst, recipients, metadata=metadata, chunk_size=chunk, sign_with=signer, progress=bar)
     return 0
+
+
+def _seal_stdin_to_url(
+    args: argparse.Namespace, recipients: list[Any], metadata: dict[str, str], chunk: int, signer: Any
+) -> None:
+    """stdin into an object: an upload that the SDK commits only once the last chunk is sealed."""
+    import sys
+
+    from envelope import open_writer
+
+    from . import progress
+
+    source = sys.stdin.buffer
+    with (
+        progress.progress_bar("sealing", None, quiet=args.quiet) as bar,
+        open_writer(
+            args.output, recipients, overwrite=args.force, metadata=metadata, chunk_size=chunk, sign_with=signer
+        ) as writer,
+    ):
+        while block := source.read(chunk):
+            writer.write(block)
+            if bar is not None:
+                bar(len(block))
 
 
 def _metadata(pairs: list[tuple[str, str]]) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""Inputs and outputs: a path or ``-`` (stdin/stdout). Output files appear atomically, only when
-the command succeeded; checks that can fail run before any work is done."""
+"""Inputs and outputs: a path, a URL (``s3://...``, through the SDK's path functions) or ``-``
+(stdin/stdout). Output files appear atomically, only when the command succeeded; checks that can
+fail run before any work is done."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ STDIN_NAME = "stdin"  # how messages name an input read from stdin
 def is_stdio(path: str | None) -> bool:
     """An INPUT or -o value that means stdin or stdout: omitted, or ``-``."""
     return path is None or path == STDIO
+
+
+def is_url(path: str | None) -> bool:
+    """An INPUT or -o value that names an object through fsspec (``envelope.is_url``): the SDK's
+    path functions read and write it, and refuse an existing output object without --force."""
+    from envelope import is_url as url
+
+    return path is not None and url(path)
 
 
 def is_stdin(value: str) -> bool:
@@ -53,6 +62,8 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
             raise CliError("refusing to write binary data to a terminal: use -o FILE or redirect stdout", EXIT_USAGE)
         return
     assert path is not None
+    if is_url(path):
+        return  # the SDK checks the object before anything is written
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -96,8 +107,9 @@ def _is_terminal(path: str) -> bool:
 
 
 def refuse_same_file(source: str | None, destination: str | None) -> None:
-    """The input is never modified: refuse an output path that is the input file."""
-    if is_stdio(source) or is_stdio(destination):
+    """The input is never modified: refuse an output path that is the input file (the SDK refuses
+    an output object that is the input object)."""
+    if is_stdio(source) or is_stdio(destination) or is_url(source) or is_url(destination):
         return
     assert source is not None and destination is not None
     with contextlib.suppress(OSError):
@@ -136,7 +148,9 @@ def output_stream(
 
 
 def path_size(path: str) -> int | None:
-    """The size of a regular file (None for a FIFO, a device...)."""
+    """The size of a regular file (None for a FIFO, a device, a URL...)."""
+    if is_url(path):
+        return None
     try:
         info = os.stat(path)
     except OSError:
@@ -146,8 +160,9 @@ def path_size(path: str) -> int | None:
 
 def plaintext_size(path: str | None) -> int | None:
     """What opening a regular envelope file will produce, at most (the progress bar's 100 %): the
-    progress callback counts plaintext bytes, which the file's size overstates."""
-    if path is None or path_size(path) is None:
+    progress callback counts plaintext bytes, which the file's size overstates. A URL's header is
+    fetched for it (one ranged read)."""
+    if path is None or (path_size(path) is None and not is_url(path)):
         return None
     import envelope
 

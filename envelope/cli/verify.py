@@ -11,7 +11,8 @@ EXAMPLES = """\
   envelope verify -i alice.key model.env
   envelope verify -i alice.key -q *.env && echo all good
   envelope verify -i alice.key --signed-by builder.pub model.env   # and signed by that key
-  curl -s https://example.org/model.env | envelope verify -i alice.key -"""
+  curl -s https://example.org/model.env | envelope verify -i alice.key -
+  envelope verify -i alice.key s3://bucket/model.env     # a URL, with envelope-ml[s3]"""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -27,7 +28,7 @@ def add_parser(subparsers: Subcommands) -> None:
     )
     add_identities(parser, "private key file")
     add_signed_by(parser)
-    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files ('-': stdin)")
+    parser.add_argument("files", metavar="FILE", nargs="+", help="envelope files or URLs ('-': stdin)")
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
