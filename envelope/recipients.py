@@ -232,12 +232,13 @@ bytes."""
 
 
 def _as_recipient(item: object) -> Recipient:
-    if isinstance(item, Recipient):
-        return item
-    if isinstance(item, rsa.RSAPrivateKey):
-        raise UsageError("a private key was given as a recipient; give its public key (key.public_key())")
+    # Key objects first: isinstance with a runtime-checkable Protocol costs about 50 us.
     if isinstance(item, rsa.RSAPublicKey):
         return RsaRecipient(item)
+    if isinstance(item, rsa.RSAPrivateKey):
+        raise UsageError("a private key was given as a recipient; give its public key (key.public_key())")
+    if isinstance(item, Recipient):
+        return item
     if isinstance(item, (str, os.PathLike)):
         return RsaRecipient(load_public_key(item))
     if isinstance(item, (bytes, bytearray, memoryview)):
@@ -247,10 +248,10 @@ def _as_recipient(item: object) -> Recipient:
 
 
 def _as_identity(item: object) -> Identity:
+    if isinstance(item, rsa.RSAPrivateKey):  # first, as in _as_recipient
+        return RsaIdentity(item)
     if isinstance(item, Identity):
         return item
-    if isinstance(item, rsa.RSAPrivateKey):
-        return RsaIdentity(item)
     if isinstance(item, (str, os.PathLike)):
         return RsaKeyFileIdentity(item)
     if isinstance(item, (bytes, bytearray, memoryview)):

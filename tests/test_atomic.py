@@ -28,7 +28,7 @@ def listing(path: Path) -> list[str]:
 @pytest.fixture
 def without_unnamed_files(monkeypatch: pytest.MonkeyPatch) -> None:
     """The named-temporary fallback, as on macOS or a file system without O_TMPFILE."""
-    monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+    monkeypatch.setattr(atomic, "_open_unnamed", lambda directory, mode: None)
 
 
 # --- the typed "output exists" error ------------------------------------------------------------
@@ -53,7 +53,7 @@ def test_an_output_that_appears_while_writing_is_not_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
 ) -> None:
     if not unnamed:
-        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory, mode: None)
     out = tmp_path / "out.bin"
     with pytest.raises(envelope.OutputExistsError):
         with envelope.atomic_output(out) as f:
@@ -115,7 +115,7 @@ def test_a_write_back_error_fails_the_output_and_leaves_nothing(
     """Linux reports a write-back error once per open file: when the background thread got it,
     the final fsync succeeds. The error must still fail the output, which never gets its name."""
     if not unnamed:
-        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory, mode: None)
     reported = threading.Event()
 
     def failing_fdatasync(fd: int) -> None:
@@ -131,6 +131,58 @@ def test_a_write_back_error_fails_the_output_and_leaves_nothing(
             assert reported.wait(10), "the write-back thread never ran"
     assert failed.value.errno == errno.EIO and failed.value.filename == str(out)
     assert listing(tmp_path) == []
+
+
+def test_one_write_back_thread_serves_every_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs share one thread (a thread per output cost half of a 64 KiB output's time); each
+    output's error stays its own, and none is synced once it is closed."""
+    monkeypatch.setattr(atomic, "_WRITEBACK_INTERVAL_S", 0.001)
+    real = os.fdatasync
+    synced: list[int] = []
+    bad: list[int] = []
+    seen_bad = threading.Event()
+
+    def fdatasync(fd: int) -> None:
+        synced.append(fd)
+        if fd in bad:
+            seen_bad.set()
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    for index in range(20):
+        with envelope.atomic_output(tmp_path / f"small-{index}") as f:
+            f.write(b"x")
+    assert sum(t.name == "envelope-writeback" for t in threading.enumerate()) == 1
+    with envelope.atomic_output(tmp_path / "good") as good:
+        good.write(b"good")
+        with pytest.raises(OSError) as failed, envelope.atomic_output(tmp_path / "bad") as broken:
+            bad.append(broken.fileno())
+            assert seen_bad.wait(10), "the write-back thread never ran"
+        bad.clear()
+    assert failed.value.filename == str(tmp_path / "bad")
+    assert (tmp_path / "good").read_bytes() == b"good" and not (tmp_path / "bad").exists()
+    closed = len(synced)
+    threading.Event().wait(0.05)  # many intervals: nothing is open, nothing is synced
+    assert len(synced) == closed
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_a_new_output_gets_the_mode_the_umask_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    if not unnamed:
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory, mode: None)
+    previous = os.umask(0o027)
+    try:
+        with envelope.atomic_output(tmp_path / "shared") as f:
+            f.write(b"x")
+        with envelope.atomic_output(tmp_path / "private", private=True) as f:
+            f.write(b"x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o600
 
 
 # --- replacing an output (issue 11, item 9) -----------------------------------------------------
@@ -368,7 +420,7 @@ def test_a_failure_to_name_the_output_names_the_callers_path(
     """A directory appears where a ciphertext output is being replaced: the rename from the hidden
     name fails, and the error names the output, not the hidden file (which is removed)."""
     if not unnamed:
-        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory, mode: None)
     out = tmp_path / "out.bin"
     with pytest.raises(IsADirectoryError) as failed:
         with envelope.atomic_output(out, overwrite=True) as f:
@@ -390,7 +442,7 @@ def test_overwrite_through_a_link_replaces_the_file_it_points_to(
     """As cp writes through a link: the link stays, its target gets the new content (in the
     target's folder, so that the rename stays within one file system)."""
     if not unnamed:
-        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory: None)
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda directory, mode: None)
     (tmp_path / "links").mkdir()
     (tmp_path / "files").mkdir()
     target = tmp_path / "files" / "model.bin"

@@ -109,7 +109,7 @@ def supports_unnamed_files(folder: Path) -> bool:
 
 # Runs the `envelope` command with O_TMPFILE unavailable, as on macOS or file systems without it.
 WITHOUT_UNNAMED_FILES = (
-    "import sys, envelope.atomic as a; a._open_unnamed = lambda directory: None; "
+    "import sys, envelope.atomic as a; a._open_unnamed = lambda directory, mode: None; "
     "from envelope.cli.main import main; sys.exit(main())"
 )
 
