@@ -20,7 +20,7 @@ import fsspec
 from fsspec.implementations.cached import CachingFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from ._urls import install_hint, on_s3
+from ._urls import install_hint, on_s3, shown
 from .errors import MissingDependencyError, OutputExistsError, UsageError
 from .fsspec import (
     DEFAULT_READ_AHEAD,
@@ -53,25 +53,30 @@ def locate(url: str, storage_options: Mapping[str, Any] | None, *, sealed: bool)
     filesystem's own options, or per protocol for a chain (``{"s3": {...}}``).
     """
     if url.startswith(_PREFIX) and not sealed:
-        raise UsageError(f"{url!r}: envelope:: names a sealed object, and this argument is plaintext; drop the prefix")
+        raise UsageError(
+            f"{shown(url)!r}: envelope:: names a sealed object, and this argument is plaintext; drop the prefix"
+        )
     inner = url[len(_PREFIX) :] if url.startswith(_PREFIX) else url
     if PROTOCOL in _protocols(inner):
         raise UsageError(
-            f"{url!r}: envelope:: goes first in a chain (envelope::s3://...); the SDK's functions read and "
+            f"{shown(url)!r}: envelope:: goes first in a chain (envelope::s3://...); the SDK's functions read and "
             "write sealed objects themselves, so it is never needed in the middle"
         )
     try:
-        with _storage("resolving", url, opened=False):
+        with _storage("resolving", shown(url), opened=False):
             fs, path = fsspec.core.url_to_fs(inner, **dict(storage_options or {}))
     except ImportError as exc:  # fsspec knows the protocol; its package is not installed
         if on_s3(url):
-            raise MissingDependencyError(f"{url!r} needs s3fs, which is not installed: {install_hint(url)}") from exc
-        raise MissingDependencyError(f"{url!r} needs a package that is not installed: {exc}") from exc
+            raise MissingDependencyError(
+                f"{shown(url)!r} needs s3fs, which is not installed: {install_hint(url)}"
+            ) from exc
+        raise MissingDependencyError(f"{shown(url)!r} needs a package that is not installed: {exc}") from exc
     except ValueError as exc:
         if "Protocol not known" not in str(exc):
             raise
         raise UsageError(
-            f"{url!r}: fsspec knows no such protocol; a local file whose name starts like a URL is given as ./NAME"
+            f"{shown(url)!r}: fsspec knows no such protocol; "
+            "a local file whose name starts like a URL is given as ./NAME"
         ) from exc
     if isinstance(fs, LocalFileSystem):
         local: str = path
@@ -83,7 +88,7 @@ class Remote:
     """An object on an fsspec filesystem, named by the URL the caller gave."""
 
     def __init__(self, url: str, fs: Any, path: str) -> None:
-        self.url = url
+        self.url = shown(url)  # for messages only: the object is fs and path
         self.fs = fs
         self.path = path
 

@@ -21,7 +21,17 @@ from .errors import MissingDependencyError, UsageError
 if TYPE_CHECKING:
     from ._remote import Remote
 
-__all__ = ["LOCAL", "Location", "install_hint", "is_url", "locate", "on_s3", "refuse_options_without_url", "remote"]
+__all__ = [
+    "LOCAL",
+    "Location",
+    "install_hint",
+    "is_url",
+    "locate",
+    "on_s3",
+    "refuse_options_without_url",
+    "remote",
+    "shown",
+]
 
 Location = Union[str, "os.PathLike[str]", "Remote"]
 """What a path argument names: a local path, or an object on another filesystem."""
@@ -46,6 +56,23 @@ def is_url(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _URL.match(value) is not None
 
 
+def shown(url: str) -> str:
+    """``url`` as error messages show it: without its user information (``user:secret@``) or its
+    query (a presigned URL carries its signature there), in every link of a chain."""
+    links = []
+    for link in url.split("::"):
+        scheme, separator, rest = link.partition("://")
+        if separator:
+            authority, slash, tail = rest.partition("/")
+            if "@" in authority:
+                authority = "***@" + authority.rpartition("@")[2]
+            rest = authority + slash + tail
+            if "?" in rest:
+                rest = rest.partition("?")[0] + "?..."
+        links.append(scheme + separator + rest)
+    return "::".join(links)
+
+
 def on_s3(url: str) -> bool:
     """Whether a protocol of ``url`` (of each link of a chain) is S3's, which the ``[s3]`` extra reaches."""
     return any(part.split("://", 1)[0] in ("s3", "s3a") for part in url.split("::"))
@@ -67,7 +94,7 @@ def remote(url: str) -> ModuleType:
         if not isinstance(exc, MissingDependencyError) and (exc.name or "").split(".")[0] != "fsspec":
             raise
         raise MissingDependencyError(
-            f"{url!r} is a URL, and reading or writing URLs needs fsspec 2025.10 or later: {install_hint(url)}"
+            f"{shown(url)!r} is a URL, and reading or writing URLs needs fsspec 2025.10 or later: {install_hint(url)}"
         ) from exc
 
 

@@ -55,8 +55,9 @@ def atomic_output(
 ) -> Iterator[IO[bytes]]:
     """Yield a binary file object whose content appears at ``path`` only if the block completes.
 
-    The new file gets ``mode`` if given, else 0600 when ``private`` (for plaintext), else 0666
-    less the umask. An existing file at ``path`` raises :class:`envelope.OutputExistsError`
+    The new file gets ``mode`` if given, else 0600 when ``private`` (for plaintext), else the
+    mode any new file gets there (0666 less the umask; on Linux a folder's default ACL applies
+    instead, where it has one). An existing file at ``path`` raises :class:`envelope.OutputExistsError`
     unless ``overwrite``; a symbolic link to a file is written through (the file it points to is
     replaced, the link stays), one to a missing file is refused. A descriptor path, a device, a
     FIFO or a socket gets the data as they are written, with no temporary file and no
@@ -213,10 +214,13 @@ class _WriteBack:
     half the time of writing a 64 KiB output (tools/bench_scaling.py --only small). The thread
     starts with the first output and then sleeps while none is open. An output is synced only
     while it is registered; :meth:`remove` returns once no sync of it is running, so its
-    descriptor can be closed (and its number reused) safely.
+    descriptor can be closed (and its number reused) safely. Outputs are synced one after the
+    other: a slow sync of one (a network file system) delays the background syncs of the others,
+    never their correctness (each final sync still runs, and errors stay with their output).
     """
 
     def __init__(self) -> None:
+        self._pid = os.getpid()
         self._changed = threading.Condition()
         self._outputs: dict[int, list[OSError]] = {}  # descriptor: the errors its syncs raised
         self._syncing: int | None = None
@@ -234,6 +238,10 @@ class _WriteBack:
         return failures
 
     def remove(self, fd: int, failures: list[OSError]) -> None:
+        if os.getpid() != self._pid:
+            # Forked inside the block: the lock may be held and the thread does not exist here
+            # (the child has a new _WriteBack for its own outputs). Nothing syncs this copy.
+            return
         with self._changed:
             if self._outputs.get(fd) is failures:  # not if a failed sync removed it already
                 del self._outputs[fd]

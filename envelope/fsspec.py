@@ -194,7 +194,9 @@ def _naming(exc: OSError, path: str) -> OSError:
     kind, default = next((kind, number) for kind, number in _REASONS.items() if isinstance(exc, kind))
     number = exc.errno or default
     said = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else ""
-    reason = exc.strerror or (said if said and said not in path else os.strerror(number))
+    # A reason is words ("The specified bucket does not exist"); one word is the library's own name
+    # for the object (bucket/key), which may hold what ``path`` leaves out (a presigned query).
+    reason = exc.strerror or (said if " " in said.strip() else os.strerror(number))
     return kind(number, reason, path)
 
 

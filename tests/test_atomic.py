@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,40 @@ def test_one_write_back_thread_serves_every_output(tmp_path: Path, monkeypatch: 
     closed = len(synced)
     threading.Event().wait(0.05)  # many intervals: nothing is open, nothing is synced
     assert len(synced) == closed
+
+
+def test_a_child_forked_during_a_background_sync_can_leave_the_block(tmp_path: Path) -> None:
+    """The child has no write-back thread, and the parent's may hold its lock at the fork."""
+    script = f"""
+import os, threading, time
+import envelope, envelope.atomic as atomic
+atomic._WRITEBACK_INTERVAL_S = 0.001
+syncing = threading.Event()
+def slow_sync(fd):
+    syncing.set()
+    time.sleep(2)
+os.fdatasync = slow_sync
+class Leave(Exception):
+    pass
+try:
+    with envelope.atomic_output({str(tmp_path / "out")!r}) as f:
+        f.write(b"x")
+        f.flush()  # else the child's copy of the buffer is written too, as with any file object
+        assert syncing.wait(10)
+        child = os.fork()
+        if child == 0:
+            with envelope.atomic_output({str(tmp_path / "child")!r}) as g:
+                g.write(b"y")
+            raise Leave  # the child leaves the parent's block: its clean-up runs in the child
+except Leave:
+    os._exit(0)
+_, status = os.waitpid(child, 0)
+assert status == 0
+"""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert time.monotonic() - started < 30
+    assert (tmp_path / "out").read_bytes() == b"x" and (tmp_path / "child").read_bytes() == b"y"
 
 
 @pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])

@@ -5,6 +5,7 @@ them, against an S3 server on loopback found through the standard AWS settings."
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,5 +108,21 @@ def test_a_damaged_object_gives_nothing_and_says_why(keys, aws, store, bucket, p
 def test_urls_and_stdio_that_cannot_meet_are_refused(keys, aws, bucket, plaintext):
     url = f"s3://{bucket}/cli/model.env"
     assert_error(envelope(aws, "seal", "-r", keys["alice.pub"], url), 2, "-o OUT")
+    assert_error(envelope(aws, "seal", "-r", "missing.pub", url), 2, "-o OUT")  # before any key is read
     assert_error(envelope(aws, "open", "-i", keys["alice.pem"], "-o", url, stdin=b""), 2, "not from stdin")
-    assert_error(envelope(aws, "rewrap", "-i", keys["alice.pem"], "--add", keys["bob.pub"], url), 2, "-o OUT")
+    assert_error(envelope(aws, "rewrap", "-i", keys["alice.pem"], "--add", keys["bob.pub"], url), 2, "--in-place")
+
+
+WITHOUT_FSSPEC = """
+import sys
+sys.modules["fsspec"] = None  # as if envelope-ml[s3] were not installed
+from envelope.cli.main import main
+sys.exit(main())
+"""
+
+
+def test_a_url_without_its_extra_is_a_usage_error_that_says_what_to_install(keys, tmp_path):
+    url = "s3://bucket/model.env"
+    result = run(sys.executable, "-c", WITHOUT_FSSPEC, "open", "-i", keys["alice.pem"], "-o", tmp_path / "out", url)
+    line = assert_error(result, 2, "pip install 'envelope-ml[s3]'")
+    assert line.count(url) == 1, line  # named once, not once by the SDK and again by the command

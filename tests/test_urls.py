@@ -61,7 +61,22 @@ def test_is_url(value, expected):
 
 def test_the_sdk_and_the_fsspec_layer_share_one_rule():
     fsspec_layer = need("envelope.fsspec")
-    assert fsspec_layer.is_url is is_url
+    assert fsspec_layer.is_url is is_url is envelope.is_url
+
+
+def test_errors_show_no_credentials_of_a_url(alice, tmp_path):
+    """A password in a URL, or a presigned query, never reaches a message."""
+    need("fsspec")
+    url = "memory://user:hunter2@x/model.env?X-Amz-Signature=5ec7e7"
+    for call in (
+        lambda: envelope.inspect(url),
+        lambda: envelope.open_file(url, tmp_path / "out", alice),
+        lambda: envelope.open_file(f"envelope::nowhere::{url}", tmp_path / "out", alice),
+    ):
+        with pytest.raises((OSError, envelope.EnvelopeError)) as failed:
+            call()
+        shown = f"{failed.value} {getattr(failed.value, 'filename', '')}"
+        assert "hunter2" not in shown and "5ec7e7" not in shown and "***@x/model.env?..." in shown
 
 
 def test_local_paths_with_colons_stay_local_files(alice, tmp_path, monkeypatch):

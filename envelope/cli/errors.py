@@ -23,7 +23,7 @@ EXIT_CODES_HELP = """\
 exit codes:
   0    success
   1    authentication failed: the file was modified, truncated or extended, or no key matches it
-  2    usage error: bad arguments
+  2    usage error: bad arguments, or a URL whose extra is not installed (pip install ...)
   3    not a valid envelope file: malformed, unsupported version or extension, over a limit
   4    key problem: the key cannot be loaded or is not allowed; the passphrase is wrong, empty,
        missing or (keygen) not repeated the same
@@ -54,7 +54,7 @@ def exit_code_for(exc: BaseException) -> int:
         return exc.exit_code
     if isinstance(exc, (errors.AuthenticationError, errors.NoMatchingKeyError)):
         return EXIT_AUTHENTICATION
-    if isinstance(exc, errors.UsageError):
+    if isinstance(exc, (errors.UsageError, errors.MissingDependencyError)):  # the latter: an extra to install
         return EXIT_USAGE
     if isinstance(exc, errors.InvalidKeyError):
         return EXIT_KEY
@@ -87,8 +87,9 @@ def describe_for_file(path: str, exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def naming(path: str | None) -> Iterator[None]:
-    """Prefix the message of an SDK error raised in the block with the file it is about (an
-    output that exists is about the output, and says so itself)."""
+    """Prefix the message of an SDK error raised in the block with the file it is about, unless
+    the message starts with it already (messages about a URL do; an output that exists is about
+    the output, and says so itself)."""
     from envelope import EnvelopeError, OutputExistsError
 
     try:
@@ -96,7 +97,11 @@ def naming(path: str | None) -> Iterator[None]:
     except OutputExistsError:
         raise
     except EnvelopeError as exc:
-        raise CliError(f"{path or 'stdin'}: {describe(exc)}", exit_code_for(exc)) from None
+        message = describe(exc)
+        name = path or "stdin"
+        if not message.startswith((f"{name}:", f"{name!r}")):
+            message = f"{name}: {message}"
+        raise CliError(message, exit_code_for(exc)) from None
 
 
 def report(tool: str, message: str, *, kind: str = "error") -> None:

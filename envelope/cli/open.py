@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     streams.refuse_plaintext_to_terminal(args.output)
     streams.check_output(args.output, force=args.force, binary=False)
     streams.refuse_same_file(args.input, args.output)
+    if streams.is_url(args.output) and streams.is_stdio(args.input):
+        raise CliError("plaintext goes to a URL from a file or URL INPUT, not from stdin", EXIT_USAGE)
     pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
@@ -75,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
             naming(name),
         ):
             signer = open_file(name, args.output, keys, signed_by=pins, overwrite=args.force, progress=bar).signer
-    elif streams.is_url(args.output):
-        raise CliError("plaintext goes to a URL from a file or URL INPUT, not from stdin", EXIT_USAGE)
     elif streams.is_url(name):
         signer = _url_to_stdout(args, keys, pins)
     else:

@@ -66,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     if args.in_place and streams.is_stdio(args.file):
         raise CliError("--in-place needs a file, not stdin", EXIT_USAGE)
     output = args.file if args.in_place else args.output
+    remote = streams.is_url(args.file) or streams.is_url(output)
+    if remote and (streams.is_stdio(args.file) or streams.is_stdio(output)):
+        raise CliError(
+            "with a URL, FILE and OUT are files or URLs: give -o OUT or --in-place, not stdin or stdout", EXIT_USAGE
+        )
     if not args.in_place:
         streams.check_output(output, force=args.force, binary=True)
         streams.refuse_same_file(args.file, output)
@@ -73,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
     remove = [keyfiles.key_id_of(value) for value in args.remove]
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     keys = keyfiles.load_identities(args.identity, given, "envelope")
-    if streams.is_url(args.file) or streams.is_url(output):
-        if streams.is_stdio(args.file) or streams.is_stdio(output):
-            raise CliError("a URL is rewrapped into a file or URL, and from one: give -o OUT and FILE", EXIT_USAGE)
+    if remote:
         from envelope import rewrap_file
 
         with naming(args.file):

@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     streams.check_output(args.output, force=args.force, binary=True)
     streams.refuse_same_file(args.input, args.output)
+    if streams.is_url(args.input) and streams.is_stdio(args.output):
+        raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
     metadata = _metadata(args.meta)
     recipients = keyfiles.load_recipients(args.recipient, args.recipients_file)
     if not recipients:
@@ -117,8 +119,6 @@ def run(args: argparse.Namespace) -> int:
                 metadata=metadata, chunk_size=chunk, sign_with=signer, overwrite=args.force, progress=bar,
             )  # fmt: skip
         return 0
-    if streams.is_url(args.input):
-        raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
     if streams.is_url(args.output):
         _seal_stdin_to_url(args, recipients, metadata, chunk, signer)
         return 0
