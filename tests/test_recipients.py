@@ -13,8 +13,8 @@ from forge import chunk_message, fernet_token, forge
 
 import envelope
 from envelope._datakey import HEADER_AUTH_FAILED, DataKey
-from envelope._format import Header, RecipientEntry, encode_header
-from envelope.recipients import as_identities
+from envelope._format import HEADER_MAC_LEN, PREFIX_LEN, Header, RecipientEntry, decode_header, encode_header
+from envelope.recipients import RsaRecipient, as_identities
 
 
 def test_key_id_is_sha256_of_spki_der(alice):
@@ -138,6 +138,36 @@ def test_rewrap_adds_and_removes_without_touching_the_payload(alice, bob, carol)
     assert envelope.open(removed, carol) == b"weights" * 1000
     payloads = {s[envelope.inspect(s).header_size :] for s in (sealed, added, removed)}
     assert len(payloads) == 1
+
+
+def _sealed_with_header(alice, bob, **header_fields):  # type: ignore[no-untyped-def]
+    """A file for alice and bob whose header also holds ``header_fields`` (forged with the data key)."""
+    data_key = DataKey.generate()
+    entries = tuple(RsaRecipient(k.public_key()).wrap(data_key) for k in (alice, bob))
+    extra = header_fields.pop("entries", ())
+    header = encode_header(Header(chunk_size=16, recipients=entries + tuple(extra), **header_fields))
+    token = fernet_token(data_key, chunk_message(0, True, b"weights"))
+    return forge(alice, data_key, [token], header=header)
+
+
+def test_rewrap_remove_takes_every_entry_that_carries_the_key_id(alice, bob):
+    """Issue 11, item 6: an entry of another type with alice's key id stayed, and the command said OK."""
+    alice_kid = bytes.fromhex(envelope.key_id(alice))
+    sealed = _sealed_with_header(alice, bob, entries=[RecipientEntry("hardware-token", {"kid": alice_kid, "slot": 1})])
+    assert [r.type for r in envelope.inspect(sealed).recipients].count("hardware-token") == 1
+    removed = envelope.rewrap(sealed, bob, remove=[envelope.key_id(alice)])
+    assert [(r.type, r.key_id) for r in envelope.inspect(removed).recipients] == [
+        ("rsa-oaep-sha256", envelope.key_id(bob))
+    ]
+
+
+def test_rewrap_keeps_unknown_top_level_keys(alice, bob, carol):
+    """Issue 11, item 7: the slot FORMAT.md reserves for ignorable extensions survives a rewrap."""
+    sealed = _sealed_with_header(alice, bob, extensions={"x-provenance": {"build": 7}})
+    added = envelope.rewrap(sealed, alice, add=carol.public_key())
+    header = decode_header(added[PREFIX_LEN : envelope.inspect(added).header_size - HEADER_MAC_LEN])
+    assert header.extensions == {"x-provenance": {"build": 7}}
+    assert envelope.open(added, carol) == b"weights"
 
 
 @pytest.mark.parametrize(
