@@ -216,10 +216,25 @@ def encode_metadata(metadata: Mapping[str, Any] | None) -> bytes:
         raise UsageError("metadata must be a mapping from str to values")
     as_dict = dict(metadata)
     _check_metadata(as_dict, 0, UsageError)
-    encoded: bytes = msgpack.packb(as_dict, use_bin_type=True)
+    encoded: bytes = msgpack.packb(_canonical_nans(as_dict), use_bin_type=True)
     if len(encoded) > MAX_METADATA_LEN:
         raise LimitError(f"metadata encodes to {len(encoded)} bytes; the limit is {MAX_METADATA_LEN}")
     return encoded
+
+
+_CANONICAL_NAN = struct.unpack(">d", bytes.fromhex("7ff8000000000000"))[0]
+
+
+def _canonical_nans(value: Any) -> Any:
+    """``value`` with every NaN the quiet NaN without payload (section 3.1): msgpack writes a
+    float's bits as they are, and -nan or a NaN with a payload has others."""
+    if isinstance(value, float):
+        return _CANONICAL_NAN if value != value else value
+    if isinstance(value, dict):
+        return {key: _canonical_nans(child) for key, child in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical_nans(child) for child in value]
+    return value
 
 
 def decode_metadata(meta: bytes) -> dict[str, Any]:

@@ -239,3 +239,13 @@ def test_metadata_is_authenticated(alice):
     assert forged != sealed and envelope.inspect(forged).unverified_metadata == {"stage": "test"}
     with pytest.raises(envelope.AuthenticationError):
         envelope.open(forged, alice)
+
+
+def test_a_nan_in_metadata_is_written_as_the_quiet_nan_without_payload():
+    """Section 3.1: -nan and NaNs with a payload have other bits, which msgpack would copy."""
+    negative = struct.unpack(">d", bytes.fromhex("fff8000000000000"))[0]
+    with_payload = struct.unpack(">d", bytes.fromhex("7ff8000000000001"))[0]
+    for nan in (negative, with_payload, float("nan")):
+        assert encode_metadata({"x": [nan, {"y": nan}]}) == (
+            b"\x81\xa1x\x92" + b"\xcb\x7f\xf8" + bytes(6) + b"\x81\xa1y" + b"\xcb\x7f\xf8" + bytes(6)
+        )

@@ -189,6 +189,8 @@ function encodeCanonical(root, maxDepth = Infinity) {
   const float = (x, bits) => {
     const b = Buffer.alloc(bits === 32 ? 5 : 9);
     if (bits === 32) { b[0] = 0xca; b.writeFloatBE(x, 1); } else { b[0] = 0xcb; b.writeDoubleBE(x, 1); }
+    // §3.1: a NaN is the quiet NaN without payload, whatever bits the engine holds.
+    if (Number.isNaN(x)) b.set(bits === 32 ? [0x7f, 0xc0, 0, 0] : [0x7f, 0xf8, 0, 0, 0, 0, 0, 0], 1);
     parts.push(b);
   };
   const enc = (v, depth) => {

@@ -98,6 +98,15 @@ test('writer emits the canonical form of §3.1', () => {
   assert.equal(header.recipients[0].key.length, 256);
 });
 
+test('a NaN is written as the quiet NaN without payload (§3.1)', () => {
+  const negative = new DataView(new ArrayBuffer(8));
+  negative.setFloat64(0, NaN);
+  negative.setUint8(0, 0xff); // -NaN
+  negative.setUint8(7, 1); // with a payload
+  assert.equal(internals.encodeCanonical(negative.getFloat64(0)).toString('hex'), 'cb7ff8000000000000');
+  assert.equal(internals.encodeCanonical(NaN).toString('hex'), 'cb7ff8000000000000');
+});
+
 test('canonical encoder agrees with @msgpack/msgpack (shortest form)', () => {
   const samples = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -32, -33, -128,
     -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53) + 1, 1.5, -0.1, 1e300, '', 'a'.repeat(31),
