@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import envelope
 from envelope._datakey import DataKey
-from envelope._format import Header, decode_header, encode_header, encode_prefix, read_header
+from envelope._format import Header, decode_header, encode_header, encode_metadata, encode_prefix, read_header
 from envelope._header import read_and_unlock
 from envelope.signing import ALGORITHMS, to_be_signed
 
@@ -213,6 +213,23 @@ def test_an_insiders_substituted_chunk_is_refused_even_by_random_access(alice, s
     with pytest.raises(envelope.SignatureError):
         reader.read(10)
     every_reader_refuses(tampered, alice, envelope.SignatureError)
+
+
+def test_an_insiders_rewritten_metadata_is_refused(alice, signer):
+    """A recipient knows K, so it can rewrite the header and make its MAC valid again, keeping every
+    token and the footer: the signature, which covers the metadata, is what refuses it."""
+    sealed = seal_signed(alice, signer, metadata={"stage": "prod", "approved": True})
+    info = envelope.inspect(sealed)
+    data_key = read_and_unlock(io.BytesIO(sealed), alice).data_key
+    header = read_header(io.BytesIO(sealed))[1]
+    changed = dataclasses.replace(header, meta=encode_metadata({"stage": "prod", "approved": False}))
+    encoded = encode_header(changed)
+    authenticated = encode_prefix(len(encoded)) + encoded
+    tampered = authenticated + data_key.header_mac(authenticated) + sealed[info.header_size :]
+    assert envelope.inspect(tampered).unverified_metadata == {"stage": "prod", "approved": False}
+    every_reader_refuses(tampered, alice, envelope.SignatureError)
+    with pytest.raises(envelope.SignatureError):
+        envelope.check_signature(tampered, signed_by=signer.public_key())
 
 
 def test_r24_critical_stripped_or_signer_without_critical(alice, signer):

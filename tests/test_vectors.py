@@ -452,3 +452,14 @@ def test_format_appendix_a_walkthrough_is_true() -> None:
     fernet = Fernet(base64.urlsafe_b64encode(data_key))
     assert fernet.decrypt(base64.urlsafe_b64encode(token)).hex() == "000000000000000001a3"
     assert data_key.hex().startswith("409a0524") and data_key.hex().endswith("5c19b64a06")
+
+
+def test_the_counts_the_documents_give_are_the_vectors_there() -> None:
+    expected = {"success": 0, "error": 0}
+    for spec in SPECS.values():
+        expected[spec["expect"]] += 1
+    total, good, bad = len(SPECS), expected["success"], expected["error"]
+    readme = " ".join((VECTORS / "README.md").read_text().split())
+    assert f"{total} files, {good} that must open and {bad} that must be refused" in readme
+    top = " ".join((VECTORS.parent.parent / "README.md").read_text().split())
+    assert f"holds {total} vectors ({good} that must open, {bad} that must be rejected" in top

@@ -118,6 +118,28 @@ def test_assets_are_refused_without_a_ram_folder(alice, tmp_path, monkeypatch):
     sealed_keras.save(sequential(), tmp_path / "plain.env", alice.public_key())  # no assets: fine
 
 
+def test_signed_keras_models_load_only_from_the_pinned_signer(alice, tmp_path, monkeypatch):
+    """Issue 13, item 3, for the Keras adapter: the pin is checked before Keras sees a byte, on
+    .keras archives and on SavedModel exports alike."""
+    publisher, impostor = envelope.generate_signing_key(), envelope.generate_signing_key()
+    model = sequential()
+    sealed_keras.save(model, tmp_path / "signed.env", alice.public_key(), sign_with=publisher)
+    sealed_keras.save(model, tmp_path / "forged.env", alice.public_key(), sign_with=impostor)
+    loaded = sealed_keras.load(tmp_path / "signed.env", alice, signed_by=publisher.public_key())
+    x = np.random.default_rng(3).normal(size=(4, 6)).astype("float32")
+    assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    saving_lib = sys.modules["keras.src.saving.saving_lib"]  # what the adapter hands the archive to
+    monkeypatch.setattr(saving_lib, "load_model", lambda *a, **k: pytest.fail("Keras saw the impostor's model"))
+    with pytest.raises(envelope.SignerError):
+        sealed_keras.load(tmp_path / "forged.env", alice, signed_by=publisher.public_key())
+    need("tensorflow")
+    sealed_keras.export_saved_model(model, tmp_path / "served.env", alice.public_key(), sign_with=impostor)
+    with pytest.raises(envelope.SignerError):
+        sealed_keras.load_saved_model(
+            tmp_path / "served.env", alice, signed_by=publisher.public_key(), unsafe_trust_graph=True
+        )
+
+
 def test_saved_model_export_round_trip(alice, tmp_path):
     need("tensorflow")
     model = functional_with_custom_layer()
