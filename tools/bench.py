@@ -489,22 +489,36 @@ def _run(work: str, size_mib: int, jobs: list[Job], repeat: int) -> dict[Job, Re
 
 
 def _run_command(work: str, case: Case) -> dict[str, float]:
-    """One run of a command, timed from the outside: the whole process, as a user waits for it."""
+    """One run of a command, timed from the outside: the whole process, as a user waits for it.
+
+    It is started by a small, fresh process (``--time-command``): a process spawned from this one
+    would begin with this one's high-water mark as its ru_maxrss (vfork, then exec), and this one
+    ran the peers' preparation."""
     src = os.path.join(work, "payload.bin") if case.encrypt else _sealed(work, "envelope_file")
     dst = os.path.join(work, "out-cli")
     if os.path.exists(dst):
         os.unlink(dst)
-    started = time.perf_counter()
+    command = [sys.executable, __file__, "--time-command", *_cli_command(work, case, src, dst)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{case.label} failed: {result.stderr}")
+    os.unlink(dst)
+    seconds, peak_kib = json.loads(result.stdout)
+    return {"seconds": seconds, "whole_seconds": seconds, "peak_rss_mib": peak_kib / 1024, "base_rss_mib": 0.0}
+
+
+def _time_command(command: list[str]) -> None:
+    """Run ``command`` and print [wall seconds, its peak RSS in KiB]; exit with its status."""
     with tempfile.TemporaryFile() as stderr_file:  # a file, not a pipe: nothing waits for a reader
-        process = subprocess.Popen(_cli_command(work, case, src, dst), stdout=subprocess.DEVNULL, stderr=stderr_file)
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr_file)
         _, status, usage = os.wait4(process.pid, 0)  # the child's own rusage, which Popen.wait drops
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         if status != 0:
             stderr_file.seek(0)
-            raise SystemExit(f"{case.label} failed: {stderr_file.read().decode(errors='replace')}")
-    os.unlink(dst)
-    return {"seconds": seconds, "whole_seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "base_rss_mib": 0.0}
+            sys.exit(stderr_file.read().decode(errors="replace") or f"exit status {process.returncode}")
+    print(json.dumps([seconds, usage.ru_maxrss]))
 
 
 def _by_case(results: dict[Job, Result], chunk_size: int | None = None) -> dict[str, Result]:
@@ -631,8 +645,12 @@ def main() -> None:
     parser.add_argument("--dir", help="where the payload goes (default: the system temp folder)")
     parser.add_argument("--worker", nargs=2, metavar=("CASE", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--prepare-naive", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--time-command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--chunk-size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.time_command:
+        _time_command(args.time_command)
+        return
     if args.prepare_naive:
         _prepare_naive(args.prepare_naive)
         return
