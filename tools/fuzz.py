@@ -344,8 +344,10 @@ def make_targets(world: World) -> dict[str, Target]:
     def check_header(header: Any) -> None:
         if not fmt.MIN_CHUNK_SIZE <= header.chunk_size <= fmt.MAX_CHUNK_SIZE or isinstance(header.chunk_size, bool):
             raise Finding(f"accepted chunk_size {header.chunk_size!r}")
-        if not 1 <= len(header.recipients) <= fmt.MAX_RECIPIENTS or header.critical:
+        if not 1 <= len(header.recipients) <= fmt.MAX_RECIPIENTS or set(header.critical) - fmt.KNOWN_EXTENSIONS:
             raise Finding("accepted a recipient count or critical list outside the rules")
+        if (header.signer is not None) != (fmt.SIGNATURE in header.critical):
+            raise Finding("a signer without 'signature' in critical, or the reverse")
         if len(header.meta) > fmt.MAX_METADATA_LEN:
             raise Finding("accepted oversized metadata")
         encoded = fmt.encode_header(header)  # a decoded header must re-encode, and survive a round trip
@@ -355,14 +357,14 @@ def make_targets(world: World) -> dict[str, Target]:
     # -- open ----------------------------------------------------------------------------------------
     def run_open(data: bytes) -> str:
         try:
-            plaintext, metadata, _ = envelope.open_with_metadata(data, ids)
+            plaintext, metadata, signer = envelope.open_with_metadata(data, ids)
         except envelope.EnvelopeError as exc:
             return outcome(exc)
         if not is_known(plaintext):
             raise Finding("open succeeded with a plaintext no seed holds")
         out = io.BytesIO()
         if (
-            envelope.open_stream(io.BytesIO(data), out, ids, threads=1) != (len(plaintext), metadata)
+            envelope.open_stream(io.BytesIO(data), out, ids, threads=1) != (len(plaintext), metadata, signer)
             or out.getvalue() != plaintext
         ):
             raise Finding("open_stream disagrees with open on a file open accepts")
@@ -375,14 +377,14 @@ def make_targets(world: World) -> dict[str, Target]:
         cap = 0 if flags >> 1 == 0 else (flags >> 1) * 7 + 1
         out = io.BytesIO()
         try:
-            metadata = envelope.open_stream(ShortReads(body, cap), out, ids, threads=threads).metadata
+            result = envelope.open_stream(ShortReads(body, cap), out, ids, threads=threads)
         except envelope.EnvelopeError as exc:
             if not released_prefix_ok(out.getvalue()):
                 raise Finding("open_stream released bytes that are not an authentic prefix") from exc
             return outcome(exc)
         if not is_known(out.getvalue()):
             raise Finding("open_stream succeeded with a plaintext no seed holds")
-        if envelope.open_with_metadata(body, ids) != (out.getvalue(), metadata, None):
+        if envelope.open_with_metadata(body, ids) != (out.getvalue(), result.metadata, result.signer):
             raise Finding("open disagrees with open_stream on a file open_stream accepts")
         return "ok"
 
@@ -555,16 +557,23 @@ class Forge:
         self._keys: dict[bytes, bytes | None] = {}
 
     def data_key(self, entries: Sequence[Any]) -> bytes | None:
+        """The data key the test key unwraps from its entry, with cryptography directly: envelope's
+        own unwrap answers a failed OAEP decryption with a random key (R15 reads like R16)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         from envelope._format import RSA_OAEP_SHA256
 
         for entry in entries:
             if entry.type == RSA_OAEP_SHA256 and entry.kid == self.kid:
                 wrapped = entry.fields["key"]
                 if wrapped not in self._keys:
+                    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
                     try:
-                        self._keys[wrapped] = self.identity.unwrap([entry]).raw()
-                    except self.envelope.EnvelopeError:
-                        self._keys[wrapped] = None
+                        raw = self.world.key_a.decrypt(wrapped, oaep)
+                    except ValueError:
+                        raw = b""
+                    self._keys[wrapped] = raw if len(raw) == 32 else None
                 return self._keys[wrapped]
         return None
 
@@ -575,7 +584,7 @@ class Forge:
             split = self.split(seed)
             if split is None:
                 continue
-            head, tokens, key, _chunk_size = split
+            head, tokens, key, _chunk_size, _signed = split
             plain = []
             for token in tokens:
                 if self.valid_body(token):
@@ -585,7 +594,9 @@ class Forge:
                 out.append(bytes((flags,)) + head + b"".join(plain))
         return out
 
-    def split(self, file: bytes) -> tuple[bytes, list[bytes], bytes, int] | None:
+    def split(self, file: bytes) -> tuple[bytes, list[bytes], bytes, int, bool] | None:
+        """The file cut into its header and tokens, with the data key, chunk size, and whether it is
+        signed; None where the header does not parse or is not sealed to the test key."""
         from envelope._format import read_header
         from envelope._layout import token_len
 
@@ -600,7 +611,7 @@ class Forge:
         size = token_len(header.chunk_size)
         payload = file[start:]
         tokens = [payload[i : i + size] for i in range(0, len(payload), size)]
-        return file[:start], tokens, key, header.chunk_size
+        return file[:start], tokens, key, header.chunk_size, header.signer is not None
 
     @staticmethod
     def valid_body(token: bytes) -> bool:
@@ -613,13 +624,14 @@ class Forge:
         flags, file = (data[0], data[1:]) if data else (0, b"")
         split = self.split(file)
         expected: bytes | bool | None = False  # False: no reference verdict
+        signed = False
         if split is not None:
-            head, tokens, key, chunk_size = split
+            head, tokens, key, chunk_size, signed = split
             if flags & 1:
                 authenticated = head[:-HEADER_MAC_LEN]
                 head = authenticated + DataKey(key).header_mac(authenticated)
             if flags & 2:
-                if flags & 1:
+                if flags & 1 and not signed:  # the model knows no footer (section 8.3)
                     expected = reference_payload(tokens, chunk_size)
                 tokens = [self.seal_token(key, t) if self.valid_body(t) else t for t in tokens]
             file = head + b"".join(tokens)
@@ -631,6 +643,11 @@ class Forge:
             got = None if verdict[0] != "ok" else verdict[1]
             if got != expected:
                 raise Finding(f"reference model expects {expected!r}, readers gave {verdict}")
+        if signed and verdict[0] == "ok":
+            if not verdict[3]:
+                raise Finding("a file announcing a signature opened without a verified signer")
+            if hashlib.sha256(verdict[1]).digest() not in self.world.known_hashes:
+                raise Finding("a signed file opened with a plaintext no seed holds")
         return verdict[0] if verdict[0] == "ok" else f"{verdict[0]}{'+mac' if flags & 1 else ''}"
 
     @staticmethod
@@ -642,29 +659,31 @@ class Forge:
         mac.update(body)
         return body + mac.finalize()
 
-    def all_readers(self, file: bytes, threads: int) -> dict[str, tuple[str, bytes, bytes]]:
+    def all_readers(self, file: bytes, threads: int) -> dict[str, tuple[str, bytes, bytes, str]]:
+        """Every reader's verdict on ``file``: ("ok" or "error", plaintext, metadata, signer key id)."""
         import msgpack
 
         envelope = self.envelope
         ids = self.world.identities
-        results: dict[str, tuple[str, bytes, bytes]] = {}
+        results: dict[str, tuple[str, bytes, bytes, str]] = {}
 
-        def record(name: str, action: Callable[[], tuple[bytes, dict[str, Any]]]) -> None:
+        def record(name: str, action: Callable[[], tuple[bytes, dict[str, Any], Any]]) -> None:
             try:
-                plaintext, metadata = action()
+                plaintext, metadata, signer = action()
             except envelope.EnvelopeError:
-                results[name] = ("error", b"", b"")
+                results[name] = ("error", b"", b"", "")
             else:
-                results[name] = ("ok", plaintext, msgpack.packb(metadata, use_bin_type=True))
+                signed_by = signer.key_id if signer is not None and signer.verified else ""
+                results[name] = ("ok", plaintext, msgpack.packb(metadata, use_bin_type=True), signed_by)
 
-        def stream() -> tuple[bytes, dict[str, Any]]:
+        def stream() -> tuple[bytes, dict[str, Any], Any]:
             out = io.BytesIO()
             result = envelope.open_stream(ShortReads(file, 61), out, ids, threads=threads)
-            return out.getvalue(), result.metadata
+            return out.getvalue(), result.metadata, result.signer
 
-        def reader(source: Any) -> tuple[bytes, dict[str, Any]]:
+        def reader(source: Any) -> tuple[bytes, dict[str, Any], Any]:
             with envelope.open_reader(source, ids) as r:
-                return r.read(), r.metadata
+                return r.read(), r.metadata, r.signer
 
         record("open", lambda: tuple(envelope.open_with_metadata(file, ids, threads=threads)))  # type: ignore[arg-type]
         record("open_stream", stream)
@@ -692,6 +711,8 @@ def reference_payload(tokens: list[bytes], chunk_size: int) -> bytes | None:
     for index, token in enumerate(tokens):
         last = index == len(tokens) - 1
         if (len(token) - 57) % 16 or token[0] != 0x80:
+            return None
+        if int.from_bytes(token[1:9], "big") != (len(token) if last else 0):  # section 7.2: t_i
             return None
         message = token[25:-32]
         pad = message[-1]

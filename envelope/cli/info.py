@@ -115,10 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import keyfiles, streams
+    from . import streams
 
     streams.one_stdin(("--verify", args.verify), ("--signed-by", args.signed_by), ("FILE", args.files))
-    pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
+    pins = None
+    if args.signed_by:
+        from . import keyfiles  # only when keys are given: inspecting a file needs none (start-up time)
+
+        pins = keyfiles.load_signers(args.signed_by)
     keys = _verification_keys(args)
     status = EXIT_OK
     records = []
