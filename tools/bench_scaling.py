@@ -12,8 +12,10 @@ Three measurements, each printed as a table (run on a quiet machine; ratios, not
    the page cache will cap it earlier on a real machine.
 2. Many small files: seal_file / open_file of 64 KiB files one by one, files per second, against
    envelope.seal in memory and the rate of the RSA operation alone.
-3. Signing cost: seal_file / open_file of the same payload unsigned and signed (Ed25519 and
-   ECDSA P-256), interleaved, best of --repeat.
+3. Signing cost: seal_file / open_file of the same payload unsigned and signed (Ed25519, ECDSA
+   P-256, ML-DSA-65), interleaved, best of --repeat; and, since whole runs differ by less than the
+   machine's noise, the signature work alone (hashing the footer's tag list, one signature or one
+   verification), timed on its own, as a share of the unsigned run.
 
     python tools/bench_scaling.py --size-mib 256            # all three
     python tools/bench_scaling.py --only serial --cores 16
@@ -50,17 +52,25 @@ def _measure(run: Callable[[], object]) -> tuple[float, float, float]:
     return time.perf_counter() - wall, time.thread_time() - thread, _cpu() - process
 
 
+def _fresh(op: Callable[[], object], *outputs: str) -> Callable[[], object]:
+    """``op``, whose outputs are removed before each run, untimed: every run writes new files, as
+    a first run does (replacing a file would add the freeing of the old one's pages)."""
+
+    def prepare() -> None:
+        for output in outputs:
+            if os.path.exists(output):
+                os.unlink(output)
+
+    op.prepare = prepare  # type: ignore[attr-defined]
+    return op
+
+
 def _paths(work: str, key: object, chunk_size: int, threads: int) -> dict[str, Callable[[], object]]:
     public = key.public_key()  # type: ignore[attr-defined]
     plain, sealed, out = (os.path.join(work, n) for n in ("plain.bin", "sealed.env", "out.bin"))
 
     def fresh(op: Callable[[], object]) -> Callable[[], object]:
-        def prepare() -> None:
-            if os.path.exists(out):
-                os.unlink(out)
-
-        op.prepare = prepare  # type: ignore[attr-defined]
-        return op
+        return _fresh(op, out)
 
     def read_loop(reader_class: type) -> Callable[[], object]:
         def run() -> object:
@@ -145,19 +155,22 @@ def small_files(work: str, key: object, count: int, repeat: int) -> None:
         with open(name, "wb") as f:
             f.write(payload)
 
+    sealed = [name + ".env" for name in names]
+    opened = [name + ".out" for name in names]
+
     def seal_all() -> None:
         for name in names:
-            envelope.seal_file(name, name + ".env", public, overwrite=True)
+            envelope.seal_file(name, name + ".env", public)
 
     def open_all() -> None:
         for name in names:
-            envelope.open_file(name + ".env", name + ".out", key, overwrite=True)
+            envelope.open_file(name + ".env", name + ".out", key)
 
     identity = envelope.RsaIdentity(key)  # type: ignore[arg-type]
 
     def open_all_identity() -> None:  # the key's checks run once, not once per file
         for name in names:
-            envelope.open_file(name + ".env", name + ".out", identity, overwrite=True)
+            envelope.open_file(name + ".env", name + ".out", identity)
 
     def seal_memory() -> None:
         for _ in names:
@@ -172,11 +185,10 @@ def small_files(work: str, key: object, count: int, repeat: int) -> None:
         for _ in names:
             key.decrypt(wrapped, oaep)  # type: ignore[attr-defined]
 
-    seal_all()
     rows = [
-        ("seal_file, one by one", seal_all),
-        ("open_file, one by one", open_all),
-        ("open_file, one by one, one RsaIdentity for all", open_all_identity),
+        ("seal_file, one by one", _fresh(seal_all, *sealed)),
+        ("open_file, one by one", _fresh(open_all, *opened)),
+        ("open_file, one by one, one RsaIdentity for all", _fresh(open_all_identity, *opened)),
         ("envelope.seal in memory", seal_memory),
         ("RSA-OAEP unwrap alone", unwrap_only),
     ]
@@ -203,23 +215,50 @@ def signing_cost(work: str, key: object, repeat: int) -> None:
     opened: dict[str, list[float]] = {name: [] for name in signers}
     for _ in range(repeat):
         for name, signer in signers.items():
-            seal[name].append(
-                _measure(lambda s=signer: envelope.seal_file(plain, out, public, sign_with=s, overwrite=True))[0]
-            )
+            sealing = _fresh(lambda s=signer: envelope.seal_file(plain, out, public, sign_with=s), out)
+            seal[name].append(_measure(sealing)[0])
             pinned = signer.public_key() if signer is not None else None
-            opened[name].append(
-                _measure(lambda p=pinned: envelope.open_file(out, back, key, signed_by=p, overwrite=True))[0]
-            )
+            opening = _fresh(lambda p=pinned: envelope.open_file(out, back, key, signed_by=p), back)
+            opened[name].append(_measure(opening)[0])
     size = os.path.getsize(plain)
+    chunks = -(-size // envelope.DEFAULT_CHUNK_SIZE)
     print(f"\nSigning cost, seal_file / open_file of {size // MIB} MiB (best of {repeat}, interleaved):\n")
-    print("| signature | seal MB/s | x unsigned | open MB/s | x unsigned |")
-    print("|---|---:|---:|---:|---:|")
-    for name in signers:
+    print(
+        "| signature | seal MB/s | x unsigned | signing work alone, % of unsigned seal "
+        "| open MB/s | x unsigned | verifying work alone, % of unsigned open |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, signer in signers.items():
         s, o = min(seal[name]), min(opened[name])
+        sign_s, verify_s = _signature_work(signer, chunks) if signer is not None else (0.0, 0.0)
         print(
-            f"| {name} | {size / s / 1e6:.0f} | {min(seal['unsigned']) / s:.3f} | {size / o / 1e6:.0f} "
-            f"| {min(opened['unsigned']) / o:.3f} |"
+            f"| {name} | {size / s / 1e6:.0f} | {min(seal['unsigned']) / s:.3f} "
+            f"| {100 * sign_s / min(seal['unsigned']):.3f} | {size / o / 1e6:.0f} "
+            f"| {min(opened['unsigned']) / o:.3f} | {100 * verify_s / min(opened['unsigned']):.3f} |"
         )
+
+
+def _signature_work(key: object, chunks: int) -> tuple[float, float]:
+    """Seconds (best of 20) for what signing adds to a file of ``chunks`` chunks beyond keeping the
+    tags: SHA-256 over the tag list and one signature (seal), or the same hash and one
+    verification (open). The to-be-signed bytes around the digest are a few hundred bytes."""
+    import hashlib
+
+    from envelope import signing
+
+    signer = signing.as_signer(key)
+    tags = os.urandom(32 * chunks)
+    message = b"x" * 300
+
+    def sign() -> bytes:
+        return signer.sign(message + hashlib.sha256(tags).digest())
+
+    signature = sign()
+
+    def verify() -> None:
+        signing.verify(signer.algorithm, signer.public_key_der, message + hashlib.sha256(tags).digest(), signature)
+
+    return min(_measure(sign)[0] for _ in range(20)), min(_measure(verify)[0] for _ in range(20))
 
 
 def _write(path: str, size: int) -> None:
