@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import envelope
 
@@ -88,3 +89,35 @@ def test_envelope_info_help_loads_no_cryptography_or_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_the_cli_and_the_adapters_stand_on_the_public_face():
+    """cli/ and models/ import the SDK only as its users can: ``envelope`` and its public modules,
+    never an underscore module or name (their own helpers, such as models._common, excepted)."""
+    import ast
+
+    package = Path(envelope.__file__).parent
+    reaches = []
+    for sub in ("cli", "models"):
+        for path in sorted((package / sub).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom | ast.Import) or getattr(node, "module", None) == "__future__":
+                    continue
+                if isinstance(node, ast.Import):
+                    modules, names = [a.name for a in node.names], []
+                else:
+                    modules, names = [node.module or ""], [a.name for a in node.names]
+                    if node.level == 1:  # a sibling of cli/ or models/: its own helper
+                        continue
+                    if node.level >= 2:
+                        modules = ["envelope" + (f".{node.module}" if node.module else "")]
+                for module in modules:
+                    if not (module == "envelope" or module.startswith("envelope.")):
+                        continue
+                    parts = module.split(".")[1:]
+                    own = parts[:1] == [sub]
+                    if any(p.startswith("_") for p in parts) and not own:
+                        reaches.append(f"{path.name}:{node.lineno} {module}")
+                    if not own and any(n.startswith("_") and not n.endswith("__") for n in names):
+                        reaches.append(f"{path.name}:{node.lineno} {module}: {names}")
+    assert reaches == []
