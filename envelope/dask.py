@@ -196,7 +196,7 @@ def _open_one(
             source,
             destination,
             identities,
-            storage_options=source_options,
+            storage_options=source_options if is_url(source) else None,
             overwrite=True,
             **{k: v for k, v in envelope_options.items() if k == "signed_by"},
         )

@@ -87,6 +87,20 @@ def test_seal_and_open_a_prefix_on_two_workers(client, moto_server, bucket, key_
     assert modes == {0o600}
 
 
+def test_local_files_seal_and_open_on_the_cluster(client, key_file, shards, tmp_path):
+    """Local paths on both sides (a shared disk): the empty source options of a local source are
+    not storage options given without a URL."""
+    private, path = key_file
+    plain = sorted(p for p in shards.rglob("*.bin"))
+    sealed = [tmp_path / f"{p.name}.env" for p in plain]
+    opened = [tmp_path / p.name for p in plain]
+    envelope_dask.seal_files(zip(map(str, plain), map(str, sealed)), private.public_key()).compute()
+    done = envelope_dask.open_files(zip(map(str, sealed), map(str, opened)), identity=str(path)).compute()
+    assert [r["bytes"] for r in done] == [p.stat().st_size for p in plain]
+    assert [p.read_bytes() for p in opened] == [p.read_bytes() for p in plain]
+    assert {p.stat().st_mode & 0o777 for p in opened} == {0o600}
+
+
 @pytest.fixture(scope="module")
 def frames(moto_server, bucket, key_file):
     """Three Parquet shards, sealed, under s3://BUCKET/table/."""
