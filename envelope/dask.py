@@ -161,6 +161,21 @@ def _seal_one(
 ) -> dict[str, Any]:
     source, destination = pair
     _make_parent(destination, destination_options)
+    if _is_local(destination):
+        # A local destination gets what seal_file gives any local output: written in its own folder,
+        # fsynced, named only when complete. (fsspec's local files stage the write in the system
+        # temp folder and move it, a copy when that folder is on another file system.)
+        from .files import seal_file
+
+        result = seal_file(
+            source,
+            destination,
+            recipients,
+            storage_options=source_options if is_url(source) else None,
+            overwrite=True,
+            **envelope_options,
+        )
+        return {"source": source, "destination": destination, "bytes": result.plaintext_len}
     with _storage("reading the source", source, opened=False):
         plain = fsspec.open(source, "rb", **source_options).open()
     with (
@@ -184,10 +199,10 @@ def _open_one(
     envelope_options: dict[str, Any],
 ) -> dict[str, Any]:
     source, destination = pair
-    if not is_url(destination) or destination.startswith(("file://", "local://")):
-        # A local destination gets what open_file gives any local output: written in its own
-        # folder with mode 0600, named only once every chunk verified, fsynced. (fsspec's local
-        # files stage an uncommitted write in the system temp folder, with the umask's mode.)
+    if _is_local(destination):
+        # As for sealing, and the plaintext gets mode 0600 and is named only once every chunk
+        # verified (fsspec's local files would stage it in the system temp folder, with the
+        # umask's mode).
         from .files import open_file
 
         identities = _load_identities(identity, identity_env)
@@ -229,6 +244,10 @@ def _open_one(
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _is_local(url: str) -> bool:
+    return not is_url(url) or url.startswith(("file://", "local://"))
 
 
 def _bag(pairs: Iterable[tuple[str, str]]) -> Any:

@@ -94,7 +94,10 @@ def test_local_files_seal_and_open_on_the_cluster(client, key_file, shards, tmp_
     plain = sorted(p for p in shards.rglob("*.bin"))
     sealed = [tmp_path / f"{p.name}.env" for p in plain]
     opened = [tmp_path / p.name for p in plain]
-    envelope_dask.seal_files(zip(map(str, plain), map(str, sealed)), private.public_key()).compute()
+    envelope_dask.seal_files(
+        zip(map(str, plain), map(str, sealed)), private.public_key(), metadata={"set": "local"}
+    ).compute()
+    assert {envelope.inspect(p).unverified_metadata["set"] for p in sealed} == {"local"}
     done = envelope_dask.open_files(zip(map(str, sealed), map(str, opened)), identity=str(path)).compute()
     assert [r["bytes"] for r in done] == [p.stat().st_size for p in plain]
     assert [p.read_bytes() for p in opened] == [p.read_bytes() for p in plain]
