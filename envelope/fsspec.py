@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import inspect
 import io
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, cast
 
@@ -148,13 +150,18 @@ def _portable_recipients(value: Any) -> Any:
 
 
 def _load_identities(identity: Any, identity_env: str | None) -> list[Any]:
-    """The identities to open files with: paths and environment variables are loaded here, once."""
+    """The identities to open files with. Keys named by a path or an environment variable are
+    loaded once per process and version (a Dask worker opening many files loads its key once; a
+    key file that changes is loaded again): loading checks the key's numbers, which costs more
+    than opening a small file."""
     found: list[Any] = []
     if identity_env is not None:
         text = os.environ.get(identity_env)
         if not text:
             raise UsageError(f"the environment variable {identity_env} (identity_env) is not set")
-        found.append(parse_private_key(text))  # the key itself (PEM): a path goes in identity=
+        # The key itself (PEM): a path goes in identity=.
+        token = ("env", hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest())
+        found.append(_loaded_once(token, lambda: parse_private_key(text)))
     if identity is not None:
         for item in _as_items(identity):
             if isinstance(item, str) and _looks_like_key_text(item):
@@ -162,13 +169,39 @@ def _load_identities(identity: Any, identity_env: str | None) -> list[Any]:
                     "identity takes a key file's path or a key object, not key text: "
                     "load it with envelope.parse_private_key"
                 )
-            found.append(load_private_key(item) if isinstance(item, (str, os.PathLike)) else item)
+            found.append(_key_file(item) if isinstance(item, (str, os.PathLike)) else item)
     if not found:
         raise UsageError(
             "opening an envelope:: file needs a private key: envelope={'identity': key or key path} "
             "or envelope={'identity_env': 'VARIABLE'}"
         )
     return found
+
+
+_LOADED_KEYS: dict[tuple[Any, ...], Any] = {}  # (where a key came from, its version) -> the key
+_LOADED_KEYS_LOCK = threading.Lock()
+_LOADED_KEYS_MAX = 16
+
+
+def _key_file(path: str | os.PathLike[str]) -> Any:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return load_private_key(path)  # which says what is wrong with the path
+    token = ("file", os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    return _loaded_once(token, lambda: load_private_key(path))
+
+
+def _loaded_once(token: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    with _LOADED_KEYS_LOCK:
+        key = _LOADED_KEYS.get(token)
+    if key is None:
+        key = load()
+        with _LOADED_KEYS_LOCK:
+            if len(_LOADED_KEYS) >= _LOADED_KEYS_MAX:
+                _LOADED_KEYS.clear()
+            _LOADED_KEYS[token] = key
+    return key
 
 
 # --- storage errors ----------------------------------------------------------------------------

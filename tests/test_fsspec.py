@@ -240,3 +240,31 @@ def test_open_url_returns_the_file_itself(alice, sealed_path, payload, tmp_path)
 )
 def test_is_url(value, expected):
     assert is_url(value) is expected
+
+
+def test_a_key_named_by_path_or_environment_is_loaded_once_until_it_changes(
+    alice, stranger, key_path, sealed_path, payload, monkeypatch
+):
+    """Many files opened with one key file (a Dask worker's shards) load and check it once; a
+    replaced key file, or another key in the variable, is loaded again."""
+    import envelope.fsspec as module
+
+    loads = []
+    real_load, real_parse = module.load_private_key, module.parse_private_key
+    monkeypatch.setattr(module, "load_private_key", lambda *a: loads.append("file") or real_load(*a))
+    monkeypatch.setattr(module, "parse_private_key", lambda *a: loads.append("env") or real_parse(*a))
+    monkeypatch.setattr(module, "_LOADED_KEYS", {})
+    monkeypatch.setenv("ENVELOPE_TEST_IDENTITY", envelope.private_key_pem(alice).decode())
+    for _ in range(3):
+        for options in ({"identity": str(key_path)}, {"identity_env": "ENVELOPE_TEST_IDENTITY"}):
+            with local(**options).open(str(sealed_path), "rb") as f:
+                assert f.read() == payload
+    assert loads == ["file", "env"]
+
+    key_path.write_bytes(envelope.private_key_pem(stranger))  # another key under the same name
+    os.utime(key_path, ns=(0, 1))  # a different version, even within one timestamp tick
+    monkeypatch.setenv("ENVELOPE_TEST_IDENTITY", envelope.private_key_pem(stranger).decode())
+    for options in ({"identity": str(key_path)}, {"identity_env": "ENVELOPE_TEST_IDENTITY"}):
+        with pytest.raises(envelope.NoMatchingKeyError):
+            local(**options).open(str(sealed_path), "rb")
+    assert loads == ["file", "env", "file", "env"]
