@@ -81,14 +81,17 @@ def test_public_names_survive_submodule_imports():
 
 def test_envelope_info_help_loads_no_cryptography_or_framework():
     """`envelope-info --help` (and inspecting a file) needs neither RSA/X.509 code nor an ML framework."""
-    code = (
-        "import sys\n"
-        "from envelope.cli import info\n"
-        "try:\n    info.main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('cryptography', 'tensorflow', 'torch', 'keras'))))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    vector = Path(__file__).resolve().parent.parent / "spec" / "vectors" / "v1" / "signed-ed25519.envelope"
+    for argv in (["--help"], [str(vector)], ["--json", str(vector)]):
+        code = (
+            "import sys\n"
+            "from envelope.cli import info\n"
+            f"try:\n    status = info.main({argv!r})\nexcept SystemExit as exit:\n    status = exit.code\n"
+            "heavy = ('cryptography', 'tensorflow', 'torch', 'keras')\n"
+            "print(status, sorted(m for m in sys.modules if m.startswith(heavy)))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.strip().splitlines()[-1] == "0 []", argv
 
 
 def test_the_cli_and_the_adapters_stand_on_the_public_face():

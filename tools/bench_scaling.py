@@ -11,7 +11,8 @@ Three measurements, each printed as a table (run on a quiet machine; ratios, not
    is chunk_size / (serial + parallel / N) (Amdahl), capped by nothing else: memory bandwidth and
    the page cache will cap it earlier on a real machine.
 2. Many small files: seal_file / open_file of 64 KiB files one by one, files per second, against
-   envelope.seal in memory and the rate of the RSA operation alone.
+   envelope.seal in memory and the rate of the RSA operation alone; then all of them at once
+   through envelope.dask on a LocalCluster of one single-threaded process per core.
 3. Signing cost: seal_file / open_file of the same payload unsigned and signed (Ed25519, ECDSA
    P-256, ML-DSA-65), interleaved, best of --repeat; and, since whole runs differ by less than the
    machine's noise, the signature work alone (hashing the footer's tag list, one signature or one
@@ -198,6 +199,49 @@ def small_files(work: str, key: object, count: int, repeat: int) -> None:
     for label, run in rows:
         best = min(_measure(run)[0] for _ in range(repeat))
         print(f"| {label} | {count / best:.0f} |")
+    _small_files_on_dask(folder, key, names, repeat)
+
+
+def _small_files_on_dask(folder: str, key: object, names: list[str], repeat: int) -> None:
+    """The same files through envelope.dask on a LocalCluster of one single-threaded worker
+    process per core: the many-files-at-once path, which spreads the per-file Python and RSA work
+    (GIL-bound in one process) over processes. Skipped without dask.distributed."""
+    try:
+        from dask.distributed import Client, LocalCluster
+
+        import envelope.dask
+    except ImportError:
+        print("| envelope.dask rows | skipped: dask.distributed is not installed |")
+        return
+    key_path = os.path.join(folder, "key.pem")
+    envelope.save_private_key(key_path, key)
+    public = key.public_key()  # type: ignore[attr-defined]
+    seal_pairs = [(name, name + ".dask.env") for name in names]
+    open_pairs = [(name + ".dask.env", name + ".dask.out") for name in names]
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
+        # Warm-up outside the timing: the workers import envelope and load the key once.
+        envelope.dask.seal_files(seal_pairs[:workers], public).compute()
+        envelope.dask.open_files(open_pairs[:workers], identity=key_path).compute()
+        rows = [
+            (
+                f"envelope.dask.seal_files, {workers} worker processes",
+                _fresh(lambda: envelope.dask.seal_files(seal_pairs, public).compute(), *(d for _, d in seal_pairs)),
+            ),
+            (
+                f"envelope.dask.open_files, {workers} worker processes",
+                _fresh(
+                    lambda: envelope.dask.open_files(open_pairs, identity=key_path).compute(),
+                    *(d for _, d in open_pairs),
+                ),
+            ),
+        ]
+        for label, run in rows:
+            best = min(_measure(run)[0] for _ in range(repeat))
+            print(f"| {label} | {len(names) / best:.0f} |")
 
 
 def signing_cost(work: str, key: object, repeat: int) -> None:
