@@ -36,7 +36,8 @@ def data_key_of(sealed: bytes, key) -> DataKey:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 47, 48, 49, 200])
 def test_every_chunk_is_a_genuine_fernet_token(alice, size):
-    """Property 4: base64url(token) opens with cryptography.fernet.Fernet under base64url(K)."""
+    """Property 4: base64url(token) opens with cryptography.fernet.Fernet under base64url(K), and no
+    token tells when it was sealed: its timestamp field is 0, or its own length in the last (7.2)."""
     plaintext = bytes(range(256))[:size] if size <= 256 else b"x" * size
     sealed = envelope.seal(plaintext, alice.public_key(), chunk_size=16)
     fernet = Fernet(data_key_of(sealed, alice).fernet_key())
@@ -44,10 +45,12 @@ def test_every_chunk_is_a_genuine_fernet_token(alice, size):
     assert len(tokens) == size // chunk_size + 1
     rebuilt = b""
     for index, token in enumerate(tokens):
+        last = index == len(tokens) - 1
+        assert int.from_bytes(token[1:9], "big") == (len(token) if last else 0)
         message = fernet.decrypt(base64.urlsafe_b64encode(token))  # no TTL
         found_index, flag = struct.unpack(">QB", message[:9])
         assert found_index == index
-        assert flag == (1 if index == len(tokens) - 1 else 0)
+        assert flag == int(last)
         rebuilt += message[9:]
     assert rebuilt == plaintext
 
