@@ -1007,7 +1007,8 @@ def reproduce(name: str, paths: Iterable[str]) -> int:
     return status
 
 
-FUZZED_MODULES = ("format", "layout", "stream", "datakey", "recipients", "keys", "core", "fileio", "inspection",
+FUZZED_MODULES = ("_format", "_layout", "_stream", "_pipeline", "_header", "_datakey", "recipients", "keys",
+                  "_keypolicy", "_keyformat", "signing", "core", "fileio", "inspection",
                   "cli/info", "cli/errors", "cli/render")  # fmt: skip
 
 
@@ -1032,6 +1033,11 @@ def line_coverage(names: Sequence[str], work: Path) -> int:
         return None
 
     targets = make_targets(build_world())
+    from envelope import _stream
+
+    for pool in _stream._POOLS.values():  # threading.settrace reaches only threads started after it
+        pool.shutdown()
+    _stream._POOLS.clear()
     replayed = 0
     sys.settrace(tracer)
     threading.settrace(tracer)
