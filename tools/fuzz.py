@@ -457,8 +457,11 @@ def make_targets(world: World) -> dict[str, Target]:
     def run_info(data: bytes) -> str:
         info_path.write_bytes(data)
         stdout, stderr = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = info.main(["--json", str(info_path)])
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                code = info.main(["--json", str(info_path)])
+        finally:  # libFuzzer ends the process without Python's clean-up: leave nothing behind
+            info_path.unlink(missing_ok=True)
         if not isinstance(code, int) or code not in (0, 3):
             raise Finding(f"envelope-info --json exited {code!r}: {stderr.getvalue().strip()}")
         document = json.loads(stdout.getvalue())
