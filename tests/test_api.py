@@ -94,33 +94,37 @@ def test_envelope_info_help_loads_no_cryptography_or_framework():
         assert out.strip().splitlines()[-1] == "0 []", argv
 
 
+def _sdk_imports(tree):
+    """(line, absolute module, imported names) of every import of the envelope package in ``tree``;
+    a single-dot relative import is a sibling of the importing module, not the SDK."""
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name, []) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level != 1:
+            module = node.module or ""
+            if node.level >= 2:
+                module = "envelope" + (f".{module}" if module else "")
+            yield node.lineno, module, [alias.name for alias in node.names]
+
+
 def test_the_cli_and_the_adapters_stand_on_the_public_face():
     """cli/ and models/ import the SDK only as its users can: ``envelope`` and its public modules,
     never an underscore module or name (their own helpers, such as models._common, excepted)."""
     import ast
 
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.endswith("__")
+
     package = Path(envelope.__file__).parent
     reaches = []
     for sub in ("cli", "models"):
         for path in sorted((package / sub).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if not isinstance(node, ast.ImportFrom | ast.Import) or getattr(node, "module", None) == "__future__":
+            for line, module, names in _sdk_imports(ast.parse(path.read_text())):
+                parts = module.split(".")
+                if parts[0] != "envelope" or parts[1:2] == [sub]:  # not the SDK, or their own helpers
                     continue
-                if isinstance(node, ast.Import):
-                    modules, names = [a.name for a in node.names], []
-                else:
-                    modules, names = [node.module or ""], [a.name for a in node.names]
-                    if node.level == 1:  # a sibling of cli/ or models/: its own helper
-                        continue
-                    if node.level >= 2:
-                        modules = ["envelope" + (f".{node.module}" if node.module else "")]
-                for module in modules:
-                    if not (module == "envelope" or module.startswith("envelope.")):
-                        continue
-                    parts = module.split(".")[1:]
-                    own = parts[:1] == [sub]
-                    if any(p.startswith("_") for p in parts) and not own:
-                        reaches.append(f"{path.name}:{node.lineno} {module}")
-                    if not own and any(n.startswith("_") and not n.endswith("__") for n in names):
-                        reaches.append(f"{path.name}:{node.lineno} {module}: {names}")
+                if any(private(p) for p in parts[1:]) or any(private(n) for n in names):
+                    reaches.append(f"{path.name}:{line} {module}: {names}")
     assert reaches == []

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 
 import envelope
+from envelope._stream import default_threads
 
 MIB = 1 << 20
 
@@ -218,7 +219,7 @@ def _small_files_on_dask(folder: str, key: object, names: list[str], repeat: int
     public = key.public_key()  # type: ignore[attr-defined]
     seal_pairs = [(name, name + ".dask.env") for name in names]
     open_pairs = [(name + ".dask.env", name + ".dask.out") for name in names]
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = default_threads()  # one per core available, as the SDK counts them
     with (
         LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster),

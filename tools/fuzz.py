@@ -555,8 +555,7 @@ class Forge:
 
         self.world = world
         self.envelope = envelope
-        self.identity = envelope.RsaIdentity(world.key_a)
-        self.kid = bytes.fromhex(self.identity.key_id)
+        self.kid = bytes.fromhex(envelope.key_id(world.key_a))
         self._keys: dict[bytes, bytes | None] = {}
 
     def data_key(self, entries: Sequence[Any]) -> bytes | None:
