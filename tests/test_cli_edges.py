@@ -61,7 +61,9 @@ def escaping_file(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
     key = envelope.load_private_key(keys["alice.pem"])
     data_key = DataKey(os.urandom(32))
     entry = RsaRecipient(key.public_key()).wrap(data_key)
-    header = encode_header(Header(chunk_size=16, recipients=(entry,), critical=(ESCAPES,)))
+    header = encode_header(
+        Header(chunk_size=16, recipients=(entry,), commit=data_key.commitment(), critical=(ESCAPES,))
+    )
     token = fernet_token(data_key, chunk_message(0, True, b"x"))
     path = tmp_path_factory.mktemp("crafted") / "crafted.env"
     path.write_bytes(forge(key, data_key, [token], header=header))
