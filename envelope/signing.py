@@ -162,7 +162,8 @@ def pinned_key_ids(signed_by: object) -> frozenset[bytes]:
             ids.add(hashlib.sha256(spki(parse_verifying_key(item))).digest())
         else:
             algorithm_of(item)  # refuses what is not a verifying key, naming it
-            ids.add(hashlib.sha256(spki(item)).digest())
+            public = item.public_key() if isinstance(item, SIGNING_TYPES) else item  # its public half
+            ids.add(hashlib.sha256(spki(public)).digest())
     return frozenset(ids)
 
 
