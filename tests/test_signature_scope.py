@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
-import json
 import os
 import subprocess
 import sys
