@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, cast
 
-from ._urls import is_url
+from ._urls import is_url, shown
 from .errors import EnvelopeError, MissingDependencyError, ObjectChangedError, RemoteError, UsageError
 from .fileio import EnvelopeReader, EnvelopeWriter
 from .inspection import SignerInfo
@@ -838,6 +838,7 @@ class EnvelopeFileSystem(ChainedFileSystem):  # type: ignore[misc]  # fsspec is 
         per_file = {k: kwargs.pop(k) for k in list(kwargs) if k in ours}
         options = {**self._options, **{k: v for k, v in per_file.items() if k not in _OWN_OPTIONS}}
         path = self._strip_protocol(path)
+        name = self._shown(path)
         if mode == "rb":
             if "identity" in per_file or "identity_env" in per_file:
                 identities = _load_identities(per_file.get("identity"), per_file.get("identity_env"))
@@ -845,17 +846,23 @@ class EnvelopeFileSystem(ChainedFileSystem):  # type: ignore[misc]  # fsspec is 
                 identities = self._default_identities()
             read_ahead = per_file.get("read_ahead", self._read_ahead)
             kwargs.setdefault("cache_type", "none")  # ranged reads are planned here, not by a cache
-            return self._open_reader(path, identities, options, read_ahead, block_size, cache_options, kwargs)
+            return self._open_reader(path, name, identities, options, read_ahead, block_size, cache_options, kwargs)
         if mode == "wb":
             recipients = per_file.get("recipients", self._recipients)
             if recipients is None:
                 raise UsageError("writing an envelope:: file needs recipients: envelope={'recipients': [...]}")
-            with _storage("opening for writing", path, opened=False):
+            with _storage("opening for writing", name, opened=False):
                 target = self.fs._open(
                     path, mode="wb", block_size=block_size, autocommit=False, cache_options=cache_options, **kwargs
                 )
-            return SealedObjectWriter(target, recipients, options, path=path, autocommit=autocommit)
+            return SealedObjectWriter(target, recipients, options, path=name, autocommit=autocommit)
         raise UsageError(f"envelope:: files are opened 'rb' or 'wb' (a sealed file is written whole), not {mode!r}")
+
+    def _shown(self, path: str) -> str:
+        """``path`` as messages name it: as it is, unless its URL holds credentials (``shown``)."""
+        url = self.fs.unstrip_protocol(path)
+        redacted = shown(url)
+        return path if redacted == url else redacted
 
     def _default_identities(self) -> list[Any]:
         if self._identities is None:
@@ -865,6 +872,7 @@ class EnvelopeFileSystem(ChainedFileSystem):  # type: ignore[misc]  # fsspec is 
     def _open_reader(
         self,
         path: str,
+        name: str,
         identities: list[Any],
         options: Mapping[str, Any],
         read_ahead: int,
@@ -878,6 +886,7 @@ class EnvelopeFileSystem(ChainedFileSystem):  # type: ignore[misc]  # fsspec is 
             identities,
             options,
             read_ahead=read_ahead,
+            name=name,
             block_size=block_size,
             cache_options=cache_options,
             **kwargs,
@@ -954,7 +963,7 @@ def open_url(
     """
     prefix = f"{PROTOCOL}::"
     inner = url[len(prefix) :] if url.startswith(prefix) else url
-    with _storage("resolving", inner, opened=False):
+    with _storage("resolving", shown(inner), opened=False):
         fs, path = fsspec.core.url_to_fs(inner, **dict(storage_options or {}))
     sealed = EnvelopeFileSystem(fs=fs, skip_instance_cache=True, **envelope_options)
     opened: IO[bytes] = sealed.open(path, mode)
