@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, cast
 
+from ._format import HEADER_MAC_LEN, PREFIX_LEN, decode_prefix
+from ._layout import token_len
 from ._urls import is_url, shown
 from .errors import EnvelopeError, MissingDependencyError, ObjectChangedError, RemoteError, UsageError
 from .fileio import EnvelopeReader, EnvelopeWriter
@@ -454,9 +456,9 @@ class SealedObjectReader(io.BufferedIOBase):
         super().__init__()
         self._source = source
         try:
-            source.fetch(0, HEADER_WINDOW)
+            _hold_header(source)
             src = cast(IO[bytes], source)
-            layout = inspect_header(src)  # where chunks sit (unverified: it only plans reads)
+            layout = inspect_header(src)  # where chunks sit: it plans reads, from the bytes verified next
             source.seek(0)
             # prefetch=False: this class plans the ranged reads (and reads ahead) itself.
             reader_options = {k: v for k, v in _options_for(EnvelopeReader, options).items() if k != "prefetch"}
@@ -465,8 +467,8 @@ class SealedObjectReader(io.BufferedIOBase):
             io.BufferedIOBase.close(self)  # nothing to close but the source, which the caller owns
             raise
         self._header_size = layout.header_size
-        self._token_size = layout.token_size
-        self._chunk_size = layout.chunk_size
+        self._chunk_size = self._reader.chunk_size  # verified (and the same bytes as the layout's)
+        self._token_size = token_len(self._chunk_size)
         assert layout.chunk_count is not None  # the reader opened the final chunk: the length is possible
         # The final chunk was opened (and its plaintext kept) by the SDK reader: reads never fetch it again.
         self._final_token = self._header_size + (layout.chunk_count - 1) * self._token_size
@@ -589,6 +591,18 @@ class SealedObjectReader(io.BufferedIOBase):
 
     def __repr__(self) -> str:
         return f"<SealedObjectReader position={self._reader.tell()} size={self.size} closed={self.closed}>"
+
+
+def _hold_header(source: _RangedSource) -> None:
+    """Fetch the whole header once and hold it: the layout and the verified reader both parse
+    these bytes, so a store that answers a second read with other bytes cannot get a header it
+    did not have verified used for anything. One ranged read covers most headers; a larger one
+    (its length is in the prefix) gets a second read of the rest, never of the start again."""
+    source.fetch(0, HEADER_WINDOW)
+    prefix = source.read(PREFIX_LEN)
+    if len(prefix) == PREFIX_LEN:  # else the parse below says what is wrong
+        source.fetch(0, PREFIX_LEN + decode_prefix(prefix) + HEADER_MAC_LEN)
+    source.seek(0)
 
 
 def _open_object(fs: Any, path: str, name: str, **open_options: Any) -> tuple[Any, int]:
