@@ -29,10 +29,13 @@ import shutil
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from ._sdkoptions import keyword_options
+from ._storage import storage
 from ._urls import is_url, locate, shown
+from ._workerkeys import load_identities, portable_identity, portable_recipients
 from .errors import MissingDependencyError, UsageError
 from .fileio import EnvelopeWriter
-from .fsspec import _keyword_options, _load_identities, _portable_identity, _portable_recipients, _storage, open_url
+from .fsspec import open_url
 
 try:
     import dask.bag
@@ -147,7 +150,7 @@ def _sealing(
     return _map(
         _bag(pairs),
         _seal_one,
-        recipients=_portable_recipients(recipients),
+        recipients=portable_recipients(recipients),
         root=root,
         overwrite=overwrite,
         source_options=dict(source_options or {}),
@@ -173,7 +176,7 @@ def _opening(
     return _map(
         _bag(pairs),
         _open_one,
-        identity=None if identity is None else _portable_identity(identity),
+        identity=None if identity is None else portable_identity(identity),
         identity_env=identity_env,
         root=root,
         overwrite=overwrite,
@@ -215,7 +218,7 @@ def _seal_one(
     _make_parent(destination, destination_options)
     target = locate(destination, destination_options, sealed=True)
     assert not isinstance(target, (str, os.PathLike))  # a local destination went the way above
-    with _storage("reading the source", shown(source), opened=False):
+    with storage("reading the source", shown(source), opened=False):
         plain = fsspec.open(source, "rb", **source_options).open()
     # As open_writer writes any URL: an existing object is refused unless overwrite (on S3 at the
     # commit too), and the object appears only once the writer's last chunk is uploaded.
@@ -244,7 +247,7 @@ def _open_one(
         # umask's mode).
         from .files import open_file
 
-        identities = _load_identities(identity, identity_env)
+        identities = load_identities(identity, identity_env)
         result = open_file(
             source,
             _local_destination(destination, root),
@@ -298,7 +301,7 @@ def _map(bag: Any, function: Any, **keywords: Any) -> dask.bag.Bag:
 
 def _writer_defaults(envelope_options: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(envelope_options)
-    accepted = _keyword_options(EnvelopeWriter)
+    accepted = keyword_options(EnvelopeWriter)
     if accepted is not None:
         unknown = sorted(set(options) - accepted)
         if unknown:
@@ -314,7 +317,7 @@ def _listing(source: str, pattern: str, source_options: Mapping[str, Any] | None
     """(URL, path relative to ``source``) of the files under ``source`` that match ``pattern``."""
     prefix = "envelope::"
     inner = source[len(prefix) :] if source.startswith(prefix) else source
-    with _storage("listing", shown(inner), opened=False):
+    with storage("listing", shown(inner), opened=False):
         fs, root = fsspec.core.url_to_fs(inner, **dict(source_options or {}))
         paths = sorted(fs.find(root))
     root = root.rstrip("/")
@@ -383,7 +386,7 @@ def _linked(destination: str, link: str) -> UsageError:
 def _local_path(url: str) -> str:
     if not is_url(url):
         return url
-    with _storage("resolving", shown(url), opened=False):
+    with storage("resolving", shown(url), opened=False):
         _, path = fsspec.core.url_to_fs(url)
     local: str = path
     return local
@@ -409,7 +412,7 @@ def _refuse_plaintext_staging(url: str, role: str) -> None:
 
 def _make_parent(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
     """The filesystem and path of ``url``, its parent folder made (local folders must exist)."""
-    with _storage("making the destination folder", shown(url), opened=False):
+    with storage("making the destination folder", shown(url), opened=False):
         fs, path = fsspec.core.url_to_fs(url, **dict(options))
         fs.makedirs(fs._parent(path), exist_ok=True)
     return fs, path

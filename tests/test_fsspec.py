@@ -308,7 +308,7 @@ def test_a_key_named_by_path_or_environment_is_loaded_once_until_it_changes(
 ):
     """Many files opened with one key file (a Dask worker's shards) load and check it once; a
     replaced key file, or another key in the variable, is loaded again."""
-    import envelope.fsspec as module
+    import envelope._workerkeys as module
 
     loads = []
     real_load, real_parse = module.load_private_key, module.parse_private_key
