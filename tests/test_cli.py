@@ -580,6 +580,61 @@ def test_open_into_a_process_substitution(keys: Keys, sealed: Path, plaintext: P
     assert hashlib.sha256(received).hexdigest() == digest(plaintext)
 
 
+NOBODY = 65534
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file to another user (chown) needs root"
+)
+
+
+@needs_root
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_open_refuses_a_fifo_another_user_planted(keys: Keys, sealed: Path, tmp_path: Path, force: list[str]) -> None:
+    """Issue 17 item 1: the verified plaintext went to whoever had planted a FIFO at -o (in /tmp)."""
+    fifo = tmp_path / "model.bin"
+    os.mkfifo(fifo)
+    os.chown(fifo, NOBODY, NOBODY)
+    read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the planter, waiting
+    try:
+        result = run(ENVELOPE, "open", *force, "-i", keys["alice.pem"], "-o", fifo, sealed)
+        assert os.read(read_end, 100) == b""
+    finally:
+        os.close(read_end)
+    assert_error(result, 5, f"{fifo} is a FIFO that belongs to uid {NOBODY}", "refusing to write into it",
+                 f"redirect stdout into it: > {fifo}")  # fmt: skip
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@needs_root
+def test_keygen_force_refuses_a_fifo_another_user_planted(tmp_path: Path) -> None:
+    fifo = tmp_path / "ci.key"
+    os.mkfifo(fifo)
+    os.chown(fifo, NOBODY, NOBODY)
+    read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        result = run(ENVELOPE, "keygen", "-t", "ed25519", "-f", "-o", fifo)
+        assert os.read(read_end, 1000) == b""  # no private key went to it
+    finally:
+        os.close(read_end)
+    assert_error(result, 5, "is a FIFO that belongs to uid 65534")
+
+
+@needs_root
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_a_block_device_output_needs_force(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, command: str
+) -> None:
+    """Issue 17 item 2. A real block device node (mknod), of major number 240 (local use, no
+    driver): no loop device is attached, so --force shows that the device is opened to be
+    written into (No such device or address), never replaced by a file."""
+    device = tmp_path / "sdz1"
+    os.mknod(device, stat.S_IFBLK | 0o600, os.makedev(240, 0))
+    line = assert_error(run(ENVELOPE, *output_args(command, keys, sealed, plaintext), "-o", device), 5)
+    assert line == f"envelope: error: {device} is a block device, which holds data (use --force to write over it)"
+    forced = run(ENVELOPE, *output_args(command, keys, sealed, plaintext), "-f", "-o", device)
+    assert_error(forced, 5, f"{device}: No such device or address")
+    assert stat.S_ISBLK(os.lstat(device).st_mode) and [p.name for p in tmp_path.iterdir()] == ["sdz1"]
+
+
 # --- output errors name the user's path and the real problem ------------------------------------
 
 

@@ -27,7 +27,8 @@ exit codes:
   3    not a valid envelope file: malformed, unsupported version or extension, over a limit
   4    key problem: the key cannot be loaded or is not allowed; the passphrase is wrong, empty,
        missing or (keygen) not repeated the same
-  5    I/O error: missing file, permission denied, output exists (use --force)
+  5    I/O error: missing file, permission denied, output exists (use --force), output owned by
+       another user
   70   internal error (a bug: please report it)
   130  interrupted
   141  the reader of the output went away (| head): nothing is printed"""
@@ -67,16 +68,28 @@ def exit_code_for(exc: BaseException) -> int:
 
 def describe(exc: BaseException) -> str:
     """One line saying what went wrong. SDK messages never hold key material or plaintext."""
-    from envelope import OutputExistsError
+    from envelope import OutputExistsError, UnsafeOutputError
 
     if isinstance(exc, OutputExistsError):
-        return f"{exc.path} exists (use --force to replace it)"
+        return exists_message(exc.path, device=exc.device)
+    if isinstance(exc, UnsafeOutputError):
+        return (
+            f"{exc.path} is {exc.strerror}: refusing to write into it, since whoever reads it would get the data "
+            f"(choose another output path; if it is meant to get the data, redirect stdout into it: > {exc.path})"
+        )
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     text = " ".join(str(exc).split())
     if exit_code_for(exc) == EXIT_BUG:
         return f"unexpected {type(exc).__name__}: {text}; {BUG_HINT}"
     return text or type(exc).__name__
+
+
+def exists_message(path: str, *, device: bool = False) -> str:
+    """An existing output, not replaced without --force; a block device is written over with it."""
+    if device:
+        return f"{path} is a block device, which holds data (use --force to write over it)"
+    return f"{path} exists (use --force to replace it)"
 
 
 def describe_for_file(path: str, exc: BaseException) -> str:

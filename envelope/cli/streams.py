@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from .errors import EXIT_IO, EXIT_USAGE, CliError
+from .errors import EXIT_IO, EXIT_USAGE, CliError, exists_message
 
 STDIO = "-"
 STDIN_NAME = "stdin"  # how messages name an input read from stdin
@@ -56,7 +56,9 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
     without --force, a directory, a missing folder. Other errors (a component that is not a
     folder, no permission) propagate as OSError naming the path.
 
-    A device, FIFO or socket is written into, as stdout is: no --force needed."""
+    A character device, FIFO or socket is written into, as stdout is: no --force needed; a block
+    device needs it. One that another user owns is refused by the SDK (UnsafeOutputError), before
+    anything is written."""
     if is_stdio(path):
         if binary and sys.stdout.isatty():
             raise CliError("refusing to write binary data to a terminal: use -o FILE or redirect stdout", EXIT_USAGE)
@@ -69,7 +71,7 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
     except FileNotFoundError:
         if os.path.islink(path):  # as atomic_output: never replace the link, never create its target
             if not force:
-                raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO) from None
+                raise CliError(exists_message(path), EXIT_IO) from None
             raise CliError(f"{path} is a symbolic link to a missing file (not replaced)", EXIT_IO) from None
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
@@ -77,12 +79,14 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
         return
     if stat.S_ISDIR(info.st_mode):
         raise CliError(f"{path} is a directory", EXIT_IO)
+    if stat.S_ISBLK(info.st_mode) and not force:
+        raise CliError(exists_message(path, device=True), EXIT_IO)
     if not stat.S_ISREG(info.st_mode):
         if binary and stat.S_ISCHR(info.st_mode) and _is_terminal(path):
             raise CliError(f"refusing to write binary data to a terminal ({path})", EXIT_USAGE)
         return
     if not force:
-        raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
+        raise CliError(exists_message(path), EXIT_IO)
 
 
 def refuse_plaintext_to_terminal(path: str | None) -> None:
