@@ -635,6 +635,47 @@ def test_a_block_device_output_needs_force(
     assert stat.S_ISBLK(os.lstat(device).st_mode) and [p.name for p in tmp_path.iterdir()] == ["sdz1"]
 
 
+# --- options that would do nothing are refused (issue 17, item 15 of the trial) --------------------
+
+
+IDLE_OPTIONS = {
+    "seal-passphrase-env": (["seal", "-r", "{alice.pub}", "--passphrase-env", "P", "-o", "{out}", "{plaintext}"],
+                            "--passphrase-env does nothing here: it unlocks the --sign key, and no --sign is given"),
+    "seal-passphrase-file": (["seal", "-r", "{alice.pub}", "--passphrase-file", "{plaintext}", "-o", "{out}",
+                              "{plaintext}"], "--passphrase-file does nothing here: it unlocks the --sign key"),
+    "seal-force-stdout": (["seal", "-r", "{alice.pub}", "-f", "{plaintext}"],
+                          "--force does nothing here: it replaces an existing output file, and the output is stdout"),
+    "open-force-stdout": (["open", "-i", "{alice.pem}", "--force", "-o", "-", "{sealed}"],
+                          "--force does nothing here: it replaces an existing output file, and the output is stdout"),
+    "rewrap-force-in-place": (["rewrap", "-i", "{alice.pem}", "--add", "{carol.pub}", "--in-place", "-f", "{copy}"],
+                              "--force does nothing here: --in-place replaces FILE already"),
+    "rewrap-force-stdout": (["rewrap", "-i", "{alice.pem}", "--add", "{carol.pub}", "-f", "{sealed}"],
+                            "--force does nothing here"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(IDLE_OPTIONS))
+def test_an_option_that_would_do_nothing_is_a_usage_error(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, case: str
+) -> None:
+    """`seal --passphrase-env P -r KEY` exited 0: the passphrase is for --sign keys only, and the
+    user believed it had been used. Likewise --force where there is no file to replace."""
+    args, message = IDLE_OPTIONS[case]
+    copy = tmp_path / "copy.env"
+    shutil.copy(sealed, copy)
+    names = {"out": tmp_path / "out.env", "plaintext": plaintext, "sealed": sealed, "copy": copy}
+    names |= {name: keys[name] for name in ("alice.pub", "alice.pem", "carol.pub")}
+    result = run(ENVELOPE, *[names[arg[1:-1]] if arg.startswith("{") else arg for arg in args], env={"P": PASSPHRASE})
+    assert_error(result, 2, message)
+    assert result.stdout == b"" and not (tmp_path / "out.env").exists() and copy.read_bytes() == sealed.read_bytes()
+
+
+def test_info_passphrase_without_verify_is_a_usage_error(sealed: Path) -> None:
+    result = run(INFO, "--passphrase-env", "P", sealed, env={"P": PASSPHRASE})
+    assert_error(result, 2, "--passphrase-env does nothing here: it unlocks --verify keys", tool="envelope-info")
+    assert result.stdout == b""
+
+
 # --- output errors name the user's path and the real problem ------------------------------------
 
 

@@ -116,7 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from . import streams
+    from .parsing import passphrase_option, refuse_idle
 
+    refuse_idle(
+        None if args.verify else passphrase_option(args),
+        "it unlocks --verify keys, and no --verify is given (--signed-by keys are public keys, which have none)",
+    )
     streams.one_stdin(("--verify", args.verify), ("--signed-by", args.signed_by), ("FILE", args.files))
     pins = None
     if args.signed_by:

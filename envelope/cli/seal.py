@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import EXIT_USAGE, CliError
 from .parsing import (
+    FORCE_WITHOUT_OUTPUT,
     Subcommands,
     add_force,
     add_passphrase_sources,
@@ -14,6 +15,8 @@ from .parsing import (
     add_subcommand,
     chunk_size,
     metadata_pair,
+    passphrase_option,
+    refuse_idle,
 )
 
 EXAMPLES = """\
@@ -96,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
 
     from . import keyfiles, progress, streams
 
+    refuse_idle(
+        None if args.sign else passphrase_option(args),
+        "it unlocks the --sign key, and no --sign is given (recipients are public keys, which have no passphrase)",
+    )
+    refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.one_stdin(
         ("-r", args.recipient), ("-R", args.recipients_file), ("--sign", [args.sign] if args.sign else []),
         ("INPUT", [args.input]),
