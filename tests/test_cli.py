@@ -676,6 +676,25 @@ def test_info_passphrase_without_verify_is_a_usage_error(sealed: Path) -> None:
     assert result.stdout == b""
 
 
+def test_metadata_over_the_limit_is_a_usage_error(keys: Keys, plaintext: Path, tmp_path: Path) -> None:
+    """Issue 17 item 17d: it exited 3, "not a valid envelope file", for an argument."""
+    result = run(ENVELOPE, "seal", "-r", keys["alice.pub"], "--meta", f"notes={'x' * 70_000}", "-o",
+                 tmp_path / "out.env", plaintext)  # fmt: skip
+    assert_error(result, 2, "metadata encodes to", "the limit is 65536", "--meta")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("folder", ["weights", "weights/"])
+def test_sealing_a_folder_says_how(keys: Keys, tmp_path: Path, folder: str) -> None:
+    """Issue 17 item 17e: only "Is a directory" was said."""
+    (tmp_path / "weights").mkdir()
+    result = subprocess.run([ENVELOPE, "seal", "-r", str(keys["alice.pub"]), "-o", "w.env", folder], cwd=tmp_path,
+                            capture_output=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False)  # fmt: skip
+    line = assert_error(result, 5, f"{folder} is a directory", "seal an archive of it")
+    assert line.endswith(f"e.g. tar -cf - {folder} | envelope seal -r PUBKEY -o weights.tar.env")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+
+
 # --- output errors name the user's path and the real problem ------------------------------------
 
 

@@ -247,6 +247,30 @@ def test_open_refuses_plaintext_to_a_terminal_unless_asked(keys: Keys, sealed: P
     assert code == 0 and "weightsweights" in output
 
 
+@pytest.mark.parametrize("quiet", [False, True], ids=["note", "quiet"])
+def test_seal_from_a_terminal_says_that_it_reads_stdin(keys: Keys, tmp_path: Path, quiet: bool) -> None:
+    """Issue 17 item 17c: `envelope seal` with a terminal on stdin waited silently."""
+    controller, terminal = os.openpty()
+    out = tmp_path / "typed.env"
+    command = [ENVELOPE, "seal", *(["-q"] if quiet else []), "-r", str(keys["alice.pub"]), "-o", str(out)]
+    try:
+        child = subprocess.Popen(command, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.write(controller, b"typed plaintext\n\x04")  # a line, then Ctrl-D at the start of the next
+        _, err = child.communicate(timeout=TIMEOUT)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert child.returncode == 0, err
+    note = "envelope: note: reading the plaintext to seal from the terminal (stdin); end it with Ctrl-D, or give INPUT"
+    assert err.decode().splitlines() == ([] if quiet else [note])
+    assert envelope.open(out.read_bytes(), keys["alice.pem"].read_bytes()) == b"typed plaintext\n"
+
+
+def test_seal_from_a_pipe_says_nothing(keys: Keys, tmp_path: Path) -> None:
+    result = ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", tmp_path / "piped.env", stdin=b"piped"))
+    assert result.stderr == b""
+
+
 @pytest.mark.parametrize("answers", [["one", "two"], ["", ""]], ids=["passphrases-differ", "empty-passphrase"])
 def test_keygen_prompt_mismatch_and_empty_passphrase_exit_alike(answers: list[str], tmp_path: Path) -> None:
     code, output = run_in_pty(ENVELOPE, "keygen", "-o", tmp_path / "k", "--passphrase-prompt", answer=answers)

@@ -5,11 +5,12 @@ fail run before any work is done."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from .errors import EXIT_IO, EXIT_USAGE, CliError, exists_message
 
@@ -124,7 +125,7 @@ def refuse_same_file(source: str | None, destination: str | None) -> None:
 @contextlib.contextmanager
 def input_stream(path: str | None) -> Iterator[IO[bytes]]:
     if is_stdio(path):
-        yield sys.stdin.buffer
+        yield io.BufferedReader(_TerminalInput(sys.stdin.buffer)) if sys.stdin.isatty() else sys.stdin.buffer
         return
     assert path is not None
     with open(path, "rb") as f:
@@ -149,6 +150,28 @@ def output_stream(
     assert path is not None
     with atomic_output(path, overwrite=force, private=private, mode=mode) as out:
         yield out
+
+
+class _TerminalInput(io.RawIOBase):
+    """Typed input that ends at the first end of file (Ctrl-D), as cat's does. A terminal reports
+    it once, to one read: a buffered reader that got data before it in the same call returns the
+    data, and its next call would wait for a second Ctrl-D."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._ended:
+            return 0
+        data = self._stream.read1(len(buffer)) if hasattr(self._stream, "read1") else self._stream.read(len(buffer))
+        self._ended = not data
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def path_size(path: str) -> int | None:
