@@ -25,8 +25,10 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        from .render import printable  # the message may quote an argument: a file name
+
         tool = self.prog.split()[0]
-        self.exit(EXIT_USAGE, f"{tool}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{tool}: error: {printable(message)} (see '{self.prog} --help')\n")
 
 
 def chunk_size(text: str) -> int:
