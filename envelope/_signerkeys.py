@@ -65,7 +65,7 @@ def kind_of(key: object) -> str:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
-        return "RSA key (RSA keys are recipients: load_private_key and load_public_key read them)"
+        return "RSA key (RSA keys are for recipients)"
     return f"{type(key).__name__.lstrip('_')} object"
 
 

@@ -536,7 +536,7 @@ def load_signing_key(path: KeyPath, passphrase: Passphrase = None) -> SigningKey
     """A signing private key from a file (see :func:`envelope.parse_signing_key`); errors name the
     file. RSA keys are recipients' keys: :func:`load_private_key` reads them."""
     data = read_key_file(path, "load_signing_key", "parse_signing_key")
-    key: SigningKey = in_key_file(path, lambda: parse_signing_key(data, passphrase))
+    key: SigningKey = in_key_file(path, lambda: _pointing(parse_signing_key, "load_private_key", data, passphrase))
     return key
 
 
@@ -544,5 +544,15 @@ def load_verifying_key(path: KeyPath) -> VerifyingKey:
     """A signer's public key from a file (see :func:`envelope.parse_verifying_key`); errors name the
     file. RSA public keys are recipients: :func:`load_public_key` reads them."""
     data = read_key_file(path, "load_verifying_key", "parse_verifying_key")
-    key: VerifyingKey = in_key_file(path, lambda: parse_verifying_key(data))
+    key: VerifyingKey = in_key_file(path, lambda: _pointing(parse_verifying_key, "load_public_key", data))
     return key
+
+
+def _pointing(parse: Callable[..., Any], loader: str, *arguments: Any) -> Any:
+    """``parse(*arguments)``; an RSA key found instead names the SDK function that reads it."""
+    try:
+        return parse(*arguments)
+    except InvalidKeyError as exc:
+        if "RSA keys are for recipients" not in str(exc):
+            raise
+        raise type(exc)(f"{exc}; {loader} reads them") from exc

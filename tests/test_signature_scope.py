@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import json
 import os
 import subprocess
 import sys
@@ -429,3 +430,43 @@ def test_the_cli_writes_nothing_to_a_pipe_before_the_signature_verified(alice, s
         argv += [] if stdin is not None else [str(path)]
         done = subprocess.run(argv, input=stdin, capture_output=True, check=False)
         assert done.returncode != 0 and done.stdout == b"", (done.returncode, len(done.stdout), done.stderr)
+
+
+# --- item 4: what envelope-info shows is what it checked -----------------------------------------------------
+
+
+def test_envelope_info_signed_by_shows_the_header_it_checked_from_one_read(  # type: ignore[no-untyped-def]
+    alice, signer, tmp_path, monkeypatch, capsys
+):
+    """Issue 17 item 4: `envelope-info --signed-by` inspected the file, then read it again to check
+    the signature, and printed the first read's metadata beside "verified". It now reads once."""
+    from envelope.cli import info
+
+    path = tmp_path / "m.env"
+    path.write_bytes(envelope.seal(b"w" * 100, alice.public_key(), metadata={"stage": "prod"}, sign_with=signer))
+    envelope.save_public_key(tmp_path / "signer.pub", signer)
+
+    def no_second_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the file was inspected apart from its signature check")
+
+    monkeypatch.setattr(envelope, "inspect", no_second_read)
+    assert info.main(["--json", "--signed-by", str(tmp_path / "signer.pub"), str(path)]) == 0
+    record = json.loads(capsys.readouterr().out)["files"][0]
+    assert record["signer"]["verified"] is True and record["metadata"] == {"stage": "prod"}
+
+
+def test_envelope_info_verify_refuses_a_url_that_changed_between_its_reads(alice, tmp_path, monkeypatch, capsys):
+    """A URL is read once to be shown and once to be verified: a store that serves another object
+    the second time must not get the first one's metadata shown as verified."""
+    from envelope.cli import info
+
+    shown = envelope.inspect(envelope.seal(b"x", alice.public_key(), metadata={"stage": "prod"}))
+    served = tmp_path / "served.env"
+    served.write_bytes(envelope.seal(b"x", alice.public_key(), metadata={"stage": "test"}))
+    envelope.save_private_key(tmp_path / "alice.key", alice)
+    url = f"file://{served}"
+    assert envelope.is_url(url)
+    monkeypatch.setattr(envelope, "inspect", lambda source, **options: shown)
+    status = info.main(["--json", "--verify", str(tmp_path / "alice.key"), url])
+    record = json.loads(capsys.readouterr().out)["files"][0]
+    assert status != 0 and "changed between two reads" in record["error"]["message"]

@@ -166,19 +166,22 @@ def _record(path: str, keys: list[Identity], pins: list[Any] | None, *, quiet: b
     name = name_of(path)
     record: dict[str, Any] = {"path": path}
     try:
-        source = _Source(path)
-        inspection = source.inspect()
-        record = inspection_record(path, inspection, None, None)
-        if inspection.complete is False:
-            message = "the payload length is impossible for this chunk size: the file is truncated or has extra bytes"
-            report(TOOL, f"{name}: {message}")
-            record["error"] = {"exit_code": EXIT_FORMAT, "message": message}
-            return record, EXIT_FORMAT
-        if keys:
-            verified = source.authenticate(keys, pins, quiet=quiet)
-            record = inspection_record(path, inspection, verified, verified.signer)
-        elif pins:
-            record = inspection_record(path, inspection, None, source.check_signature(pins))
+        with _Source(path) as source:
+            # With --signed-by alone, what is shown is the header whose signature was checked, in
+            # one read (issue 17 item 4); with --verify, the same open file is read again.
+            inspection = source.inspect_signed(pins) if pins and not keys else source.inspect()
+            record = inspection_record(path, inspection, None, inspection.signer if pins and not keys else None)
+            if inspection.complete is False:
+                message = (
+                    "the payload length is impossible for this chunk size: the file is truncated or has extra bytes"
+                )
+                report(TOOL, f"{name}: {message}")
+                record["error"] = {"exit_code": EXIT_FORMAT, "message": message}
+                return record, EXIT_FORMAT
+            if keys:
+                verified = source.authenticate(keys, pins, quiet=quiet)
+                source.check_unchanged(inspection, verified)
+                record = inspection_record(path, inspection, verified, verified.signer)
     except (EnvelopeError, OSError) as exc:
         message = printable(describe_for_file(name, exc))  # as on stderr: JSON text holds no file name bytes
         report(TOOL, message)
@@ -189,16 +192,31 @@ def _record(path: str, keys: list[Identity], pins: list[Any] | None, *, quiet: b
 
 
 class _Source:
-    """One FILE (``-``: stdin): inspected, then, to check it with a key or a signer, read again
-    from its start."""
+    """One FILE (``-``: stdin; a URL), inspected, then, to check it with a key, read again from its
+    start: a local file through the same open file, stdin from what was kept or by seeking back."""
 
     def __init__(self, path: str) -> None:
+        import envelope
+
         from .streams import is_stdio
 
         self.path = path
-        self._stream = sys.stdin.buffer if is_stdio(path) else None  # None: the file at ``path``
+        self._owned: IO[bytes] | None = None
+        if is_stdio(path):
+            self._stream: IO[bytes] | None = sys.stdin.buffer
+        elif envelope.is_url(path):
+            self._stream = None  # a URL: read by the SDK each time
+        else:
+            self._stream = self._owned = open(path, "rb")
         self._start = _tell(self._stream) if self._stream is not None else None
         self._replay: _Replay | None = None
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._owned is not None:
+            self._owned.close()
 
     def inspect(self) -> Inspection:
         import envelope
@@ -227,17 +245,30 @@ class _Source:
 
         return authenticate(self.path, keys, signed_by=pins, quiet=quiet, stream=self._again())
 
-    def check_signature(self, pins: list[Any]) -> SignerInfo:
-        from envelope import check_signature
+    def inspect_signed(self, pins: list[Any]) -> Inspection:
+        """The header and the signature checked without a key, from one read of the file."""
+        from envelope import inspect_signed
 
-        if self._replay is not None:
+        if self._stream is not None and self._start is None:
             raise CliError(
                 "--signed-by without --verify reads the end of the file first, and stdin is a pipe: "
                 "redirect a file (< FILE) or give its path",
                 EXIT_USAGE,
             )
-        stream = self._again()
-        return check_signature(self.path if stream is None else stream, signed_by=pins)
+        return inspect_signed(self.path if self._stream is None else self._stream, signed_by=pins)
+
+    def check_unchanged(self, inspection: Inspection, verified: Verified) -> None:
+        """A URL is read twice (to show it, then to verify it): what is shown must be what verified,
+        or a store serving other bytes the second time would get its header shown as verified."""
+        if self._stream is not None:
+            return  # one open file, read again from its start
+        shown = inspection.signer.key_id if inspection.signer else None
+        checked = verified.signer.key_id if verified.signer else None
+        # repr: the decoded values compared as written (a NaN equals itself there).
+        if repr(inspection.unverified_metadata) != repr(verified.metadata) or shown != checked:
+            from envelope import ObjectChangedError
+
+            raise ObjectChangedError("the object changed between two reads: nothing of it is shown as verified")
 
 
 def _tell(stream: IO[bytes]) -> int | None:
