@@ -387,17 +387,55 @@ function spkiOf(k) {
 }
 const bigIntOf = (bytes) => BigInt(`0x${bytes.toString('hex')}`);
 
+// §8.1: an Ed25519 key must be a valid point (RFC 8032 section 5.1.3) that is not of small order.
+// This is validation of public data, so plain BigInt arithmetic (not constant time) is fine.
+const ED_P = 2n ** 255n - 19n;
+const edMod = (a) => ((a % ED_P) + ED_P) % ED_P;
+const edPow = (b, e) => {
+  let r = 1n;
+  for (b = edMod(b); e > 0n; e >>= 1n, b = (b * b) % ED_P) if (e & 1n) r = (r * b) % ED_P;
+  return r;
+};
+const edInv = (a) => edPow(a, ED_P - 2n);
+const ED_D = edMod(-121665n * edInv(121666n));
+const ED_SQRT_M1 = edPow(2n, (ED_P - 1n) / 4n);
+/** RFC 8032 section 5.1.3: the point [x, y] that 32 bytes encode, or null (y >= p, no such x). */
+function ed25519Decode(bytes) {
+  const sign = bytes[31] >> 7;
+  const y = BigInt(`0x${Buffer.from(bytes).reverse().toString('hex')}`) & ((1n << 255n) - 1n);
+  if (y >= ED_P) return null; // a second encoding of y - p
+  const y2 = (y * y) % ED_P;
+  const x2 = edMod((y2 - 1n) * edInv(ED_D * y2 + 1n)); // the denominator is never 0: d is not a square
+  let x = edPow(x2, (ED_P + 3n) / 8n);
+  if ((x * x) % ED_P !== x2) x = (x * ED_SQRT_M1) % ED_P;
+  if ((x * x) % ED_P !== x2) return null; // x² has no square root: not a curve point
+  if (x === 0n && sign === 1) return null;
+  if (Number(x & 1n) !== sign) x = ED_P - x;
+  return [x, y];
+}
+/** The complete twisted Edwards addition (a = -1), affine. */
+function edAdd([x1, y1], [x2, y2]) {
+  const t = (((((ED_D * x1) % ED_P) * x2) % ED_P) * y1 * y2) % ED_P;
+  return [edMod((x1 * y2 + y1 * x2) * edInv(1n + t)), edMod((y1 * y2 + x1 * x2) * edInv(edMod(1n - t)))];
+}
+/** §8.1 (R24): `raw` (32 bytes) encodes y < p, a curve point, and [8]P is not the identity (0, 1). */
+function validEd25519(raw) {
+  let P = ed25519Decode(raw);
+  if (!P) return false;
+  for (let i = 0; i < 3; i++) P = edAdd(P, P);
+  return !(P[0] === 0n && P[1] === 1n);
+}
 
 /**
- * §8.2. `publicKey(der)` returns { spki, verify(tbs, sig) } for a public key of the scheme's kind
- * (spki: its DER in the form this implementation writes) or null; `sign(key, tbs)` signs.
+ * §8.2. `publicKey(der)` returns { spki, verify(tbs, sig) } for a valid public key of the scheme's
+ * kind (§8.1; spki: its DER in the form this implementation writes) or null; `sign(key, tbs)` signs.
  */
 const SCHEMES = new Map([
   ['ed25519', {
     signatureLength: 64,
     publicKey(der) {
       const k = nodePublicKey(der);
-      if (!k || !isEd25519(k)) return null;
+      if (!k || !isEd25519(k) || !validEd25519(Buffer.from(k.export({ format: 'jwk' }).x, 'base64url'))) return null;
       // OpenSSL refuses a non-canonical S (S >= L), the strict verification §8.2 asks for.
       return { spki: spkiOf(k), verify: (tbs, sig) => sig.length === 64 && crypto.verify(null, tbs, k, sig) };
     },
@@ -406,6 +444,8 @@ const SCHEMES = new Map([
   ['ecdsa-p256-sha256', {
     signatureLength: 64,
     publicKey(der) {
+      // node:crypto (OpenSSL) refuses a point that is not on P-256 or has a coordinate >= p, and
+      // the uncompressed form cannot encode the point at infinity (§8.1; test/signer-keys.test.mjs checks it).
       const k = nodePublicKey(der);
       if (!k || !isP256(k)) return null;
       return {
@@ -482,9 +522,9 @@ function parseSigner(s) {
   const scheme = SCHEMES.get(s.alg);
   if (!scheme) throw new UnsupportedError('unsupported signature algorithm'); // R25
   const k = scheme.publicKey(s.key);
-  // The key must be the DER this implementation writes for it (for P-256: the uncompressed point),
-  // so that one key has one key id.
-  if (!k || !k.spki.equals(s.key)) throw new MalformedError('signer key is not a public key of its algorithm');
+  // The key must be valid (checked now, before any signature: R24, never R27) and be the DER this
+  // implementation writes for it (for P-256: the uncompressed point), so that one key has one key id.
+  if (!k || !k.spki.equals(s.key)) throw new MalformedError('signer key is not a valid public key of its algorithm');
   return { alg: s.alg, kid: s.kid, key: s.key, scheme, verify: k.verify };
 }
 
