@@ -6,7 +6,8 @@ import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { seal, open, openStream, AuthenticationError, SignatureError, SignerError, InvalidKeyError, MalformedError }
   from '../envelope.mjs';
-import { A, B, dissect, signerKey, tokenLen } from './helpers.mjs';
+import { A, B, dissect, signerKey, tokenLen, build, buildSigned, rawToken, chunkMessage }
+  from './helpers.mjs';
 
 const ed = signerKey('ed25519');
 const ml = signerKey('ml-dsa-65');
@@ -143,4 +144,27 @@ test('openStream takes iterables of Buffers, not a Buffer, and reads once', asyn
   for await (const c of stream) got.push(c);
   assert.equal(Buffer.concat(got).toString(), 'once');
   await assert.rejects(async () => { for await (const c of stream) got.push(c); }, TypeError);
+});
+
+// §7.4: a last token whose timestamp field is 0, or announces a length other than its own, makes a
+// sequential reader read a token of another length; it then reports R18, R19 or R20 (all
+// authentication errors with a payload message, never success and never a signature error).
+test('a last token with a wrong timestamp field fails as R18, R19 or R20, unsigned and signed', async () => {
+  const K = crypto.randomBytes(32);
+  const T = tokenLen(16); // 89
+  const allowed = /^(payload authentication failed|payload is truncated)$/;
+  // Last chunks of 5 bytes (a 73-byte token) and of 10 bytes (an 89-byte token, as long as T).
+  for (const last of [Buffer.alloc(5, 0x61), Buffer.alloc(10, 0x61)]) {
+    const own = tokenLen(last.length);
+    for (const timestamp of [0, own === T ? 73 : T, own + 16, 1]) {
+      const tokens = [rawToken(K, chunkMessage(0, false, Buffer.alloc(16, 0x61))), rawToken(K, chunkMessage(1, true, last), { timestamp })];
+      for (const file of [build({ K, tokens }), buildSigned({ K, signer: ed, tokens })]) {
+        for (const { error } of [await drain([file]), await drain(pieces(file, [7, 64]))]) {
+          assert.ok(error instanceof AuthenticationError && !(error instanceof SignatureError), `${own}/${timestamp}: ${error}`);
+          assert.match(error.message, allowed);
+        }
+        assert.throws(() => open(file, [A.priv]), (e) => e.constructor === AuthenticationError && allowed.test(e.message));
+      }
+    }
+  }
 });
