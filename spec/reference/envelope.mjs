@@ -724,7 +724,9 @@ class Reader {
     this.state = 'prefix';
     this.header = null; // parseHeader's result, once authenticated (or parsed, keyless)
     this.n = 0; // tokens read
-    this.tagsHash = crypto.createHash('sha256');
+    this.tagsHash = crypto.createHash('sha256'); // the tokens' tags
+    this.footerHash = crypto.createHash('sha256'); // the footer's tags
+    this.footerTags = 0; // footer tags hashed
   }
 
   /** Consumes `data`; returns the chunks it verified (possibly none). */
@@ -801,19 +803,25 @@ class Reader {
         this.state = !this.final ? 'token-start' : this.header.signer ? 'footer' : 'end';
         return true;
       }
-      case 'footer': { // §8.3
+      case 'footer': { // §8.3: the footer's n tags, hashed as they arrive (its "Memory" paragraph)
+        const count = Math.min(this.n - this.footerTags, Math.floor(this.size / MAC_LEN));
+        if (count > 0) { this.footerHash.update(this.take(count * MAC_LEN)); this.footerTags += count; }
+        if (this.footerTags < this.n) return false; // else R26 at the end
+        this.state = 'signature';
+        return true;
+      }
+      case 'signature': { // §8.3 steps 2 and 3
         const { signer } = this.header;
-        const footerLen = MAC_LEN * this.n + signer.scheme.signatureLength;
-        if (this.size < footerLen) return false; // else R26 at the end
-        const footer = this.take(footerLen);
+        if (this.size < signer.scheme.signatureLength) return false; // else R26 at the end
+        const signature = this.take(signer.scheme.signatureLength);
         const tagsDigest = this.tagsHash.digest();
         // Step 2 (R27): the footer's tags are the tokens' tags. Comparing digests keeps memory
         // constant however many tokens there are; SHA-256 makes it the same check.
-        if (!crypto.timingSafeEqual(sha256(footer.subarray(0, MAC_LEN * this.n)), tagsDigest)) {
+        if (!crypto.timingSafeEqual(this.footerHash.digest(), tagsDigest)) {
           throw new SignatureError('signature footer does not match the payload');
         }
         const tbs = signatureInput(signer.H, this.n, tagsDigest);
-        if (!signer.verify(tbs, footer.subarray(MAC_LEN * this.n))) throw new SignatureError('signature does not verify'); // R27
+        if (!signer.verify(tbs, signature)) throw new SignatureError('signature does not verify'); // R27
         this.state = 'end';
         return true;
       }
@@ -837,7 +845,8 @@ class Reader {
       case 'token':
         if (this.n === 0 && this.size === 0) throw new AuthenticationError('payload has no token'); // R17
         throw new AuthenticationError('payload is truncated'); // R18
-      case 'footer': throw new SignatureError('signature footer is truncated'); // R26
+      case 'footer':
+      case 'signature': throw new SignatureError('signature footer is truncated'); // R26
       default: break;
     }
     const s = this.header.signer;

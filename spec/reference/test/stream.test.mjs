@@ -168,3 +168,23 @@ test('a last token with a wrong timestamp field fails as R18, R19 or R20, unsign
     }
   }
 });
+
+// §8.3 "Memory": the footer's tags are hashed as they arrive, so the footer may come in any pieces;
+// every cut and every changed byte of it still fails as R26 or R27.
+test('a footer read in pieces: cuts are R26, changed tags or signature R27', async () => {
+  const f = seal(crypto.randomBytes(40 * 16 + 3), [A.pub], { chunkSize: 16, signWith: ed.priv });
+  const footerStart = f.length - 41 * 32 - 64;
+  const { chunks, error } = await drain(pieces(f, [5, 32, 1, 100]));
+  assert.equal(error, null);
+  assert.equal(chunks.length, 41);
+  for (let len = footerStart; len < f.length; len += 13) {
+    const { error: e } = await drain(pieces(f.subarray(0, len), [5, 32, 1, 100]));
+    assert.ok(e instanceof SignatureError && /truncated/.test(e.message), `length ${len}: ${e}`);
+  }
+  for (let i = footerStart; i < f.length; i += 29) {
+    const bad = Buffer.from(f);
+    bad[i] ^= 0x20;
+    const { error: e } = await drain(pieces(bad, [3, 33]));
+    assert.ok(e instanceof SignatureError && /does not (match|verify)/.test(e.message), `offset ${i}: ${e}`);
+  }
+});
