@@ -889,8 +889,9 @@ export function open(sealed, privateKeyPems, { signedBy } = {}) {
 
 /**
  * Checks a signed file's signature without a private key (§8.3: "anyone else can check steps 1 to
- * 3"): the metadata, chunk size, chunk count and token tags are the signer's. It cannot tell whether
- * the token bodies are intact (that needs K). An unsigned file is a SignerError.
+ * 3"): every header entry but the recipients (chunk size, metadata, key commitment, critical, signer,
+ * unknown keys), the chunk count and the token tags are the signer's. It cannot tell whether the
+ * token bodies are intact (that needs K). An unsigned file is a SignerError.
  * @returns {{algorithm: string, keyId: string, publicKey: Buffer}}
  */
 export function checkSignature(sealed, { signedBy } = {}) {
@@ -901,7 +902,8 @@ export function checkSignature(sealed, { signedBy } = {}) {
 
 /**
  * A sequential reader (§7.4) over `source`, an async iterable (a Node Readable) or iterable of
- * Buffers: it never needs the file length nor more than one token in memory. Iterate it once:
+ * Buffers: it never needs the file length nor more than one token in memory (the footer's tags are
+ * hashed as they pass, §8.3). Iterate it once:
  *
  *     const stream = openStream(fs.createReadStream(path), [pem], { signedBy: [signerPem] });
  *     for await (const chunk of stream) output.write(chunk);
