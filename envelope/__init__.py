@@ -28,21 +28,20 @@ _EXPORTS = {
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
                "MissingDependencyError", "NoMatchingKeyError", "ObjectChangedError", "OutputExistsError",
                "PassphraseError", "RemoteError", "SignatureError", "SignerError", "UnsafeModelError",
-               "UnsupportedError", "UsageError"],
+               "UnsafeOutputError", "UnsupportedError", "UsageError"],
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
-    "files": ["open_file", "rewrap_file", "seal_file", "verify_file"],
+    "files": ["check_signature", "inspect_signed", "open_file", "rewrap_file", "seal_file", "verify_file"],
     "_urls": ["is_url"],  # the rule alone, without the file functions' imports
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
-             "parse_private_key", "parse_public_key", "parse_public_keys", "private_key_pem", "public_key_pem",
-             "save_private_key", "save_public_key"],
+             "load_signing_key", "load_verifying_key", "parse_private_key", "parse_public_key", "parse_public_keys",
+             "private_key_pem", "public_key_pem", "save_private_key", "save_public_key"],
     "limits": ["DEFAULT_CHUNK_SIZE"],
     "recipients": ["Identity", "IdentityLike", "Recipient", "RecipientLike", "RsaIdentity", "RsaKeyFileIdentity",
                    "RsaRecipient"],
-    "signing": ["KeySigner", "SignedBy", "Signer", "SigningKey", "VerifyingKey", "check_signature",
-                "generate_signing_key", "load_signing_key", "load_verifying_key", "parse_signing_key",
-                "parse_verifying_key", "signing_key_pem", "verifying_key_pem"],
+    "signing": ["KeySigner", "SignedBy", "Signer", "SigningKey", "VerifyingKey", "generate_signing_key",
+                "parse_signing_key", "parse_verifying_key", "signing_key_pem", "verifying_key_pem"],
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -84,6 +83,7 @@ __all__ = [
     "SigningKey",
     "StreamResult",
     "UnsafeModelError",
+    "UnsafeOutputError",
     "UnsupportedError",
     "UsageError",
     "VerifyingKey",
@@ -92,6 +92,7 @@ __all__ = [
     "check_signature",
     "generate_private_key",
     "generate_signing_key",
+    "inspect_signed",
     "is_url",
     "key_id",
     "load_private_key",
@@ -169,6 +170,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         SignatureError,
         SignerError,
         UnsafeModelError,
+        UnsafeOutputError,
         UnsupportedError,
         UsageError,
     )
@@ -180,7 +182,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         open_reader,
         open_writer,
     )
-    from .files import open_file, rewrap_file, seal_file, verify_file
+    from .files import check_signature, inspect_signed, open_file, rewrap_file, seal_file, verify_file
     from .inspection import Inspection, RecipientInfo, SignerInfo
     from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module
     from .keys import (
@@ -189,6 +191,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         load_private_key,
         load_public_key,
         load_public_keys,
+        load_signing_key,
+        load_verifying_key,
         parse_private_key,
         parse_public_key,
         parse_public_keys,
@@ -213,10 +217,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         Signer,
         SigningKey,
         VerifyingKey,
-        check_signature,
         generate_signing_key,
-        load_signing_key,
-        load_verifying_key,
         parse_signing_key,
         parse_verifying_key,
         signing_key_pem,

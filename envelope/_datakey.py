@@ -16,6 +16,7 @@ __all__ = ["DATA_KEY_LEN", "HEADER_AUTH_FAILED", "DataKey"]
 
 DATA_KEY_LEN = 32
 _HEADER_MAC_INFO = b"envelope v1 header"
+_COMMIT_INFO = b"envelope v1 key commitment"
 
 # R15 and R16 share this message so that an OAEP failure is indistinguishable from a MAC failure.
 HEADER_AUTH_FAILED = "header authentication failed: the file was modified or the key does not open it"
@@ -54,15 +55,25 @@ class DataKey:
         """The key in Fernet's usual text form, ``base64url(K)``."""
         return base64.urlsafe_b64encode(self._key)
 
+    def _derive(self, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._key)
+
+    def commitment(self) -> bytes:
+        """``HKDF(K, info="envelope v1 key commitment")``, the header's ``commit`` (section 6)."""
+        return self._derive(_COMMIT_INFO)
+
     def header_mac(self, authenticated: bytes) -> bytes:
         """HMAC-SHA256 of prefix || header under ``HKDF(K, info="envelope v1 header")`` (section 6)."""
-        mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HEADER_MAC_INFO).derive(self._key)
-        h = _crypto_hmac.HMAC(mac_key, hashes.SHA256())
+        h = _crypto_hmac.HMAC(self._derive(_HEADER_MAC_INFO), hashes.SHA256())
         h.update(authenticated)
         return h.finalize()
 
-    def verify_header_mac(self, authenticated: bytes, mac: bytes) -> None:
-        if not _hmac.compare_digest(self.header_mac(authenticated), mac):
+    def verify_header(self, authenticated: bytes, commit: bytes, mac: bytes) -> None:
+        """R16: the header's commitment is this key's and its MAC verifies. Both are compared
+        whatever the first gives, and either failing is one error: no oracle on which."""
+        committed = _hmac.compare_digest(self.commitment(), commit)
+        authentic = _hmac.compare_digest(self.header_mac(authenticated), mac)
+        if not (committed & authentic):
             raise AuthenticationError(HEADER_AUTH_FAILED)
 
     def __repr__(self) -> str:

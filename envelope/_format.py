@@ -51,6 +51,8 @@ __all__ = [
     "encode_header",
     "encode_metadata",
     "encode_prefix",
+    "replace_recipients",
+    "signed_header",
 ]
 
 MAGIC = b"\x89ENV\r\n\x1a\n"
@@ -59,6 +61,7 @@ PREFIX_LEN = len(MAGIC) + 1 + 4  # magic, version byte, u32be header_len
 HEADER_MAC_LEN = 32
 
 KEY_ID_LEN = 32
+COMMIT_LEN = 32  # the key commitment (section 6)
 
 RSA_OAEP_SHA256 = "rsa-oaep-sha256"
 SIGNATURE = "signature"  # the sender-signature extension (section 8)
@@ -66,7 +69,7 @@ KNOWN_EXTENSIONS: frozenset[str] = frozenset({SIGNATURE})
 # Signature algorithms (section 8.2) and the length of their signatures in the footer.
 SIGNATURE_LENGTHS: Mapping[str, int] = {"ed25519": 64, "ecdsa-p256-sha256": 64, "ml-dsa-65": 3309}
 
-_KNOWN_KEYS = frozenset({"chunk_size", "recipients", "meta", "critical", "signer"})
+_KNOWN_KEYS = frozenset({"chunk_size", "recipients", "meta", "commit", "critical", "signer"})
 _INT_MIN = -(1 << 63)
 _INT_MAX = (1 << 64) - 1
 
@@ -109,11 +112,15 @@ class Header:
     chunk_size: int
     recipients: tuple[RecipientEntry, ...]
     meta: bytes = b"\x80"
+    commit: bytes = b""  # the data key's commitment (section 6); 32 bytes in every encoded header
     critical: tuple[str, ...] = ()
     signer: SignerEntry | None = None
     # Top-level keys this reader does not know, in file order: ignorable extensions (section 3.2),
     # kept as they are when the header is rewritten (rewrap).
     extensions: Mapping[str, Any] = field(default_factory=dict)
+    # The signed header H of section 8.3 (every entry but ``recipients``, as encoded); set by
+    # decode_header, and so by every reader.
+    signed: bytes = field(default=b"", repr=False)
 
     @functools.cached_property
     def metadata(self) -> dict[str, Any]:
@@ -255,17 +262,14 @@ def encode_header(header: Header) -> bytes:
     """Encode ``header`` in canonical form (section 3.1)."""
     if not MIN_CHUNK_SIZE <= header.chunk_size <= MAX_CHUNK_SIZE:
         raise LimitError(f"chunk size must be {MIN_CHUNK_SIZE} to {MAX_CHUNK_SIZE} bytes, not {header.chunk_size}")
-    if not header.recipients:
-        raise UsageError("at least one recipient is needed")
-    if len(header.recipients) > MAX_RECIPIENTS:
-        raise LimitError(f"{len(header.recipients)} recipients exceed the limit of {MAX_RECIPIENTS}")
-    kids = [e.kid for e in header.recipients if e.type == RSA_OAEP_SHA256]
-    if len(set(kids)) != len(kids):
-        raise UsageError("the same recipient key is listed twice")
+    _check_recipients(header.recipients)
+    if len(header.commit) != COMMIT_LEN:
+        raise UsageError("a header needs the data key's 32-byte commitment")  # an SDK bug
     fields: dict[str, Any] = {
         "chunk_size": header.chunk_size,
-        "recipients": [{"type": e.type, **e.fields} for e in header.recipients],
+        "recipients": _recipient_maps(header.recipients),
         "meta": header.meta,
+        "commit": header.commit,
     }
     if header.critical:
         fields["critical"] = list(header.critical)
@@ -276,9 +280,59 @@ def encode_header(header: Header) -> bytes:
             raise UsageError(f"header extension key {key!r} is a key of the format")  # an SDK bug
         fields[key] = value
     encoded: bytes = msgpack.packb(fields, use_bin_type=True)
+    return _within_limit(encoded)
+
+
+def _check_recipients(entries: tuple[RecipientEntry, ...]) -> None:
+    if not entries:
+        raise UsageError("at least one recipient is needed")
+    if len(entries) > MAX_RECIPIENTS:
+        raise LimitError(f"{len(entries)} recipients exceed the limit of {MAX_RECIPIENTS}")
+    kids = [e.kid for e in entries if e.type == RSA_OAEP_SHA256]
+    if len(set(kids)) != len(kids):
+        raise UsageError("the same recipient key is listed twice")
+
+
+def _recipient_maps(entries: tuple[RecipientEntry, ...]) -> list[dict[str, Any]]:
+    return [{"type": e.type, **e.fields} for e in entries]
+
+
+def _within_limit(encoded: bytes) -> bytes:
     if len(encoded) > MAX_HEADER_LEN:
         raise LimitError(f"header encodes to {len(encoded)} bytes; the limit is {MAX_HEADER_LEN}")
     return encoded
+
+
+def _entries(data: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The top-level map of a header that decoded (R5): its length prefix, and each entry's key with
+    the entry's bytes (key and value, as encoded), in file order."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    count = unpacker.read_map_header()
+    entries = []
+    start = map_end = unpacker.tell()
+    for _ in range(count):
+        key = unpacker.unpack()
+        unpacker.skip()
+        end = unpacker.tell()
+        entries.append((key, data[start:end]))
+        start = end
+    return data[:map_end], entries
+
+
+def signed_header(data: bytes) -> bytes:
+    """H of section 8.3: every top-level entry but ``recipients``, exactly as encoded, in order."""
+    return b"".join(raw for key, raw in _entries(data)[1] if key != "recipients")
+
+
+def replace_recipients(data: bytes, recipients: tuple[RecipientEntry, ...]) -> bytes:
+    """The header ``data`` with another recipient list; every other entry is kept byte for byte, in
+    its place (section 10), so that a signature over H stays valid."""
+    _check_recipients(recipients)
+    prefix, entries = _entries(data)
+    value: bytes = msgpack.packb(_recipient_maps(recipients), use_bin_type=True)
+    key: bytes = msgpack.packb("recipients")
+    return _within_limit(prefix + b"".join(key + value if k == "recipients" else raw for k, raw in entries))
 
 
 def decode_header(data: bytes) -> Header:
@@ -306,6 +360,9 @@ def decode_header(data: bytes) -> Header:
 
     meta = _require(top, "meta", bytes)
     metadata = decode_metadata(meta)  # R11: a header whose metadata is invalid is invalid
+    commit = _require(top, "commit", bytes)
+    if len(commit) != COMMIT_LEN:
+        raise MalformedError("malformed header: 'commit' is not 32 bytes")  # R6
 
     critical: tuple[str, ...] = ()
     if "critical" in top:
@@ -323,7 +380,14 @@ def decode_header(data: bytes) -> Header:
     signer = _decode_signer(top.get("signer"), SIGNATURE in critical)
     extensions = {k: v for k, v in top.items() if k not in _KNOWN_KEYS}
     header = Header(
-        chunk_size=chunk_size, recipients=recipients, meta=meta, critical=critical, signer=signer, extensions=extensions
+        chunk_size=chunk_size,
+        recipients=recipients,
+        meta=meta,
+        commit=commit,
+        critical=critical,
+        signer=signer,
+        extensions=extensions,
+        signed=signed_header(data),
     )
     header.__dict__["metadata"] = metadata  # fill the cached_property: decoded once, here
     return header

@@ -23,8 +23,11 @@ from ._format import (
     encode_metadata,
     encode_prefix,
     read_header,
+    replace_recipients,
+    signed_header,
 )
 from ._layout import TAG_LEN
+from ._signerkeys import check_signer_key
 from .errors import NoMatchingKeyError, SignerError, UsageError
 from .inspection import SignerInfo, signer_info
 from .limits import MAX_CHUNK_SIZE, MAX_HEADER_LEN, MIN_CHUNK_SIZE
@@ -66,7 +69,8 @@ class NewHeader:
         """The signature footer over these tags (section 8.3): tags, then the signature."""
         assert self.signer is not None and self.header.signer is not None
         count = len(tags) // TAG_LEN
-        signature = self.signer.sign(signing.to_be_signed(self.header, count, hashlib.sha256(tags).digest()))
+        message = signing.to_be_signed(self.header.signed, count, hashlib.sha256(tags).digest())
+        signature = self.signer.sign(message)
         if len(signature) != self.signature_len:
             raise UsageError(
                 f"the signer returned {len(signature)} bytes; {self.header.signer.alg} signatures have "
@@ -82,6 +86,8 @@ class UnlockedHeader:
     header: Header
     data_key: DataKey
     size: int  # prefix + header + MAC: where the payload starts, relative to the file's start
+    encoded: bytes = dataclasses.field(repr=False, default=b"")  # the header's bytes, as verified
+    pinned: bool = False  # the caller named the signers it accepts (signed_by): R28 held
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -95,7 +101,7 @@ class UnlockedHeader:
         """Verify a signed file's signature (section 8.3): a ``SignatureCheck`` of the stream layer."""
         signer = self.header.signer
         assert signer is not None
-        message = signing.to_be_signed(self.header, chunk_count, tags_digest)
+        message = signing.to_be_signed(self.header.signed, chunk_count, tags_digest)
         signing.verify(signer.alg, signer.key, message, signature)
 
     def signer(self) -> SignerInfo | None:
@@ -111,9 +117,8 @@ def check_chunk_size(chunk_size: object) -> int:
     return chunk_size
 
 
-def _encode(header: Header, data_key: DataKey) -> bytes:
-    """Prefix, header and header MAC (sections 2, 3 and 6)."""
-    encoded = encode_header(header)
+def _sealed(encoded: bytes, data_key: DataKey) -> bytes:
+    """Prefix, header and header MAC (sections 2, 3 and 6) around the header's bytes."""
     authenticated = encode_prefix(len(encoded)) + encoded
     return authenticated + data_key.header_mac(authenticated)
 
@@ -131,16 +136,21 @@ def new_header(
     signer = None if sign_with is None else signing.as_signer(sign_with)
     data_key = DataKey.generate()
     entries = tuple(r.wrap(data_key) for r in targets)
-    header = Header(chunk_size=chunk_size, recipients=entries, meta=meta)
+    header = Header(chunk_size=chunk_size, recipients=entries, meta=meta, commit=data_key.commitment())
     if signer is not None:
         key = signer.public_key_der
         entry = SignerEntry(signer.algorithm, hashlib.sha256(key).digest(), key)
         header = dataclasses.replace(header, critical=(SIGNATURE,), signer=entry)
-    return NewHeader(data_key, chunk_size, _encode(header, data_key), header, signer)
+    encoded = encode_header(header)
+    header = dataclasses.replace(header, signed=signed_header(encoded))
+    return NewHeader(data_key, chunk_size, _sealed(encoded, data_key), header, signer)
 
 
 def check_signer(header: Header, signed_by: object) -> None:
-    """R28: with ``signed_by`` (not None), the file must be signed by one of those keys."""
+    """R24, the signer's key is a valid key of its algorithm (section 8.1); then R28: with
+    ``signed_by`` (not None), the file must be signed by one of those keys."""
+    if header.signer is not None:
+        check_signer_key(header.signer.alg, header.signer.key)
     if signed_by is None:
         return
     pinned = signing.pinned_key_ids(signed_by)
@@ -165,8 +175,10 @@ def unlock(
     for identity in as_identities(identities):
         data_key = identity.unwrap(header.recipients)
         if data_key is not None:
-            data_key.verify_header_mac(authenticated, mac)
-            return UnlockedHeader(header, data_key, len(authenticated) + len(mac))
+            data_key.verify_header(authenticated, header.commit, mac)
+            return UnlockedHeader(
+                header, data_key, len(authenticated) + len(mac), authenticated[PREFIX_LEN:], signed_by is not None
+            )
     raise NoMatchingKeyError("none of the given private keys is a recipient of this file")
 
 
@@ -207,7 +219,7 @@ def rewrapped_header(
     entries = tuple(kept + new_entries)
     if not entries:
         raise UsageError("removing every recipient would leave a file nobody can open")
-    return _encode(dataclasses.replace(header, recipients=entries), unlocked.data_key)
+    return _sealed(replace_recipients(unlocked.encoded, entries), unlocked.data_key)
 
 
 def key_id_bytes(value: bytes | str) -> bytes:

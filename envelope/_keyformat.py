@@ -8,7 +8,7 @@ import re
 import struct
 from typing import Any
 
-from .errors import InvalidKeyError
+from .errors import InvalidKeyError, UsageError
 
 # PBES2 (RFC 8018) with PBKDF2-HMAC-SHA256 and AES-256-CBC: what OpenSSL writes for
 # ``openssl pkcs8 -topk8 -v2 aes-256-cbc`` and reads back.
@@ -198,3 +198,16 @@ def ssh_field(blob: bytes, index: int) -> bytes:
         return ssh_string(blob, position)[0]
     except ValueError as exc:
         raise InvalidKeyError("not a valid OpenSSH private key") from exc
+
+
+def passphrase_bytes(passphrase: object) -> bytes | None:
+    """A passphrase as bytes (UTF-8 for text); None stays None; an empty one is refused."""
+    if passphrase is None:
+        return None
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode("utf-8")
+    if not isinstance(passphrase, bytes):
+        raise UsageError(f"a passphrase is str or bytes, not {type(passphrase).__name__}")
+    if not passphrase:
+        raise UsageError("the passphrase is empty")
+    return passphrase

@@ -53,9 +53,14 @@ def check_key_policy(key: object) -> None:
 def refuse_kind(kind: str) -> NoReturn:
     """The one refusal of every key that is not RSA, whatever its format. When other kinds become
     usable (signing keys, say), this is where the policy changes."""
+    signs = kind in _SIGNING_KINDS
     raise InvalidKeyError(
         f"{kind} keys cannot be recipients: envelope encrypts to RSA keys ({MIN_KEY_BITS} to {MAX_KEY_BITS} bits)"
+        + ("; this one signs: load_signing_key and load_verifying_key read signers' keys" if signs else "")
     )
+
+
+_SIGNING_KINDS = frozenset({"Ed25519", "ECDSA P-256", "ML-DSA-65"})  # spec/FORMAT.md 8.2
 
 
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Generator, Iterator
 from typing import IO, Any, NamedTuple
 
 from ._header import NewHeader, UnlockedHeader
@@ -25,6 +28,7 @@ from ._stream import (
     PayloadSource,
     PositionalOpening,
     Progress,
+    StreamSource,
     TokenSink,
     open_sequential,
     positional_fd,
@@ -34,7 +38,17 @@ from ._stream import (
 )
 from .inspection import SignerInfo, signer_info
 
-__all__ = ["Done", "open_memory", "open_to", "positional_opening", "seal_memory", "seal_to", "sealed_length"]
+__all__ = [
+    "Done",
+    "open_memory",
+    "open_to",
+    "positional_opening",
+    "seal_memory",
+    "seal_to",
+    "sealed_length",
+    "seekable",
+    "stream_chunks",
+]
 
 
 class Done(NamedTuple):
@@ -162,11 +176,7 @@ def open_to(
         chunks = opening.chunks(threads=threads, place=place)
         write = None if place is not None or dst is None else dst.write
     else:
-        opener = ChunkOpener(unlocked.data_key, unlocked.header.chunk_size)
-        check = unlocked.check_signature if unlocked.signature_len else None
-        chunks = open_sequential(
-            src, opener, threads=threads, signature_len=unlocked.signature_len, check_signature=check
-        )
+        chunks = stream_chunks(unlocked, src, threads=threads)
         write = None if dst is None else dst.write
     total = 0
     with contextlib.closing(chunks):
@@ -177,3 +187,50 @@ def open_to(
             if progress is not None:
                 progress(len(data))
     return Done(total, unlocked.metadata, unlocked.signer())
+
+
+def stream_chunks(
+    unlocked: UnlockedHeader, src: IO[bytes], *, threads: int | None
+) -> Generator[memoryview, None, None]:
+    """The verified chunks of the payload that follows ``unlocked`` in a caller's stream, in order.
+
+    An unsigned file is read in one pass, each chunk handed out once it verified (section 7.4). A
+    signed file whose source can seek has its footer read and its signature checked first; a signed
+    file read from a pipe with the signers pinned (``signed_by``) has its ciphertext spooled to an
+    unnamed temporary file first, so that no plaintext is handed out before the signature verified.
+    """
+    if unlocked.signature_len and seekable(src):
+        start = src.tell()
+        opening = positional_opening(unlocked, StreamSource(src, start), src.seek(0, os.SEEK_END) - start)
+        yield from opening.chunks(threads=threads)
+    elif unlocked.signature_len and unlocked.pinned:
+        with _spooled(src) as spool:
+            fd = spool.fileno()
+            yield from positional_opening(unlocked, FileSource(fd, 0), os.fstat(fd).st_size).chunks(threads=threads)
+    else:
+        opener = ChunkOpener(unlocked.data_key, unlocked.header.chunk_size)
+        check = unlocked.check_signature if unlocked.signature_len else None
+        yield from open_sequential(
+            src, opener, threads=threads, signature_len=unlocked.signature_len, check_signature=check
+        )
+
+
+@contextlib.contextmanager
+def _spooled(src: IO[bytes]) -> Iterator[IO[bytes]]:
+    """The rest of ``src`` (ciphertext) in a temporary file that has no name (on Linux; elsewhere it
+    is unlinked at once) and is gone when closed."""
+    with tempfile.TemporaryFile() as spool:
+        shutil.copyfileobj(src, spool, 1 << 20)
+        spool.flush()
+        yield spool
+
+
+def seekable(src: IO[bytes]) -> bool:
+    """Whether a caller's stream can seek (a pipe cannot; some wrappers say so by raising)."""
+    try:
+        if not src.seekable():
+            return False
+        src.tell()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True

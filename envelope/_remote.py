@@ -20,18 +20,11 @@ import fsspec
 from fsspec.implementations.cached import CachingFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
+from ._ranged import DEFAULT_READ_AHEAD, HEADER_WINDOW, SealedObjectReader, WindowedSource, open_sealed, open_windowed
+from ._storage import storage
 from ._urls import install_hint, on_s3, shown
 from .errors import MissingDependencyError, OutputExistsError, UsageError
-from .fsspec import (
-    DEFAULT_READ_AHEAD,
-    HEADER_WINDOW,
-    PROTOCOL,
-    SealedObjectReader,
-    _open_sealed,
-    _open_windowed,
-    _storage,
-    _WindowedSource,
-)
+from .fsspec import PROTOCOL
 from .recipients import IdentityLike
 from .signing import SignedBy
 
@@ -63,7 +56,7 @@ def locate(url: str, storage_options: Mapping[str, Any] | None, *, sealed: bool)
             "write sealed objects themselves, so it is never needed in the middle"
         )
     try:
-        with _storage("resolving", shown(url), opened=False):
+        with storage("resolving", shown(url), opened=False):
             fs, path = fsspec.core.url_to_fs(inner, **dict(storage_options or {}))
     except ImportError as exc:  # fsspec knows the protocol; its package is not installed
         if on_s3(url):
@@ -103,14 +96,14 @@ class Remote:
     ) -> SealedObjectReader:
         """The verified ranged reader of ``envelope.fsspec``: the header, the final chunk (and a
         signed file's signature, against ``signed_by``) are checked before it is returned."""
-        return _open_sealed(self.fs, self.path, private_key, {"signed_by": signed_by}, name=self.url, cache_type="none")
+        return open_sealed(self.fs, self.path, private_key, {"signed_by": signed_by}, name=self.url, cache_type="none")
 
-    def reading(self, *, window: int = DEFAULT_READ_AHEAD, ahead: bool = True) -> _WindowedSource:
+    def reading(self, *, window: int = DEFAULT_READ_AHEAD, ahead: bool = True) -> WindowedSource:
         """The object's bytes as they are (a plaintext source, or sealed bytes to inspect, check or
         rewrap), fetched in ranged reads of ``window`` bytes, the next one in the background."""
-        return _open_windowed(self.fs, self.path, self.url, window=window, ahead=ahead)
+        return open_windowed(self.fs, self.path, self.url, window=window, ahead=ahead)
 
-    def header_reading(self) -> _WindowedSource:
+    def header_reading(self) -> WindowedSource:
         """For reading a header: one ranged read of the first 4 KiB covers most."""
         return self.reading(window=HEADER_WINDOW, ahead=False)
 
@@ -130,7 +123,7 @@ class Remote:
         if private:
             self._refuse_local_staging()
         exclusive = not overwrite and _commits_exclusively(self.fs)
-        with _storage("opening for writing", self.url, opened=False):
+        with storage("opening for writing", self.url, opened=False):
             if not overwrite:
                 self.fs.invalidate_cache(self.path)  # a listing cached earlier may predate the object
                 if self.fs.exists(self.path):
@@ -188,7 +181,7 @@ class _Upload(io.BufferedIOBase):
         # into its block, as fsspec's buffered files do) would upload changed bytes.
         with memoryview(data) as view:
             block = view.tobytes()
-        with _storage("writing", self._url, opened=False):
+        with storage("writing", self._url, opened=False):
             self._target.write(block)
         self._written += len(block)
         return len(block)
@@ -199,7 +192,7 @@ class _Upload(io.BufferedIOBase):
     def commit(self) -> None:
         """Close the underlying file and make the object appear."""
         try:
-            with _storage("completing the upload", self._url, opened=False):
+            with storage("completing the upload", self._url, opened=False):
                 self._target.close()
                 self._target.commit()
         except FileExistsError as exc:  # the conditional commit found an object (s3fs: 412)
@@ -214,7 +207,7 @@ class _Upload(io.BufferedIOBase):
         A failure is already on its way up, and it is the one to report."""
         super().close()
         with contextlib.suppress(OSError):  # RemoteError included: a leftover upload is no object
-            with _storage("discarding the upload", self._url, opened=False):
+            with storage("discarding the upload", self._url, opened=False):
                 try:
                     if not self._target.closed:
                         self._target.close()

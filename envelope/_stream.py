@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac as hmac_module
+import math
 import os
 import struct
 import threading
@@ -46,6 +47,7 @@ from ._layout import (
     valid_token_len,
 )
 from .errors import AuthenticationError, SignatureError, UsageError
+from .limits import FOOTER_TAG_BLOCK
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -763,15 +765,10 @@ class PositionalOpening:
         self.layout = layout
         self._source = source
         self._opener = opener
-        self._tags: bytes | None = None
+        self._tags: FooterTags | None = None
         if layout.signed:
             assert check_signature is not None
-            footer = bytes(source.view(layout.footer_offset, layout.footer_len, TokenBuffers()))
-            if len(footer) != layout.footer_len:
-                raise SignatureError(FOOTER_TRUNCATED)  # the source shrank while open
-            tags, signature = footer[: -layout.signature_len], footer[-layout.signature_len :]
-            check_signature(layout.chunk_count, hashlib.sha256(tags).digest(), signature)
-            self._tags = tags
+            self._tags = FooterTags(layout, source, check_signature)
         last = layout.chunk_count - 1
         self.final_data = bytes(self.open_chunk(last, TokenBuffers()))
         self.plaintext_len = last * layout.chunk_size + len(self.final_data)
@@ -782,10 +779,8 @@ class PositionalOpening:
         token = self._source.view(self.layout.token_offset(index), length, buffers)
         if len(token) != length:
             raise AuthenticationError(TRUNCATED)  # the source shrank while open
-        if self._tags is not None:
-            expected = self._tags[index * TAG_LEN : (index + 1) * TAG_LEN]
-            if not hmac_module.compare_digest(token[length - TAG_LEN :], expected):
-                raise SignatureError(TAGS_DIFFER)  # R27
+        if self._tags is not None and not hmac_module.compare_digest(token[length - TAG_LEN :], self._tags.tag(index)):
+            raise SignatureError(TAGS_DIFFER)  # R27
         return token
 
     def open_chunk(self, index: int, buffers: TokenBuffers) -> memoryview:
@@ -845,6 +840,63 @@ class PositionalOpening:
             while len(jobs):
                 jobs.next()
         out[last * layout.chunk_size : self.plaintext_len] = self.final_data
+
+
+class FooterTags:
+    """A signed file's footer tags, for a reader that compares each token it opens with its tag
+    (section 8.3), in memory that grows with the square root of the chunk count, not with it.
+
+    The footer is read once, in blocks, to check the signature over all its tags; only each block's
+    SHA-256 is kept. A tag is then looked up in its block, read again when not among the few held,
+    and that block must hash as it did: the source may have changed since the signature was checked.
+    """
+
+    _HELD = 4  # blocks kept, for readers that move around (threads open nearby chunks)
+
+    def __init__(self, layout: PayloadLayout, source: PayloadSource, check: SignatureCheck) -> None:
+        count = self._count = layout.chunk_count
+        self._source, self._start = source, layout.footer_offset
+        # sqrt(n) tags per block at least, so that the block hashes (32 bytes per block) and the
+        # blocks held stay within a few MiB even for a file of a million million chunks.
+        self._per_block = max(FOOTER_TAG_BLOCK, math.isqrt(count) + 1)
+        self._digests: list[bytes] = []
+        self._held: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+        whole = hashlib.sha256()
+        buffers = TokenBuffers()
+        for block in range(-(-count // self._per_block)):
+            tags = self._read(block, buffers)
+            whole.update(tags)
+            self._digests.append(hashlib.sha256(tags).digest())
+            if block < self._HELD:
+                self._held[block] = bytes(tags)
+        signature = bytes(source.view(self._start + count * TAG_LEN, layout.signature_len, buffers))
+        if len(signature) != layout.signature_len:
+            raise SignatureError(FOOTER_TRUNCATED)  # the source shrank while open
+        check(count, whole.digest(), signature)
+
+    def _read(self, block: int, buffers: TokenBuffers) -> memoryview:
+        first = block * self._per_block
+        size = min(self._per_block, self._count - first) * TAG_LEN
+        tags = self._source.view(self._start + first * TAG_LEN, size, buffers)
+        if len(tags) != size:
+            raise SignatureError(FOOTER_TRUNCATED)  # the source shrank while open
+        return tags
+
+    def tag(self, index: int) -> bytes:
+        """The footer's tag of token ``index``, as the signature covered it."""
+        block, at = divmod(index, self._per_block)
+        with self._lock:
+            tags = self._held.get(block)
+        if tags is None:
+            tags = bytes(self._read(block, TokenBuffers()))
+            if not hmac_module.compare_digest(hashlib.sha256(tags).digest(), self._digests[block]):
+                raise SignatureError(TAGS_DIFFER)  # the footer changed since its signature was checked
+            with self._lock:
+                if len(self._held) >= self._HELD:
+                    del self._held[next(iter(self._held))]
+                self._held[block] = tags
+        return tags[at * TAG_LEN : (at + 1) * TAG_LEN]
 
 
 class PayloadSource:

@@ -58,15 +58,18 @@ def is_url(value: object) -> TypeGuard[str]:
 
 def shown(url: str) -> str:
     """``url`` as error messages show it: without its user information (``user:secret@``) or its
-    query (a presigned URL carries its signature there), in every link of a chain."""
+    query (a presigned URL carries its signature there), in every link of a chain. The user
+    information is found after leading slashes too (``memory:///user:secret@x/...``: a filesystem
+    that keeps the URL's authority in its paths, as fsspec's memory filesystem does)."""
     links = []
     for link in url.split("::"):
         scheme, separator, rest = link.partition("://")
         if separator:
-            authority, slash, tail = rest.partition("/")
+            lead = rest[: len(rest) - len(rest.lstrip("/"))]
+            authority, slash, tail = rest[len(lead) :].partition("/")
             if "@" in authority:
                 authority = "***@" + authority.rpartition("@")[2]
-            rest = authority + slash + tail
+            rest = lead + authority + slash + tail
             if "?" in rest:
                 rest = rest.partition("?")[0] + "?..."
         links.append(scheme + separator + rest)

@@ -10,7 +10,12 @@ same for users of the command line; spec/SECURITY.md states the guarantees):
 - a symbolic link to a regular file: the file it points to is replaced; the link stays.
 - a descriptor (``/dev/stdout``, ``/dev/fd/N``), a character device, a FIFO or a socket: not a
   file at rest, so there is nothing to replace: the data go straight into it as they are written,
-  with no temporary file and no ``overwrite`` needed.
+  with no temporary file and no ``overwrite`` needed. Only where it is safe: a FIFO, a socket or a
+  device that another user owns (planted in a shared folder such as /tmp) would hand the data to
+  them, and raises ``UnsafeOutputError``, whatever ``overwrite`` says; descriptor paths, the null
+  device and terminals are exempt (spec/SECURITY.md, section 3).
+- a block device (a disk, a partition): data at rest, so ``overwrite`` is needed
+  (``OutputExistsError`` otherwise); then the data go straight into it (it is never replaced).
 - a directory: ``IsADirectoryError``.
 
 Platforms: Linux has all of the above. Other POSIX systems (macOS, the BSDs) use the hidden
@@ -32,7 +37,7 @@ import time
 from collections.abc import Iterator
 from typing import IO, Union
 
-from .errors import OutputExistsError
+from .errors import OutputExistsError, UnsafeOutputError
 
 __all__ = ["PathLike", "atomic_output"]
 
@@ -59,9 +64,12 @@ def atomic_output(
     mode any new file gets there (0666 less the umask; on Linux a folder's default ACL applies
     instead, where it has one). An existing file at ``path`` raises :class:`envelope.OutputExistsError`
     unless ``overwrite``; a symbolic link to a file is written through (the file it points to is
-    replaced, the link stays), one to a missing file is refused. A descriptor path, a device, a
-    FIFO or a socket gets the data as they are written, with no temporary file and no
-    ``overwrite`` needed; ``mode`` and ``private`` do not apply to it.
+    replaced, the link stays), one to a missing file is refused. A descriptor path, a character
+    device, a FIFO or a socket gets the data as they are written, with no temporary file and no
+    ``overwrite`` needed, and a block device too, with ``overwrite``; ``mode`` and ``private`` do
+    not apply to them. One that another user owns raises :class:`envelope.UnsafeOutputError`
+    (whoever reads it would get the data), unless it is a descriptor path, the null device or a
+    terminal.
 
     The data are synced to the disk before the file gets its name, and a write-back error seen
     at any time fails the block. On Linux the file has no name until then (``O_TMPFILE``): a
@@ -72,11 +80,11 @@ def atomic_output(
     readers always see one or the other. Without ``O_TMPFILE`` the data go to that hidden name
     from the start; it is removed on every failure but SIGKILL or a power cut.
 
-    Errors are ``OSError`` subclasses naming ``path`` (never a temporary name), or
-    ``OutputExistsError``; whatever the block raises is left as it is.
+    Errors are ``OSError`` subclasses naming ``path`` (never a temporary name), among them
+    ``OutputExistsError`` and ``UnsafeOutputError``; whatever the block raises is left as it is.
     """
     name = os.fspath(path)
-    stream = _open_stream(name)
+    stream = _open_stream(name, overwrite)
     if stream is not None:
         with os.fdopen(stream, "wb") as out:
             yield out
@@ -108,25 +116,79 @@ def atomic_output(
         raise
 
 
-def _open_stream(name: str) -> int | None:
-    """A descriptor to write straight into, when ``name`` is not a file at rest; else None."""
+def _open_stream(name: str, overwrite: bool) -> int | None:
+    """A descriptor to write straight into, when ``name`` is not a file at rest; else None.
+
+    A special file is checked by its path before it is opened (a FIFO that another user planted is
+    never opened: its reader would learn that someone did), then, but for a socket, as opened (the
+    name may have changed meanwhile)."""
     number = _descriptor_number(name)
     if number is not None:
         with _naming(name):
             return os.dup(number)
-    try:
-        info = os.stat(name)
-    except OSError:
-        return None  # absent, a dangling link or unreachable: _regular_target says which
-    if stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+    info = _output_stat(name)
+    if info is None or stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
         return None
+    _check_special(name, info, overwrite)
     if stat.S_ISSOCK(info.st_mode):
         return _connect(name)
     fd = os.open(name, os.O_WRONLY | _O_NOCTTY | _O_CLOEXEC)  # a FIFO waits here for its reader
-    if stat.S_ISREG(os.fstat(fd).st_mode):  # replaced meanwhile: a file is never written in place
+    try:
+        opened = os.fstat(fd)
+        if stat.S_ISREG(opened.st_mode):  # replaced meanwhile: a file is never written in place
+            os.close(fd)
+            return None
+        _check_special(name, opened, overwrite, fd)
+    except BaseException:
         os.close(fd)
-        return None
+        raise
     return fd
+
+
+def _output_stat(name: str) -> os.stat_result | None:
+    """What ``name`` is now (following links); None when it cannot be told: absent, a dangling link
+    or unreachable (:func:`_regular_target` says which)."""
+    try:
+        return os.stat(name)
+    except OSError:
+        return None
+
+
+def _check_special(name: str, info: os.stat_result, overwrite: bool, fd: int | None = None) -> None:
+    """Refuse to write into the special file ``info`` describes: a block device without
+    ``overwrite`` (data at rest, as a regular file is), and a FIFO, a socket or a device that
+    another user owns (whoever reads it would get the data), unless it is the null device or a
+    terminal. ``fd`` is the file as opened; before it is, a character device passes (only an open
+    one tells whether it is a terminal)."""
+    mode = info.st_mode
+    if stat.S_ISBLK(mode) and not overwrite:
+        raise OutputExistsError(name, device=True)
+    geteuid = getattr(os, "geteuid", None)  # Windows has no uids (and no FIFOs)
+    if geteuid is None or info.st_uid == geteuid():
+        return
+    if stat.S_ISCHR(mode) and (fd is None or _is_null_device(info) or os.isatty(fd)):
+        return
+    raise UnsafeOutputError(name, _kind(mode), info.st_uid)
+
+
+def _is_null_device(info: os.stat_result) -> bool:
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(info.st_mode) and stat.S_ISCHR(null.st_mode) and info.st_rdev == null.st_rdev
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    return "a special file"
 
 
 def _descriptor_number(name: str) -> int | None:

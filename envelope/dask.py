@@ -24,18 +24,23 @@ key text is refused before anything is submitted.
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from ._urls import is_url
+from ._sdkoptions import keyword_options
+from ._storage import storage
+from ._urls import is_url, locate, shown
+from ._workerkeys import load_identities, portable_identity, portable_recipients
 from .errors import MissingDependencyError, UsageError
 from .fileio import EnvelopeWriter
-from .fsspec import _keyword_options, _load_identities, _portable_identity, _portable_recipients, _storage, open_url
+from .fsspec import open_url
 
 try:
     import dask.bag
     import fsspec
+    from fsspec.implementations.cached import CachingFileSystem
 except ImportError as exc:
     raise MissingDependencyError("envelope.dask needs dask: pip install 'envelope-ml[dask]'") from exc
 
@@ -48,6 +53,7 @@ def seal_files(
     pairs: Iterable[tuple[str, str]],
     recipients: Any,
     *,
+    overwrite: bool = False,
     source_options: Mapping[str, Any] | None = None,
     destination_options: Mapping[str, Any] | None = None,
     **envelope_options: Any,
@@ -56,17 +62,10 @@ def seal_files(
 
     ``envelope_options`` go to the writer (``metadata``, ``chunk_size``...). Each task seals on the
     worker's own thread (``threads=1``) unless told otherwise: Dask already runs one task per
-    worker thread. A destination appears only when its file is complete.
+    worker thread. A destination appears only when its file is complete. An existing destination
+    fails its task with :class:`~envelope.OutputExistsError` unless ``overwrite``.
     """
-    options = _writer_defaults(envelope_options)
-    return _map(
-        _bag(pairs),
-        _seal_one,
-        recipients=_portable_recipients(recipients),
-        source_options=dict(source_options or {}),
-        destination_options=dict(destination_options or {}),
-        envelope_options=options,
-    )
+    return _sealing(_pairs(pairs), recipients, None, overwrite, source_options, destination_options, envelope_options)
 
 
 def open_files(
@@ -74,6 +73,7 @@ def open_files(
     *,
     identity: Any = None,
     identity_env: str | None = None,
+    overwrite: bool = False,
     source_options: Mapping[str, Any] | None = None,
     destination_options: Mapping[str, Any] | None = None,
     **envelope_options: Any,
@@ -82,18 +82,11 @@ def open_files(
 
     ``identity`` is a key path the workers can read, or ``identity_env`` names an environment
     variable they have that holds the key itself (PEM). A destination is written without autocommit and
-    committed only once every chunk of its source verified; a failure discards it.
+    committed only once every chunk of its source verified; a failure discards it. An existing
+    destination fails its task with :class:`~envelope.OutputExistsError` unless ``overwrite``.
     """
-    if identity is None and identity_env is None:
-        raise UsageError("opening needs identity= (a key path on the workers) or identity_env=")
-    return _map(
-        _bag(pairs),
-        _open_one,
-        identity=None if identity is None else _portable_identity(identity),
-        identity_env=identity_env,
-        source_options=dict(source_options or {}),
-        destination_options=dict(destination_options or {}),
-        envelope_options=dict(envelope_options),
+    return _opening(
+        _pairs(pairs), None, identity, identity_env, overwrite, source_options, destination_options, envelope_options
     )
 
 
@@ -104,22 +97,20 @@ def seal_prefix(
     *,
     pattern: str = "*",
     suffix: str = ".env",
+    overwrite: bool = False,
     source_options: Mapping[str, Any] | None = None,
     destination_options: Mapping[str, Any] | None = None,
     **envelope_options: Any,
 ) -> dask.bag.Bag:
     """Seal every file under the directory or bucket prefix ``source`` whose path relative to it
     matches ``pattern`` (fnmatch: ``*`` crosses folders) to the same relative path under
-    ``destination``, plus ``suffix``. The listing is made here, when the bag is built."""
+    ``destination``, plus ``suffix``. The listing is made here, when the bag is built, and every
+    name in it is checked then (:func:`_under`): one that could leave ``destination`` is refused
+    before anything is submitted."""
+    _refuse_plaintext_staging(source, "source")
     names = _listing(source, pattern, source_options)
-    pairs = [(url, _join(destination, relative + suffix)) for url, relative in names]
-    return seal_files(
-        pairs,
-        recipients,
-        source_options=source_options,
-        destination_options=destination_options,
-        **envelope_options,
-    )
+    pairs = [(url, _under(destination, relative + suffix, relative, source)) for url, relative in names]
+    return _sealing(pairs, recipients, destination, overwrite, source_options, destination_options, envelope_options)
 
 
 def open_prefix(
@@ -130,21 +121,68 @@ def open_prefix(
     suffix: str = ".env",
     identity: Any = None,
     identity_env: str | None = None,
+    overwrite: bool = False,
     source_options: Mapping[str, Any] | None = None,
     destination_options: Mapping[str, Any] | None = None,
     **envelope_options: Any,
 ) -> dask.bag.Bag:
     """Open every sealed file under ``source`` (those matching ``pattern``, by default ``*`` +
-    ``suffix``) to the same relative path under ``destination``, without ``suffix``."""
+    ``suffix``) to the same relative path under ``destination``, without ``suffix``. Names are
+    checked as for :func:`seal_prefix`."""
     names = _listing(source, pattern if pattern is not None else f"*{suffix}", source_options)
-    pairs = [(url, _join(destination, _drop_suffix(relative, suffix))) for url, relative in names]
-    return open_files(
-        pairs,
-        identity=identity,
+    pairs = [(url, _under(destination, _drop_suffix(relative, suffix), relative, source)) for url, relative in names]
+    return _opening(
+        pairs, destination, identity, identity_env, overwrite, source_options, destination_options, envelope_options
+    )
+
+
+def _sealing(
+    pairs: list[tuple[str, str]],
+    recipients: Any,
+    root: str | None,
+    overwrite: bool,
+    source_options: Mapping[str, Any] | None,
+    destination_options: Mapping[str, Any] | None,
+    envelope_options: Mapping[str, Any],
+) -> dask.bag.Bag:
+    for source, _ in pairs:
+        _refuse_plaintext_staging(source, "source")
+    return _map(
+        _bag(pairs),
+        _seal_one,
+        recipients=portable_recipients(recipients),
+        root=root,
+        overwrite=overwrite,
+        source_options=dict(source_options or {}),
+        destination_options=dict(destination_options or {}),
+        envelope_options=_writer_defaults(envelope_options),
+    )
+
+
+def _opening(
+    pairs: list[tuple[str, str]],
+    root: str | None,
+    identity: Any,
+    identity_env: str | None,
+    overwrite: bool,
+    source_options: Mapping[str, Any] | None,
+    destination_options: Mapping[str, Any] | None,
+    envelope_options: Mapping[str, Any],
+) -> dask.bag.Bag:
+    if identity is None and identity_env is None:
+        raise UsageError("opening needs identity= (a key path on the workers) or identity_env=")
+    for _, destination in pairs:
+        _refuse_plaintext_staging(destination, "destination")
+    return _map(
+        _bag(pairs),
+        _open_one,
+        identity=None if identity is None else portable_identity(identity),
         identity_env=identity_env,
-        source_options=source_options,
-        destination_options=destination_options,
-        **envelope_options,
+        root=root,
+        overwrite=overwrite,
+        source_options=dict(source_options or {}),
+        destination_options=dict(destination_options or {}),
+        envelope_options=dict(envelope_options),
     )
 
 
@@ -155,12 +193,13 @@ def _seal_one(
     pair: tuple[str, str],
     *,
     recipients: Any,
+    root: str | None,
+    overwrite: bool,
     source_options: dict[str, Any],
     destination_options: dict[str, Any],
     envelope_options: dict[str, Any],
 ) -> dict[str, Any]:
     source, destination = pair
-    _make_parent(destination, destination_options)
     if _is_local(destination):
         # A local destination gets what seal_file gives any local output: written in its own folder,
         # fsynced, named only when complete. (fsspec's local files stage the write in the system
@@ -169,23 +208,24 @@ def _seal_one(
 
         result = seal_file(
             source,
-            destination,
+            _local_destination(destination, root),
             recipients,
             storage_options=source_options if is_url(source) else None,
-            overwrite=True,
+            overwrite=overwrite,
             **envelope_options,
         )
         return {"source": source, "destination": destination, "bytes": result.plaintext_len}
-    with _storage("reading the source", source, opened=False):
+    _make_parent(destination, destination_options)
+    target = locate(destination, destination_options, sealed=True)
+    assert not isinstance(target, (str, os.PathLike))  # a local destination went the way above
+    with storage("reading the source", shown(source), opened=False):
         plain = fsspec.open(source, "rb", **source_options).open()
-    with (
-        plain,
-        open_url(
-            destination, "wb", storage_options=destination_options, recipients=recipients, **envelope_options
-        ) as sealed,
-    ):
-        shutil.copyfileobj(plain, sealed, _COPY_BUFFER)
-        written = sealed.tell()
+    # As open_writer writes any URL: an existing object is refused unless overwrite (on S3 at the
+    # commit too), and the object appears only once the writer's last chunk is uploaded.
+    with plain, target.writing(overwrite=overwrite, private=False) as out:
+        with EnvelopeWriter(out, recipients, **envelope_options) as sealed:
+            shutil.copyfileobj(plain, sealed, _COPY_BUFFER)
+            written = sealed.tell()
     return {"source": source, "destination": destination, "bytes": written}
 
 
@@ -194,6 +234,8 @@ def _open_one(
     *,
     identity: Any,
     identity_env: str | None,
+    root: str | None,
+    overwrite: bool,
     source_options: dict[str, Any],
     destination_options: dict[str, Any],
     envelope_options: dict[str, Any],
@@ -205,40 +247,32 @@ def _open_one(
         # umask's mode).
         from .files import open_file
 
-        identities = _load_identities(identity, identity_env)
-        _make_parent(destination, destination_options)
+        identities = load_identities(identity, identity_env)
         result = open_file(
             source,
-            destination,
+            _local_destination(destination, root),
             identities,
             storage_options=source_options if is_url(source) else None,
-            overwrite=True,
+            overwrite=overwrite,
             **{k: v for k, v in envelope_options.items() if k == "signed_by"},
         )
         return {"source": source, "destination": destination, "bytes": result.plaintext_len}
-    with open_url(
-        source,
-        "rb",
-        storage_options=source_options,
-        identity=identity,
-        identity_env=identity_env,
-        **envelope_options,
-    ) as sealed:
-        with _storage("opening the destination", destination, opened=False):
-            fs, path = _make_parent(destination, destination_options)
-            # Not fs.open(): that would file it in a transaction nobody completes.
-            out = fs._open(path, mode="wb", autocommit=False)
-        try:
-            with _storage("writing the destination", destination, opened=False):
-                shutil.copyfileobj(sealed, out, _COPY_BUFFER)
-                out.close()
-                out.commit()  # only now does the plaintext appear: every chunk verified
-        except BaseException:
-            with _storage("discarding the destination", destination, opened=False):
-                if not out.closed:
-                    out.close()
-                out.discard()
-            raise
+    _make_parent(destination, destination_options)
+    # private: plaintext is refused where a wrapper would stage it in a local file.
+    target = locate(destination, destination_options, sealed=False)
+    assert not isinstance(target, (str, os.PathLike))  # a local destination went the way above
+    with (
+        open_url(
+            source,
+            "rb",
+            storage_options=source_options,
+            identity=identity,
+            identity_env=identity_env,
+            **envelope_options,
+        ) as sealed,
+        target.writing(overwrite=overwrite, private=True) as out,  # committed once every chunk verified
+    ):
+        shutil.copyfileobj(sealed, out, _COPY_BUFFER)
         size: int = sealed.tell()
     return {"source": source, "destination": destination, "bytes": size}
 
@@ -250,8 +284,11 @@ def _is_local(url: str) -> bool:
     return not is_url(url) or url.startswith(("file://", "local://"))
 
 
-def _bag(pairs: Iterable[tuple[str, str]]) -> Any:
-    items = [(str(source), str(destination)) for source, destination in pairs]
+def _pairs(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(str(source), str(destination)) for source, destination in pairs]
+
+
+def _bag(items: list[tuple[str, str]]) -> Any:
     if not items:
         raise UsageError("no files to process")
     bags: Any = dask.bag  # dask.bag's functions carry no annotations
@@ -264,7 +301,13 @@ def _map(bag: Any, function: Any, **keywords: Any) -> dask.bag.Bag:
 
 def _writer_defaults(envelope_options: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(envelope_options)
-    accepted = _keyword_options(EnvelopeWriter)
+    accepted = keyword_options(EnvelopeWriter)
+    if accepted is not None:
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise UsageError(
+                f"unknown writer option(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(accepted))}"
+            )
     if "threads" not in options and (accepted is None or "threads" in accepted):
         options["threads"] = 1
     return options
@@ -274,7 +317,7 @@ def _listing(source: str, pattern: str, source_options: Mapping[str, Any] | None
     """(URL, path relative to ``source``) of the files under ``source`` that match ``pattern``."""
     prefix = "envelope::"
     inner = source[len(prefix) :] if source.startswith(prefix) else source
-    with _storage("listing", inner, opened=False):
+    with storage("listing", shown(inner), opened=False):
         fs, root = fsspec.core.url_to_fs(inner, **dict(source_options or {}))
         paths = sorted(fs.find(root))
     root = root.rstrip("/")
@@ -284,20 +327,95 @@ def _listing(source: str, pattern: str, source_options: Mapping[str, Any] | None
         if relative and fnmatch.fnmatchcase(relative, pattern):
             found.append((fs.unstrip_protocol(path), relative))
     if not found:
-        raise UsageError(f"no file under {source} matches {pattern!r}")
+        raise UsageError(f"no file under {shown(source)} matches {pattern!r}")
     return found
+
+
+def _under(destination: str, name: str, relative: str, source: str) -> str:
+    """``name`` (made from the listed ``relative``) under ``destination``, refused unless it stays
+    there: object names come from the store, which the threat model gives to the attacker
+    (spec/SECURITY.md). A name is refused before the bag is built, so nothing is written for any."""
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts) or any(bad in name for bad in ("\\", "\x00", "::")):
+        raise UsageError(
+            f"{shown(source)}: the object name {relative!r} could lead outside the destination "
+            "(an empty, '.' or '..' part, a backslash, a NUL or '::'); nothing was submitted"
+        )
+    return destination.rstrip("/") + "/" + name
+
+
+def _local_destination(destination: str, root: str | None) -> str:
+    """The local path to write ``destination`` to, its folders made.
+
+    Under ``root`` (the destination folder of a prefix helper), no folder on the way may be a
+    symbolic link, and neither may the file itself: a link planted in the destination tree would
+    send the output elsewhere, and writing through it would replace what it points to. ``root``
+    itself may be a link (the caller named it).
+    """
+    path = _local_path(destination)
+    if root is None:
+        _make_parent(destination, {})
+        return path
+    top = os.path.realpath(_local_path(root))
+    relative = destination[len(root.rstrip("/")) + 1 :]
+    os.makedirs(top, exist_ok=True)
+    current = top
+    parts = relative.split("/")
+    for part in parts[:-1]:
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise _linked(destination, current)
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if os.path.islink(current):  # made meanwhile
+                raise _linked(destination, current) from None
+    target = os.path.join(current, parts[-1])
+    if os.path.islink(target) or os.path.commonpath([top, os.path.realpath(target)]) != top:
+        raise _linked(destination, target)
+    return target
+
+
+def _linked(destination: str, link: str) -> UsageError:
+    return UsageError(
+        f"{shown(destination)!r}: {link!r} is a symbolic link inside the destination folder; "
+        "nothing is written through it"
+    )
+
+
+def _local_path(url: str) -> str:
+    if not is_url(url):
+        return url
+    with storage("resolving", shown(url), opened=False):
+        _, path = fsspec.core.url_to_fs(url)
+    local: str = path
+    return local
+
+
+def _refuse_plaintext_staging(url: str, role: str) -> None:
+    """Plaintext never waits in a local cache: fsspec's caching wrappers (``simplecache::``,
+    ``filecache::``, ``blockcache::``) keep a copy of what passes through them in a local folder.
+    A sealed side may go through one (what it caches is ciphertext)."""
+    if _is_local(url):
+        return
+    for link in url.split("::"):
+        try:
+            cls = fsspec.get_filesystem_class(link.split("://", 1)[0])
+        except (ImportError, ValueError):
+            continue  # an unknown protocol: the task says so
+        if issubclass(cls, CachingFileSystem):
+            raise UsageError(
+                f"{shown(url)!r}: {cls.__name__} would keep the plaintext {role} in a local cache folder; "
+                "drop the caching wrapper"
+            )
 
 
 def _make_parent(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
     """The filesystem and path of ``url``, its parent folder made (local folders must exist)."""
-    with _storage("making the destination folder", url, opened=False):
+    with storage("making the destination folder", shown(url), opened=False):
         fs, path = fsspec.core.url_to_fs(url, **dict(options))
         fs.makedirs(fs._parent(path), exist_ok=True)
     return fs, path
-
-
-def _join(prefix: str, relative: str) -> str:
-    return prefix.rstrip("/") + "/" + relative
 
 
 def _drop_suffix(name: str, suffix: str) -> str:

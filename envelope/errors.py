@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
@@ -24,6 +25,7 @@ __all__ = [
     "SignatureError",
     "SignerError",
     "UnsafeModelError",
+    "UnsafeOutputError",
     "UnsupportedError",
     "UsageError",
 ]
@@ -97,17 +99,67 @@ class OutputExistsError(EnvelopeError, FileExistsError):
     is written, or when the path appeared while the output was being written. ``path`` is the
     path as the caller gave it; a caller words its own hint from it (the CLI says ``--force``).
     Not a file-format rule. Also a ``FileExistsError``, with ``errno.EEXIST`` and ``filename``.
+
+    ``device`` is set when ``path`` is a block device (a disk, a partition): data at rest, written
+    over in place only with ``overwrite=True``, never replaced by a file.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, device: bool = False) -> None:
         super().__init__(errno.EEXIST, os.strerror(errno.EEXIST), path)
         self.path = path
+        self.device = device
 
     def __str__(self) -> str:
+        if self.device:
+            return f"{self.path} is a block device, which holds data (pass overwrite=True to write over it)"
         return f"{self.path} exists (pass overwrite=True to replace it)"
 
-    def __reduce__(self) -> tuple[type[OutputExistsError], tuple[str]]:
-        return type(self), (self.path,)
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _output_exists, (self.path, self.device)
+
+
+def _output_exists(path: str, device: bool) -> OutputExistsError:
+    """Unpickle an :class:`OutputExistsError` (its ``device`` is keyword-only)."""
+    return OutputExistsError(path, device=device)
+
+
+class UnsafeOutputError(EnvelopeError, PermissionError):
+    """The output path is a FIFO, a socket or a device that belongs to another user: whoever reads
+    it would get the data (a name planted in a shared folder such as /tmp). Not written into.
+
+    Raised by :func:`envelope.atomic_output` (and so by the file functions and the model adapters'
+    ``save``) before anything is written, whatever ``overwrite`` says: a FIFO, a socket or a device
+    is written into, never replaced. Special files the caller owns are written into, and so are
+    descriptor paths (``/dev/stdout``, ``/dev/fd/N``), the null device and terminals. To send the
+    data to such a file all the same, open it yourself (a shell redirection) and write to that.
+    ``path`` is the path as given, ``kind`` what it is (``"a FIFO"``), ``owner`` its owner's uid.
+    Not a file-format rule. Also a ``PermissionError``, with ``errno.EACCES`` and ``filename``.
+    """
+
+    def __init__(self, path: str, kind: str, owner: int) -> None:
+        super().__init__(errno.EACCES, f"{kind} that belongs to {_user_name(owner)}, not to this user", path)
+        self.path = path
+        self.kind = kind
+        self.owner = owner
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path} is {self.strerror}: not written into, since whoever reads it would get the data "
+            "(choose another path, or open it yourself and write to that)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.path, self.kind, self.owner)
+
+
+def _user_name(uid: int) -> str:
+    """``uid 65534 (nobody)``: a uid, and its name where the system knows one."""
+    try:
+        import pwd
+
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except (ImportError, KeyError):  # Windows; a uid with no name
+        return f"uid {uid}"
 
 
 class RemoteError(EnvelopeError, OSError):

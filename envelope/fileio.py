@@ -11,15 +11,13 @@ from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import IO, Any, Protocol, Union
 
 from ._header import new_header, read_and_unlock
-from ._pipeline import positional_opening
+from ._pipeline import positional_opening, seekable, stream_chunks
 from ._stream import (
-    ChunkOpener,
     ChunkSealer,
     PayloadSealer,
     StreamSource,
     TokenBuffers,
     TokenSink,
-    open_sequential,
 )
 from ._urls import LOCAL, locate, refuse_options_without_url
 from .atomic import atomic_output
@@ -261,7 +259,7 @@ class EnvelopeReader(_ChunkedReader):
         threads: int | None = None,
         prefetch: bool = True,
     ) -> None:
-        if not _seekable(src):
+        if not seekable(src):
             raise UsageError("EnvelopeReader needs a seekable source; read a stream with EnvelopeStreamReader")
         start = src.tell()
         unlocked = read_and_unlock(src, private_key, signed_by)
@@ -353,13 +351,8 @@ class EnvelopeStreamReader(_ChunkedReader):
         self.metadata = unlocked.metadata
         self.signer = None
         self._unlocked = unlocked
-        self._chunks = open_sequential(
-            src,
-            ChunkOpener(unlocked.data_key, self.chunk_size),
-            threads=threads,
-            signature_len=unlocked.signature_len,
-            check_signature=unlocked.check_signature if unlocked.signature_len else None,
-        )
+        # Pinned signers and a pipe: the ciphertext is spooled, and the signature checked, first.
+        self._chunks = stream_chunks(unlocked, src, threads=threads)
         self._next_index = 0
 
     def seekable(self) -> bool:
@@ -448,7 +441,7 @@ def open_reader(
         except BaseException:
             f.close()
             raise
-    cls = EnvelopeReader if _seekable(source) else EnvelopeStreamReader
+    cls = EnvelopeReader if seekable(source) else EnvelopeStreamReader
     return cls(source, private_key, **options)
 
 
@@ -478,10 +471,3 @@ def open_writer(
     )
     with output as out, EnvelopeWriter(out, recipients, **options) as writer:
         yield writer
-
-
-def _seekable(src: IO[bytes]) -> bool:
-    try:
-        return bool(src.seekable())
-    except (AttributeError, OSError, ValueError):
-        return False

@@ -12,25 +12,40 @@ with fsspec installed: a sealed object is read through the verified ranged reade
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import io
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from . import _pipeline
-from ._header import new_header, read_and_unlock
-from ._stream import Progress
+from ._header import check_signer, new_header, read_and_unlock
+from ._layout import CHUNK_FAILED, FOOTER_TRUNCATED, TAG_LEN, TAGS_DIFFER, PayloadLayout
+from ._stream import Progress, timestamp_field
 from ._urls import LOCAL, Location, is_url, locate, refuse_options_without_url
 from .atomic import PathLike, atomic_output
 from .core import StreamResult, rewrap_stream
-from .errors import UsageError
-from .limits import DEFAULT_CHUNK_SIZE
+from .errors import AuthenticationError, SignatureError, SignerError, UsageError
+from .inspection import Inspection, SignerInfo, read_inspection, signer_info
+from .limits import DEFAULT_CHUNK_SIZE, FOOTER_TAG_BLOCK
 from .recipients import IdentityLike, RecipientLike
-from .signing import SignedBy, Signer, SigningKey
+from .signing import SignedBy, Signer, SigningKey, to_be_signed, verify
 
 if TYPE_CHECKING:
     from .fsspec import SealedObjectReader
 
-__all__ = ["PathLike", "atomic_output", "is_url", "open_file", "rewrap_file", "seal_file", "verify_file"]
+__all__ = [
+    "PathLike",
+    "atomic_output",
+    "check_signature",
+    "inspect_signed",
+    "is_url",
+    "open_file",
+    "rewrap_file",
+    "seal_file",
+    "verify_file",
+]
 
 
 def _refuse_same_file(src: Location, dst: Location) -> None:
@@ -177,3 +192,81 @@ def rewrap_file(
     mode = os.stat(source_at).st_mode & 0o7777 if isinstance(source_at, LOCAL) else None
     with _reading(source_at) as source, _writing(target_at, overwrite=overwrite, mode=mode) as out:
         rewrap_stream(source, out, private_key, add=add, remove=remove)
+
+
+# --- checking a signature without any private key (spec/FORMAT.md 8.3) ---------------------------
+
+
+def check_signature(
+    source: Any, *, signed_by: SignedBy | None = None, storage_options: Mapping[str, Any] | None = None
+) -> SignerInfo:
+    """Check a file's signature without a private key: the footer's tags are the tokens' tags and
+    the signer signed them and every header field but the recipients (spec/FORMAT.md 8.3).
+
+    ``source``: a path, a URL (``s3://...``, with fsspec; ``storage_options`` as ``fsspec.open``
+    takes them), the file's bytes, or a seekable binary file object. Returns the verified
+    signer; raises :class:`~envelope.SignerError` for an unsigned file (or one signed by a key not
+    in ``signed_by``) and :class:`~envelope.SignatureError` when the check fails. Without the data
+    key this cannot tell whether the token *bodies* are intact (their HMAC needs it): opening the
+    file checks that too. Memory stays flat however long the file: the footer is read in blocks.
+    """
+    signer = inspect_signed(source, signed_by=signed_by, storage_options=storage_options).signer
+    assert signer is not None
+    return signer
+
+
+def inspect_signed(
+    source: Any, *, signed_by: SignedBy | None = None, storage_options: Mapping[str, Any] | None = None
+) -> Inspection:
+    """:func:`envelope.inspect` and :func:`check_signature` in one read: what the header says, as
+    the signer signed it. The header shown is the one whose signature was checked, so a source that
+    changes between two reads cannot pass its own header off as signed. Its ``signer`` is verified,
+    and its metadata is the signer's; the recipient list is not covered by any signature."""
+    refuse_options_without_url(storage_options, source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    if isinstance(source, (str, os.PathLike)):
+        located = locate(source, storage_options, sealed=True)
+        # A remote object: every token's first and last bytes are read, in order, through windows
+        # of 16 MiB, the next fetched while this one is checked.
+        with _reading(located) as f:
+            return inspect_signed(f, signed_by=signed_by)
+    inspection, header, start = read_inspection(source)
+    check_signer(header, signed_by)
+    if header.signer is None:
+        raise SignerError("the file is not signed")
+    if start is None:
+        raise UsageError("checking a signature without a key reads the end of the file first: give a seekable source")
+    payload_start = start + inspection.header_size
+    layout = PayloadLayout(header.chunk_size, source.seek(0, os.SEEK_END) - payload_start, header.signer.signature_len)
+
+    def read_at(offset: int, size: int) -> bytes:
+        source.seek(payload_start + offset)
+        data: bytes = source.read(size)
+        return data
+
+    tags_digest = hashlib.sha256()
+    last = layout.chunk_count - 1
+    for first in range(0, layout.chunk_count, FOOTER_TAG_BLOCK):
+        count = min(FOOTER_TAG_BLOCK, layout.chunk_count - first)
+        tags = read_at(layout.footer_offset + first * TAG_LEN, count * TAG_LEN)
+        if len(tags) != count * TAG_LEN:
+            raise SignatureError(FOOTER_TRUNCATED)  # the source shrank while being read
+        tags_digest.update(tags)
+        for index in range(first, first + count):
+            at, length = layout.token_offset(index), layout.token_length(index)
+            # Check 1 of section 7.4, what can be checked without the data key: version byte and
+            # timestamp field (the signature covers the tags, not these).
+            if read_at(at, 9) != b"\x80" + timestamp_field(index == last, length):
+                raise AuthenticationError(CHUNK_FAILED)  # R19
+            if (
+                read_at(at + length - TAG_LEN, TAG_LEN)
+                != tags[(index - first) * TAG_LEN : (index - first + 1) * TAG_LEN]
+            ):
+                raise SignatureError(TAGS_DIFFER)  # R27
+    signature = read_at(layout.footer_offset + layout.chunk_count * TAG_LEN, layout.signature_len)
+    if len(signature) != layout.signature_len:
+        raise SignatureError(FOOTER_TRUNCATED)
+    message = to_be_signed(header.signed, layout.chunk_count, tags_digest.digest())
+    verify(header.signer.alg, header.signer.key, message, signature)
+    return dataclasses.replace(inspection, signer=signer_info(header, verified=True))

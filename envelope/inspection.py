@@ -37,7 +37,7 @@ class SignerInfo:
 
     def public_key(self) -> Any:
         """The signer's public key object (imports cryptography)."""
-        from .signing import parse_verifying_key
+        from ._signerkeys import parse_verifying_key
 
         return parse_verifying_key(self.public_key_der)
 
@@ -61,7 +61,7 @@ class Inspection:
     recipients: tuple[RecipientInfo, ...]
     unverified_metadata: dict[str, Any]
     critical: tuple[str, ...]
-    signer: SignerInfo | None  # unverified: see envelope.check_signature
+    signer: SignerInfo | None  # unverified, unless envelope.inspect_signed checked it
     header_size: int  # prefix + header + header MAC
     file_size: int | None  # None when the source's length is unknown
     chunk_count: int | None
@@ -95,18 +95,20 @@ def inspect(source: Source, *, storage_options: Mapping[str, Any] | None = None)
     binary file object."""
     refuse_options_without_url(storage_options, source)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _inspect_stream(io.BytesIO(bytes(source)))
+        return read_inspection(io.BytesIO(bytes(source)))[0]
     if isinstance(source, (str, os.PathLike)):
         located = locate(source, storage_options, sealed=True)
         if not isinstance(located, LOCAL):
             with located.header_reading() as remote:
-                return _inspect_stream(cast(IO[bytes], remote))
+                return read_inspection(cast(IO[bytes], remote))[0]
         with open(located, "rb") as f:
-            return _inspect_stream(f)
-    return _inspect_stream(source)
+            return read_inspection(f)[0]
+    return read_inspection(source)[0]
 
 
-def _inspect_stream(src: IO[bytes]) -> Inspection:
+def read_inspection(src: IO[bytes]) -> tuple[Inspection, Header, int | None]:
+    """Read the header at ``src``'s position: what it says, the header itself, and where the file
+    started (None for a stream that cannot seek)."""
     try:
         start = src.tell() if src.seekable() else None
     except (AttributeError, OSError):
@@ -129,7 +131,7 @@ def _inspect_stream(src: IO[bytes]) -> Inspection:
             chunk_count = layout.chunk_count
             footer_size = layout.footer_len
             low, high = layout.plaintext_len_range()
-    return Inspection(
+    inspection = Inspection(
         version=VERSION,
         chunk_size=header.chunk_size,
         recipients=tuple(RecipientInfo(e.type, e.kid.hex() if e.kid else None) for e in header.recipients),
@@ -146,3 +148,4 @@ def _inspect_stream(src: IO[bytes]) -> Inspection:
         plaintext_size_max=high,
         complete=complete,
     )
+    return inspection, header, start

@@ -27,7 +27,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import _keyformat, _keypolicy
+from ._keyformat import passphrase_bytes
 from ._keypolicy import check_key_policy
+from ._signerkeys import (
+    SigningKey,
+    VerifyingKey,
+    parse_signing_key,
+    parse_verifying_key,
+    signing_key_pem,
+    verifying_key_pem,
+)
 from .errors import InvalidKeyError, PassphraseError, UsageError
 from .limits import DEFAULT_KEY_BITS, KEY_FILE_KDF_ITERATIONS, MAX_KEY_BITS, MAX_KEY_FILE_LEN, MIN_KEY_BITS
 
@@ -353,18 +362,6 @@ def parse_private_key(
     return key
 
 
-def passphrase_bytes(passphrase: object) -> bytes | None:
-    if passphrase is None:
-        return None
-    if isinstance(passphrase, str):
-        passphrase = passphrase.encode("utf-8")
-    if not isinstance(passphrase, bytes):
-        raise UsageError(f"a passphrase is str or bytes, not {type(passphrase).__name__}")
-    if not passphrase:
-        raise UsageError("the passphrase is empty")
-    return passphrase
-
-
 class _PrivateForm(NamedTuple):
     """What a private key file shows before any passphrase is used."""
 
@@ -514,8 +511,6 @@ def save_private_key(path: KeyPath, key: Any, passphrase: Passphrase = None, *, 
     if isinstance(key, rsa.RSAPrivateKey):
         data = private_key_pem(key, passphrase)
     else:
-        from .signing import signing_key_pem
-
         data = signing_key_pem(key, passphrase)
     with atomic_output(path, overwrite=overwrite, private=True) as out:
         out.write(data)
@@ -529,8 +524,25 @@ def save_public_key(path: KeyPath, key: Any, *, overwrite: bool = False) -> None
     if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
         data = public_key_pem(key)
     else:
-        from .signing import verifying_key_pem
-
         data = verifying_key_pem(key)
     with atomic_output(path, overwrite=overwrite) as out:
         out.write(data)
+
+
+# --- signers' keys (spec/FORMAT.md section 8) ------------------------------------------------------
+
+
+def load_signing_key(path: KeyPath, passphrase: Passphrase = None) -> SigningKey:
+    """A signing private key from a file (see :func:`envelope.parse_signing_key`); errors name the
+    file. RSA keys are recipients' keys: :func:`load_private_key` reads them."""
+    data = read_key_file(path, "load_signing_key", "parse_signing_key")
+    key: SigningKey = in_key_file(path, lambda: parse_signing_key(data, passphrase))
+    return key
+
+
+def load_verifying_key(path: KeyPath) -> VerifyingKey:
+    """A signer's public key from a file (see :func:`envelope.parse_verifying_key`); errors name the
+    file. RSA public keys are recipients: :func:`load_public_key` reads them."""
+    data = read_key_file(path, "load_verifying_key", "parse_verifying_key")
+    key: VerifyingKey = in_key_file(path, lambda: parse_verifying_key(data))
+    return key

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_KEY_BITS",
+    "FOOTER_TAG_BLOCK",
     "KEY_FILE_KDF_ITERATIONS",
     "MAX_CHUNK_SIZE",
     "MAX_HEADER_DEPTH",
@@ -44,3 +45,6 @@ KEY_FILE_KDF_ITERATIONS = 600_000  # PBKDF2-HMAC-SHA256 of passphrase-protected 
 DEFAULT_CHUNK_SIZE = 1 << 20  # 1 MiB: near the best throughput with under 64 MiB in flight (docs/PERFORMANCE.md)
 MAX_KEY_FILE_LEN = 1 << 20  # a key file, certificate chains included, is far smaller
 MAX_PASSPHRASE_FILE_LEN = 64 << 10
+# Tags of a signed file's footer read, hashed and held at a time (32 bytes each: 128 KiB), so that
+# checking a signature needs the same memory whatever the file's length (spec/FORMAT.md 8.3).
+FOOTER_TAG_BLOCK = 4096

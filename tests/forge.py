@@ -47,7 +47,9 @@ def forge(
     """Build a file by hand from the spec's parts, with a valid header MAC, around any tokens."""
     if header is None:
         entry = RsaRecipient(recipient_key.public_key()).wrap(data_key)
-        header = encode_header(Header(chunk_size=chunk_size, recipients=(entry,), meta=meta))
+        header = encode_header(
+            Header(chunk_size=chunk_size, recipients=(entry,), meta=meta, commit=data_key.commitment())
+        )
     authenticated = encode_prefix(len(header)) + header
     return authenticated + data_key.header_mac(authenticated) + b"".join(tokens)
 

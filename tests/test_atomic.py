@@ -332,6 +332,162 @@ def test_a_unix_socket_is_connected_to_and_written_into(tmp_path: Path) -> None:
     assert bytes(received) == b"to the socket"
 
 
+# --- special files of another user, block devices (issue 17, items 1 and 2) ---------------------
+
+NOBODY = 65534  # another user: the files below are made by root and given to it
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file to another user (chown) needs root"
+)
+
+
+def planted_fifo(path: Path) -> int:
+    """A FIFO another user made at ``path``, and a read end of it that the test holds open: an
+    output that opened it for writing would not block, and its data would be there to read."""
+    os.mkfifo(path)
+    os.chown(path, NOBODY, NOBODY)
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+
+
+@needs_root
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_fifo_another_user_planted_is_refused_and_never_written(
+    tmp_path: Path, overwrite: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo = tmp_path / "out"
+    read_end = planted_fifo(fifo)
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(
+        os, "open", lambda path, *args, **kwargs: opened.append(os.fspath(path)) or real_open(path, *args, **kwargs)
+    )
+    try:
+        with pytest.raises(envelope.UnsafeOutputError) as refused:
+            with envelope.atomic_output(fifo, overwrite=overwrite, private=True) as f:
+                f.write(b"verified plaintext")
+        assert os.read(read_end, 100) == b""  # no writer ever came
+    finally:
+        os.close(read_end)
+    assert str(fifo) not in opened  # refused before it was opened: its reader learns nothing
+    error = refused.value
+    assert isinstance(error, PermissionError) and (error.errno, error.filename) == (errno.EACCES, str(fifo))
+    assert (error.kind, error.owner) == ("a FIFO", NOBODY)
+    assert str(error).startswith(f"{fifo} is a FIFO that belongs to uid {NOBODY}")
+    assert "another path" in str(error)
+    assert pickle.loads(pickle.dumps(error)).args == error.args
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and listing(tmp_path) == ["out"]
+
+
+@needs_root
+def test_a_fifo_given_to_another_user_after_the_check_is_refused_once_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path is checked again as opened: a name swapped after the first look gets nothing."""
+    fifo = tmp_path / "out"
+    read_end = planted_fifo(fifo)
+    as_checked = os.stat(fifo)
+    mine = os.stat_result((as_checked.st_mode, *as_checked[1:4], os.geteuid(), *as_checked[5:]))
+    monkeypatch.setattr(atomic, "_output_stat", lambda name: mine)
+    try:
+        with pytest.raises(envelope.UnsafeOutputError):
+            with envelope.atomic_output(fifo) as f:
+                f.write(b"data")
+        assert os.read(read_end, 100) == b""  # opened, never written
+    finally:
+        os.close(read_end)
+
+
+@needs_root
+def test_a_socket_another_user_owns_is_not_connected_to(tmp_path: Path) -> None:
+    path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(1)
+        os.chown(path, NOBODY, NOBODY)
+        with pytest.raises(envelope.UnsafeOutputError, match="is a socket that belongs to uid 65534"):
+            with envelope.atomic_output(path) as f:
+                f.write(b"data")
+        server.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody connected
+
+
+@needs_root
+def test_a_character_device_another_user_owns_is_refused(tmp_path: Path) -> None:
+    """A device node another user owns (here one for /dev/zero, which would swallow the data)."""
+    device = tmp_path / "dev"
+    os.mknod(device, stat.S_IFCHR | 0o666, os.stat("/dev/zero").st_rdev)
+    os.chown(device, NOBODY, NOBODY)
+    with pytest.raises(envelope.UnsafeOutputError, match="is a character device that belongs to uid 65534"):
+        with envelope.atomic_output(device) as f:
+            f.write(b"data")
+
+
+@needs_root
+def test_the_null_device_a_terminal_and_descriptor_paths_are_written_into_whoever_owns_them(tmp_path: Path) -> None:
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.stat(os.devnull).st_rdev)
+    os.chown(null, NOBODY, NOBODY)
+    with envelope.atomic_output(null, private=True) as f:
+        f.write(b"gone")
+    controller, terminal = os.openpty()
+    try:
+        os.chown(os.ttyname(terminal), NOBODY, NOBODY)
+        with envelope.atomic_output(os.ttyname(terminal)) as f:
+            f.write(b"shown")
+        assert os.read(controller, 100) == b"shown"
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    fifo = tmp_path / "fifo"
+    read_end = planted_fifo(fifo)
+    write_end = os.open(fifo, os.O_WRONLY)  # opened by the caller, as a shell redirection does
+    try:
+        with envelope.atomic_output(f"/dev/fd/{write_end}") as f:
+            f.write(b"asked for")
+        assert os.read(read_end, 100) == b"asked for"
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+
+
+@needs_root
+def test_a_block_device_needs_overwrite_and_is_then_written_into_never_replaced(tmp_path: Path) -> None:
+    """A real block device node, made with mknod: no loop device is attached (a shared machine's
+    loop devices are not the tests' to take). Its major number, 240, is reserved for local use and
+    has no driver, so opening it fails: with ``overwrite`` the data would go into the device."""
+    device = tmp_path / "partition"
+    os.mknod(device, stat.S_IFBLK | 0o600, os.makedev(240, 0))
+    with pytest.raises(envelope.OutputExistsError) as refused:
+        with envelope.atomic_output(device, private=True) as f:
+            f.write(b"plaintext")
+    assert refused.value.device and str(refused.value) == (
+        f"{device} is a block device, which holds data (pass overwrite=True to write over it)"
+    )
+    assert pickle.loads(pickle.dumps(refused.value)).device
+    with pytest.raises(OSError) as failed:
+        with envelope.atomic_output(device, overwrite=True, private=True) as f:
+            f.write(b"plaintext")
+    assert (failed.value.errno, failed.value.filename) == (errno.ENXIO, str(device))  # it was opened
+    assert stat.S_ISBLK(os.lstat(device).st_mode) and listing(tmp_path) == ["partition"]
+
+
+def test_a_block_device_as_classified_needs_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root (no mknod): the stat result atomic_output classifies the path by says "a block
+    device of this user"; the path is really a FIFO of this user, which then receives the data."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    real = os.stat(fifo)
+    monkeypatch.setattr(atomic, "_output_stat", lambda name: os.stat_result((stat.S_IFBLK | 0o600, *real[1:])))
+    with pytest.raises(envelope.OutputExistsError, match="is a block device"):
+        with envelope.atomic_output(fifo) as f:
+            f.write(b"data")
+    reader = FifoReader(fifo)
+    with envelope.atomic_output(fifo, overwrite=True) as f:
+        f.write(b"written over")
+    assert reader.result() == b"written over"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and listing(tmp_path) == ["fifo"]
+
+
 # --- platforms: each missing call simulated (issue 12, item 8) ----------------------------------
 
 

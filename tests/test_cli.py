@@ -580,6 +580,121 @@ def test_open_into_a_process_substitution(keys: Keys, sealed: Path, plaintext: P
     assert hashlib.sha256(received).hexdigest() == digest(plaintext)
 
 
+NOBODY = 65534
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file to another user (chown) needs root"
+)
+
+
+@needs_root
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "force"])
+def test_open_refuses_a_fifo_another_user_planted(keys: Keys, sealed: Path, tmp_path: Path, force: list[str]) -> None:
+    """Issue 17 item 1: the verified plaintext went to whoever had planted a FIFO at -o (in /tmp)."""
+    fifo = tmp_path / "model.bin"
+    os.mkfifo(fifo)
+    os.chown(fifo, NOBODY, NOBODY)
+    read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the planter, waiting
+    try:
+        result = run(ENVELOPE, "open", *force, "-i", keys["alice.pem"], "-o", fifo, sealed)
+        assert os.read(read_end, 100) == b""
+    finally:
+        os.close(read_end)
+    assert_error(result, 5, f"{fifo} is a FIFO that belongs to uid {NOBODY}", "refusing to write into it",
+                 f"redirect stdout into it: > {fifo}")  # fmt: skip
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@needs_root
+def test_keygen_force_refuses_a_fifo_another_user_planted(tmp_path: Path) -> None:
+    fifo = tmp_path / "ci.key"
+    os.mkfifo(fifo)
+    os.chown(fifo, NOBODY, NOBODY)
+    read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        result = run(ENVELOPE, "keygen", "-t", "ed25519", "-f", "-o", fifo)
+        assert os.read(read_end, 1000) == b""  # no private key went to it
+    finally:
+        os.close(read_end)
+    assert_error(result, 5, "is a FIFO that belongs to uid 65534")
+
+
+@needs_root
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_a_block_device_output_needs_force(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, command: str
+) -> None:
+    """Issue 17 item 2. A real block device node (mknod), of major number 240 (local use, no
+    driver): no loop device is attached, so --force shows that the device is opened to be
+    written into (No such device or address), never replaced by a file."""
+    device = tmp_path / "sdz1"
+    os.mknod(device, stat.S_IFBLK | 0o600, os.makedev(240, 0))
+    line = assert_error(run(ENVELOPE, *output_args(command, keys, sealed, plaintext), "-o", device), 5)
+    assert line == f"envelope: error: {device} is a block device, which holds data (use --force to write over it)"
+    forced = run(ENVELOPE, *output_args(command, keys, sealed, plaintext), "-f", "-o", device)
+    assert_error(forced, 5, f"{device}: No such device or address")
+    assert stat.S_ISBLK(os.lstat(device).st_mode) and [p.name for p in tmp_path.iterdir()] == ["sdz1"]
+
+
+# --- options that would do nothing are refused (issue 17, item 15 of the trial) --------------------
+
+
+IDLE_OPTIONS = {
+    "seal-passphrase-env": (["seal", "-r", "{alice.pub}", "--passphrase-env", "P", "-o", "{out}", "{plaintext}"],
+                            "--passphrase-env does nothing here: it unlocks the --sign key, and no --sign is given"),
+    "seal-passphrase-file": (["seal", "-r", "{alice.pub}", "--passphrase-file", "{plaintext}", "-o", "{out}",
+                              "{plaintext}"], "--passphrase-file does nothing here: it unlocks the --sign key"),
+    "seal-force-stdout": (["seal", "-r", "{alice.pub}", "-f", "{plaintext}"],
+                          "--force does nothing here: it replaces an existing output file, and the output is stdout"),
+    "open-force-stdout": (["open", "-i", "{alice.pem}", "--force", "-o", "-", "{sealed}"],
+                          "--force does nothing here: it replaces an existing output file, and the output is stdout"),
+    "rewrap-force-in-place": (["rewrap", "-i", "{alice.pem}", "--add", "{carol.pub}", "--in-place", "-f", "{copy}"],
+                              "--force does nothing here: --in-place replaces FILE already"),
+    "rewrap-force-stdout": (["rewrap", "-i", "{alice.pem}", "--add", "{carol.pub}", "-f", "{sealed}"],
+                            "--force does nothing here"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(IDLE_OPTIONS))
+def test_an_option_that_would_do_nothing_is_a_usage_error(
+    keys: Keys, sealed: Path, plaintext: Path, tmp_path: Path, case: str
+) -> None:
+    """`seal --passphrase-env P -r KEY` exited 0: the passphrase is for --sign keys only, and the
+    user believed it had been used. Likewise --force where there is no file to replace."""
+    args, message = IDLE_OPTIONS[case]
+    copy = tmp_path / "copy.env"
+    shutil.copy(sealed, copy)
+    names = {"out": tmp_path / "out.env", "plaintext": plaintext, "sealed": sealed, "copy": copy}
+    names |= {name: keys[name] for name in ("alice.pub", "alice.pem", "carol.pub")}
+    result = run(ENVELOPE, *[names[arg[1:-1]] if arg.startswith("{") else arg for arg in args], env={"P": PASSPHRASE})
+    assert_error(result, 2, message)
+    assert result.stdout == b"" and not (tmp_path / "out.env").exists() and copy.read_bytes() == sealed.read_bytes()
+
+
+def test_info_passphrase_without_verify_is_a_usage_error(sealed: Path) -> None:
+    result = run(INFO, "--passphrase-env", "P", sealed, env={"P": PASSPHRASE})
+    assert_error(result, 2, "--passphrase-env does nothing here: it unlocks --verify keys", tool="envelope-info")
+    assert result.stdout == b""
+
+
+def test_metadata_over_the_limit_is_a_usage_error(keys: Keys, plaintext: Path, tmp_path: Path) -> None:
+    """Issue 17 item 17d: it exited 3, "not a valid envelope file", for an argument."""
+    result = run(ENVELOPE, "seal", "-r", keys["alice.pub"], "--meta", f"notes={'x' * 70_000}", "-o",
+                 tmp_path / "out.env", plaintext)  # fmt: skip
+    assert_error(result, 2, "metadata encodes to", "the limit is 65536", "--meta")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("folder", ["weights", "weights/"])
+def test_sealing_a_folder_says_how(keys: Keys, tmp_path: Path, folder: str) -> None:
+    """Issue 17 item 17e: only "Is a directory" was said."""
+    (tmp_path / "weights").mkdir()
+    result = subprocess.run([ENVELOPE, "seal", "-r", str(keys["alice.pub"]), "-o", "w.env", folder], cwd=tmp_path,
+                            capture_output=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False)  # fmt: skip
+    line = assert_error(result, 5, f"{folder} is a directory", "seal an archive of it")
+    assert line.endswith(f"e.g. tar -cf - {folder} | envelope seal -r PUBKEY -o weights.tar.env")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+
+
 # --- output errors name the user's path and the real problem ------------------------------------
 
 

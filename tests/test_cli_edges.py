@@ -4,6 +4,7 @@ pseudo-terminal of a chosen width."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -61,7 +62,9 @@ def escaping_file(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
     key = envelope.load_private_key(keys["alice.pem"])
     data_key = DataKey(os.urandom(32))
     entry = RsaRecipient(key.public_key()).wrap(data_key)
-    header = encode_header(Header(chunk_size=16, recipients=(entry,), critical=(ESCAPES,)))
+    header = encode_header(
+        Header(chunk_size=16, recipients=(entry,), commit=data_key.commitment(), critical=(ESCAPES,))
+    )
     token = fernet_token(data_key, chunk_message(0, True, b"x"))
     path = tmp_path_factory.mktemp("crafted") / "crafted.env"
     path.write_bytes(forge(key, data_key, [token], header=header))
@@ -113,6 +116,52 @@ def test_file_names_are_escaped_in_every_line(keys: Keys, sealed: Path, tmp_path
         assert b"\x1b" not in output
     assert "model\\u001b[2J.env" in verified.stdout.decode() and "model\\u001b[2J.env" in shown.stdout.decode()
     assert "gone\\u001b[2J.env" in assert_error(missing, 5, "No such file", tool="envelope-info")
+
+
+def not_utf8(folder: Path, name: bytes) -> Path:
+    """A path whose last component is ``name``, bytes that are not UTF-8 (Python holds them as
+    surrogate escapes, and gives the bytes back to the system)."""
+    return folder / os.fsdecode(name)
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_as_bytes(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    """Issue 17 item 18: ``mod\\udce9l.env`` was shown for the file name bytes ``mod\\xe9l.env``."""
+    odd = not_utf8(tmp_path, b"mod\xe9l.env")
+    odd.write_bytes(sealed.read_bytes())
+    shown = f"{tmp_path}/mod\\xe9l.env"
+    assert ok(run(INFO, odd)).stdout.decode().startswith(f"{shown}: envelope file")
+    assert ok(run(ENVELOPE, "verify", "-i", keys["alice.pem"], odd)).stdout.decode().startswith(f"OK {shown} (")
+    missing = not_utf8(tmp_path, b"gon\xe9.env")
+    assert_error(run(ENVELOPE, "open", "-i", keys["alice.pem"], missing), 5, f"{tmp_path}/gon\\xe9.env: No such file")
+    assert_error(run(ENVELOPE, "keygen", "-q", odd), 2, f"unrecognized arguments: {shown} (see")  # argparse's
+
+
+def test_info_json_keeps_the_bytes_of_a_file_name_that_is_not_utf8(sealed: Path, tmp_path: Path) -> None:
+    """``path`` is the name with U+FFFD for each byte that is not UTF-8, and ``path_bytes_hex`` the
+    name's bytes, present only then: the file can be named again from the JSON."""
+    odd = not_utf8(tmp_path, b"mod\xe9l.env")
+    odd.write_bytes(sealed.read_bytes())
+    missing = not_utf8(tmp_path, b"gon\xe9.env")
+    result = run(INFO, "--json", odd, sealed, missing)
+    assert b"\\udc" not in result.stdout
+    first, second, third = json.loads(result.stdout)["files"]
+    assert first["path"] == f"{tmp_path}/mod\ufffdl.env" and first["error"] is None
+    assert os.path.samefile(bytes.fromhex(first["path_bytes_hex"]), odd)
+    assert second["path"] == str(sealed) and "path_bytes_hex" not in second  # UTF-8: as before
+    assert bytes.fromhex(third["path_bytes_hex"]) == os.fsencode(missing)
+    assert third["error"]["message"] == f"{tmp_path}/gon\\xe9.env: No such file or directory"
+
+
+def test_a_passphrase_prompt_names_a_key_file_that_is_not_utf8(keys: Keys, sealed: Path, tmp_path: Path) -> None:
+    key = not_utf8(tmp_path, b"d\xe9ve.pem")
+    key.write_bytes(keys["dave.pem"].read_bytes())
+    key.chmod(0o600)
+    sealed_for_dave = tmp_path / "d.env"
+    sealed_for_dave.write_bytes(envelope.seal(b"for dave", envelope.load_public_key(keys["dave.pub"])))
+    code, output = run_in_pty(ENVELOPE, "open", "-i", key, "-o", tmp_path / "plain", sealed_for_dave, answer=PASSPHRASE)
+    assert code == 0, output
+    assert f"Passphrase for {tmp_path}/d\\xe9ve.pem: " in output
+    assert (tmp_path / "plain").read_bytes() == b"for dave"
 
 
 def test_the_error_reporter_escapes_whatever_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:
@@ -245,6 +294,30 @@ def test_open_refuses_plaintext_to_a_terminal_unless_asked(keys: Keys, sealed: P
     assert "weights" not in output and "-o -" in output
     code, output = run_in_pty(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", "-", sealed)
     assert code == 0 and "weightsweights" in output
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["note", "quiet"])
+def test_seal_from_a_terminal_says_that_it_reads_stdin(keys: Keys, tmp_path: Path, quiet: bool) -> None:
+    """Issue 17 item 17c: `envelope seal` with a terminal on stdin waited silently."""
+    controller, terminal = os.openpty()
+    out = tmp_path / "typed.env"
+    command = [ENVELOPE, "seal", *(["-q"] if quiet else []), "-r", str(keys["alice.pub"]), "-o", str(out)]
+    try:
+        child = subprocess.Popen(command, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.write(controller, b"typed plaintext\n\x04")  # a line, then Ctrl-D at the start of the next
+        _, err = child.communicate(timeout=TIMEOUT)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert child.returncode == 0, err
+    note = "envelope: note: reading the plaintext to seal from the terminal (stdin); end it with Ctrl-D, or give INPUT"
+    assert err.decode().splitlines() == ([] if quiet else [note])
+    assert envelope.open(out.read_bytes(), keys["alice.pem"].read_bytes()) == b"typed plaintext\n"
+
+
+def test_seal_from_a_pipe_says_nothing(keys: Keys, tmp_path: Path) -> None:
+    result = ok(run(ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", tmp_path / "piped.env", stdin=b"piped"))
+    assert result.stderr == b""
 
 
 @pytest.mark.parametrize("answers", [["one", "two"], ["", ""]], ids=["passphrases-differ", "empty-passphrase"])

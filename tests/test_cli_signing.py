@@ -163,6 +163,16 @@ def test_open_signed_by_refuses_another_signer_and_an_unsigned_file(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["open", "verify"])
+def test_a_required_signer_is_named_as_the_option(
+    command: str, keys: Keys, signers: dict[str, Path], unsigned: Path
+) -> None:
+    """Issue 17 item 17a: the error named the SDK's parameter, "(signed_by)"."""
+    pin = ["--signed-by", f"{signers['ed25519']}.pub"]
+    line = assert_error(run(ENVELOPE, command, "-i", keys["alice.pem"], *pin, unsigned), 1, "not signed")
+    assert line.endswith("a signature by a given key is required (--signed-by)") and "signed_by" not in line
+
+
 def test_signed_by_is_repeatable_any_one_of_them(keys: Keys, signers: dict[str, Path], signed: Path) -> None:
     pins = ["--signed-by", f"{signers['ml-dsa-65']}.pub", "--signed-by", f"{signers['ed25519']}.pub"]
     ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], *pins, signed))

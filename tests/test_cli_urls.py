@@ -126,3 +126,33 @@ def test_a_url_without_its_extra_is_a_usage_error_that_says_what_to_install(keys
     result = run(sys.executable, "-c", WITHOUT_FSSPEC, "open", "-i", keys["alice.pem"], "-o", tmp_path / "out", url)
     line = assert_error(result, 2, "pip install 'envelope-ml[s3]'")
     assert line.count(url) == 1, line  # named once, not once by the SDK and again by the command
+
+
+@pytest.mark.parametrize("command", ["info", "verify", "open", "seal"])
+def test_an_unreachable_endpoint_is_named_with_the_url_once(keys, tmp_path, command):
+    """Issue 17 item 17b: the URL came twice and the endpoint not at all. Port 1 of the loopback
+    is closed: the connection is refused at once, and nothing leaves the machine."""
+    need("s3fs")
+    closed = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-west-2",
+        "AWS_MAX_ATTEMPTS": "1",  # no retries with backoff
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    url = "s3://bucket/model.env"
+    plaintext = tmp_path / "model.bin"
+    plaintext.write_bytes(b"weights")
+    args = {
+        "info": (INFO, url),
+        "verify": (ENVELOPE, "verify", "-i", keys["alice.pem"], url),
+        "open": (ENVELOPE, "open", "-i", keys["alice.pem"], "-o", tmp_path / "out", url),
+        "seal": (ENVELOPE, "seal", "-r", keys["alice.pub"], "-o", url, plaintext),
+    }[command]
+    tool = "envelope-info" if command == "info" else "envelope"
+    line = assert_error(run(*args, env=closed), 5, tool=tool)
+    assert line.count(url) == 1, line
+    assert line.endswith(": endpoint http://127.0.0.1:1 (Connection refused)"), line
+    assert not (tmp_path / "out").exists()

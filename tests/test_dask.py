@@ -169,3 +169,160 @@ def test_a_tampered_shard_fails_the_job_and_leaves_no_plaintext(client, key_file
             str(tmp_path / "sealed"), str(tmp_path / "opened"), identity_env=IDENTITY_ENV
         ).compute()
     assert not (tmp_path / "opened" / "shard-0.bin").exists()
+
+
+# --- names and destinations from an untrusted store (issue 17) -----------------------------------
+# These build and run their bags in this process (scheduler="sync"): what is checked is what a
+# task writes, and the memory filesystem is the store.
+
+
+@pytest.fixture
+def memory_store():
+    """A fresh folder of fsspec's memory filesystem, removed afterwards."""
+    fs = fsspec.filesystem("memory")
+    root = f"/store-{random.Random().randrange(1 << 32):08x}"
+    yield fs, root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def nothing_under(folder):
+    return not folder.exists() or not any(folder.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "shards/../../../outside/x.bin",
+        "../x.bin",
+        "shards//x.bin",
+        "shards/./x.bin",
+        "shards\\..\\..\\x.bin",
+        "shards/x::file:///tmp/x.bin",
+        "shards/x\x00.bin",
+    ],
+)
+def test_a_listed_name_that_leaves_the_destination_is_refused_before_anything_runs(
+    key_file, memory_store, tmp_path, name
+):
+    key, _ = key_file
+    fs, root = memory_store
+    fs.pipe(f"{root}/a-good-one.bin", b"plain")
+    fs.pipe(f"{root}/{name}", b"plain")
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(UsageError, match="could lead outside the destination") as refused:
+        envelope_dask.seal_prefix(f"memory://{root}", str(out), key.public_key())
+    assert repr(name.split("/", 1)[-1])[1:-1] in str(refused.value)  # named, escaped
+    assert "\x00" not in str(refused.value)
+    assert nothing_under(tmp_path)  # not even the good name was written
+
+
+def test_a_sealed_name_that_leaves_the_destination_is_refused_before_anything_runs(key_file, memory_store, tmp_path):
+    key, path = key_file
+    fs, root = memory_store
+    sealed = envelope.seal(b"plaintext", key.public_key())
+    fs.pipe(f"{root}/a-good-one.bin.env", sealed)
+    fs.pipe(f"{root}/shards/../../../{tmp_path.name}/escaped.bin.env", sealed)
+    fs.pipe(f"{root}/dots/...env", sealed)  # "..env" without its suffix is ".."
+    out = tmp_path / "out"
+    for pattern in ("*.env", "dots/*"):
+        with pytest.raises(UsageError, match="could lead outside the destination"):
+            envelope_dask.open_prefix(f"memory://{root}", str(out), pattern=pattern, identity=str(path))
+    assert nothing_under(tmp_path)
+
+
+def test_a_symbolic_link_inside_the_destination_is_never_written_through(key_file, tmp_path):
+    key, path = key_file
+    source = tmp_path / "plain"
+    (source / "shards").mkdir(parents=True)
+    (source / "shards" / "x.bin").write_bytes(b"plaintext")
+    (source / "top.bin").write_bytes(b"plaintext")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "shards").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UsageError, match="symbolic link"):
+        envelope_dask.seal_prefix(str(source), str(out), key.public_key(), pattern="shards/*").compute(scheduler="sync")
+    assert nothing_under(outside)
+    # The file itself a link to a file outside: not replaced through it, even with overwrite.
+    (outside / "victim").write_bytes(b"keep me")
+    (out / "top.bin.env").symlink_to(outside / "victim")
+    with pytest.raises(UsageError, match="symbolic link"):
+        envelope_dask.seal_prefix(str(source), str(out), key.public_key(), pattern="top.bin", overwrite=True).compute(
+            scheduler="sync"
+        )
+    assert (outside / "victim").read_bytes() == b"keep me"
+    # Opening: the same rules for the plaintext.
+    sealed = tmp_path / "sealed"
+    (sealed / "shards").mkdir(parents=True)
+    (sealed / "shards" / "x.bin.env").write_bytes(envelope.seal(b"plaintext", key.public_key()))
+    with pytest.raises(UsageError, match="symbolic link"):
+        envelope_dask.open_prefix(str(sealed), str(out), identity=str(path)).compute(scheduler="sync")
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]
+
+
+def test_an_existing_destination_is_replaced_only_with_overwrite(key_file, memory_store, tmp_path):
+    key, path = key_file
+    fs, root = memory_store
+    source = tmp_path / "plain"
+    source.mkdir()
+    (source / "x.bin").write_bytes(b"new plaintext")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "x.bin.env").write_bytes(b"old")
+    with pytest.raises(envelope.OutputExistsError):
+        envelope_dask.seal_prefix(str(source), str(out), key.public_key()).compute(scheduler="sync")
+    assert (out / "x.bin.env").read_bytes() == b"old"
+    envelope_dask.seal_prefix(str(source), str(out), key.public_key(), overwrite=True).compute(scheduler="sync")
+    assert envelope.open((out / "x.bin.env").read_bytes(), key) == b"new plaintext"
+    # A URL destination, sealed and plain.
+    fs.pipe(f"{root}/sealed/x.bin.env", b"old")
+    fs.pipe(f"{root}/opened/x.bin", b"old")
+    with pytest.raises(envelope.OutputExistsError):
+        envelope_dask.seal_prefix(str(source), f"memory://{root}/sealed", key.public_key()).compute(scheduler="sync")
+    assert fs.cat(f"{root}/sealed/x.bin.env") == b"old"
+    with pytest.raises(envelope.OutputExistsError):
+        envelope_dask.open_prefix(str(out), f"memory://{root}/opened", identity=str(path)).compute(scheduler="sync")
+    assert fs.cat(f"{root}/opened/x.bin") == b"old"
+    envelope_dask.open_prefix(str(out), f"memory://{root}/opened", identity=str(path), overwrite=True).compute(
+        scheduler="sync"
+    )
+    assert fs.cat(f"{root}/opened/x.bin") == b"new plaintext"
+    # Opened locally: the same.
+    (tmp_path / "opened").mkdir()
+    (tmp_path / "opened" / "x.bin").write_bytes(b"old")
+    with pytest.raises(envelope.OutputExistsError):
+        envelope_dask.open_prefix(str(out), str(tmp_path / "opened"), identity=str(path)).compute(scheduler="sync")
+    assert (tmp_path / "opened" / "x.bin").read_bytes() == b"old"
+
+
+def test_plaintext_never_goes_through_a_caching_wrapper(key_file, memory_store, tmp_path):
+    key, path = key_file
+    fs, root = memory_store
+    sealed = tmp_path / "sealed"
+    sealed.mkdir()
+    (sealed / "x.bin.env").write_bytes(envelope.seal(b"plaintext", key.public_key()))
+    fs.pipe(f"{root}/plain/x.bin", b"plaintext")
+    for wrapper in ("simplecache", "filecache", "blockcache"):
+        with pytest.raises(UsageError, match="local cache folder"):
+            envelope_dask.open_prefix(str(sealed), f"{wrapper}::memory://{root}/opened", identity=str(path))
+        with pytest.raises(UsageError, match="local cache folder"):
+            envelope_dask.open_files(
+                [(str(sealed / "x.bin.env"), f"{wrapper}::memory://{root}/x.bin")], identity=str(path)
+            )
+        with pytest.raises(UsageError, match="local cache folder"):
+            envelope_dask.seal_prefix(f"{wrapper}::memory://{root}/plain", str(tmp_path / "out"), key.public_key())
+        with pytest.raises(UsageError, match="local cache folder"):
+            envelope_dask.seal_files(
+                [(f"{wrapper}::memory://{root}/plain/x.bin", str(tmp_path / "x.env"))], key.public_key()
+            )
+    assert not fs.exists(f"{root}/opened") and not fs.exists(f"{root}/x.bin")
+    # A sealed source may go through one: what it caches is ciphertext.
+    fs.pipe(f"{root}/sealed/x.bin.env", (sealed / "x.bin.env").read_bytes())
+    envelope_dask.open_files(
+        [(f"simplecache::memory://{root}/sealed/x.bin.env", str(tmp_path / "x.bin"))],
+        identity=str(path),
+        source_options={"simplecache": {"cache_storage": str(tmp_path / "cache")}},
+    ).compute(scheduler="sync")
+    assert (tmp_path / "x.bin").read_bytes() == b"plaintext"

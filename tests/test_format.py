@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 
@@ -25,9 +26,11 @@ from envelope._format import (
     decode_prefix,
     encode_header,
     encode_metadata,
+    signed_header,
 )
 
 KID = b"k" * 32
+COMMIT = b"c" * 32
 
 
 def entry(kid: bytes = KID, key: bytes = b"w" * 256) -> dict:
@@ -35,14 +38,16 @@ def entry(kid: bytes = KID, key: bytes = b"w" * 256) -> dict:
 
 
 def header_bytes(**fields) -> bytes:
-    base = {"chunk_size": 1024, "recipients": [entry()], "meta": b"\x80"}
+    base = {"chunk_size": 1024, "recipients": [entry()], "meta": b"\x80", "commit": COMMIT}
     base.update(fields)
     return msgpack.packb({k: v for k, v in base.items() if v is not None}, use_bin_type=True)
 
 
 def test_prefix_layout():
     header = encode_header(
-        Header(chunk_size=1024, recipients=(RecipientEntry("rsa-oaep-sha256", {"kid": KID, "key": b"w"}),))
+        Header(
+            chunk_size=1024, recipients=(RecipientEntry("rsa-oaep-sha256", {"kid": KID, "key": b"w"}),), commit=COMMIT
+        )
     )
     sealed_prefix = MAGIC + b"\x01" + struct.pack(">I", len(header))
     assert MAGIC == bytes.fromhex("89454e560d0a1a0a")
@@ -54,11 +59,11 @@ def test_canonical_header_key_order_and_roundtrip():
         RecipientEntry("rsa-oaep-sha256", {"kid": KID, "key": b"w" * 256}),
         RecipientEntry("future-kind", {"x": 1}),
     )
-    header = Header(chunk_size=4096, recipients=entries, meta=encode_metadata({"a": 1}))
+    header = Header(chunk_size=4096, recipients=entries, meta=encode_metadata({"a": 1}), commit=COMMIT)
     encoded = encode_header(header)
-    assert list(msgpack.unpackb(encoded, raw=False)) == ["chunk_size", "recipients", "meta"]
+    assert list(msgpack.unpackb(encoded, raw=False)) == ["chunk_size", "recipients", "meta", "commit"]
     assert list(msgpack.unpackb(encoded, raw=False)["recipients"][0]) == ["type", "kid", "key"]
-    assert decode_header(encoded) == header
+    assert decode_header(encoded) == dataclasses.replace(header, signed=signed_header(encoded))
 
 
 # --- R1-R4: the prefix -----------------------------------------------------------------------
@@ -181,6 +186,7 @@ def test_unknown_keys_and_recipient_types_are_ignored(alice):
             "chunk_size": 16,
             "recipients": [{"type": "pq-kem-2031", "blob": b"\1" * 99}, {"type": ours.type, **ours.fields}],
             "meta": b"\x80",
+            "commit": data_key.commitment(),
             "hint": {"added": "later"},
         },
         use_bin_type=True,

@@ -108,6 +108,67 @@ def test_any_mix_of_seeks_and_reads_returns_the_plaintext(alice, sealed_path, pa
                 assert bytes(buffer[:got]) == payload[position : position + count]
 
 
+class Replaying:
+    """A local filesystem whose files log each ranged read (start, length) and, after the first
+    read of the start of the object, serve ``then`` instead: a store that answers a second read
+    with other bytes (issue 17 item 4)."""
+
+    def __init__(self, then: bytes) -> None:
+        self.fs = fsspec.filesystem("file")
+        self.then = then
+        self.reads: list[tuple[int, int]] = []
+
+    def __getattr__(self, name):
+        return getattr(self.fs, name)
+
+    def open(self, path, mode="rb", **kwargs):
+        first = self.fs.cat_file(path)
+        store, position, served = self, 0, []
+
+        class File:
+            size = len(first)
+            closed = False
+
+            def seek(self, offset, whence=0):
+                nonlocal position
+                position = offset if whence == 0 else len(first) + offset
+                return position
+
+            def read(self, length=-1):
+                nonlocal position
+                data = store.then if served and position == 0 else first
+                served.append(position)
+                store.reads.append((position, length))
+                piece = data[position : position + length]
+                position += len(piece)
+                return piece
+
+            def close(self):
+                self.closed = True
+
+        return File()
+
+
+def test_the_header_is_read_once_and_what_is_shown_is_what_verified(alice, tmp_path, payload):
+    """A header larger than the first ranged read: opening fetches its bytes once (the layout and
+    the verified reader parse the same bytes), so another header served on a second read is never
+    used; chunk_size, metadata and signer are those that verified."""
+    metadata = {"pad": "x" * (2 * HEADER_WINDOW)}
+    path = tmp_path / "big-header.env"
+    path.write_bytes(envelope.seal(payload, alice.public_key(), metadata=metadata, chunk_size=CHUNK))
+    other = envelope.seal(
+        payload, alice.public_key(), metadata={**metadata, "pad": "y" * (2 * HEADER_WINDOW)}, chunk_size=2 * CHUNK
+    )
+    header_size = envelope.inspect(str(path)).header_size
+    assert header_size > HEADER_WINDOW
+    store = Replaying(then=other)
+    with EnvelopeFileSystem(fs=store, identity=alice, skip_instance_cache=True).open(str(path), "rb") as f:
+        in_header = [(start, min(start + length, header_size)) for start, length in store.reads if start < header_size]
+        assert sum(end - start for start, end in in_header) == header_size  # each header byte read once
+        assert f.metadata == metadata and f.chunk_size == CHUNK
+        assert f.read() == payload
+
+
 def test_a_modified_chunk_fails_and_returns_nothing_of_it(alice, sealed_path, payload):
     data = bytearray(sealed_path.read_bytes())
     header = envelope.inspect(bytes(data)).header_size
@@ -247,7 +308,7 @@ def test_a_key_named_by_path_or_environment_is_loaded_once_until_it_changes(
 ):
     """Many files opened with one key file (a Dask worker's shards) load and check it once; a
     replaced key file, or another key in the variable, is loaded again."""
-    import envelope.fsspec as module
+    import envelope._workerkeys as module
 
     loads = []
     real_load, real_parse = module.load_private_key, module.parse_private_key

@@ -62,7 +62,8 @@ def test_r14_wrapped_key_of_wrong_length(alice):
     data_key = DataKey.generate()
     good = envelope.RsaRecipient(alice.public_key()).wrap(data_key)
     for wrapped in (good.fields["key"][:-1], good.fields["key"] + b"\0", b""):
-        header = encode_header(Header(16, (RecipientEntry(good.type, {"kid": good.kid, "key": wrapped}),)))
+        entries = (RecipientEntry(good.type, {"kid": good.kid, "key": wrapped}),)
+        header = encode_header(Header(16, entries, commit=data_key.commitment()))
         with pytest.raises(envelope.MalformedError, match="wrapped key length"):
             envelope.open(forge(alice, data_key, [], header=header), alice)
 
@@ -72,7 +73,8 @@ def test_r15_unwrap_failure_reads_exactly_like_r16(alice):
     data_key = DataKey.generate()
     good = envelope.RsaRecipient(alice.public_key()).wrap(data_key)
     bad_wrap = bytes(256)
-    header = encode_header(Header(16, (RecipientEntry(good.type, {"kid": good.kid, "key": bad_wrap}),)))
+    entries = (RecipientEntry(good.type, {"kid": good.kid, "key": bad_wrap}),)
+    header = encode_header(Header(16, entries, commit=data_key.commitment()))
     with pytest.raises(envelope.AuthenticationError) as oaep_failure:
         envelope.open(forge(alice, data_key, [], header=header), alice)
     sealed = bytearray(envelope.seal(b"x", alice.public_key()))
@@ -86,11 +88,12 @@ def test_r15_takes_the_same_path_as_r16(alice, monkeypatch):
     """Not only the same error: after an OAEP failure the header MAC is still computed and compared
     (under a random key), so the two failures cost the same work (issue 11 item 11)."""
     calls = []
-    real = DataKey.verify_header_mac
-    monkeypatch.setattr(DataKey, "verify_header_mac", lambda self, a, m: calls.append(1) or real(self, a, m))
+    real = DataKey.verify_header
+    monkeypatch.setattr(DataKey, "verify_header", lambda self, a, c, m: calls.append(1) or real(self, a, c, m))
     data_key = DataKey.generate()
     good = envelope.RsaRecipient(alice.public_key()).wrap(data_key)
-    header = encode_header(Header(16, (RecipientEntry(good.type, {"kid": good.kid, "key": bytes(256)}),)))
+    entries = (RecipientEntry(good.type, {"kid": good.kid, "key": bytes(256)}),)
+    header = encode_header(Header(16, entries, commit=data_key.commitment()))
     with pytest.raises(envelope.AuthenticationError):
         envelope.open(forge(alice, data_key, [], header=header), alice)
     assert calls == [1]
@@ -100,9 +103,8 @@ def test_r15_unwrapped_key_of_wrong_length(alice):
     oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
     data_key = DataKey.generate()
     wrapped = alice.public_key().encrypt(b"k" * 31, oaep)
-    header = encode_header(
-        Header(16, (RecipientEntry("rsa-oaep-sha256", {"kid": bytes.fromhex(envelope.key_id(alice)), "key": wrapped}),))
-    )
+    entries = (RecipientEntry("rsa-oaep-sha256", {"kid": bytes.fromhex(envelope.key_id(alice)), "key": wrapped}),)
+    header = encode_header(Header(16, entries, commit=data_key.commitment()))
     with pytest.raises(envelope.AuthenticationError):
         envelope.open(forge(alice, data_key, [], header=header), alice)
 
@@ -111,7 +113,7 @@ def test_r16_header_mac_under_another_key(alice):
     """A header whose MAC was made with a different data key than the wrapped one fails."""
     real, other = DataKey.generate(), DataKey.generate()
     entry = envelope.RsaRecipient(alice.public_key()).wrap(real)
-    header = encode_header(Header(16, (entry,)))
+    header = encode_header(Header(16, (entry,), commit=real.commitment()))
     token = fernet_token(real, chunk_message(0, True, b"x"))
     with pytest.raises(envelope.AuthenticationError):
         envelope.open(forge(alice, other, [token], header=header), alice)
@@ -119,7 +121,7 @@ def test_r16_header_mac_under_another_key(alice):
 
 def test_r13_only_unknown_recipient_types(alice):
     data_key = DataKey.generate()
-    header = encode_header(Header(16, (RecipientEntry("hardware-token", {"slot": 1}),)))
+    header = encode_header(Header(16, (RecipientEntry("hardware-token", {"slot": 1}),), commit=data_key.commitment()))
     with pytest.raises(envelope.NoMatchingKeyError):
         envelope.open(forge(alice, data_key, [], header=header), alice)
 
@@ -145,7 +147,9 @@ def _sealed_with_header(alice, bob, **header_fields):  # type: ignore[no-untyped
     data_key = DataKey.generate()
     entries = tuple(RsaRecipient(k.public_key()).wrap(data_key) for k in (alice, bob))
     extra = header_fields.pop("entries", ())
-    header = encode_header(Header(chunk_size=16, recipients=entries + tuple(extra), **header_fields))
+    header = encode_header(
+        Header(chunk_size=16, recipients=entries + tuple(extra), commit=data_key.commitment(), **header_fields)
+    )
     token = fernet_token(data_key, chunk_message(0, True, b"weights"))
     return forge(alice, data_key, [token], header=header)
 
@@ -198,7 +202,7 @@ def test_many_recipients_up_to_the_limit_are_found_by_key_id(alice, bob):
         RecipientEntry("rsa-oaep-sha256", {"kid": i.to_bytes(32, "big"), "key": b"\0" * 256}) for i in range(999)
     )
     ours = envelope.RsaRecipient(bob.public_key()).wrap(data_key)
-    header = encode_header(Header(16, (*fillers, ours)))
+    header = encode_header(Header(16, (*fillers, ours), commit=data_key.commitment()))
     token = fernet_token(data_key, chunk_message(0, True, b"found"))
     assert envelope.open(forge(bob, data_key, [token], header=header), bob) == b"found"
 

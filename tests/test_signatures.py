@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 import envelope
 from envelope._datakey import DataKey
-from envelope._format import Header, decode_header, encode_header, encode_metadata, encode_prefix, read_header
+from envelope._format import (
+    Header,
+    decode_header,
+    encode_header,
+    encode_metadata,
+    encode_prefix,
+    read_header,
+    signed_header,
+)
 from envelope._header import read_and_unlock
 from envelope.signing import ALGORITHMS, to_be_signed
 
@@ -184,7 +192,8 @@ def forge_signed(alice, signer, chunks: list[bytes], header_change=None) -> tupl
     if header.signer is None:
         return body, data_key
     tags = b"".join(t[-32:] for t in tokens)
-    signature = envelope.KeySigner(signer).sign(to_be_signed(header, len(tokens), hashlib.sha256(tags).digest()))
+    message = to_be_signed(signed_header(encoded), len(tokens), hashlib.sha256(tags).digest())
+    signature = envelope.KeySigner(signer).sign(message)
     return body + tags + signature, data_key
 
 
@@ -346,11 +355,35 @@ def test_a_signer_returning_the_wrong_length_is_refused(alice):
         envelope.seal(b"model", alice.public_key(), sign_with=remote)
 
 
-def test_sign_with_refuses_rsa_keys_and_paths(alice):
-    with pytest.raises(envelope.InvalidKeyError, match="RSA"):
+def test_sign_with_refuses_rsa_keys_and_takes_paths(alice, signer, tmp_path):
+    """sign_with takes a key file's path, as recipients and signed_by do (issue 17 item 16)."""
+    with pytest.raises(envelope.InvalidKeyError, match=r"RSA.*load_private_key"):
         envelope.seal(b"x", alice.public_key(), sign_with=alice)
-    with pytest.raises(envelope.UsageError, match="load_signing_key"):
-        envelope.seal(b"x", alice.public_key(), sign_with="signer.key")
+    envelope.save_private_key(tmp_path / "signer.key", signer)
+    sealed = envelope.seal(b"x", alice.public_key(), sign_with=tmp_path / "signer.key")
+    assert envelope.open_with_metadata(sealed, alice, signed_by=signer.public_key()).signer.verified
+    envelope.save_private_key(tmp_path / "locked.key", signer, passphrase="pw")
+    with pytest.raises(envelope.PassphraseError, match=r"load_signing_key\(path, passphrase\)"):
+        envelope.seal(b"x", alice.public_key(), sign_with=str(tmp_path / "locked.key"))
+    with pytest.raises(envelope.InvalidKeyError, match=r"signer\.key"):
+        envelope.seal(b"x", alice.public_key(), sign_with=tmp_path / "missing" / "signer.key")
+
+
+def test_key_loaders_point_to_each_other(alice, signer, tmp_path):
+    """A signing key given to the recipients' loaders, or an RSA key to the signers', names the
+    function that reads it (issue 17 item 16)."""
+    envelope.save_private_key(tmp_path / "signer.key", signer)
+    envelope.save_public_key(tmp_path / "signer.pub", signer)
+    envelope.save_private_key(tmp_path / "alice.key", alice)
+    envelope.save_public_key(tmp_path / "alice.pub", alice)
+    with pytest.raises(envelope.InvalidKeyError, match="load_signing_key"):
+        envelope.load_private_key(tmp_path / "signer.key")
+    with pytest.raises(envelope.InvalidKeyError, match="load_verifying_key"):
+        envelope.load_public_key(tmp_path / "signer.pub")
+    with pytest.raises(envelope.InvalidKeyError, match="load_private_key"):
+        envelope.load_signing_key(tmp_path / "alice.key")
+    with pytest.raises(envelope.InvalidKeyError, match="load_public_key"):
+        envelope.load_verifying_key(tmp_path / "alice.pub")
 
 
 def test_signing_keys_round_trip_through_pem(tmp_path, signer):

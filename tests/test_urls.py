@@ -79,6 +79,77 @@ def test_errors_show_no_credentials_of_a_url(alice, tmp_path):
         assert "hunter2" not in shown and "5ec7e7" not in shown and "***@x/model.env?..." in shown
 
 
+SECRETS = ("hunter2", "5ec7e7", "AKIDEXAMPLE")
+
+
+def shown_to_a_user(error):
+    """Everything of an error that a message, a log line or the CLI's one line shows."""
+    from envelope.cli.errors import describe
+
+    return f"{error} {error!r} {getattr(error, 'filename', '')} {describe(error)}"
+
+
+def opened_by_the_filesystem(fsspec, url, **options):
+    """``fs.open`` of the envelope:: filesystem (fsspec.open's own wrapper names the path itself)."""
+    fs, path = fsspec.core.url_to_fs(url, **options)
+    return fs.open(path, "rb")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memory://user:hunter2@x/{name}?X-Amz-Credential=AKIDEXAMPLE&X-Amz-Signature=5ec7e7",
+        "memory://x/{name}?sig=5ec7e7&Signature=hunter2&cred=AKIDEXAMPLE",
+    ],
+)
+def test_the_fsspec_layer_and_dask_show_no_credentials_of_a_url(alice, tmp_path, monkeypatch, url):
+    """open_url, the envelope:: filesystem and the Dask helpers: every message shows the URL
+    without its user information and its query (issue 17 item 2)."""
+    fsspec = need("fsspec")
+    from envelope.fsspec import open_url
+
+    missing = url.format(name="missing.env")
+    calls = [
+        lambda: open_url(missing, "rb", identity=alice),
+        lambda: opened_by_the_filesystem(fsspec, f"envelope::{missing}", envelope={"identity": alice}),
+    ]
+    dask = None
+    try:
+        import envelope.dask as dask
+    except ImportError:
+        pass
+    if dask is not None:
+        calls += [
+            lambda: dask.seal_prefix(url.format(name="nothing"), str(tmp_path / "out"), alice.public_key()),
+            lambda: dask.open_files([(missing, str(tmp_path / "out"))], identity=str(tmp_path)).compute(
+                scheduler="sync"
+            ),
+        ]
+    for call in calls:
+        with pytest.raises((OSError, envelope.EnvelopeError)) as failed:
+            call()
+        said = shown_to_a_user(failed.value)
+        assert not any(secret in said for secret in SECRETS), said
+    # A network failure: RemoteError, named the same way.
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/x/model.env", envelope.seal(b"data", alice.public_key()))
+    memory.pipe("/user:hunter2@x/model.env", envelope.seal(b"data", alice.public_key()))
+
+    def refused(*args, **kwargs):
+        raise ConnectionResetError("the connection to https://user:hunter2@x was reset")
+
+    monkeypatch.setattr(type(memory), "_open", refused)
+    for call in (
+        lambda: open_url(url.format(name="model.env"), "rb", identity=alice),
+        lambda: open_url(url.format(name="model.env"), "wb", recipients=[alice.public_key()]),
+    ):
+        with pytest.raises(envelope.RemoteError) as failed:
+            call()
+        said = shown_to_a_user(failed.value)
+        assert not any(secret in said for secret in SECRETS), said
+        assert "model.env" in said
+
+
 def test_local_paths_with_colons_stay_local_files(alice, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("weights:v2").write_bytes(b"local weights")

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import envelope
 from envelope.cli.render import tagged
@@ -59,6 +60,8 @@ def untag(value: Any) -> Any:
     if len(value) == 1 and next(iter(value)).startswith("$"):
         ((kind, raw),) = value.items()
         if kind == "$map":  # a map whose only key begins with "$": its keys are literal
+            if not isinstance(raw, dict) or len(raw) != 1 or not next(iter(raw)).startswith("$"):
+                raise ValueError("a $map holds exactly one key, which begins with $")
             return {k: untag(v) for k, v in raw.items()}
         if kind == "$bin":
             return bytes.fromhex(raw)
@@ -148,14 +151,55 @@ def read_stream_reader(sealed: bytes, keys: list[Any], signed_by: Any) -> tuple[
         return data, reader.metadata, reader.signer
 
 
+class Pipe(io.RawIOBase):
+    """The bytes as a stream that cannot seek, as a pipe or a socket gives them."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._data.readinto(buffer)
+
+
+def read_open_pipe(sealed: bytes, keys: list[Any], signed_by: Any) -> tuple[bytes, dict[str, Any], Any]:
+    out = io.BytesIO()
+    result = envelope.open_stream(io.BufferedReader(Pipe(sealed)), out, keys, signed_by=signed_by)
+    return out.getvalue(), result.metadata, result.signer
+
+
+def read_stream_reader_pipe(sealed: bytes, keys: list[Any], signed_by: Any) -> tuple[bytes, dict[str, Any], Any]:
+    with envelope.EnvelopeStreamReader(io.BufferedReader(Pipe(sealed)), keys, signed_by=signed_by) as reader:
+        return reader.read(), reader.metadata, reader.signer
+
+
 # Each reader, and how it finds the tokens: from the file's length (FORMAT.md 7.3), or in order
-# from their timestamp fields (7.4).
+# from their timestamp fields (7.4). The stream readers read a signed file's footer first where the
+# source can seek, and from a pipe when signers are pinned (after spooling the ciphertext).
 READERS: dict[str, tuple[Read, str]] = {
     "open": (read_open, "length"),
     "EnvelopeReader": (read_envelope_reader, "length"),
-    "open_stream": (read_open_stream, "stream"),
-    "EnvelopeStreamReader": (read_stream_reader, "stream"),
+    "open_stream": (read_open_stream, "seekable"),
+    "EnvelopeStreamReader": (read_stream_reader, "seekable"),
+    "open_stream-pipe": (read_open_pipe, "pipe"),
+    "EnvelopeStreamReader-pipe": (read_stream_reader_pipe, "pipe"),
 }
+
+
+def finds_tokens_by(reader: str, spec: dict[str, Any], sealed: bytes) -> str:
+    """ "length" or "stream": how ``reader`` finds the tokens of this vector."""
+    kind = READERS[reader][1]
+    if kind == "length":
+        return kind
+    try:
+        header = msgpack.unpackb(sealed[13 : 13 + int.from_bytes(sealed[9:13], "big")], raw=False)
+    except Exception:
+        return "stream"  # refused before the payload: either way
+    signed = isinstance(header, dict) and "signer" in header
+    footer_first = signed and (kind == "seekable" or spec.get("signed_by") is not None)
+    return "length" if footer_first else "stream"
 
 
 CASES = [pytest.param(name, reader, id=f"{name}-{reader}") for name in SPECS for reader in READERS]
@@ -164,8 +208,9 @@ CASES = [pytest.param(name, reader, id=f"{name}-{reader}") for name in SPECS for
 @pytest.mark.parametrize(("name", "reader"), CASES)
 def test_vector(name: str, reader: str) -> None:
     spec = SPECS[name]
-    read, finds_tokens = READERS[reader]
+    read = READERS[reader][0]
     sealed = sealed_bytes(name)
+    finds_tokens = finds_tokens_by(reader, spec, sealed)
     if spec["expect"] == "error":
         expected = spec["from_length"] if finds_tokens == "length" and "from_length" in spec else spec
         with pytest.raises(envelope.EnvelopeError) as caught:
@@ -237,7 +282,8 @@ class PayloadModel:
 
     def __init__(self, sealed: bytes, key_names: list[str]) -> None:
         header_len = int.from_bytes(sealed[9:13], "big")
-        self.header = msgpack.unpackb(sealed[13 : 13 + header_len], raw=False)
+        self.header_bytes = sealed[13 : 13 + header_len]
+        self.header = msgpack.unpackb(self.header_bytes, raw=False)
         self.payload = sealed[13 + header_len + 32 :]
         self.chunk_size = self.header["chunk_size"]
         self.size = self.token_len(self.chunk_size)
@@ -289,15 +335,10 @@ class PayloadModel:
             return "R26"
         if footer[: 32 * len(tags)] != b"".join(tags):
             return "R27"
-        signer, critical = self.header["signer"], self.header.get("critical", [])
-
-        def field(value: bytes) -> bytes:
-            return len(value).to_bytes(4, "big") + value
-
+        signer = self.header["signer"]
+        signed = self.signed_header()
         message = b"".join([
-            b"envelope v1 signature\x00", self.chunk_size.to_bytes(4, "big"), field(self.header["meta"]),
-            len(critical).to_bytes(4, "big"), *(field(name.encode()) for name in critical),
-            field(signer["alg"].encode()), field(signer["key"]), len(tags).to_bytes(8, "big"),
+            b"envelope v1 signature\x00", len(signed).to_bytes(4, "big"), signed, len(tags).to_bytes(8, "big"),
             hashlib.sha256(b"".join(tags)).digest(),
         ])  # fmt: skip
         signature = footer[32 * len(tags) :]
@@ -313,6 +354,20 @@ class PayloadModel:
         except InvalidSignature:
             return "R27"
         return None
+
+    def signed_header(self) -> bytes:
+        """H of section 8.3: the header's top-level entries but ``recipients``, as encoded."""
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(self.header_bytes)
+        entries = []
+        for _ in range(unpacker.read_map_header()):
+            start = unpacker.tell()
+            if unpacker.unpack() == "recipients":
+                unpacker.skip()
+            else:
+                unpacker.skip()
+                entries.append(self.header_bytes[start : unpacker.tell()])
+        return b"".join(entries)
 
     def stream_rule(self) -> str | None:
         """Tokens found in order: a timestamp field of 0 announces a full token, any other value
@@ -343,7 +398,8 @@ class PayloadModel:
         return self.footer_rule(tags, rest)
 
     def length_rules(self) -> set[str]:
-        """Tokens found from the length: every rule that some check, in any order, reports."""
+        """Tokens found from the length: every rule that some check, in any order, reports; a signed
+        file's footer is checked before the payload (FORMAT.md 9)."""
         if not self.payload:
             return {"R17"}
         found = layout(len(self.payload), self.chunk_size, self.signature_len)
@@ -352,9 +408,11 @@ class PayloadModel:
         count, final = found
         end = (count - 1) * self.size + final
         tokens = [self.payload[i * self.size : min((i + 1) * self.size, end)] for i in range(count)]
-        rules = {self.token_rule(token, i, i == count - 1) for i, token in enumerate(tokens)}
         if self.signature_len:
-            rules.add(self.footer_rule([token[-32:] for token in tokens], self.payload[end:]))
+            footer = self.footer_rule([token[-32:] for token in tokens], self.payload[end:])
+            if footer is not None:
+                return {footer}
+        rules = {self.token_rule(token, i, i == count - 1) for i, token in enumerate(tokens)}
         return rules - {None}  # type: ignore[arg-type]
 
 
@@ -440,14 +498,26 @@ def test_tagged_json_escapes_only_maps_with_a_single_dollar_key() -> None:
         untag({"$set": [1]})
 
 
+@pytest.mark.parametrize("wrapped", [{}, {"a": 1}, {"$int": 1, "$bin": "00"}, [1], 5])
+def test_tagged_json_refuses_a_map_tag_that_wraps_anything_but_one_dollar_key(wrapped: Any) -> None:
+    """spec/vectors/README.md: a writer wraps only maps whose one key begins with "$"; a reader
+    refuses any other $map (issue 17 item 12), so that one JSON text has one meaning."""
+    with pytest.raises(ValueError, match=r"\$map"):
+        untag({"$map": wrapped})
+
+
 def test_format_appendix_a_walkthrough_is_true() -> None:
     """FORMAT.md appendix A describes this vector byte by byte; keep the two in step."""
     sealed = sealed_bytes("size-1-chunk-16")
     data_key = bytes.fromhex(SPECS["size-1-chunk-16"]["data_key"])
-    assert len(sealed) == 474 and sealed[:13].hex() == "89454e560d0a1a0a0100000164"
-    assert sealed[13:14] == b"\x83" and sealed[14:26] == b"\xaachunk_size\x10"
+    assert len(sealed) == 515 and sealed[:13].hex() == "89454e560d0a1a0a010000018d"
+    assert sealed[13:14] == b"\x84" and sealed[14:26] == b"\xaachunk_size\x10"
     assert sealed[26:39] == b"\xaarecipients\x91\x83" and sealed[361:369] == b"\xa4meta\xc4\x01\x80"
-    token = sealed[401:]
+    assert sealed[369:378] == b"\xa6commit\xc4\x20"
+    commitment = HKDF(hashes.SHA256(), 32, salt=None, info=b"envelope v1 key commitment").derive(data_key)
+    assert sealed[378:410] == commitment and commitment.hex().startswith("223a0ac6")
+    assert commitment.hex().endswith("8205bc9")
+    token = sealed[410 + 32 :]
     assert token[:9].hex() == "800000000000000049" and len(token) == 73  # timestamp field: its length
     fernet = Fernet(base64.urlsafe_b64encode(data_key))
     assert fernet.decrypt(base64.urlsafe_b64encode(token)).hex() == "000000000000000001a3"

@@ -58,7 +58,7 @@ def many_recipients_file(work: Path, key: envelope.RsaIdentity, count: int) -> P
         RecipientEntry("rsa-oaep-sha256", {"kid": os.urandom(32), "key": os.urandom(384)}) for _ in range(count - 1)
     ]
     entries = (*decoys, key.recipient().wrap(data_key))
-    header = encode_header(Header(chunk_size=1 << 20, recipients=entries))
+    header = encode_header(Header(chunk_size=1 << 20, recipients=entries, commit=data_key.commitment()))
     authenticated = encode_prefix(len(header)) + header
     token = ChunkSealer(data_key, 1 << 20).seal(0, True, b"x" * 1024)
     path = work / f"recipients-{count}.env"

@@ -27,7 +27,8 @@ exit codes:
   3    not a valid envelope file: malformed, unsupported version or extension, over a limit
   4    key problem: the key cannot be loaded or is not allowed; the passphrase is wrong, empty,
        missing or (keygen) not repeated the same
-  5    I/O error: missing file, permission denied, output exists (use --force)
+  5    I/O error: missing file, permission denied, output exists (use --force), output owned by
+       another user
   70   internal error (a bug: please report it)
   130  interrupted
   141  the reader of the output went away (| head): nothing is printed"""
@@ -67,22 +68,71 @@ def exit_code_for(exc: BaseException) -> int:
 
 def describe(exc: BaseException) -> str:
     """One line saying what went wrong. SDK messages never hold key material or plaintext."""
-    from envelope import OutputExistsError
+    from envelope import OutputExistsError, RemoteError, UnsafeOutputError
 
     if isinstance(exc, OutputExistsError):
-        return f"{exc.path} exists (use --force to replace it)"
+        return exists_message(exc.path, device=exc.device)
+    if isinstance(exc, UnsafeOutputError):
+        return (
+            f"{exc.path} is {exc.strerror}: refusing to write into it, since whoever reads it would get the data "
+            f"(choose another output path; if it is meant to get the data, redirect stdout into it: > {exc.path})"
+        )
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     text = " ".join(str(exc).split())
     if exit_code_for(exc) == EXIT_BUG:
         return f"unexpected {type(exc).__name__}: {text}; {BUG_HINT}"
+    for parameter, option in SDK_PARAMETERS.items():
+        text = text.replace(parameter, option)
+    if isinstance(exc, RemoteError):
+        text += _endpoint_tried(exc)
     return text or type(exc).__name__
+
+
+# SDK messages that name a parameter of an SDK function: the command line names its option.
+SDK_PARAMETERS = {"(signed_by)": "(--signed-by)"}
+
+
+def _endpoint_tried(exc: BaseException) -> str:
+    """``: endpoint http://host:port (Connection refused)``: where a store's client tried to
+    connect, from the exception it chained (botocore's carry ``endpoint_url``), without the path
+    or any user name and password; empty when no cause says."""
+    from urllib.parse import urlsplit
+
+    endpoint = reason = None
+    seen: set[int] = set()
+    cause: BaseException | None = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        kwargs = getattr(cause, "kwargs", None)
+        url = kwargs.get("endpoint_url") if isinstance(kwargs, dict) else getattr(cause, "endpoint_url", None)
+        if endpoint is None and isinstance(url, str):
+            with contextlib.suppress(ValueError):
+                parts = urlsplit(url)
+                if parts.scheme and parts.hostname:
+                    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+                    endpoint = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
+        if reason is None and isinstance(cause, OSError) and cause.errno:
+            reason = os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    if endpoint is None:
+        return ""
+    return f": endpoint {endpoint}" + (f" ({reason})" if reason else "")
+
+
+def exists_message(path: str, *, device: bool = False) -> str:
+    """An existing output, not replaced without --force; a block device is written over with it."""
+    if device:
+        return f"{path} is a block device, which holds data (use --force to write over it)"
+    return f"{path} exists (use --force to replace it)"
 
 
 def describe_for_file(path: str, exc: BaseException) -> str:
     """``describe``, naming the file unless the message already does."""
     message = describe(exc)
-    return message if isinstance(exc, OSError) and exc.filename else f"{path}: {message}"
+    if (isinstance(exc, OSError) and exc.filename) or message.startswith(f"{path}:"):
+        return message  # messages about a URL name it already
+    return f"{path}: {message}"
 
 
 @contextlib.contextmanager

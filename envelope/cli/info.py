@@ -56,7 +56,8 @@ JSON_FIELDS = (
     ("", f"One JSON document on stdout: {{\"schema_version\": {SCHEMA_VERSION}, \"files\": [RECORD, ...]}}, one "
      "record per FILE in the order given. Fields may be added within a schema version; none is removed or changes "
      "meaning without a new one. A file that could not be read or parsed has only path and error."),
-    ("path", "the FILE as given ('-' for stdin)"),
+    ("path", "the FILE as given ('-' for stdin); U+FFFD for each byte of a FILE that is not UTF-8, whose bytes "
+     "path_bytes_hex then gives in hex"),
     ("format_version", "the file's format version"),
     ("algorithms", "payload, header_mac, key_wrap (recipient types, comma-separated) and, for a signed file, "
      "signature"),
@@ -116,7 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from . import streams
+    from .parsing import passphrase_option, refuse_idle
 
+    refuse_idle(
+        None if args.verify else passphrase_option(args),
+        "it unlocks --verify keys, and no --verify is given (--signed-by keys are public keys, which have none)",
+    )
     streams.one_stdin(("--verify", args.verify), ("--signed-by", args.signed_by), ("FILE", args.files))
     pins = None
     if args.signed_by:
@@ -134,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
         if lines and not args.json:
             print("\n".join(lines), flush=True)
     if args.json:
-        print(json.dumps({"schema_version": SCHEMA_VERSION, "files": records}, indent=2))
+        from .render import json_path
+
+        files = [{**record, **json_path(record["path"])} for record in records]
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "files": files}, indent=2))
     return status
 
 
@@ -151,6 +160,7 @@ def _record(path: str, keys: list[Identity], pins: list[Any] | None, *, quiet: b
     """The JSON record of one file, and its exit code. Failures are also reported on stderr."""
     from envelope import EnvelopeError
 
+    from .render import printable
     from .streams import name_of
 
     name = name_of(path)
@@ -170,7 +180,7 @@ def _record(path: str, keys: list[Identity], pins: list[Any] | None, *, quiet: b
         elif pins:
             record = inspection_record(path, inspection, None, source.check_signature(pins))
     except (EnvelopeError, OSError) as exc:
-        message = describe_for_file(name, exc)
+        message = printable(describe_for_file(name, exc))  # as on stderr: JSON text holds no file name bytes
         report(TOOL, message)
         code = exit_code_for(exc)
         record["error"] = {"exit_code": code, "message": message}

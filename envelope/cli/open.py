@@ -7,7 +7,16 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from .errors import EXIT_USAGE, CliError, naming, report
-from .parsing import Subcommands, add_force, add_identities, add_quiet, add_signed_by, add_subcommand
+from .parsing import (
+    FORCE_WITHOUT_OUTPUT,
+    Subcommands,
+    add_force,
+    add_identities,
+    add_quiet,
+    add_signed_by,
+    add_subcommand,
+    refuse_idle,
+)
 
 if TYPE_CHECKING:
     from envelope import Identity, SignerInfo
@@ -59,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from . import keyfiles, progress, streams
     from .checks import unpinned_note
 
+    refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.one_stdin(("-i", args.identity), ("--signed-by", args.signed_by), ("INPUT", [args.input]))
     streams.refuse_plaintext_to_terminal(args.output)
     streams.check_output(args.output, force=args.force, binary=False)

@@ -25,8 +25,10 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        from .render import printable  # the message may quote an argument: a file name
+
         tool = self.prog.split()[0]
-        self.exit(EXIT_USAGE, f"{tool}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_USAGE, f"{tool}: error: {printable(message)} (see '{self.prog} --help')\n")
 
 
 def chunk_size(text: str) -> int:
@@ -64,6 +66,9 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no informational output")
 
 
+FORCE_WITHOUT_OUTPUT = "it replaces an existing output file, and the output is stdout (give -o OUT)"
+
+
 def add_force(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--force", action="store_true", help="replace the output file if it exists")
 
@@ -76,6 +81,24 @@ def add_passphrase_sources(parser: argparse.ArgumentParser, *, prompt_flag: bool
     group.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
     if prompt_flag:
         group.add_argument("--passphrase-prompt", action="store_true", help="ask for a passphrase on the terminal")
+
+
+def passphrase_option(args: argparse.Namespace) -> str | None:
+    """The passphrase source given (``--passphrase-env`` or ``--passphrase-file``), if any."""
+    if args.passphrase_env is not None:
+        return "--passphrase-env"
+    if args.passphrase_file is not None:
+        return "--passphrase-file"
+    return None
+
+
+def refuse_idle(option: str | None, why: str) -> None:
+    """A usage error for an option that would do nothing (``None``: none such was given): exiting 0
+    would tell the user it had done something (``seal --passphrase-env`` without ``--sign``)."""
+    if option is not None:
+        from .errors import CliError
+
+        raise CliError(f"{option} does nothing here: {why}", EXIT_USAGE)
 
 
 def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:

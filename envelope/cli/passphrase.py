@@ -70,9 +70,11 @@ class Prompt:
 def _ask(prompt: str) -> bytes:
     import getpass
 
+    from .render import printable
+
     _require_terminal()
     try:
-        return getpass.getpass(prompt).encode()
+        return getpass.getpass(printable(prompt)).encode()  # the prompt names a key file
     except EOFError:
         raise CliError("no passphrase entered", EXIT_KEY) from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,13 +37,27 @@ def tagged(value: Any) -> Any:
 
 def printable(text: str) -> str:
     """Escape what a terminal would interpret (control, format and bidi characters): metadata is
-    written by whoever made the file."""
+    written by whoever made the file. A byte of a file name that is not UTF-8 (which Python holds
+    as a surrogate escape, U+DC80 to U+DCFF) is shown as the byte, ``\\xe9``."""
     return "".join(c if c.isprintable() else _escape(c) for c in text)
 
 
 def _escape(char: str) -> str:
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's escape of a byte that is not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def json_path(path: str) -> dict[str, str]:
+    """A path in JSON (docs/CLI.md, the --json schema): ``{"path": name}``; a name that is not
+    UTF-8 (JSON text is) has U+FFFD for each byte that is not, and its bytes in hex beside it,
+    ``{"path": ..., "path_bytes_hex": ...}``, from which it can be named again."""
+    name = os.fsencode(path)
+    try:
+        return {"path": name.decode()}
+    except UnicodeDecodeError:
+        return {"path": name.decode(errors="replace"), "path_bytes_hex": name.hex()}
 
 
 def metadata_lines(metadata: Mapping[str, Any], indent: str = "    ", *, already_tagged: bool = False) -> list[str]:

@@ -7,7 +7,15 @@ import os
 import stat
 
 from .errors import EXIT_USAGE, CliError, naming
-from .parsing import Subcommands, add_force, add_identities, add_quiet, add_subcommand
+from .parsing import (
+    FORCE_WITHOUT_OUTPUT,
+    Subcommands,
+    add_force,
+    add_identities,
+    add_quiet,
+    add_subcommand,
+    refuse_idle,
+)
 
 EXAMPLES = """\
   envelope rewrap -i alice.key --add bob.pub -o model-for-bob.env model.env
@@ -60,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     from . import keyfiles, streams
 
+    if args.force:
+        refuse_idle("--force" if args.in_place else None, "--in-place replaces FILE already")
+        refuse_idle("--force" if streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.one_stdin(("-i", args.identity), ("--add", args.add), ("FILE", [args.file]))
     if not args.add and not args.remove:
         raise CliError("nothing to do: give --add PUBKEY and/or --remove KEYID", EXIT_USAGE)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import EXIT_USAGE, CliError
 from .parsing import (
+    FORCE_WITHOUT_OUTPUT,
     Subcommands,
     add_force,
     add_passphrase_sources,
@@ -14,6 +17,8 @@ from .parsing import (
     add_subcommand,
     chunk_size,
     metadata_pair,
+    passphrase_option,
+    refuse_idle,
 )
 
 EXAMPLES = """\
@@ -96,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
     from . import keyfiles, progress, streams
 
+    refuse_idle(
+        None if args.sign else passphrase_option(args),
+        "it unlocks the --sign key, and no --sign is given (recipients are public keys, which have no passphrase)",
+    )
+    refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.one_stdin(
         ("-r", args.recipient), ("-R", args.recipients_file), ("--sign", [args.sign] if args.sign else []),
         ("INPUT", [args.input]),
@@ -104,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     streams.refuse_same_file(args.input, args.output)
     if streams.is_url(args.input) and streams.is_stdio(args.output):
         raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
+    _refuse_a_folder(args.input)
     metadata = _metadata(args.meta)
     recipients = keyfiles.load_recipients(args.recipient, args.recipients_file)
     if not recipients:
@@ -113,16 +124,22 @@ def run(args: argparse.Namespace) -> int:
     chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
     if not streams.is_stdio(args.input) and not streams.is_stdio(args.output):
         # Paths (or URLs): the SDK reads and writes each chunk at its offset, on every worker.
-        with progress.progress_bar("sealing", streams.path_size(args.input), quiet=args.quiet) as bar:
+        with (
+            progress.progress_bar("sealing", streams.path_size(args.input), quiet=args.quiet) as bar,
+            _limits_of_the_arguments(),
+        ):
             seal_file(
                 args.input, args.output, recipients,
                 metadata=metadata, chunk_size=chunk, sign_with=signer, overwrite=args.force, progress=bar,
             )  # fmt: skip
         return 0
+    _say_stdin_is_read(args)
     if streams.is_url(args.output):
-        _seal_stdin_to_url(args, recipients, metadata, chunk, signer)
+        with _limits_of_the_arguments():
+            _seal_stdin_to_url(args, recipients, metadata, chunk, signer)
         return 0
     with (
+        _limits_of_the_arguments(),
         streams.input_stream(args.input) as src,
         streams.output_stream(args.output, force=args.force) as dst,
         progress.progress_bar("sealing", streams.input_size(src), quiet=args.quiet) as bar,
@@ -152,6 +169,56 @@ def _seal_stdin_to_url(
             writer.write(block)
             if bar is not None:
                 bar(len(block))
+
+
+def _refuse_a_folder(path: str | None) -> None:
+    """A folder is sealed as an archive of it: say how, rather than "Is a directory"."""
+    import os
+    import shlex
+
+    from . import streams
+    from .errors import EXIT_IO
+
+    if streams.is_stdio(path) or streams.is_url(path) or not os.path.isdir(str(path)):
+        return
+    folder = str(path)
+    archive = f"{os.path.basename(os.path.normpath(folder)) or 'folder'}.tar.env"
+    raise CliError(
+        f"{folder} is a directory: envelope seals one file or stream, so seal an archive of it, "
+        f"e.g. tar -cf - {shlex.quote(folder)} | envelope seal -r PUBKEY -o {shlex.quote(archive)}",
+        EXIT_IO,
+    )
+
+
+def _say_stdin_is_read(args: argparse.Namespace) -> None:
+    """Reading a terminal waits for typing, which looks like a hang: say so, unless --quiet."""
+    import sys
+
+    from . import streams
+    from .errors import report
+
+    if streams.is_stdio(args.input) and not args.quiet and sys.stdin.isatty():
+        report(
+            "envelope",
+            "reading the plaintext to seal from the terminal (stdin); end it with Ctrl-D, or give INPUT",
+            kind="note",
+        )
+
+
+@contextlib.contextmanager
+def _limits_of_the_arguments() -> Iterator[None]:
+    """Sealing reads no envelope file: a limit it hits is the arguments' (the --meta entries, the
+    recipients, which the header holds), a usage error (2) rather than an invalid file (3)."""
+    from envelope import LimitError
+
+    from .errors import describe
+
+    try:
+        yield
+    except LimitError as exc:
+        raise CliError(
+            f"{describe(exc)} (the header holds the --meta entries and the recipients)", EXIT_USAGE
+        ) from None
 
 
 def _metadata(pairs: list[tuple[str, str]]) -> dict[str, str]:

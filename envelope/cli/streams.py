@@ -5,13 +5,14 @@ fail run before any work is done."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
-from .errors import EXIT_IO, EXIT_USAGE, CliError
+from .errors import EXIT_IO, EXIT_USAGE, CliError, exists_message
 
 STDIO = "-"
 STDIN_NAME = "stdin"  # how messages name an input read from stdin
@@ -56,7 +57,9 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
     without --force, a directory, a missing folder. Other errors (a component that is not a
     folder, no permission) propagate as OSError naming the path.
 
-    A device, FIFO or socket is written into, as stdout is: no --force needed."""
+    A character device, FIFO or socket is written into, as stdout is: no --force needed; a block
+    device needs it. One that another user owns is refused by the SDK (UnsafeOutputError), before
+    anything is written."""
     if is_stdio(path):
         if binary and sys.stdout.isatty():
             raise CliError("refusing to write binary data to a terminal: use -o FILE or redirect stdout", EXIT_USAGE)
@@ -69,7 +72,7 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
     except FileNotFoundError:
         if os.path.islink(path):  # as atomic_output: never replace the link, never create its target
             if not force:
-                raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO) from None
+                raise CliError(exists_message(path), EXIT_IO) from None
             raise CliError(f"{path} is a symbolic link to a missing file (not replaced)", EXIT_IO) from None
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
@@ -77,12 +80,14 @@ def check_output(path: str | None, *, force: bool, binary: bool) -> None:
         return
     if stat.S_ISDIR(info.st_mode):
         raise CliError(f"{path} is a directory", EXIT_IO)
+    if stat.S_ISBLK(info.st_mode) and not force:
+        raise CliError(exists_message(path, device=True), EXIT_IO)
     if not stat.S_ISREG(info.st_mode):
         if binary and stat.S_ISCHR(info.st_mode) and _is_terminal(path):
             raise CliError(f"refusing to write binary data to a terminal ({path})", EXIT_USAGE)
         return
     if not force:
-        raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
+        raise CliError(exists_message(path), EXIT_IO)
 
 
 def refuse_plaintext_to_terminal(path: str | None) -> None:
@@ -120,7 +125,7 @@ def refuse_same_file(source: str | None, destination: str | None) -> None:
 @contextlib.contextmanager
 def input_stream(path: str | None) -> Iterator[IO[bytes]]:
     if is_stdio(path):
-        yield sys.stdin.buffer
+        yield io.BufferedReader(_TerminalInput(sys.stdin.buffer)) if sys.stdin.isatty() else sys.stdin.buffer
         return
     assert path is not None
     with open(path, "rb") as f:
@@ -145,6 +150,28 @@ def output_stream(
     assert path is not None
     with atomic_output(path, overwrite=force, private=private, mode=mode) as out:
         yield out
+
+
+class _TerminalInput(io.RawIOBase):
+    """Typed input that ends at the first end of file (Ctrl-D), as cat's does. A terminal reports
+    it once, to one read: a buffered reader that got data before it in the same call returns the
+    data, and its next call would wait for a second Ctrl-D."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._ended:
+            return 0
+        data = self._stream.read1(len(buffer)) if hasattr(self._stream, "read1") else self._stream.read(len(buffer))
+        self._ended = not data
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def path_size(path: str) -> int | None:

@@ -17,15 +17,15 @@ def with_header(f: TestFile, header: bytes | None = None) -> None:
 
 
 def with_extra(f: TestFile, *entries: bytes) -> None:
-    """The default header's three entries and these encoded entries after them."""
+    """The default header's four entries and these encoded entries after them."""
     with_header(f, raw_map(*f.header_pairs(), *entries))
 
 
 @vector
 def non_canonical_header(f: TestFile) -> None:
     """valid but not canonical: keys out of order, chunk_size as uint32; readers accept it"""
-    _, recipients, meta = f.header_pairs()
-    f.write_header(raw_map(meta, recipients, msgpack.packb("chunk_size") + b"\xce" + struct.pack(">I", 16)))
+    _, recipients, meta, commit = f.header_pairs()
+    f.write_header(raw_map(commit, meta, recipients, msgpack.packb("chunk_size") + b"\xce" + struct.pack(">I", 16)))
     f.payload(TEXT[:20])
 
 
@@ -136,9 +136,9 @@ def r5_duplicate_key(f: TestFile) -> None:
 @vector
 def r5_duplicate_key_in_entry(f: TestFile) -> None:
     """'kid' twice in a recipient entry"""
-    chunk_size, _, meta = f.header_pairs()
+    chunk_size, _, meta, commit = f.header_pairs()
     entry = b"\x84" + b"".join(kv(k, v) for k, v in f.entry("rsa2048-a").items()) + kv("kid", b"k" * 32)
-    with_header(f, raw_map(chunk_size, msgpack.packb("recipients") + b"\x91" + entry, meta))
+    with_header(f, raw_map(chunk_size, msgpack.packb("recipients") + b"\x91" + entry, meta, commit))
     f.expect_error("R5")
 
 
@@ -217,6 +217,30 @@ def r6_recipients_map(f: TestFile) -> None:
 
 
 @vector
+def r6_commit_missing(f: TestFile) -> None:
+    """no commit (section 6): the header MAC is valid"""
+    del f.header["commit"]
+    with_header(f)
+    f.expect_error("R6")
+
+
+@vector
+def r6_commit_short(f: TestFile) -> None:
+    """a commit of 31 bytes: the right commitment, less its last byte"""
+    f.header["commit"] = f.header["commit"][:31]
+    with_header(f)
+    f.expect_error("R6")
+
+
+@vector
+def r6_commit_string(f: TestFile) -> None:
+    """a commit of 32 bytes as a str, not bin"""
+    f.header["commit"] = "c" * 32
+    with_header(f)
+    f.expect_error("R6")
+
+
+@vector
 def r6_critical_not_array(f: TestFile) -> None:
     """critical is a string"""
     f.header["critical"] = "x"
@@ -259,8 +283,8 @@ def r8_too_many_recipients(f: TestFile) -> None:
 @vector
 def r9_entry_not_map(f: TestFile) -> None:
     """a recipient entry that is a string"""
-    chunk_size, _, meta = f.header_pairs()
-    with_header(f, raw_map(chunk_size, kv("recipients", [f.entry("rsa2048-a"), "x"]), meta))
+    chunk_size, _, meta, commit = f.header_pairs()
+    with_header(f, raw_map(chunk_size, kv("recipients", [f.entry("rsa2048-a"), "x"]), meta, commit))
     f.expect_error("R9")
 
 

@@ -101,6 +101,26 @@ def raw_map(*entries: bytes) -> bytes:
     return bytes([0x80 + len(entries)]) + b"".join(entries)
 
 
+def commitment(data_key: bytes) -> bytes:
+    """Section 6: the header's `commit`."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=b"envelope v1 key commitment").derive(data_key)
+
+
+def signed_header(header: bytes) -> bytes:
+    """Section 8.3: H, every top-level entry of the header but `recipients`, as encoded, in order."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    unpacker.feed(header)
+    entries = []
+    start = None
+    for _ in range(unpacker.read_map_header()):
+        start = unpacker.tell()
+        key = unpacker.unpack()
+        unpacker.skip()
+        if key != "recipients":
+            entries.append(header[start : unpacker.tell()])
+    return b"".join(entries)
+
+
 def header_mac(data_key: bytes, authenticated: bytes) -> bytes:
     """Section 6."""
     mac_key = HKDF(hashes.SHA256(), 32, salt=None, info=b"envelope v1 header").derive(data_key)
@@ -266,7 +286,13 @@ class TestFile:
         self.name = name
         self.seed = seed or name
         self.data_key = seeded(self.seed, "data-key", 32)
-        self.header: dict[str, Any] = {"chunk_size": 16, "recipients": ["rsa2048-a"], "meta": b"\x80"}
+        self.header: dict[str, Any] = {
+            "chunk_size": 16,
+            "recipients": ["rsa2048-a"],
+            "meta": b"\x80",
+            "commit": commitment(self.data_key),
+        }
+        self.written_header = b""  # the header's bytes, as last written (what a signature covers)
         self.out = bytearray()
         self.payload_start = 0  # set when the header is written
         self.tags: list[bytes] = []  # of the tokens written, in order
@@ -313,6 +339,7 @@ class TestFile:
     ) -> None:
         """Prefix, header (``header``, or ``self.header`` encoded) and header MAC (sections 2, 3, 6)."""
         header = self.encode_header() if header is None else header
+        self.written_header = header
         prefix = MAGIC + struct.pack(">BI", version, len(header) if header_len is None else header_len)
         self.out += prefix + header + header_mac(mac_key or self.data_key, prefix + header)
         self.payload_start = len(self.out)
@@ -359,32 +386,23 @@ class TestFile:
             self.token(index, int(index == full), plaintext[index * size : (index + 1) * size])
         self.plaintext = plaintext
 
-    def to_be_signed(self, tags: list[bytes]) -> bytes:
-        """Section 8.3, over the header's fields as they are now and the signer as signed."""
-        assert self._signer is not None
-
-        def field(value: bytes) -> bytes:
-            return struct.pack(">I", len(value)) + value
-
-        _, alg, key = self._signer
-        critical = self.header.get("critical", [])
+    def to_be_signed(self, tags: list[bytes], header: bytes | None = None) -> bytes:
+        """Section 8.3, over the header as written (or ``header``, to sign another than the file's)."""
+        signed = signed_header(self.written_header if header is None else header)
         return b"".join([
             b"envelope v1 signature\x00",
-            struct.pack(">I", self.header["chunk_size"]),
-            field(self.header["meta"]),
-            struct.pack(">I", len(critical)),
-            *(field(name.encode()) for name in critical),
-            field(alg.encode()),
-            field(key),
+            struct.pack(">I", len(signed)),
+            signed,
             struct.pack(">Q", len(tags)),
             hashlib.sha256(b"".join(tags)).digest(),
         ])  # fmt: skip
 
-    def footer(self, tags: list[bytes] | None = None) -> None:
-        """Section 8.3: the tags (those of the tokens written, unless given) and their signature."""
+    def footer(self, tags: list[bytes] | None = None, *, signed: bytes | None = None) -> None:
+        """Section 8.3: the tags (those of the tokens written, unless given) and their signature,
+        over the header written (or over the header bytes ``signed``: what the signer saw)."""
         assert self._signer is not None
         tags = self.tags if tags is None else tags
-        self.out += b"".join(tags) + self.kit.sign(self._signer[0], self.to_be_signed(tags))
+        self.out += b"".join(tags) + self.kit.sign(self._signer[0], self.to_be_signed(tags, signed))
 
     @property
     def signature_len(self) -> int:

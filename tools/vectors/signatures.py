@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
-from .kit import ED25519_ORDER, P256_ORDER, SIGNING_KEYS, TEXT, TestFile, metadata, vector
+from .kit import (
+    ED25519_ORDER,
+    P256_ORDER,
+    SIGNING_KEYS,
+    TEXT,
+    TestFile,
+    metadata,
+    vector,
+)
 
 SIGNED = TEXT[:40]
 
@@ -300,3 +310,123 @@ def r6_critical_names_signature_twice(f: TestFile) -> None:
     f.header["critical"] = ["signature", "signature"]
     f.seal(SIGNED)
     f.expect_error("R6")
+
+
+# What the signature covers: the header less its recipients (section 8.3) ----------------------------
+
+
+@vector
+def signed_with_unknown_keys(f: TestFile) -> None:
+    """signed with Ed25519; the header holds an unknown top-level key and the signer map an extra
+    key, both covered by the signature (readers ignore them)"""
+    f.header["meta"] = metadata({"name": "demo"})
+    f.sign("ed25519-a")
+    f.header["signer"]["note"] = "release"
+    f.header["x-provenance"] = {"build": 7}
+    f.seal(SIGNED)
+
+
+def edited_after_signing(f: TestFile, edit: Callable[[dict[str, Any]], None]) -> None:
+    """A signed file whose header a recipient (who holds K) edited after signing: header MAC valid
+    again, tokens and footer as the signer made them."""
+    f.sign("ed25519-a")
+    f.header["signer"]["note"] = "release"
+    f.header["x-provenance"] = {"build": 7}
+    as_signed = f.encode_header()
+    edit(f.header)
+    f.write_header()
+    f.payload(SIGNED)
+    f.footer(signed=as_signed)
+    f.expect_error("R27")
+
+
+@vector
+def r27_unknown_key_edited(f: TestFile) -> None:
+    """an unknown top-level key changed from {"build": 7} to {"build": 8} after signing"""
+    edited_after_signing(f, lambda header: header.update({"x-provenance": {"build": 8}}))
+
+
+@vector
+def r27_signer_extra_key_edited(f: TestFile) -> None:
+    """the signer map's extra key "note" changed from "release" to "debug" after signing"""
+    edited_after_signing(f, lambda header: header["signer"].update({"note": "debug"}))
+
+
+# R24: signer keys that are not valid keys (section 8.1) -------------------------------------------
+
+ED25519_SPKI = bytes.fromhex("302a300506032b6570032100")  # RFC 8410, then the 32 key bytes
+ED25519_P = 2**255 - 19
+
+
+def ed25519_key(y: int, x_odd: int = 0) -> bytes:
+    """A SubjectPublicKeyInfo holding the 32-byte encoding of (y, sign of x), as RFC 8032 5.1.2."""
+    return ED25519_SPKI + (y | x_odd << 255).to_bytes(32, "little")
+
+
+# The points whose order divides 8 (tests/test_signer_keys.py derives them): identity, order 2,
+# order 4, order 8.
+ED25519_Y8 = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
+SMALL_ORDER = {"identity": 1, "order-2": ED25519_P - 1, "order-4": 0, "order-8": ED25519_Y8}
+
+
+def ed25519_bad_key(f: TestFile, key: bytes) -> None:
+    f.header["meta"] = metadata({"name": "demo", "signed": True})
+    f.sign("ed25519-a", key=key)
+    f.seal(SIGNED)
+    f.expect_error("R24")
+
+
+@vector
+def r24_ed25519_key_not_canonical(f: TestFile) -> None:
+    """the Ed25519 key's 32 bytes encode y = 3 + p: the curve point of y = 3, in a second encoding
+    that would give it a second key id"""
+    ed25519_bad_key(f, ed25519_key(3 + ED25519_P))
+
+
+@vector
+def r24_ed25519_key_not_a_point(f: TestFile) -> None:
+    """the Ed25519 key's y = 2: (y² - 1) / (d·y² + 1) has no square root, so no point has it"""
+    ed25519_bad_key(f, ed25519_key(2))
+
+
+@vector
+def r24_ed25519_key_x_zero_odd(f: TestFile) -> None:
+    """the Ed25519 key is y = 1 (x = 0) with the sign bit of x set: RFC 8032 5.1.3 refuses it"""
+    ed25519_bad_key(f, ed25519_key(1, x_odd=1))
+
+
+for _order, _y in SMALL_ORDER.items():
+    vector(
+        functools.partial(lambda f, y: ed25519_bad_key(f, ed25519_key(y)), y=_y),
+        name=f"r24-ed25519-key-{_order}",
+        description=f"the Ed25519 key is the point of {_order.replace('-', ' ')} (y = {_y:#x}): anyone can "
+        "make a signature that verifies under a small-order key",
+    )
+
+
+@vector
+def r24_ed25519_key_identity_forged_signature(f: TestFile) -> None:
+    """the Ed25519 key is the identity point, and the signature is R = identity, S = 0: it verifies
+    under that key for any message (cofactorless equation: [0]B = R + [k]A), made without any
+    private key"""
+    ed25519_bad_key(f, ed25519_key(1))
+    f.out[len(f.out) - 64 :] = ed25519_key(1)[-32:] + bytes(32)
+
+
+@vector
+def r24_ecdsa_key_off_curve(f: TestFile) -> None:
+    """the P-256 key's point has its y coordinate plus one: not on the curve"""
+    from cryptography.hazmat.primitives import serialization
+
+    der = f.kit.keys.spki("ecdsa-p256-a")
+    point = (
+        f.kit.keys.private["ecdsa-p256-a"]
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    assert der.endswith(point)
+    y = (int.from_bytes(point[33:], "big") + 1) % (2**256)
+    f.header["meta"] = metadata({"name": "demo", "signed": True})
+    f.sign("ecdsa-p256-a", key=der[: -len(point)] + point[:33] + y.to_bytes(32, "big"))
+    f.seal(SIGNED)
+    f.expect_error("R24")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .kit import FIRST_DRAFT_LABEL, TEXT, TestFile, seeded, vector
+from .kit import FIRST_DRAFT_LABEL, TEXT, TestFile, commitment, seeded, vector
 
 
 @vector
@@ -105,6 +105,14 @@ def r16_mac_other_key(f: TestFile) -> None:
     """header MAC made under another data key"""
     f.write_header(mac_key=seeded(f.name, "other", 32))
     f.payload(b"x")
+    f.expect_error("R16")
+
+
+@vector
+def r16_commit_other_key(f: TestFile) -> None:
+    """the header's commit is that of another data key; the header MAC is valid under K"""
+    f.header["commit"] = commitment(seeded(f.name, "other", 32))
+    f.seal(TEXT[:40])
     f.expect_error("R16")
 
 

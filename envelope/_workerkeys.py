@@ -1,0 +1,122 @@
+"""Keys on workers: what of a key may travel in a pickled task (a Dask graph), and how a worker
+loads the key a task names. Public keys travel as PEM; a private key travels only as a path or the
+name of an environment variable, and each process loads it once per version (docs/REMOTE.md, "Keys
+on workers"). The ``envelope::`` filesystem and ``envelope.dask`` both follow these rules."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import UsageError
+from .keys import load_private_key, parse_private_key, public_key_pem
+
+__all__ = ["KEY_IN_GRAPH", "load_identities", "looks_like_key_text", "portable_identity", "portable_recipients"]
+
+KEY_IN_GRAPH = (
+    "this envelope filesystem holds private key material, which is never pickled (a Dask task graph "
+    "would carry it in the clear): give identity as a path that the workers can read, or "
+    "identity_env as the name of an environment variable they have"
+)
+
+
+def looks_like_key_text(value: str) -> bool:
+    # A str is a path (the SDK's rule); this only keeps key text passed by mistake from being
+    # pickled into a task graph, or tried as a file name: paths hold neither newlines nor PEM armour.
+    return "\n" in value or "-----" in value or value.lstrip().startswith("ssh-")
+
+
+def _as_items(value: Any) -> list[Any]:
+    if isinstance(value, (str, bytes, bytearray, os.PathLike)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def portable_identity(value: Any) -> Any:
+    """What of an identity option may be pickled: paths, and identity objects that are neither RSA
+    private keys nor hold one (a KMS identity holds a reference)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from .recipients import RsaIdentity
+
+    for item in _as_items(value):
+        if isinstance(item, (bytes, bytearray, rsa.RSAPrivateKey, RsaIdentity)):
+            raise UsageError(KEY_IN_GRAPH)
+        if isinstance(item, str) and looks_like_key_text(item):
+            raise UsageError(KEY_IN_GRAPH)
+    return value
+
+
+def portable_recipients(value: Any) -> Any:
+    """Public keys travel as PEM (key objects do not pickle)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from .recipients import RsaRecipient
+
+    def portable(item: Any) -> Any:
+        if isinstance(item, rsa.RSAPublicKey):
+            return public_key_pem(item)
+        if isinstance(item, RsaRecipient):
+            return public_key_pem(item.public_key)
+        return item
+
+    items = [portable(item) for item in _as_items(value)]
+    return items
+
+
+def load_identities(identity: Any, identity_env: str | None) -> list[Any]:
+    """The identities to open files with. Keys named by a path or an environment variable are
+    loaded once per process and version (a Dask worker opening many files loads its key once; a
+    key file that changes is loaded again): loading checks the key's numbers, which costs more
+    than opening a small file."""
+    found: list[Any] = []
+    if identity_env is not None:
+        text = os.environ.get(identity_env)
+        if not text:
+            raise UsageError(f"the environment variable {identity_env} (identity_env) is not set")
+        # The key itself (PEM): a path goes in identity=.
+        token = ("env", hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest())
+        found.append(_loaded_once(token, lambda: parse_private_key(text)))
+    if identity is not None:
+        for item in _as_items(identity):
+            if isinstance(item, str) and looks_like_key_text(item):
+                raise UsageError(
+                    "identity takes a key file's path or a key object, not key text: "
+                    "load it with envelope.parse_private_key"
+                )
+            found.append(_key_file(item) if isinstance(item, (str, os.PathLike)) else item)
+    if not found:
+        raise UsageError(
+            "opening an envelope:: file needs a private key: envelope={'identity': key or key path} "
+            "or envelope={'identity_env': 'VARIABLE'}"
+        )
+    return found
+
+
+_LOADED_KEYS: dict[tuple[Any, ...], Any] = {}  # (where a key came from, its version) -> the key
+_LOADED_KEYS_LOCK = threading.Lock()
+_LOADED_KEYS_MAX = 16
+
+
+def _key_file(path: str | os.PathLike[str]) -> Any:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return load_private_key(path)  # which says what is wrong with the path
+    token = ("file", os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    return _loaded_once(token, lambda: load_private_key(path))
+
+
+def _loaded_once(token: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    with _LOADED_KEYS_LOCK:
+        key = _LOADED_KEYS.get(token)
+    if key is None:
+        key = load()
+        with _LOADED_KEYS_LOCK:
+            if len(_LOADED_KEYS) >= _LOADED_KEYS_MAX:
+                _LOADED_KEYS.clear()
+            _LOADED_KEYS[token] = key
+    return key
