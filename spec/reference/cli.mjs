@@ -29,7 +29,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const defineKey = (obj, key, value) =>
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 // An object with exactly one key beginning with `$` is always a tag; a map whose only key begins
-// with `$` is written {"$map": {...}} (spec/vectors/README.md).
+// with `$` is written {"$map": {...}}, and only such a map (spec/vectors/README.md).
 const TAGS = ['$int', '$float', '$bin', '$map'];
 const tagOf = (v) => {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
@@ -77,6 +77,10 @@ export function fromTagged(v) {
   }
   const inner = tag === '$map' ? v.$map : v;
   if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) throw new UsageError('tagged JSON: bad $map');
+  // Only a map whose one key begins with `$` is wrapped: any other $map is refused.
+  if (tag === '$map' && (Object.keys(inner).length !== 1 || !Object.keys(inner)[0].startsWith('$'))) {
+    throw new UsageError('tagged JSON: a $map must hold exactly one key, beginning with $');
+  }
   const out = {};
   for (const [k, x] of Object.entries(inner)) defineKey(out, k, fromTagged(x));
   return out;

@@ -52,10 +52,12 @@ const MAX_RSA_BITS = 16384;
 const RSA_TYPE = 'rsa-oaep-sha256';
 const OAEP_LABEL = Buffer.alloc(0); // §4.1: the empty label (what KMS and HSMs accept)
 const HKDF_INFO = Buffer.from('envelope v1 header', 'ascii');
+const COMMIT_INFO = Buffer.from('envelope v1 key commitment', 'ascii');
+const COMMIT_LEN = 32;
 const FERNET_VERSION = 0x80;
 const MIN_TOKEN = 73; // token_len(0)
 const DEFAULT_CHUNK = 1_048_576; // §7.1: writers SHOULD use 1 MiB
-// R15 and R16 must be indistinguishable (§4.1 rule 4).
+// R15 and R16 (a wrong commitment or a wrong MAC) must be indistinguishable (§4.1 rule 4, §6).
 const HEADER_AUTH_FAILED = 'header authentication failed';
 const PAYLOAD_AUTH_FAILED = 'payload authentication failed';
 
@@ -76,7 +78,12 @@ const isInt = (v) => Number.isSafeInteger(v) || typeof v === 'bigint';
 const setKey = (obj, key, value) =>
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 
-function decodeStrict(buf, maxDepth, DepthError) {
+/**
+ * Decodes exactly one object from `buf` (R5 rules). With `entries` (an array), a root map also
+ * reports each of its entries as { key, start, end }: the bytes `buf[start:end]` hold the entry's
+ * key and value exactly as encoded (§8.3's signed header is cut from them, never re-encoded).
+ */
+function decodeStrict(buf, maxDepth, DepthError, entries = null) {
   let pos = 0;
   const need = (n) => {
     if (n > buf.length - pos) throw new MalformedError('truncated MessagePack data');
@@ -91,7 +98,9 @@ function decodeStrict(buf, maxDepth, DepthError) {
     }
   };
   const stack = []; // open containers: { out, left, isMap, key }
+  let keyStart = 0; // where the root map's current entry begins
   for (;;) {
+    const start = pos;
     const t = uint(1);
     let value, kind = null, count = 0;
     if (t <= 0x7f) value = t;
@@ -144,8 +153,10 @@ function decodeStrict(buf, maxDepth, DepthError) {
         if (typeof value !== 'string') throw new MalformedError('map key is not a string');
         if (Object.hasOwn(top.out, value)) throw new MalformedError('duplicate map key');
         top.key = value;
+        if (stack.length === 1) keyStart = start; // a root map's key: a str, so it began in this step
         break;
       }
+      if (top.isMap && entries && stack.length === 1) entries.push({ key: top.key, start: keyStart, end: pos });
       if (top.isMap) { setKey(top.out, top.key, value); top.key = undefined; } else top.out.push(value);
       if (--top.left > 0) break;
       stack.pop();
@@ -260,6 +271,8 @@ function loadPrivate(pem) {
 
 const hmac = (key, ...data) => { const h = crypto.createHmac('sha256', key); data.forEach((d) => h.update(d)); return h.digest(); };
 const headerMacKey = (K) => Buffer.from(crypto.hkdfSync('sha256', K, Buffer.alloc(0), HKDF_INFO, 32));
+/** §6: the commitment to K that the header's `commit` holds. */
+const keyCommitment = (K) => Buffer.from(crypto.hkdfSync('sha256', K, Buffer.alloc(0), COMMIT_INFO, COMMIT_LEN));
 const u64be = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(v)); return b; };
 
 function fernetEncrypt(K, message, timestamp) {
@@ -374,16 +387,55 @@ function spkiOf(k) {
 }
 const bigIntOf = (bytes) => BigInt(`0x${bytes.toString('hex')}`);
 
+// §8.1: an Ed25519 key must be a valid point (RFC 8032 section 5.1.3) that is not of small order.
+// This is validation of public data, so plain BigInt arithmetic (not constant time) is fine.
+const ED_P = 2n ** 255n - 19n;
+const edMod = (a) => ((a % ED_P) + ED_P) % ED_P;
+const edPow = (b, e) => {
+  let r = 1n;
+  for (b = edMod(b); e > 0n; e >>= 1n, b = (b * b) % ED_P) if (e & 1n) r = (r * b) % ED_P;
+  return r;
+};
+const edInv = (a) => edPow(a, ED_P - 2n);
+const ED_D = edMod(-121665n * edInv(121666n));
+const ED_SQRT_M1 = edPow(2n, (ED_P - 1n) / 4n);
+/** RFC 8032 section 5.1.3: the point [x, y] that 32 bytes encode, or null (y >= p, no such x). */
+function ed25519Decode(bytes) {
+  const sign = bytes[31] >> 7;
+  const y = BigInt(`0x${Buffer.from(bytes).reverse().toString('hex')}`) & ((1n << 255n) - 1n);
+  if (y >= ED_P) return null; // a second encoding of y - p
+  const y2 = (y * y) % ED_P;
+  const x2 = edMod((y2 - 1n) * edInv(ED_D * y2 + 1n)); // the denominator is never 0: d is not a square
+  let x = edPow(x2, (ED_P + 3n) / 8n);
+  if ((x * x) % ED_P !== x2) x = (x * ED_SQRT_M1) % ED_P;
+  if ((x * x) % ED_P !== x2) return null; // x² has no square root: not a curve point
+  if (x === 0n && sign === 1) return null;
+  if (Number(x & 1n) !== sign) x = ED_P - x;
+  return [x, y];
+}
+/** The complete twisted Edwards addition (a = -1), affine. */
+function edAdd([x1, y1], [x2, y2]) {
+  const t = (((((ED_D * x1) % ED_P) * x2) % ED_P) * y1 * y2) % ED_P;
+  return [edMod((x1 * y2 + y1 * x2) * edInv(1n + t)), edMod((y1 * y2 + x1 * x2) * edInv(edMod(1n - t)))];
+}
+/** §8.1 (R24): `raw` (32 bytes) encodes y < p, a curve point, and [8]P is not the identity (0, 1). */
+function validEd25519(raw) {
+  let P = ed25519Decode(raw);
+  if (!P) return false;
+  for (let i = 0; i < 3; i++) P = edAdd(P, P);
+  return !(P[0] === 0n && P[1] === 1n);
+}
+
 /**
- * §8.2. `publicKey(der)` returns { spki, verify(tbs, sig) } for a public key of the scheme's kind
- * (spki: its DER in the form this implementation writes) or null; `sign(key, tbs)` signs.
+ * §8.2. `publicKey(der)` returns { spki, verify(tbs, sig) } for a valid public key of the scheme's
+ * kind (§8.1; spki: its DER in the form this implementation writes) or null; `sign(key, tbs)` signs.
  */
 const SCHEMES = new Map([
   ['ed25519', {
     signatureLength: 64,
     publicKey(der) {
       const k = nodePublicKey(der);
-      if (!k || !isEd25519(k)) return null;
+      if (!k || !isEd25519(k) || !validEd25519(Buffer.from(k.export({ format: 'jwk' }).x, 'base64url'))) return null;
       // OpenSSL refuses a non-canonical S (S >= L), the strict verification §8.2 asks for.
       return { spki: spkiOf(k), verify: (tbs, sig) => sig.length === 64 && crypto.verify(null, tbs, k, sig) };
     },
@@ -392,6 +444,8 @@ const SCHEMES = new Map([
   ['ecdsa-p256-sha256', {
     signatureLength: 64,
     publicKey(der) {
+      // node:crypto (OpenSSL) refuses a point that is not on P-256 or has a coordinate >= p, and
+      // the uncompressed form cannot encode the point at infinity (§8.1; test/signer-keys.test.mjs checks it).
       const k = nodePublicKey(der);
       if (!k || !isP256(k)) return null;
       return {
@@ -468,20 +522,21 @@ function parseSigner(s) {
   const scheme = SCHEMES.get(s.alg);
   if (!scheme) throw new UnsupportedError('unsupported signature algorithm'); // R25
   const k = scheme.publicKey(s.key);
-  // The key must be the DER this implementation writes for it (for P-256: the uncompressed point),
-  // so that one key has one key id.
-  if (!k || !k.spki.equals(s.key)) throw new MalformedError('signer key is not a public key of its algorithm');
+  // The key must be valid (checked now, before any signature: R24, never R27) and be the DER this
+  // implementation writes for it (for P-256: the uncompressed point), so that one key has one key id.
+  if (!k || !k.spki.equals(s.key)) throw new MalformedError('signer key is not a valid public key of its algorithm');
   return { alg: s.alg, kid: s.kid, key: s.key, scheme, verify: k.verify };
 }
 
+/**
+ * §8.3: the signed header H, every top-level entry but `recipients`, in file order, each as its key
+ * and value bytes exactly as they are in `headerBytes` (`entries` from decodeStrict).
+ */
+const signedHeader = (headerBytes, entries) =>
+  Buffer.concat(entries.filter((e) => e.key !== 'recipients').map((e) => headerBytes.subarray(e.start, e.end)));
+
 /** §8.3: the bytes a signature covers. */
-function signatureInput(chunkSize, meta, critical, alg, key, n, tagsDigest) {
-  const parts = [TBS_LABEL, u32be(chunkSize), u32be(meta.length), meta, u32be(critical.length)];
-  for (const name of critical) { const b = Buffer.from(name, 'utf8'); parts.push(u32be(b.length), b); }
-  const a = Buffer.from(alg, 'utf8');
-  parts.push(u32be(a.length), a, u32be(key.length), key, u64be(n), tagsDigest);
-  return Buffer.concat(parts);
-}
+const signatureInput = (H, n, tagsDigest) => Buffer.concat([TBS_LABEL, u32be(H.length), H, u64be(n), tagsDigest]);
 
 // ---------------------------------------------------------------------------------------------
 // seal (§7, §8, §10)
@@ -520,11 +575,10 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
       { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, K);
     return new Map([['type', RSA_TYPE], ['kid', kid], ['key', wrapped]]); // §4.1 key order
   });
-  // §3.1 canonical top-level order: chunk_size, recipients, meta, then critical and signer.
-  const fields = new Map([['chunk_size', chunkSize], ['recipients', entries], ['meta', meta]]);
-  const critical = [SIGNATURE_EXTENSION];
+  // §3.1 canonical top-level order: chunk_size, recipients, meta, commit, then critical and signer.
+  const fields = new Map([['chunk_size', chunkSize], ['recipients', entries], ['meta', meta], ['commit', keyCommitment(K)]]);
   if (signer) {
-    fields.set('critical', critical);
+    fields.set('critical', [SIGNATURE_EXTENSION]);
     fields.set('signer', new Map([['alg', signer.alg], ['kid', sha256(signer.spki)], ['key', signer.spki]])); // §8.1 order
   }
   const header = encodeCanonical(fields);
@@ -547,8 +601,10 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
     parts.push(token);
     tags.push(token.subarray(token.length - MAC_LEN));
   }
-  if (signer) { // §8.3 footer: the tags, then the signature over tbs
-    const tbs = signatureInput(chunkSize, meta, critical, signer.alg, signer.spki, n, sha256(...tags));
+  if (signer) { // §8.3 footer: the tags, then the signature over tbs, whose H is cut from the header's bytes
+    const entries = [];
+    decodeStrict(header, MAX_HEADER_DEPTH, MalformedError, entries);
+    const tbs = signatureInput(signedHeader(header, entries), n, sha256(...tags));
     parts.push(...tags, signer.sign(tbs));
   }
   return Buffer.concat(parts);
@@ -560,14 +616,16 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
 /** Parses and validates the header bytes (R5-R12, R24, R25); no key is needed. */
 function parseHeader(headerBytes) {
   // §3.1 (R5)
-  const header = decodeStrict(headerBytes, MAX_HEADER_DEPTH, MalformedError);
+  const entries = [];
+  const header = decodeStrict(headerBytes, MAX_HEADER_DEPTH, MalformedError, entries);
   if (!isMap(header)) throw new MalformedError('header is not a map');
 
   // §3.2 required fields and types (R6)
-  const { chunk_size: chunkSize, recipients, meta } = header;
+  const { chunk_size: chunkSize, recipients, meta, commit } = header;
   if (!isInt(chunkSize)) throw new MalformedError('chunk_size missing or not an integer');
   if (!Array.isArray(recipients)) throw new MalformedError('recipients missing or not an array');
   if (!Buffer.isBuffer(meta)) throw new MalformedError('meta missing or not bin');
+  if (!Buffer.isBuffer(commit) || commit.length !== COMMIT_LEN) throw new MalformedError('commit missing or not a 32-byte bin');
   const critical = Object.hasOwn(header, 'critical') ? header.critical : [];
   if (!(Array.isArray(critical) && critical.every((c) => typeof c === 'string'))) {
     throw new MalformedError('critical is not an array of strings');
@@ -605,13 +663,13 @@ function parseHeader(headerBytes) {
   // §8.1 (R24, R25): `signature` in critical and a `signer` key go together.
   const signed = critical.includes(SIGNATURE_EXTENSION);
   if (signed !== Object.hasOwn(header, 'signer')) throw new MalformedError('signer and the signature extension must come together');
-  const signer = signed ? parseSigner(header.signer) : null;
+  const signer = signed ? { ...parseSigner(header.signer), H: signedHeader(headerBytes, entries) } : null;
 
-  return { chunkSize: Number(chunkSize), rsaEntries, meta, metadata, critical, signer };
+  return { chunkSize: Number(chunkSize), rsaEntries, meta, commit, metadata, critical, signer };
 }
 
-/** §4.1 rules 2-4 and §6: the data key K, once the header MAC verified (R13-R16). */
-function authenticateHeader(keys, rsaEntries, prefixAndHeader, mac) {
+/** §4.1 rules 2-4 and §6: the data key K, once its commitment and the header MAC verified (R13-R16). */
+function authenticateHeader(keys, rsaEntries, commit, prefixAndHeader, mac) {
   // Find the entry by key id, no trial decryption; the first key (in the caller's order) that matches.
   let match;
   for (const k of keys) {
@@ -622,7 +680,7 @@ function authenticateHeader(keys, rsaEntries, prefixAndHeader, mac) {
   if (match.entry.key.length !== match.modulusBytes) throw new MalformedError('wrapped key length does not match the key'); // R14
 
   // R15/R16: an unwrap failure continues with a random key so that it fails exactly (same class,
-  // message and code path) as a header MAC mismatch.
+  // message and code path) as a header MAC mismatch; a wrong commitment fails as one too (§6).
   let K, unwrapped = false;
   try {
     K = crypto.privateDecrypt({ key: match.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING,
@@ -630,8 +688,10 @@ function authenticateHeader(keys, rsaEntries, prefixAndHeader, mac) {
     unwrapped = K.length === 32;
   } catch { /* handled below */ }
   if (!unwrapped) K = crypto.randomBytes(32);
+  // Both comparisons always run, in constant time; neither result is reported apart (§6).
+  const commitOk = crypto.timingSafeEqual(keyCommitment(K), commit);
   const macOk = crypto.timingSafeEqual(hmac(headerMacKey(K), prefixAndHeader), mac);
-  if (!(macOk && unwrapped)) throw new AuthenticationError(HEADER_AUTH_FAILED);
+  if (!(commitOk && macOk && unwrapped)) throw new AuthenticationError(HEADER_AUTH_FAILED);
   return K;
 }
 
@@ -664,7 +724,9 @@ class Reader {
     this.state = 'prefix';
     this.header = null; // parseHeader's result, once authenticated (or parsed, keyless)
     this.n = 0; // tokens read
-    this.tagsHash = crypto.createHash('sha256');
+    this.tagsHash = crypto.createHash('sha256'); // the tokens' tags
+    this.footerHash = crypto.createHash('sha256'); // the footer's tags
+    this.footerTags = 0; // footer tags hashed
   }
 
   /** Consumes `data`; returns the chunks it verified (possibly none). */
@@ -712,7 +774,7 @@ class Reader {
             throw new SignerError('the file is signed by a key that is not trusted'); // R28
           }
         }
-        if (this.keys) this.K = authenticateHeader(this.keys, header.rsaEntries, Buffer.concat([this.prefix, headerBytes]), mac);
+        if (this.keys) this.K = authenticateHeader(this.keys, header.rsaEntries, header.commit, Buffer.concat([this.prefix, headerBytes]), mac);
         this.header = header;
         this.T = tokenLen(header.chunkSize);
         this.state = 'token-start';
@@ -741,19 +803,25 @@ class Reader {
         this.state = !this.final ? 'token-start' : this.header.signer ? 'footer' : 'end';
         return true;
       }
-      case 'footer': { // §8.3
-        const { signer, chunkSize, meta, critical } = this.header;
-        const footerLen = MAC_LEN * this.n + signer.scheme.signatureLength;
-        if (this.size < footerLen) return false; // else R26 at the end
-        const footer = this.take(footerLen);
+      case 'footer': { // §8.3: the footer's n tags, hashed as they arrive (its "Memory" paragraph)
+        const count = Math.min(this.n - this.footerTags, Math.floor(this.size / MAC_LEN));
+        if (count > 0) { this.footerHash.update(this.take(count * MAC_LEN)); this.footerTags += count; }
+        if (this.footerTags < this.n) return false; // else R26 at the end
+        this.state = 'signature';
+        return true;
+      }
+      case 'signature': { // §8.3 steps 2 and 3
+        const { signer } = this.header;
+        if (this.size < signer.scheme.signatureLength) return false; // else R26 at the end
+        const signature = this.take(signer.scheme.signatureLength);
         const tagsDigest = this.tagsHash.digest();
         // Step 2 (R27): the footer's tags are the tokens' tags. Comparing digests keeps memory
         // constant however many tokens there are; SHA-256 makes it the same check.
-        if (!crypto.timingSafeEqual(sha256(footer.subarray(0, MAC_LEN * this.n)), tagsDigest)) {
+        if (!crypto.timingSafeEqual(this.footerHash.digest(), tagsDigest)) {
           throw new SignatureError('signature footer does not match the payload');
         }
-        const tbs = signatureInput(chunkSize, meta, critical, signer.alg, signer.key, this.n, tagsDigest);
-        if (!signer.verify(tbs, footer.subarray(MAC_LEN * this.n))) throw new SignatureError('signature does not verify'); // R27
+        const tbs = signatureInput(signer.H, this.n, tagsDigest);
+        if (!signer.verify(tbs, signature)) throw new SignatureError('signature does not verify'); // R27
         this.state = 'end';
         return true;
       }
@@ -777,7 +845,8 @@ class Reader {
       case 'token':
         if (this.n === 0 && this.size === 0) throw new AuthenticationError('payload has no token'); // R17
         throw new AuthenticationError('payload is truncated'); // R18
-      case 'footer': throw new SignatureError('signature footer is truncated'); // R26
+      case 'footer':
+      case 'signature': throw new SignatureError('signature footer is truncated'); // R26
       default: break;
     }
     const s = this.header.signer;
@@ -820,8 +889,9 @@ export function open(sealed, privateKeyPems, { signedBy } = {}) {
 
 /**
  * Checks a signed file's signature without a private key (§8.3: "anyone else can check steps 1 to
- * 3"): the metadata, chunk size, chunk count and token tags are the signer's. It cannot tell whether
- * the token bodies are intact (that needs K). An unsigned file is a SignerError.
+ * 3"): every header entry but the recipients (chunk size, metadata, key commitment, critical, signer,
+ * unknown keys), the chunk count and the token tags are the signer's. It cannot tell whether the
+ * token bodies are intact (that needs K). An unsigned file is a SignerError.
  * @returns {{algorithm: string, keyId: string, publicKey: Buffer}}
  */
 export function checkSignature(sealed, { signedBy } = {}) {
@@ -832,7 +902,8 @@ export function checkSignature(sealed, { signedBy } = {}) {
 
 /**
  * A sequential reader (§7.4) over `source`, an async iterable (a Node Readable) or iterable of
- * Buffers: it never needs the file length nor more than one token in memory. Iterate it once:
+ * Buffers: it never needs the file length nor more than one token in memory (the footer's tags are
+ * hashed as they pass, §8.3). Iterate it once:
  *
  *     const stream = openStream(fs.createReadStream(path), [pem], { signedBy: [signerPem] });
  *     for await (const chunk of stream) output.write(chunk);

@@ -75,6 +75,8 @@ export const prefixFor = (headerLen, version = 1) => {
 };
 export const headerMac = (K, prefixAndHeader) =>
   hmac(Buffer.from(crypto.hkdfSync('sha256', K, Buffer.alloc(0), 'envelope v1 header', 32)), prefixAndHeader);
+/** §6: the header's `commit` for data key K. */
+export const commitOf = (K) => Buffer.from(crypto.hkdfSync('sha256', K, Buffer.alloc(0), 'envelope v1 key commitment', 32));
 
 /** The standard recipient entry for `pub` wrapping K. */
 export const entryFor = (pub, K) => ({ type: 'rsa-oaep-sha256', kid: kidOf(pub), key: wrap(pub, K) });
@@ -85,10 +87,25 @@ export const entryFor = (pub, K) => ({ type: 'rsa-oaep-sha256', kid: kidOf(pub),
  * replaced to forge a bad one.
  */
 export function build({ K = crypto.randomBytes(32), header, headerBytes, tokens, version = 1, mac } = {}) {
-  const h = headerBytes ?? encodeMsgpack(header ?? { chunk_size: 16, recipients: [entryFor(A.pub, K)], meta: Buffer.of(0x80) });
+  const h = headerBytes ?? encodeMsgpack(header ?? { chunk_size: 16, recipients: [entryFor(A.pub, K)], meta: Buffer.of(0x80),
+    commit: commitOf(K) });
   const prefix = prefixFor(h.length, version);
   const toks = tokens ?? [libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)))];
   return Buffer.concat([prefix, h, mac ?? headerMac(K, Buffer.concat([prefix, h])), ...toks]);
+}
+
+/**
+ * Replaces the header of `file` (data key K) by `edit(header)`, a header object decoded and
+ * re-encoded with @msgpack/msgpack (which writes the canonical form for the types a header holds,
+ * so entries that `edit` leaves alone keep their bytes), and recomputes header_len and the header
+ * MAC: only the rule the edit breaks is broken. Everything after the old header MAC is kept.
+ */
+export function reheader(file, K, edit) {
+  const headerLen = file.readUInt32BE(9);
+  const header = decodeMsgpack(file.subarray(13, 13 + headerLen));
+  const h = encodeMsgpack(edit(header) ?? header);
+  const prefix = prefixFor(h.length, file[8]);
+  return Buffer.concat([prefix, h, headerMac(K, Buffer.concat([prefix, h])), file.subarray(13 + headerLen + 32)]);
 }
 
 /** Splits a sealed file into { prefix, header (decoded), headerLen, payloadStart, tokens }. */
@@ -153,16 +170,18 @@ export function signerKey(alg) {
     verify: (tbs, sig) => crypto.verify(ec ? 'sha256' : null, tbs, opts(publicKey), sig) };
 }
 
-/** §8.3 tbs, field by field. */
-export function tbsOf({ chunkSize, meta, critical, alg, key, tags }) {
-  const str = (s) => { const b = Buffer.from(s, 'utf8'); return [u32(b.length), b]; };
+/**
+ * §8.3 signed header H of a header object, as §8.3 says for a header in canonical form: each entry
+ * but `recipients`, its key then its value, encoded on its own (MessagePack is context free).
+ */
+export const signedHeaderOf = (header) =>
+  Buffer.concat(Object.entries(header).filter(([k]) => k !== 'recipients').flatMap(([k, v]) => [encodeMsgpack(k), encodeMsgpack(v)]));
+
+/** §8.3 tbs over a header object (or `H` given as bytes) and the tags. */
+export function tbsOf({ header, H = signedHeaderOf(header), tags }) {
   return Buffer.concat([
     Buffer.from('envelope v1 signature', 'ascii'), Buffer.of(0),
-    u32(chunkSize),
-    u32(meta.length), meta,
-    u32(critical.length), ...critical.flatMap(str),
-    ...str(alg),
-    u32(key.length), key,
+    u32(H.length), H,
     u64(tags.length),
     sha256(Buffer.concat(tags)),
   ]);
@@ -170,20 +189,25 @@ export function tbsOf({ chunkSize, meta, critical, alg, key, tags }) {
 
 export const tagOf = (token) => token.subarray(token.length - 32);
 
+const merged = (base, over) => {
+  const h = { ...base, ...over };
+  for (const k of Object.keys(h)) if (h[k] === undefined) delete h[k];
+  return h;
+};
+
 /**
  * A signed file built without the library under test. `over` is merged into the header (undefined
  * removes a key; `signer` may be replaced whole); `tokens` default to one empty final chunk. The
  * footer is `footerTags` (default: the tokens' tags) and `signature` (default: `signer` signs the
- * tbs of `tbs` merged over the header's values and `tbsTags`, default the footer tags).
+ * tbs over the header with `tbs` merged in (so the signature covers another header than the file's)
+ * and `tbsTags`, default the footer tags).
  */
 export function buildSigned({ K = crypto.randomBytes(32), signer, over = {}, tokens, footerTags, signature, tbs = {},
   tbsTags, footer, recipients } = {}) {
   const toks = tokens ?? [libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)))];
-  const header = { chunk_size: 16, recipients: recipients ?? [entryFor(A.pub, K)], meta: Buffer.of(0x80),
-    critical: ['signature'], signer: { alg: signer.alg, kid: signer.kid, key: signer.spki }, ...over };
-  for (const k of Object.keys(header)) if (header[k] === undefined) delete header[k];
+  const header = merged({ chunk_size: 16, recipients: recipients ?? [entryFor(A.pub, K)], meta: Buffer.of(0x80),
+    commit: commitOf(K), critical: ['signature'], signer: { alg: signer.alg, kid: signer.kid, key: signer.spki } }, over);
   const ftags = footerTags ?? toks.map(tagOf);
-  const sig = signature ?? signer.sign(tbsOf({ chunkSize: header.chunk_size, meta: header.meta,
-    critical: header.critical ?? [], alg: signer.alg, key: signer.spki, tags: tbsTags ?? ftags, ...tbs }));
+  const sig = signature ?? signer.sign(tbsOf({ header: merged(header, tbs), tags: tbsTags ?? ftags }));
   return build({ K, header, tokens: [...toks, ...(footer ?? [...ftags, sig])] });
 }

@@ -89,7 +89,8 @@ test('metadata round trip keeps every type distinct', () => {
 test('writer emits the canonical form of §3.1', () => {
   const sealed = seal(Buffer.alloc(10), [A.pub, B.pub], { chunkSize: 300, metadata: { k: [1, 'v'] } });
   const { header, headerBytes } = dissect(sealed);
-  assert.deepEqual(Object.keys(header), ['chunk_size', 'recipients', 'meta']);
+  assert.deepEqual(Object.keys(header), ['chunk_size', 'recipients', 'meta', 'commit']);
+  assert.equal(header.commit.length, 32);
   for (const e of header.recipients) assert.deepEqual(Object.keys(e), ['type', 'kid', 'key']);
   // @msgpack/msgpack writes shortest forms for these types: re-encoding must reproduce the bytes.
   assert.deepEqual(Buffer.from(msgpackEncode(header)), headerBytes);

@@ -8,13 +8,16 @@ import crypto from 'node:crypto';
 import { open, Float, MalformedError, UnsupportedError, LimitError, NoMatchingKeyError, AuthenticationError }
   from '../envelope.mjs';
 import { A, B, build, entryFor, kidOf, wrap, encodeMsgpack as mp, libraryToken, rawToken, chunkMessage, prefixFor,
-  DRAFT_LABEL, tokenLen } from './helpers.mjs';
+  DRAFT_LABEL, tokenLen, commitOf } from './helpers.mjs';
 
 const K = crypto.randomBytes(32);
 const entry = entryFor(A.pub, K);
 const EMPTY_META = Buffer.of(0x80);
+const COMMIT = commitOf(K);
 const final0 = libraryToken(K, chunkMessage(0, true, Buffer.alloc(0)));
 const OK = 'ok';
+// One message for R15 and R16 (a wrong commitment or header MAC): §4.1 rule 4, §6.
+const HEADER = /^header authentication failed$/;
 // Reader messages of the payload rules (§7.4): token checks, a stream cut short, bytes appended.
 const TOKEN = /^payload authentication failed$/;
 const CUT = /^payload is truncated$/;
@@ -24,7 +27,7 @@ const T16 = tokenLen(16); // 89: every non-final token of a chunk_size 16 file
 
 /** Header object in canonical key order with `over` merged in (undefined removes a key). */
 const hdr = (over = {}) => {
-  const h = { chunk_size: 16, recipients: [entry], meta: EMPTY_META, ...over };
+  const h = { chunk_size: 16, recipients: [entry], meta: EMPTY_META, commit: COMMIT, ...over };
   for (const k of Object.keys(h)) if (h[k] === undefined) delete h[k];
   return h;
 };
@@ -43,14 +46,15 @@ const cases = [
   ['valid multi-chunk file written with the fernet library', OK,
     file({}, { tokens: tokens(chunkMessage(0, false, ascii(16)), chunkMessage(1, false, ascii(16)), chunkMessage(2, true, ascii(5))) })],
   ['keys in non-canonical order, non-shortest ints', OK,
-    fileBytes(raw(0x83, str('meta'), 0xc4, 1, 0x80, str('recipients'), mp([entry]), str('chunk_size'), 0xce, 0, 0, 0, 16))],
+    fileBytes(raw(0x84, str('commit'), mp(COMMIT), str('meta'), 0xc4, 1, 0x80, str('recipients'), mp([entry]), str('chunk_size'),
+      0xce, 0, 0, 0, 16))],
   ['unknown top-level key is ignored', OK, file({ future: { a: [1, 2] } })],
   ['unknown key nested to the header limit (depth 16) is ignored', OK,
-    fileBytes(raw(0x84, mp(hdr()).subarray(1), str('deep'), Buffer.alloc(15, 0x91), 0xc0))],
+    fileBytes(raw(0x85, mp(hdr()).subarray(1), str('deep'), Buffer.alloc(15, 0x91), 0xc0))],
   ['R5 unknown key nested 17 deep', MalformedError,
-    fileBytes(raw(0x84, mp(hdr()).subarray(1), str('deep'), Buffer.alloc(16, 0x91), 0xc0))],
+    fileBytes(raw(0x85, mp(hdr()).subarray(1), str('deep'), Buffer.alloc(16, 0x91), 0xc0))],
   ['R5 unknown key nested 100000 deep (no stack overflow)', MalformedError,
-    fileBytes(raw(0x84, mp(hdr()).subarray(1), str('deep'), Buffer.alloc(99_999, 0x91), 0xc0))],
+    fileBytes(raw(0x85, mp(hdr()).subarray(1), str('deep'), Buffer.alloc(99_999, 0x91), 0xc0))],
   ['empty critical array', OK, file({ critical: [] })],
   ['unknown recipient type is skipped', OK, file({ recipients: [{ type: 'pq-kem', blob: 1 }, entry] })],
   ['64-byte unknown type', OK, file({ recipients: [{ type: 'x'.repeat(64) }, entry] })],
@@ -75,28 +79,35 @@ const cases = [
   ['R5 header shorter than its map', MalformedError, fileBytes(mp(hdr()).subarray(0, 40))],
   ['R5 header is an array', MalformedError, fileBytes(mp([16, [entry], EMPTY_META]))],
   ['R5 duplicate top-level key', MalformedError,
-    fileBytes(raw(0x84, mp(hdr()).subarray(1), str('meta'), 0xc4, 1, 0x80))],
+    fileBytes(raw(0x85, mp(hdr()).subarray(1), str('meta'), 0xc4, 1, 0x80))],
   ['R5 duplicate key inside a recipient entry', MalformedError,
-    fileBytes(raw(0x83, str('chunk_size'), 16, str('recipients'), 0x91, 0x84, mp(entry).subarray(1), str('kid'),
-      mp(entry.kid), str('meta'), 0xc4, 1, 0x80))],
-  ['R5 integer key', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), 1, 2))],
-  ['R5 bin key', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), 0xc4, 1, 0x61, 2))],
-  ['R5 invalid UTF-8 in a value', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), str('x'), 0xa2, 0xc3, 0x28))],
-  ['R5 invalid UTF-8 in a key', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), 0xa1, 0xff, 0xc0))],
-  ['R5 ext type (timestamp)', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), str('t'), mp(new Date(0))))],
-  ['R5 fixext 1', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), str('t'), 0xd4, 1, 0))],
-  ['R5 reserved byte 0xc1', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), str('t'), 0xc1))],
-  ['R5 array count beyond the header', MalformedError, fileBytes(raw(0x84, mp(hdr()).subarray(1), str('t'), 0xdd, 0xff, 0xff, 0xff, 0xff))],
+    fileBytes(raw(0x84, str('chunk_size'), 16, str('recipients'), 0x91, 0x84, mp(entry).subarray(1), str('kid'),
+      mp(entry.kid), str('meta'), 0xc4, 1, 0x80, str('commit'), mp(COMMIT)))],
+  ['R5 integer key', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), 1, 2))],
+  ['R5 bin key', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), 0xc4, 1, 0x61, 2))],
+  ['R5 invalid UTF-8 in a value', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), str('x'), 0xa2, 0xc3, 0x28))],
+  ['R5 invalid UTF-8 in a key', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), 0xa1, 0xff, 0xc0))],
+  ['R5 ext type (timestamp)', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), str('t'), mp(new Date(0))))],
+  ['R5 fixext 1', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), str('t'), 0xd4, 1, 0))],
+  ['R5 reserved byte 0xc1', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), str('t'), 0xc1))],
+  ['R5 array count beyond the header', MalformedError, fileBytes(raw(0x85, mp(hdr()).subarray(1), str('t'), 0xdd, 0xff, 0xff, 0xff, 0xff))],
 
   ['R6 chunk_size missing', MalformedError, file({ chunk_size: undefined })],
   ['R6 chunk_size a string', MalformedError, file({ chunk_size: '16' })],
   ['R6 chunk_size a float', MalformedError,
-    fileBytes(raw(0x83, str('chunk_size'), 0xcb, Buffer.from('4030000000000000', 'hex'), mp(hdr()).subarray(12)))],
+    fileBytes(raw(0x84, str('chunk_size'), 0xcb, Buffer.from('4030000000000000', 'hex'), mp(hdr()).subarray(12)))],
   ['R6 recipients missing', MalformedError, file({ recipients: undefined })],
   ['R6 recipients a map', MalformedError, file({ recipients: { a: entry } })],
   ['R6 meta missing', MalformedError, file({ meta: undefined })],
   ['R6 meta a str', MalformedError, file({ meta: '\u0080' })],
   ['R6 meta a map', MalformedError, file({ meta: {} })],
+  ['R6 commit missing', MalformedError, file({ commit: undefined })],
+  ['R6 commit of 31 bytes', MalformedError, file({ commit: COMMIT.subarray(1) })],
+  ['R6 commit of 33 bytes', MalformedError, file({ commit: raw(COMMIT, 0) })],
+  ['R6 commit empty', MalformedError, file({ commit: Buffer.alloc(0) })],
+  ['R6 commit a str of 32 bytes', MalformedError, file({ commit: 'x'.repeat(32) })],
+  ['R6 commit an array', MalformedError, file({ commit: [...COMMIT] })],
+  ['R6 commit nil', MalformedError, file({ commit: null })],
   ['R6 critical a str', MalformedError, file({ critical: 'x' })],
   ['R6 critical with an int', MalformedError, file({ critical: [1] })],
 
@@ -143,13 +154,20 @@ const cases = [
   ['R14 wrapped key one byte long', MalformedError, file({ recipients: [{ ...entry, key: raw(entry.key, 0) }] })],
   ['R14 wrapped key one byte short', MalformedError, file({ recipients: [{ ...entry, key: entry.key.subarray(1) }] })],
 
-  ['R15 OAEP yields 31 bytes', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, K.subarray(1)) }] })],
-  ['R15 OAEP yields 33 bytes', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, raw(K, 0)) }] })],
+  ['R15 OAEP yields 31 bytes', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, K.subarray(1)) }] }), HEADER],
+  ['R15 OAEP yields 33 bytes', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, raw(K, 0)) }] }), HEADER],
   ['R15 the first draft\'s OAEP label', AuthenticationError,
-    file({ recipients: [{ ...entry, key: wrap(A.pub, K, DRAFT_LABEL) }] })],
-  ['R15 wrong OAEP label', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, K, Buffer.from('x')) }] })],
-  ['R15 another data key', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, crypto.randomBytes(32)) }] })],
-  ['R16 header MAC mismatch', AuthenticationError, file({}, { mac: crypto.randomBytes(32) })],
+    file({ recipients: [{ ...entry, key: wrap(A.pub, K, DRAFT_LABEL) }] }), HEADER],
+  ['R15 wrong OAEP label', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, K, Buffer.from('x')) }] }), HEADER],
+  ['R15 another data key', AuthenticationError, file({ recipients: [{ ...entry, key: wrap(A.pub, crypto.randomBytes(32)) }] }), HEADER],
+  ['R16 header MAC mismatch', AuthenticationError, file({}, { mac: crypto.randomBytes(32) }), HEADER],
+  ['R16 commit of another key (the MAC is right)', AuthenticationError, file({ commit: commitOf(crypto.randomBytes(32)) }), HEADER],
+  ['R16 commit of K with one bit flipped', AuthenticationError,
+    file({ commit: (() => { const c = Buffer.from(COMMIT); c[31] ^= 0x80; return c; })() }), HEADER],
+  ['R16 commit is the header MAC key, not the commitment', AuthenticationError,
+    file({ commit: Buffer.from(crypto.hkdfSync('sha256', K, Buffer.alloc(0), 'envelope v1 header', 32)) }), HEADER],
+  ['R16 commit of the first half of K only', AuthenticationError,
+    file({ commit: commitOf(raw(K.subarray(0, 16), Buffer.alloc(16))) }), HEADER],
 
   ['R17 no token', AuthenticationError, file({}, { tokens: [] }), NO_TOKEN],
   ['R18 final token 72 bytes', AuthenticationError, file({}, { tokens: [final0.subarray(0, 72)] }), CUT],

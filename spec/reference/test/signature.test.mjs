@@ -9,7 +9,7 @@ import { seal, open, checkSignature, AuthenticationError, MalformedError, Unsupp
   SignerError, NoMatchingKeyError, InvalidKeyError, EnvelopeError } from '../envelope.mjs';
 import { A, B, build, entryFor, libraryToken, chunkMessage, signerKey, buildSigned, tbsOf, tagOf, withS, bigIntOf,
   bytes32, sha256, pem, dissect, tokenLen, encodeMsgpack, ALGORITHMS, SIGNATURE_LENGTH, P256_N, ED25519_L,
-  MLDSA65_SPKI_PREFIX, rsaKeyPair } from './helpers.mjs';
+  MLDSA65_SPKI_PREFIX, rsaKeyPair, commitOf, signedHeaderOf, reheader, unwrap } from './helpers.mjs';
 
 const K = crypto.randomBytes(32);
 const ascii = (n) => Buffer.alloc(n, 0x61);
@@ -20,8 +20,9 @@ const PLAINTEXT = ascii(37);
 const SIGNERS = Object.fromEntries(ALGORITHMS.map((alg) => [alg, signerKey(alg)]));
 const OTHER = Object.fromEntries(ALGORITHMS.map((alg) => [alg, signerKey(alg)]));
 const signed = (signer, opts = {}) => buildSigned({ K, signer, tokens: TOKENS, ...opts });
-const tbsFor = (signer, over = {}) => tbsOf({ chunkSize: 16, meta: Buffer.of(0x80), critical: ['signature'], alg: signer.alg,
-  key: signer.spki, tags: TOKENS.map(tagOf), ...over });
+/** The tbs of buildSigned's header for `signer` (recipients play no part in it). */
+const tbsFor = (signer) => tbsOf({ header: { chunk_size: 16, meta: Buffer.of(0x80), commit: commitOf(K), critical: ['signature'],
+  signer: { alg: signer.alg, kid: signer.kid, key: signer.spki } }, tags: TOKENS.map(tagOf) });
 const fails = (fn, cls, message) => assert.throws(fn, (e) => {
   assert.equal(e.constructor, cls, `${e.name}: ${e.message}`);
   if (message) assert.match(e.message, message);
@@ -50,8 +51,10 @@ for (const alg of ALGORITHMS) {
       const data = crypto.randomBytes(size);
       const meta = { model: 'm', n: size };
       const f = seal(data, [A.pub, B.pub], { chunkSize: 16, metadata: meta, signWith: s.priv });
-      const { header, payloadStart } = dissect(f);
-      assert.deepEqual(Object.keys(header), ['chunk_size', 'recipients', 'meta', 'critical', 'signer']);
+      const { header, headerBytes, payloadStart } = dissect(f);
+      assert.deepEqual(Object.keys(header), ['chunk_size', 'recipients', 'meta', 'commit', 'critical', 'signer']);
+      // §6: commit = HKDF(K, "envelope v1 key commitment"), for the K the recipients unwrap.
+      assert.deepEqual(Buffer.from(header.commit), commitOf(unwrap(B.priv, Buffer.from(header.recipients[1].key))));
       assert.deepEqual(header.critical, ['signature']);
       assert.deepEqual(Object.keys(header.signer), ['alg', 'kid', 'key']);
       assert.equal(header.signer.alg, alg);
@@ -68,8 +71,14 @@ for (const alg of ALGORITHMS) {
       }
       assert.deepEqual(f.subarray(tokensEnd, tokensEnd + 32 * n), Buffer.concat(tags));
       const sig = f.subarray(tokensEnd + 32 * n);
-      const tbs = tbsOf({ chunkSize: 16, meta: Buffer.from(header.meta), critical: ['signature'], alg, key: s.spki, tags });
-      assert.ok(s.verify(tbs, sig), 'the signature verifies over the tbs of §8.3');
+      // §8.3: for a canonical header, H is the header's bytes without the map prefix and the
+      // recipients entry; the same bytes as the entries encoded one by one.
+      // Map prefix 0x86 (1 byte), "chunk_size" 16 (12 bytes), "recipients" (11 bytes) and its array.
+      assert.equal(headerBytes[0], 0x86);
+      const recipientsEnd = 13 + 11 + encodeMsgpack(header.recipients).length;
+      const H = Buffer.concat([headerBytes.subarray(1, 13), headerBytes.subarray(recipientsEnd)]);
+      assert.deepEqual(H, signedHeaderOf(header));
+      assert.ok(s.verify(tbsOf({ H, tags }), sig), 'the signature verifies over the tbs of §8.3');
       const r = open(f, [B.priv], { signedBy: [s.pub] });
       assert.deepEqual([r.plaintext, r.metadata, r.signer.keyId], [data, meta, s.kid.toString('hex')]);
     }
@@ -221,12 +230,20 @@ for (const alg of ALGORITHMS) {
       signed(s, { footerTags: [tags[0], tags[2], tags[1]] })],
     ['the signature with one bit flipped', (() => { const f = signed(s); f[f.length - 7] ^= 0x10; return f; })()],
     ['signed by another key of the same algorithm', signed(s, { signature: OTHER[alg].sign(tbsFor(s)) })],
-    ['signed over another chunk size', signed(s, { tbs: { chunkSize: 17 } })],
+    ['signed over another chunk size', signed(s, { tbs: { chunk_size: 17 } })],
     ['signed over other metadata', signed(s, { tbs: { meta: encodeMsgpack({ a: 1 }) } })],
+    ['signed over another commitment', signed(s, { tbs: { commit: commitOf(crypto.randomBytes(32)) } })],
     ['signed over another critical list', signed(s, { tbs: { critical: [] } })],
-    ['signed over another algorithm name', signed(s, { tbs: { alg: `${alg}x` } })],
-    ['signed over another key', signed(s, { tbs: { key: OTHER[alg].spki } })],
-    ['signed over a chunk count one less', signed(s, { tbs: { tags: tags.slice(0, 2) } })],
+    ['signed over another algorithm name', signed(s, { tbs: { signer: { alg: `${alg}x`, kid: s.kid, key: s.spki } } })],
+    ['signed over another key', signed(s, { tbs: { signer: { alg, kid: s.kid, key: OTHER[alg].spki } } })],
+    ['signed over a signer map with an extra key', signed(s, { tbs: { signer: { alg, kid: s.kid, key: s.spki, x: 1 } } })],
+    ['signed over an unknown top-level key the file lacks', signed(s, { tbs: { future: 1 } })],
+    ['signed over a chunk count one less', signed(s, { tbsTags: tags.slice(0, 2) })],
+    ['signed over H with the recipients entry in it', signed(s, { signature: s.sign(tbsOf({
+      H: encodeMsgpack({ chunk_size: 16, recipients: [entryFor(A.pub, K)], meta: Buffer.of(0x80), commit: commitOf(K),
+        critical: ['signature'], signer: { alg, kid: s.kid, key: s.spki } }).subarray(1), tags })) })],
+    ['signed over the entries in another order', signed(s, { signature: s.sign(tbsOf({ header: { meta: Buffer.of(0x80),
+      chunk_size: 16, commit: commitOf(K), critical: ['signature'], signer: { alg, kid: s.kid, key: s.spki } }, tags })) })],
     ['a signature of zeros', signed(s, { signature: Buffer.alloc(SIGNATURE_LENGTH[alg]) })],
   ];
   for (const [name, f] of cases) {
@@ -313,13 +330,23 @@ test('signedBy: one key, one key id (a compressed P-256 PEM pins the same key); 
 // ---- a signed file under change: §10 rewrap keeps the signature; every edit of the rest breaks it
 
 test('a rewrap (new recipients, same K, same tokens and footer) keeps the signature valid (§10)', () => {
-  const f = signed(ml);
+  // The signer signed an unknown top-level key; a rewrap keeps it, byte for byte and in its place.
+  const f = signed(ml, { over: { future: 'an unknown key, signed' } });
   const { payloadStart } = dissect(f);
   const header = { chunk_size: 16, recipients: [entryFor(B.pub, K), entryFor(A.pub, K)], meta: Buffer.of(0x80),
-    critical: ['signature'], signer: { alg: ml.alg, kid: ml.kid, key: ml.spki }, added: 'an unknown key, not signed' };
+    commit: commitOf(K), critical: ['signature'], signer: { alg: ml.alg, kid: ml.kid, key: ml.spki },
+    future: 'an unknown key, signed' };
   const rewrapped = build({ K, header, tokens: [f.subarray(payloadStart)] });
   assert.equal(open(rewrapped, [B.priv], { signedBy: [ml.pub] }).signer.keyId, ml.kid.toString('hex'));
   assert.equal(checkSignature(rewrapped).keyId, ml.kid.toString('hex'));
+  // A rewrap that adds an unknown key (or drops one) changes H: the signature no longer verifies.
+  for (const future of ['added by the rewrap', undefined]) {
+    const h = { ...header, future };
+    if (future === undefined) delete h.future;
+    const edited = build({ K, header: h, tokens: [f.subarray(payloadStart)] });
+    fails(() => open(edited, [B.priv]), SignatureError);
+    fails(() => checkSignature(edited), SignatureError);
+  }
 });
 
 test('signed file: every single-byte change fails; in the footer as a signature error', () => {

@@ -6,7 +6,8 @@ import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { seal, open, openStream, AuthenticationError, SignatureError, SignerError, InvalidKeyError, MalformedError }
   from '../envelope.mjs';
-import { A, B, dissect, signerKey, tokenLen } from './helpers.mjs';
+import { A, B, dissect, signerKey, tokenLen, build, buildSigned, rawToken, chunkMessage }
+  from './helpers.mjs';
 
 const ed = signerKey('ed25519');
 const ml = signerKey('ml-dsa-65');
@@ -143,4 +144,47 @@ test('openStream takes iterables of Buffers, not a Buffer, and reads once', asyn
   for await (const c of stream) got.push(c);
   assert.equal(Buffer.concat(got).toString(), 'once');
   await assert.rejects(async () => { for await (const c of stream) got.push(c); }, TypeError);
+});
+
+// §7.4: a last token whose timestamp field is 0, or announces a length other than its own, makes a
+// sequential reader read a token of another length; it then reports R18, R19 or R20 (all
+// authentication errors with a payload message, never success and never a signature error).
+test('a last token with a wrong timestamp field fails as R18, R19 or R20, unsigned and signed', async () => {
+  const K = crypto.randomBytes(32);
+  const T = tokenLen(16); // 89
+  const allowed = /^(payload authentication failed|payload is truncated)$/;
+  // Last chunks of 5 bytes (a 73-byte token) and of 10 bytes (an 89-byte token, as long as T).
+  for (const last of [Buffer.alloc(5, 0x61), Buffer.alloc(10, 0x61)]) {
+    const own = tokenLen(last.length);
+    for (const timestamp of [0, own === T ? 73 : T, own + 16, 1]) {
+      const tokens = [rawToken(K, chunkMessage(0, false, Buffer.alloc(16, 0x61))), rawToken(K, chunkMessage(1, true, last), { timestamp })];
+      for (const file of [build({ K, tokens }), buildSigned({ K, signer: ed, tokens })]) {
+        for (const { error } of [await drain([file]), await drain(pieces(file, [7, 64]))]) {
+          assert.ok(error instanceof AuthenticationError && !(error instanceof SignatureError), `${own}/${timestamp}: ${error}`);
+          assert.match(error.message, allowed);
+        }
+        assert.throws(() => open(file, [A.priv]), (e) => e.constructor === AuthenticationError && allowed.test(e.message));
+      }
+    }
+  }
+});
+
+// §8.3 "Memory": the footer's tags are hashed as they arrive, so the footer may come in any pieces;
+// every cut and every changed byte of it still fails as R26 or R27.
+test('a footer read in pieces: cuts are R26, changed tags or signature R27', async () => {
+  const f = seal(crypto.randomBytes(40 * 16 + 3), [A.pub], { chunkSize: 16, signWith: ed.priv });
+  const footerStart = f.length - 41 * 32 - 64;
+  const { chunks, error } = await drain(pieces(f, [5, 32, 1, 100]));
+  assert.equal(error, null);
+  assert.equal(chunks.length, 41);
+  for (let len = footerStart; len < f.length; len += 13) {
+    const { error: e } = await drain(pieces(f.subarray(0, len), [5, 32, 1, 100]));
+    assert.ok(e instanceof SignatureError && /truncated/.test(e.message), `length ${len}: ${e}`);
+  }
+  for (let i = footerStart; i < f.length; i += 29) {
+    const bad = Buffer.from(f);
+    bad[i] ^= 0x20;
+    const { error: e } = await drain(pieces(bad, [3, 33]));
+    assert.ok(e instanceof SignatureError && /does not (match|verify)/.test(e.message), `offset ${i}: ${e}`);
+  }
 });
