@@ -470,3 +470,27 @@ def test_envelope_info_verify_refuses_a_url_that_changed_between_its_reads(alice
     status = info.main(["--json", "--verify", str(tmp_path / "alice.key"), url])
     record = json.loads(capsys.readouterr().out)["files"][0]
     assert status != 0 and "changed between two reads" in record["error"]["message"]
+
+
+def test_r24_ecdsa_keys_off_the_curve_or_with_a_coordinate_over_p(alice):
+    """FORMAT.md 8.1: a P-256 point must lie on the curve, each coordinate below p (one encoding)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    signer = ec.generate_private_key(ec.SECP256R1())
+    sealed = envelope.seal(DATA, alice.public_key(), sign_with=signer, chunk_size=1024)
+    der = signer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    p256 = 2**256 - 2**224 + 2**192 + 2**96 - 1
+    x, y = int.from_bytes(der[-64:-32], "big"), int.from_bytes(der[-32:], "big")
+    variants = {"y + 1": (x, y + 1), "x + p": (x + p256, y)}
+    for name, (vx, vy) in variants.items():
+        if vx >= 2**256 or vy >= 2**256:
+            continue  # no 32-byte encoding: the coordinate was too close to 2^256 for this case
+        bad = der[:-64] + vx.to_bytes(32, "big") + vy.to_bytes(32, "big")
+        entry = envelope._format.SignerEntry("ecdsa-p256-sha256", hashlib.sha256(bad).digest(), bad)
+        forged = rewritten(sealed, alice, lambda h, k, entry=entry: (dataclasses.replace(h, signer=entry), k))
+        with pytest.raises(envelope.MalformedError, match="signer's key"):
+            envelope.open(forged, alice)
+        with pytest.raises(envelope.MalformedError, match="signer's key"):
+            envelope.check_signature(forged)
