@@ -1,5 +1,5 @@
-"""What pyproject.toml declares about dependencies is what is tested: the core floors that
-tools/floors.sh installs are the ones users are promised (issue 17 item 14)."""
+"""What the project installs, and where: the core floors that tools/floors.sh tests are the ones
+pyproject.toml promises (issue 17 item 14), and the demo installs only what it needs (item 19)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,14 @@ def test_floors_txt_pins_every_core_dependency_at_its_declared_floor():
     assert {name: _release(version) for name, version in pins.items()} == declared
     floors_sh = (ROOT / "tools" / "floors.sh").read_text()
     assert f"CORE_DEPS=({' '.join(sorted(declared))})" in floors_sh  # the newest end upgrades the same set
+
+
+def test_the_demo_installs_keras_and_jax_only_in_its_own_environment():
+    """Issue 17 item 19: the demo installed every extra (TensorFlow and PyTorch among them, 3.2 GB)
+    into the test suite's .venv. It needs envelope, Keras and one backend; .ci/run checks the size."""
+    demo = (ROOT / "tools" / "demo.sh").read_text()
+    assert re.findall(r"^source tools/_venv\.sh (.*)$", demo, re.MULTILINE) == ['"keras" "jax[cpu]"']
+    assert 'ENVELOPE_VENV="${ENVELOPE_VENV:-$PWD/.venv-demo}"' in demo
+    assert "export KERAS_BACKEND=jax" in demo
+    test = (ROOT / "tools" / "test.sh").read_text()
+    assert "ENVELOPE_VENV" not in test  # the suite keeps .venv, with every extra
