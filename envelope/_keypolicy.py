@@ -15,7 +15,7 @@ import secrets
 from typing import TYPE_CHECKING, NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 
 from . import _keyformat
 from .errors import InvalidKeyError
@@ -85,12 +85,12 @@ def key_kind(key: object) -> str:
         ((ed448.Ed448PublicKey, ed448.Ed448PrivateKey), "Ed448"),
         ((x25519.X25519PublicKey, x25519.X25519PrivateKey), "X25519"),
         ((x448.X448PublicKey, x448.X448PrivateKey), "X448"),
-        ((dsa.DSAPublicKey, dsa.DSAPrivateKey), "DSA"),
     ):
         if isinstance(key, kinds):
             return name
-    # Other kinds by their class name (cryptography deprecates its DH names; ML-DSA and ML-KEM are
-    # recent): DHPublicKey -> Diffie-Hellman, MLDSA65PublicKey -> ML-DSA-65.
+    # Other kinds by their class name: cryptography deprecates its DSA and DH names (touching
+    # dsa.DSAPublicKey warns from cryptography 51 on), and ML-DSA and ML-KEM are recent.
+    # DSAPublicKey -> DSA, DHPublicKey -> Diffie-Hellman, MLDSA65PublicKey -> ML-DSA-65.
     name = type(key).__name__.lstrip("_").removesuffix("PublicKey").removesuffix("PrivateKey")
     if name == "DH":
         return "Diffie-Hellman"
@@ -232,13 +232,21 @@ def is_probable_prime(n: int, rounds: int) -> bool:
 _RSA_PSS_OID = "1.2.840.113549.1.1.10"
 _RSA_PSS_OID_DER = bytes.fromhex("2a864886f70d01010a")  # the OID's content octets
 _PSS_REFUSED = "RSA-PSS keys are for signatures only; use an RSA (rsaEncryption) key"
+# DSA keys are refused by their algorithm identifier before cryptography loads them: from its
+# release 51 on, loading one warns (CryptographyDeprecationWarning), which would put lines of its own
+# before the CLI's one-line error.
+_DSA_OID = "1.2.840.10040.4.1"
+_DSA_OID_DER = bytes.fromhex("2a8648ce380401")
 
 
 def certificate_key(certificate: x509.Certificate) -> object:
     """The key of a certificate that may serve as a recipient: RSA (not RSA-PSS), valid now, and
     allowed to encipher keys when it says what it may do."""
-    if certificate.public_key_algorithm_oid.dotted_string == _RSA_PSS_OID:
+    algorithm = certificate.public_key_algorithm_oid.dotted_string
+    if algorithm == _RSA_PSS_OID:
         raise InvalidKeyError(_PSS_REFUSED)
+    if algorithm == _DSA_OID:
+        refuse_kind("DSA")
     try:
         key = certificate.public_key()
     except UnsupportedAlgorithm as exc:
@@ -281,9 +289,13 @@ def refuse_rsa_pss(data: bytes, *, private: bool) -> None:
 
     cryptography loads them as plain RSA keys, so read the algorithm identifier of the
     SubjectPublicKeyInfo or PKCS#8 structure. (An encrypted PKCS#8 file hides it; such a private key
-    could only open files sealed to the rsaEncryption form of the same public key.)
+    could only open files sealed to the rsaEncryption form of the same public key.) DSA keys are
+    refused here too, from the same identifier, so that cryptography never loads one (see _DSA_OID).
     """
     label = b"PRIVATE KEY" if private else b"PUBLIC KEY"
     der = _keyformat.pem_body(data, label) if b"-----BEGIN" in data else data
-    if der is not None and _keyformat.algorithm_oid(der, skip_version=private) == _RSA_PSS_OID_DER:
+    algorithm = None if der is None else _keyformat.algorithm_oid(der, skip_version=private)
+    if algorithm == _RSA_PSS_OID_DER:
         raise InvalidKeyError(_PSS_REFUSED)
+    if algorithm == _DSA_OID_DER:
+        refuse_kind("DSA")

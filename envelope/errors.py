@@ -82,11 +82,13 @@ class MissingDependencyError(EnvelopeError, ImportError):
 
 
 class UnsafeModelError(EnvelopeError):
-    """A sealed model would run code when loaded, or is not in the format its adapter expects.
+    """A sealed model would run code or read local files when loaded, or is not in the format its
+    adapter expects.
 
     Raised by the model adapters (``envelope.models``) before the framework parses the model: a
     TorchScript or legacy-format PyTorch file, a pickle that only a full unpickle can load, a
-    TensorFlow SavedModel opened without ``unsafe_trust_graph=True``. Sealing needs only public keys,
+    TensorFlow SavedModel opened without ``unsafe_trust_graph=True``, an ONNX model whose tensors
+    refer to external data files. Sealing needs only public keys,
     so a file that opens proves nothing about who made it.
     """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,9 @@ def test_star_import_shadows_neither_open_nor_inspect():
     assert callable(envelope.open) and callable(envelope.inspect)
 
 
+_EXTRAS_MODULES = {"fsspec", "s3fs", "dask", "distributed", "pyarrow"}
+
+
 def test_public_names_survive_submodule_imports():
     """A submodule named like a public function would replace it on the package (inspect did)."""
     import importlib
@@ -74,7 +78,14 @@ def test_public_names_survive_submodule_imports():
     import types
 
     for module in pkgutil.iter_modules(envelope.__path__):
-        importlib.import_module(f"envelope.{module.name}")
+        try:
+            importlib.import_module(f"envelope.{module.name}")
+        except (envelope.MissingDependencyError, ModuleNotFoundError) as exc:
+            # An install without the fsspec or dask extra (tools/floors.sh runs this test in one): the
+            # modules for those extras cannot be imported there. tools/test.sh installs every extra.
+            missing = getattr(exc, "name", None) or getattr(exc.__cause__, "name", None) or ""
+            if os.environ.get("ENVELOPE_REQUIRE_FRAMEWORKS") or missing.split(".")[0] not in _EXTRAS_MODULES:
+                raise
     assert not [name for name in envelope.__all__ if isinstance(getattr(envelope, name), types.ModuleType)]
     assert callable(envelope.inspect)
 

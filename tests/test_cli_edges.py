@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from cli_support import (
     run,
     run_in_pty,
 )
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ed25519
 from forge import chunk_message, fernet_token, forge
 
 import envelope
@@ -390,3 +393,18 @@ def test_the_open_progress_bar_counts_to_the_plaintext_size(tmp_path):
     assert streams.plaintext_size(str(sealed)) == envelope.inspect(sealed).plaintext_size_max
     assert 100_000 <= streams.plaintext_size(str(sealed)) < 100_016 < sealed.stat().st_size
     assert streams.plaintext_size(str(tmp_path / "missing.env")) is None
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "dsa"])
+def test_a_key_policy_refusal_is_one_line_whatever_warnings_show(kind: str, tmp_path: Path) -> None:
+    """Issue 17 item 14: with cryptography 51, a deprecation warning (three lines) came before the
+    one-line error for a non-RSA key. PYTHONWARNINGS=always shows any warning that is raised."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # making a DSA key warns in cryptography 51
+        key = ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else dsa.generate_private_key(1024)
+    public = tmp_path / "key.pub"
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    result = run(ENVELOPE, "seal", "-r", public, stdin=b"x", env={"PYTHONWARNINGS": "always"})
+    assert_error(result, 4, "keys cannot be recipients")

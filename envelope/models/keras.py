@@ -10,6 +10,9 @@ Keras' file-object entry points live in ``keras.src.saving.saving_lib`` (Keras >
 ``keras.saving.save_model``/``load_model`` refuse file objects, and ``ram://`` paths are copied to a
 temporary file on disk on load.
 
+``load`` refuses a Keras older than :data:`MIN_KERAS_VERSION` (or one of
+:data:`AFFECTED_KERAS_VERSIONS`), in which a crafted ``.keras`` file gets past ``safe_mode``.
+
 Keras runs on a backend it picks when first imported (``KERAS_BACKEND``: TensorFlow by default,
 PyTorch or JAX): ``save`` and ``load`` work on any of them, and record the backend in the metadata.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import re
 import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -53,9 +57,28 @@ from ._common import (
     sealed_model,
 )
 
-__all__ = ["MODEL_FORMAT", "SAVED_MODEL_FORMAT", "export_saved_model", "load", "load_saved_model", "save"]
+__all__ = [
+    "AFFECTED_KERAS_VERSIONS",
+    "MIN_KERAS_VERSION",
+    "MODEL_FORMAT",
+    "SAVED_MODEL_FORMAT",
+    "export_saved_model",
+    "load",
+    "load_saved_model",
+    "save",
+]
 
 MODEL_FORMAT = "keras-v3"  # the zip-based .keras format
+
+# A crafted .keras file gets past safe_mode in every Keras before 3.12.1: it runs code through its
+# config before 3.9.0 (CVE-2025-1550), writes files through keras.utils.get_file or turns unsafe
+# deserialization on before 3.11.0 (CVE-2025-8747, CVE-2025-9906), reads any local file as a
+# StringLookup vocabulary before 3.12.0 (CVE-2025-12058), and before 3.12.1 loads an outside
+# SavedModel's graph through a TFSMLayer and reads local files through HDF5 external datasets in its
+# weights. 3.13.0 and 3.13.1 came out without the 3.12.1 fixes (3.13.2 has them). spec/SECURITY.md
+# lists the sources; the keras and tensorflow extras require the same.
+MIN_KERAS_VERSION = (3, 12, 1)
+AFFECTED_KERAS_VERSIONS = frozenset({(3, 13, 0), (3, 13, 1)})
 
 
 _BACKENDS = ("tensorflow", "torch", "jax")
@@ -127,8 +150,13 @@ def load(
     signed_by: SignedBy | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Open a sealed Keras model and rebuild it in memory. Options pass through to Keras."""
+    """Open a sealed Keras model and rebuild it in memory. Options pass through to Keras.
+
+    Raises :class:`~envelope.MissingDependencyError`, before reading ``source``, when the installed
+    Keras is one whose ``safe_mode`` a crafted file gets past (see :data:`MIN_KERAS_VERSION`).
+    """
     saving_lib = _saving_lib()
+    _check_keras_version(str(_keras().__version__))
     with opened_model(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
         check_framework(reader.metadata, "keras", [MODEL_FORMAT])
         import zipfile
@@ -140,6 +168,19 @@ def load(
             return saving_lib.load_model(
                 reader, custom_objects=dict(custom_objects or {}), compile=compile, safe_mode=safe_mode
             )
+
+
+def _check_keras_version(version: str) -> None:
+    """Refuse a Keras whose ``safe_mode`` a crafted file gets past (see :data:`MIN_KERAS_VERSION`)."""
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    release = (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
+    if release is None or release < MIN_KERAS_VERSION or release in AFFECTED_KERAS_VERSIONS:
+        floor = ".".join(map(str, MIN_KERAS_VERSION))
+        raise MissingDependencyError(
+            f"loading needs Keras {floor} or later, and not 3.13.0 or 3.13.1 (in earlier versions a crafted "
+            f"file gets past safe_mode: CVE-2025-1550, CVE-2025-12058 and others), and {version!r} is installed: "
+            f"{install_hint('keras')}"
+        )
 
 
 # --- TensorFlow SavedModel exports (for serving) --------------------------------------------

@@ -87,8 +87,8 @@ def test_envelope_info_imports_no_framework(alice, tmp_path):
 
 
 def test_extras_keras_alone_tensorflow_apart_and_all_of_them():
-    """Keras runs on PyTorch too, so the keras extra does not force TensorFlow; all still has it, which
-    tools/test.sh and tools/demo.sh rely on."""
+    """Keras runs on PyTorch and JAX too, so the keras extra does not force TensorFlow (tools/demo.sh
+    installs it with JAX alone); all still has it, which tools/test.sh relies on."""
     tomllib = pytest.importorskip("tomllib")
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     extras = pyproject["project"]["optional-dependencies"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -194,6 +195,59 @@ def test_saved_model_archive_with_escaping_names_is_refused(alice, tmp_path):
     sealed = envelope.seal(archive.getvalue(), alice.public_key(), metadata=meta)
     with pytest.raises(envelope.UsageError, match="unexpected entry"):
         sealed_keras.load_saved_model(sealed, alice, unsafe_trust_graph=True)
+
+
+# --- Keras versions whose safe_mode a crafted file gets past (issue 17 item 5) ---
+
+
+class CountingFile(io.BytesIO):
+    """A sealed file that counts the bytes read from it."""
+
+    bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        count = super().readinto(buffer)
+        self.bytes_read += count
+        return count
+
+
+@pytest.fixture(scope="module")
+def sealed_sequential(alice) -> bytes:  # type: ignore[no-untyped-def]
+    sealed = io.BytesIO()
+    sealed_keras.save(sequential(), sealed, alice.public_key())
+    return sealed.getvalue()
+
+
+@pytest.mark.parametrize("version", ["3.2.0", "3.8.0", "3.11.3", "3.12.0", "3.13.0", "3.13.1", "2.15.0", "nonsense"])
+def test_an_affected_keras_is_refused_before_anything_is_read(alice, monkeypatch, sealed_sequential, version):
+    monkeypatch.setattr(keras, "__version__", version)
+    source = CountingFile(sealed_sequential)
+    with pytest.raises(envelope.MissingDependencyError, match=r"Keras 3\.12\.1 or later.*envelope-ml\[keras\]") as info:
+        sealed_keras.load(source, alice)
+    assert repr(version) in str(info.value)
+    assert source.bytes_read == 0 and source.tell() == 0
+
+
+@pytest.mark.parametrize("version", ["3.12.1", "3.12.4", "3.13.2", "3.15.1", "3.16.0.dev2026010103", "4.0.0"])
+def test_a_fixed_keras_is_accepted(alice, monkeypatch, sealed_sequential, version):
+    monkeypatch.setattr(keras, "__version__", version)
+    assert len(sealed_keras.load(sealed_sequential, alice).layers) == 2
+
+
+def test_the_keras_extras_require_the_same_floor():
+    tomllib = pytest.importorskip("tomllib")
+    extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    floor = ".".join(map(str, sealed_keras.MIN_KERAS_VERSION))
+    excluded = "".join(f",!={'.'.join(map(str, v))}" for v in sorted(sealed_keras.AFFECTED_KERAS_VERSIONS))
+    for extra in ("keras", "tensorflow"):
+        assert f"keras>={floor}{excluded}" in extras[extra], extra
 
 
 def test_wrong_key_and_wrong_framework(alice, stranger, tmp_path):
