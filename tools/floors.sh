@@ -16,7 +16,7 @@ CORE_TESTS=(
     tests/test_api.py tests/test_format.py tests/test_stream.py tests/test_roundtrip.py tests/test_tamper.py
     tests/test_vectors.py tests/test_fuzz_regressions.py tests/test_inspect.py tests/test_keys.py
     tests/test_recipients.py tests/test_signatures.py tests/test_files.py tests/test_fileio.py
-    tests/test_cli_edges.py tests/test_cli_signing.py tests/test_packaging.py
+    tests/test_cli_edges.py tests/test_cli_signing.py tests/test_packaging.py tests/test_signature_scope.py
 )
 
 quiet() { grep -v "^WARNING: Location" >&2 || true; }  # pip's noise about this machine's index paths
