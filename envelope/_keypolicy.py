@@ -8,10 +8,13 @@ key gets one refusal (:func:`refuse_kind`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import math
 import secrets
+import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -237,6 +240,18 @@ _PSS_REFUSED = "RSA-PSS keys are for signatures only; use an RSA (rsaEncryption)
 # before the CLI's one-line error.
 _DSA_OID = "1.2.840.10040.4.1"
 _DSA_OID_DER = bytes.fromhex("2a8648ce380401")
+
+
+@contextlib.contextmanager
+def loading_keys() -> Iterator[None]:
+    """Around cryptography's key loaders: a DSA key hidden where its algorithm identifier cannot be
+    read first (an encrypted PKCS#8 file, an OpenSSH file) still makes cryptography 51 warn, and
+    envelope refuses that key right after with its own one-line error."""
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        yield
 
 
 def certificate_key(certificate: x509.Certificate) -> object:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa
 
 from ._keyformat import passphrase_bytes, private_key_pem
+from ._keypolicy import key_kind, loading_keys
 from .errors import InvalidKeyError, MalformedError, PassphraseError, UsageError
 from .limits import KEY_FILE_KDF_ITERATIONS
 
@@ -66,6 +67,8 @@ def kind_of(key: object) -> str:
 
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         return "RSA key (RSA keys are for recipients)"
+    if hasattr(key, "public_bytes") or hasattr(key, "private_bytes"):
+        return f"{key_kind(key)} key"
     return f"{type(key).__name__.lstrip('_')} object"
 
 
@@ -148,12 +151,13 @@ def parse_signing_key(data: bytes | str, passphrase: str | bytes | None = None) 
     raw = _text(data).strip()
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
     try:
-        if raw.startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
-            key: object = serialization.load_ssh_private_key(raw, password)
-        elif raw.startswith(b"-----BEGIN"):
-            key = serialization.load_pem_private_key(raw, password)
-        else:
-            key = serialization.load_der_private_key(raw, password)
+        with loading_keys():
+            if raw.startswith(b"-----BEGIN OPENSSH PRIVATE KEY"):
+                key: object = serialization.load_ssh_private_key(raw, password)
+            elif raw.startswith(b"-----BEGIN"):
+                key = serialization.load_pem_private_key(raw, password)
+            else:
+                key = serialization.load_der_private_key(raw, password)
     except TypeError as exc:
         if "not encrypted" in str(exc):
             raise InvalidKeyError("a passphrase was given but the signing key is not encrypted") from None
@@ -173,12 +177,13 @@ def parse_verifying_key(data: bytes | str) -> VerifyingKey:
     """A signer's public key from PEM or DER SubjectPublicKeyInfo, or an OpenSSH public key line."""
     raw = _text(data).strip()
     try:
-        if raw.startswith((b"ssh-", b"ecdsa-sha2-")):
-            key: object = serialization.load_ssh_public_key(raw)
-        elif raw.startswith(b"-----BEGIN"):
-            key = serialization.load_pem_public_key(raw)
-        else:
-            key = serialization.load_der_public_key(raw)
+        with loading_keys():
+            if raw.startswith((b"ssh-", b"ecdsa-sha2-")):
+                key: object = serialization.load_ssh_public_key(raw)
+            elif raw.startswith(b"-----BEGIN"):
+                key = serialization.load_pem_public_key(raw)
+            else:
+                key = serialization.load_der_public_key(raw)
     except (ValueError, TypeError):
         raise InvalidKeyError("not a public key (expected PEM, DER or an OpenSSH public key line)") from None
     except Exception as exc:

@@ -412,10 +412,13 @@ def _decode_private_key(data: bytes, form: _PrivateForm, password: bytes | None,
             "passphrase-protected OpenSSH keys need the bcrypt package (a dependency of envelope-ml: reinstall it)"
         )
     try:
-        if form.container == "openssh":
-            return serialization.load_ssh_private_key(data, password, unsafe_skip_rsa_key_validation=skip_validation)
-        load = serialization.load_pem_private_key if form.container == "pem" else serialization.load_der_private_key
-        return load(data, password, unsafe_skip_rsa_key_validation=skip_validation)
+        with _keypolicy.loading_keys():
+            if form.container == "openssh":
+                return serialization.load_ssh_private_key(
+                    data, password, unsafe_skip_rsa_key_validation=skip_validation
+                )
+            load = serialization.load_pem_private_key if form.container == "pem" else serialization.load_der_private_key
+            return load(data, password, unsafe_skip_rsa_key_validation=skip_validation)
     except UnsupportedAlgorithm as exc:
         if form.container == "openssh" and form.encrypted:
             message = f"the key is encrypted with {form.cipher!r}, which envelope cannot read: re-encrypt it"

@@ -408,3 +408,31 @@ def test_a_key_policy_refusal_is_one_line_whatever_warnings_show(kind: str, tmp_
     )
     result = run(ENVELOPE, "seal", "-r", public, stdin=b"x", env={"PYTHONWARNINGS": "always"})
     assert_error(result, 4, "keys cannot be recipients")
+
+
+@pytest.mark.parametrize("form", ["pkcs8", "encrypted-pkcs8"])
+def test_a_dsa_key_given_as_a_signer_is_one_line(form: str, tmp_path: Path) -> None:
+    """The signing side of item 14: a DSA key for --sign (an encrypted one shows its algorithm
+    only once decrypted) or --signed-by is refused in one line, whatever warnings show."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # making a DSA key warns in cryptography 51
+        key = dsa.generate_private_key(2048)
+    encryption = (
+        serialization.BestAvailableEncryption(b"pw") if form == "encrypted-pkcs8" else serialization.NoEncryption()
+    )
+    private, public = tmp_path / "dsa.key", tmp_path / "dsa.pub"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption))
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    env = {"PYTHONWARNINGS": "always", "P": "pw"}
+    passphrase = ["--passphrase-env", "P"] if form == "encrypted-pkcs8" else []
+    alice = tmp_path / "alice.key"
+    ok(run(ENVELOPE, "keygen", "-q", "-o", alice))
+    sign = run(ENVELOPE, "seal", "-r", f"{alice}.pub", "--sign", private, *passphrase, stdin=b"x", env=env)
+    assert_error(sign, 4, "a DSA key cannot sign")
+    sealed = tmp_path / "x.env"
+    ok(run(ENVELOPE, "seal", "-r", f"{alice}.pub", "-o", sealed, stdin=b"x"))
+    pinned = run(ENVELOPE, "open", "-i", alice, "--signed-by", public, "-o", tmp_path / "x", sealed, env=env)
+    assert_error(pinned, 4, "a DSA key cannot sign")
