@@ -82,13 +82,13 @@ _TORCH_CODES = {
 
 
 def _numpy_bytes(name: str, array: Any) -> tuple[TensorSpec, Any]:
-    np = require("numpy", "safetensors")
     code = _NUMPY_CODES.get(array.dtype.name)
     if code is None:
         raise UsageError(f"tensor {name!r}: safetensors has no dtype for NumPy's {array.dtype.name!r}")
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))  # safetensors stores little-endian
-    array = np.ascontiguousarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
     return TensorSpec(name, code, tuple(array.shape), array.nbytes), array
 
 
