@@ -109,7 +109,7 @@ class Remote:
 
     def ranged_source(self) -> RangedSource:
         """The sealed object as a raw file whose every miss is one ranged read of exactly what is
-        asked (the caller plans them: :class:`~envelope._readat.PlaintextAt`)."""
+        asked (the caller plans them: :class:`~envelope.readat.PlaintextAt`)."""
         raw, size = open_object(self.fs, self.path, self.url, cache_type="none")
         return RangedSource(raw, size, self.url)
 

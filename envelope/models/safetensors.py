@@ -25,7 +25,7 @@ from envelope import (
     UnsafeModelError,
     UsageError,
 )
-from envelope._readat import PlaintextAt, open_at
+from envelope.readat import PlaintextAt, open_at
 
 from ._common import ModelSource, ModelTarget, check_framework, model_metadata, require, sealed_model
 from ._safetensors_format import (

@@ -41,7 +41,7 @@ from envelope import (
     UnsafeModelError,
     UsageError,
 )
-from envelope._readat import PlaintextAt, open_at
+from envelope.readat import PlaintextAt, open_at
 
 from ._common import (
     ModelSource,
