@@ -25,6 +25,8 @@ __all__ = [
     "RangedSource",
     "SealedObjectReader",
     "WindowedSource",
+    "hold_header",
+    "open_object",
     "open_sealed",
     "open_windowed",
 ]
@@ -203,7 +205,7 @@ class SealedObjectReader(io.BufferedIOBase):
         super().__init__()
         self._source = source
         try:
-            _hold_header(source)
+            hold_header(source)
             src = cast(IO[bytes], source)
             layout = inspect_header(src)  # where chunks sit: it plans reads, from the bytes verified next
             source.seek(0)
@@ -340,7 +342,7 @@ class SealedObjectReader(io.BufferedIOBase):
         return f"<SealedObjectReader position={self._reader.tell()} size={self.size} closed={self.closed}>"
 
 
-def _hold_header(source: RangedSource) -> None:
+def hold_header(source: RangedSource) -> None:
     """Fetch the whole header once and hold it: the layout and the verified reader both parse
     these bytes, so a store that answers a second read with other bytes cannot get a header it
     did not have verified used for anything. One ranged read covers most headers; a larger one

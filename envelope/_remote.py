@@ -20,7 +20,16 @@ import fsspec
 from fsspec.implementations.cached import CachingFileSystem
 from fsspec.implementations.local import LocalFileSystem
 
-from ._ranged import DEFAULT_READ_AHEAD, HEADER_WINDOW, SealedObjectReader, WindowedSource, open_sealed, open_windowed
+from ._ranged import (
+    DEFAULT_READ_AHEAD,
+    HEADER_WINDOW,
+    RangedSource,
+    SealedObjectReader,
+    WindowedSource,
+    open_object,
+    open_sealed,
+    open_windowed,
+)
 from ._storage import storage
 from ._urls import install_hint, on_s3, shown
 from .errors import MissingDependencyError, OutputExistsError, UsageError
@@ -97,6 +106,12 @@ class Remote:
         """The verified ranged reader of ``envelope.fsspec``: the header, the final chunk (and a
         signed file's signature, against ``signed_by``) are checked before it is returned."""
         return open_sealed(self.fs, self.path, private_key, {"signed_by": signed_by}, name=self.url, cache_type="none")
+
+    def ranged_source(self) -> RangedSource:
+        """The sealed object as a raw file whose every miss is one ranged read of exactly what is
+        asked (the caller plans them: :class:`~envelope.readat.PlaintextAt`)."""
+        raw, size = open_object(self.fs, self.path, self.url, cache_type="none")
+        return RangedSource(raw, size, self.url)
 
     def reading(self, *, window: int = DEFAULT_READ_AHEAD, ahead: bool = True) -> WindowedSource:
         """The object's bytes as they are (a plaintext source, or sealed bytes to inspect, check or

@@ -823,6 +823,43 @@ class PositionalOpening:
             place(last, final)
         yield final
 
+    def read_into(self, offset: int, out: memoryview, *, threads: int | None = None) -> None:
+        """Plaintext ``[offset, offset + len(out))`` verified into ``out``, opening only the chunks
+        it spans. Each worker reads its own token and decrypts a chunk that lies wholly inside
+        ``out`` straight to its place (so the first write to fresh memory happens in the worker);
+        the one or two chunks cut by the range's ends go through a scratch buffer."""
+        size = self.layout.chunk_size
+        end = offset + len(out)
+        if offset < 0 or end > self.plaintext_len:
+            raise ValueError("read past the end of the plaintext")  # an SDK bug: callers check
+        if end == offset:
+            return
+        last = self.layout.chunk_count - 1
+        first, stop = offset // size, min(last, -(-end // size))
+
+        def job(index: int, buffers: TokenBuffers) -> TokenBuffers:
+            start = index * size
+            if offset <= start and start + size <= end:
+                self._opener.open_in_place(index, False, self._token(index, buffers), out[start - offset :])
+            else:
+                data = self.open_chunk(index, buffers)
+                low, high = max(offset, start), min(end, start + size)
+                out[low - offset : high - offset] = data[low - start : high - start]
+            return buffers
+
+        with Ordered(threads, jobs=stop - first) as jobs:
+            free = [TokenBuffers() for _ in range(min(jobs.depth, max(1, stop - first)))]
+            for index in range(first, stop):
+                while jobs.full() or not free:
+                    free.append(jobs.next())
+                jobs.submit(job, index, free.pop())
+            while len(jobs):
+                jobs.next()
+        start = last * size
+        if end > start:  # the final chunk, opened when this opening was made
+            low = max(offset, start)
+            out[low - offset :] = memoryview(self.final_data)[low - start : end - start]
+
     def open_into(self, out: memoryview, *, threads: int | None = None) -> None:
         """Every chunk decrypted straight to its place in ``out`` (``plaintext_len`` bytes): for a
         source in memory, whose tokens are viewed in place."""

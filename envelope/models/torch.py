@@ -1,7 +1,10 @@
 """PyTorch: state dicts (and anything else ``torch.load(weights_only=True)`` accepts), sealed.
 
-``torch.save`` writes straight into an :class:`~envelope.EnvelopeWriter` and ``torch.load`` reads
-from an :class:`~envelope.EnvelopeReader`: the archive exists only in memory.
+``torch.save`` writes straight into an :class:`~envelope.EnvelopeWriter`. ``load`` has the workers
+decrypt the archive straight into an anonymous in-memory file (Linux ``memfd_create``: no name, no
+disk), then ``torch.load(mmap=True)`` maps its tensors' storages onto those pages: no second copy,
+so a load needs the model's size in memory. Elsewhere the archive is read through an
+:class:`~envelope.EnvelopeReader` (torch copies each storage out of it).
 
 Loading uses ``weights_only=True``: tensors, containers and primitives, no code. A file holding a
 whole pickled module (``torch.save(model)``) needs a full unpickle, which runs code chosen by whoever
@@ -17,11 +20,14 @@ to ``torch.jit.load``, running their code) and the legacy tar and raw-pickle for
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
 import pickle
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any
 
 from envelope import (
     DEFAULT_CHUNK_SIZE,
@@ -33,7 +39,9 @@ from envelope import (
     Signer,
     SigningKey,
     UnsafeModelError,
+    UsageError,
 )
+from envelope.readat import PlaintextAt, open_at
 
 from ._common import (
     ModelSource,
@@ -41,7 +49,6 @@ from ._common import (
     check_framework,
     install_hint,
     model_metadata,
-    opened_model,
     require,
     sealed_model,
 )
@@ -99,35 +106,83 @@ def load(
     unsafe_allow_pickle: bool = False,
     signed_by: SignedBy | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    device: Any = None,
+    threads: int | None = None,
 ) -> Any:
     """Open a sealed ``torch.save`` file. ``weights_only`` loading unless ``unsafe_allow_pickle``.
 
     Raises :class:`~envelope.UnsafeModelError` for anything but ``torch.save``'s zip archive, and for
-    a pickle that ``weights_only`` loading refuses (unless ``unsafe_allow_pickle``).
+    a pickle that ``weights_only`` loading refuses (unless ``unsafe_allow_pickle``). ``device``:
+    where the tensors go (``map_location`` for a single device; give one or the other). On Linux
+    the tensors of a CPU load share one read-only-mapped, copy-on-write memory region holding the
+    decrypted archive; ``threads`` workers (default one per core) decrypt it.
     """
     torch = require("torch", "torch")
     _check_torch_version(str(torch.__version__))
-    with opened_model(source, private_key, signed_by=signed_by, storage_options=storage_options) as reader:
-        check_framework(reader.metadata, "torch", [MODEL_FORMAT])
-        _check_archive(reader)
-        reader.seek(0)
-        try:
-            return torch.load(reader, map_location=map_location, weights_only=not unsafe_allow_pickle)
-        except pickle.UnpicklingError as exc:
-            if unsafe_allow_pickle:
-                raise UnsafeModelError("this file's pickle is malformed: PyTorch could not unpickle it") from exc
-            raise UnsafeModelError(
-                "weights_only loading refused this file's pickle: it holds objects that only a full unpickle "
-                "can load (or it is malformed), and a full unpickle runs code chosen by whoever sealed it "
-                "(anyone with your public key can seal). If you trust its origin (and pin it: signed_by=), pass "
-                "unsafe_allow_pickle=True; "
-                "better, save model.state_dict() instead"
-            ) from exc
-        except RuntimeError as exc:
-            # PyTorch's own TorchScript refusal, should its zip reader see records that zipfile did not.
-            if "TorchScript" not in str(exc):
-                raise
-            raise UnsafeModelError(_TORCHSCRIPT_REFUSAL) from exc
+    if device is not None:
+        if map_location is not None:
+            raise UsageError("give device or map_location, not both")
+        map_location = _device(torch, device)
+    with open_at(source, private_key, signed_by=signed_by, storage_options=storage_options) as plain:
+        check_framework(plain.metadata, "torch", [MODEL_FORMAT])
+        with _archive(plain, threads) as (archive, path):
+            _check_archive(archive)
+            archive.seek(0)
+            try:
+                if path is not None:
+                    return torch.load(path, map_location=map_location, weights_only=not unsafe_allow_pickle, mmap=True)
+                return torch.load(archive, map_location=map_location, weights_only=not unsafe_allow_pickle)
+            except pickle.UnpicklingError as exc:
+                if unsafe_allow_pickle:
+                    raise UnsafeModelError("this file's pickle is malformed: PyTorch could not unpickle it") from exc
+                raise UnsafeModelError(
+                    "weights_only loading refused this file's pickle: it holds objects that only a full unpickle "
+                    "can load (or it is malformed), and a full unpickle runs code chosen by whoever sealed it "
+                    "(anyone with your public key can seal). If you trust its origin (and pin it: signed_by=), "
+                    "pass unsafe_allow_pickle=True; "
+                    "better, save model.state_dict() instead"
+                ) from exc
+            except RuntimeError as exc:
+                # PyTorch's own TorchScript refusal, should its zip reader see records that zipfile did not.
+                if "TorchScript" not in str(exc):
+                    raise
+                raise UnsafeModelError(_TORCHSCRIPT_REFUSAL) from exc
+
+
+def _device(torch: Any, device: object) -> Any:
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise UsageError(f"{device!r} is not a PyTorch device") from exc
+    if resolved.type == "meta":
+        raise UsageError("device='meta' holds no data: build the model on the meta device, then load it on a real one")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device={device!r}: PyTorch sees no CUDA device here")
+    return resolved
+
+
+@contextlib.contextmanager
+def _archive(plain: PlaintextAt, threads: int | None) -> Iterator[tuple[IO[bytes], str | None]]:
+    """The decrypted archive as a file, and a path that names it for ``torch.load(mmap=True)``
+    (``None`` where there is no anonymous memory file: then the file is a verified reader).
+
+    Every chunk is verified as the workers decrypt it into the memory file's pages, and the file
+    is handed on only once all of them did. The file has no name on any filesystem; the path is
+    this process's ``/proc/self/fd`` link to it, and it is closed when the load is done (torch's
+    mappings keep the pages for as long as tensors use them)."""
+    if not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd") or plain.size == 0:
+        with plain.reader() as reader:
+            yield reader, None
+        return
+    fd = os.memfd_create("envelope-torch", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, plain.size)
+        with mmap.mmap(fd, plain.size) as mapped, memoryview(mapped) as view:
+            plain.read_into(0, view, threads=threads)
+        with os.fdopen(os.dup(fd), "rb") as archive:
+            yield archive, f"/proc/self/fd/{fd}"
+    finally:
+        os.close(fd)
 
 
 _TORCHSCRIPT_REFUSAL = (
@@ -148,7 +203,7 @@ def _check_torch_version(version: str) -> None:
         )
 
 
-def _check_archive(reader: PlaintextReader) -> None:
+def _check_archive(reader: PlaintextReader | IO[bytes]) -> None:
     """Refuse, without running anything, what is not a plain ``torch.save`` zip archive."""
     if reader.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
         raise UnsafeModelError(
@@ -175,6 +230,9 @@ def _check_archive(reader: PlaintextReader) -> None:
     if unexpected or "data.pkl" not in records:
         detail = f"unexpected entry {unexpected[0]!r}" if unexpected else "no data.pkl"
         raise UnsafeModelError(f"this file is not torch.save's zip archive ({detail})")
+    if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries):
+        # torch.save stores every record as is; mapped storages would be a compressed record's bytes
+        raise UnsafeModelError("this file is not torch.save's zip archive (a record is compressed)")
 
 
 def _is_torch_save_record(record: str) -> bool:

@@ -269,3 +269,51 @@ def test_a_trusted_torchscript_file_can_still_be_read_with_torch_jit_load(alice)
         warnings.simplefilter("ignore", DeprecationWarning)
         module = torch.jit.load(envelope.EnvelopeReader(io.BytesIO(sealed), alice))
     assert torch.equal(module(torch.zeros(2)), torch.ones(2))
+
+
+# --- issue 20: decrypted into an anonymous memory file, storages mapped onto it -----------------
+
+
+def test_a_load_maps_the_tensors_onto_one_anonymous_memory_file(alice, torch_load_calls):
+    tensors = {"a": torch.randn(300, 7), "b": torch.arange(1000, dtype=torch.int16), "c": torch.tensor(1.5)}
+    sealed = io.BytesIO()
+    sealed_torch.save(tensors, sealed, alice.public_key(), chunk_size=4096)
+    loaded = sealed_torch.load(sealed.getvalue(), alice, threads=2)
+    assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+    (path,) = torch_load_calls
+    assert isinstance(path, str) and path.startswith("/proc/self/fd/")  # a memfd: no name on any filesystem
+    loaded["a"][0, 0] = 42.0  # copy-on-write pages: the tensors are the caller's to change
+    assert loaded["a"][0, 0] == 42.0
+
+
+def test_without_memfd_the_archive_is_read_through_a_verified_reader(alice, monkeypatch, torch_load_calls):
+    monkeypatch.delattr(sealed_torch.os, "memfd_create")
+    sealed = io.BytesIO()
+    sealed_torch.save({"w": torch.arange(5000.0)}, sealed, alice.public_key(), chunk_size=1024)
+    assert torch.equal(sealed_torch.load(sealed.getvalue(), alice)["w"], torch.arange(5000.0))
+    assert not isinstance(torch_load_calls[0], str)
+
+
+def test_a_compressed_record_is_refused(alice, torch_load_calls):
+    source = io.BytesIO(PLAIN)
+    out = io.BytesIO()
+    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as rezip:
+        for name in archive.namelist():
+            rezip.writestr(name, archive.read(name))
+    with pytest.raises(envelope.UnsafeModelError, match="a record is compressed"):
+        sealed_torch.load(sealed_as_torch(out.getvalue(), alice), alice)
+    assert torch_load_calls == []
+
+
+def test_device_argument(alice):
+    sealed = io.BytesIO()
+    sealed_torch.save({"w": torch.ones(3)}, sealed, alice.public_key())
+    assert sealed_torch.load(sealed.getvalue(), alice, device="cpu")["w"].device.type == "cpu"
+    for device, message in [("meta", "holds no data"), ("nonsense", "not a PyTorch device")]:
+        with pytest.raises(envelope.UsageError, match=message):
+            sealed_torch.load(sealed.getvalue(), alice, device=device)
+    with pytest.raises(envelope.UsageError, match="not both"):
+        sealed_torch.load(sealed.getvalue(), alice, device="cpu", map_location="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(envelope.UsageError, match="no CUDA device"):
+            sealed_torch.load(sealed.getvalue(), alice, device="cuda")
