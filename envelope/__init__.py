@@ -32,6 +32,7 @@ _EXPORTS = {
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
     "files": ["check_signature", "inspect_signed", "open_file", "rewrap_file", "seal_file", "verify_file"],
+    "folders": ["FolderMember", "SealedFolder", "VerifiedFolder", "open_folder", "seal_folder", "verify_folder"],
     "_urls": ["is_url"],  # the rule alone, without the file functions' imports
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
@@ -54,6 +55,7 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "FolderMember",
     "Identity",
     "IdentityLike",
     "Inspection",
@@ -75,6 +77,7 @@ __all__ = [
     "RsaIdentity",
     "RsaKeyFileIdentity",
     "RsaRecipient",
+    "SealedFolder",
     "SignatureError",
     "SignedBy",
     "Signer",
@@ -86,6 +89,7 @@ __all__ = [
     "UnsafeOutputError",
     "UnsupportedError",
     "UsageError",
+    "VerifiedFolder",
     "VerifyingKey",
     "__version__",
     "atomic_output",
@@ -101,6 +105,7 @@ __all__ = [
     "load_signing_key",
     "load_verifying_key",
     "open_file",
+    "open_folder",
     "open_reader",
     "open_stream",
     "open_with_metadata",
@@ -119,9 +124,11 @@ __all__ = [
     "save_public_key",
     "seal",
     "seal_file",
+    "seal_folder",
     "seal_stream",
     "signing_key_pem",
     "verify_file",
+    "verify_folder",
     "verifying_key_pem",
 ]
 
@@ -183,6 +190,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         open_writer,
     )
     from .files import check_signature, inspect_signed, open_file, rewrap_file, seal_file, verify_file
+    from .folders import FolderMember, SealedFolder, VerifiedFolder, open_folder, seal_folder, verify_folder
     from .inspection import Inspection, RecipientInfo, SignerInfo
     from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module
     from .keys import (
