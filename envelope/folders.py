@@ -350,10 +350,11 @@ class SealedFolder:
                     region += 1
             start = end
 
-    def verify(self, *, threads: int | None = None) -> None:
+    def verify(self, *, progress: Progress | None = None, threads: int | None = None) -> None:
         """Authenticate every chunk of the folder and check every pad byte; nothing is written."""
-        for _ in self._walk(threads):
-            pass
+        for _, piece in self._walk(threads):
+            if progress is not None:
+                progress(len(piece))
 
     def extract(
         self,
@@ -590,11 +591,12 @@ def verify_folder(
     identity: IdentityLike | Iterable[IdentityLike],
     *,
     signed_by: SignedBy | None = None,
+    progress: Progress | None = None,
     threads: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> VerifiedFolder:
     """Authenticate all of a sealed folder (every chunk, the index, every pad byte, a signed
     file's signature) without writing anything; return its members, metadata and signer."""
     with open_folder(source, identity, signed_by=signed_by, storage_options=storage_options) as folder:
-        folder.verify(threads=threads)
+        folder.verify(progress=progress, threads=threads)
         return VerifiedFolder(folder.members, folder.plaintext_len, folder.metadata, folder.signer)
