@@ -251,6 +251,7 @@ class SealedFolder:
 
     def __init__(self, chunks: _Chunks) -> None:
         self._chunks = chunks
+        self._held: tuple[int, memoryview] | None = None
         try:
             check_marking(chunks.metadata)  # R29
             self.metadata: dict[str, Any] = chunks.metadata
@@ -269,14 +270,20 @@ class SealedFolder:
         except BaseException:
             chunks.close()
             raise
+        finally:
+            self._held = None
         self._members = {m.name: m for m in self._layout.members}
 
     def _read(self, offset: int, size: int, buffers: TokenBuffers) -> bytes:
+        """Bytes of the payload (the index and its padding); the chunk read last is kept, so that
+        the index length, the index and the padding after it open the index's chunk once."""
         out = bytearray(size)
         done = 0
         while done < size:
             index, within = divmod(offset + done, self.chunk_size)
-            piece = self._chunks.chunk(index, buffers)[within : within + size - done]
+            if self._held is None or self._held[0] != index:
+                self._held = (index, self._chunks.chunk(index, buffers))
+            piece = self._held[1][within : within + size - done]
             if not piece:
                 break
             out[done : done + len(piece)] = piece
