@@ -34,6 +34,7 @@ _EXPORTS = {
     "files": ["check_signature", "inspect_signed", "open_file", "rewrap_file", "seal_file", "verify_file"],
     "folders": ["FolderMember", "SealedFolder", "VerifiedFolder", "open_folder", "seal_folder", "verify_folder"],
     "_urls": ["is_url"],  # the rule alone, without the file functions' imports
+    "_folder": ["is_folder"],  # the same: envelope-info asks it of every header
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
              "load_signing_key", "load_verifying_key", "parse_private_key", "parse_public_key", "parse_public_keys",
@@ -97,6 +98,7 @@ __all__ = [
     "generate_private_key",
     "generate_signing_key",
     "inspect_signed",
+    "is_folder",
     "is_url",
     "key_id",
     "load_private_key",
@@ -147,6 +149,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._folder import is_folder
     from ._urls import is_url
     from .atomic import atomic_output
     from .core import (

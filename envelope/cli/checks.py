@@ -48,8 +48,7 @@ def authenticate(
     pins = list(signed_by) if signed_by else None
     source = stream if stream is not None else None if is_stdio(path) else path
     if folder is None and source is not None and stream is None:
-        from envelope import inspect
-        from envelope._folder import is_folder
+        from envelope import inspect, is_folder
 
         folder = is_folder(inspect(source).unverified_metadata)
     if folder and source is not None and (stream is None or _seekable(stream)):

@@ -274,7 +274,7 @@ class _Source:
 
 
 def _is_folder(inspection: Inspection) -> bool:
-    from envelope._folder import is_folder
+    from envelope import is_folder
 
     return is_folder(inspection.unverified_metadata)
 

@@ -139,8 +139,7 @@ def _url_to_stdout(args: argparse.Namespace, keys: list[Identity], pins: list[An
 def _is_a_folder(path: str | None) -> bool:
     """Whether INPUT's header marks a sealed folder (unverified: opening it checks the marking
     again, verified). A file whose header cannot be read is left to the usual path to report."""
-    from envelope import EnvelopeError, inspect
-    from envelope._folder import is_folder
+    from envelope import EnvelopeError, inspect, is_folder
 
     from . import streams
 
