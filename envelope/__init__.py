@@ -32,7 +32,9 @@ _EXPORTS = {
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
     "files": ["check_signature", "inspect_signed", "open_file", "rewrap_file", "seal_file", "verify_file"],
+    "folders": ["FolderMember", "SealedFolder", "VerifiedFolder", "open_folder", "seal_folder", "verify_folder"],
     "_urls": ["is_url"],  # the rule alone, without the file functions' imports
+    "_folder": ["is_folder"],  # the same: envelope-info asks it of every header
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
     "keys": ["generate_private_key", "key_id", "load_private_key", "load_public_key", "load_public_keys",
              "load_signing_key", "load_verifying_key", "parse_private_key", "parse_public_key", "parse_public_keys",
@@ -54,6 +56,7 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "FolderMember",
     "Identity",
     "IdentityLike",
     "Inspection",
@@ -75,6 +78,7 @@ __all__ = [
     "RsaIdentity",
     "RsaKeyFileIdentity",
     "RsaRecipient",
+    "SealedFolder",
     "SignatureError",
     "SignedBy",
     "Signer",
@@ -86,6 +90,7 @@ __all__ = [
     "UnsafeOutputError",
     "UnsupportedError",
     "UsageError",
+    "VerifiedFolder",
     "VerifyingKey",
     "__version__",
     "atomic_output",
@@ -93,6 +98,7 @@ __all__ = [
     "generate_private_key",
     "generate_signing_key",
     "inspect_signed",
+    "is_folder",
     "is_url",
     "key_id",
     "load_private_key",
@@ -101,6 +107,7 @@ __all__ = [
     "load_signing_key",
     "load_verifying_key",
     "open_file",
+    "open_folder",
     "open_reader",
     "open_stream",
     "open_with_metadata",
@@ -119,9 +126,11 @@ __all__ = [
     "save_public_key",
     "seal",
     "seal_file",
+    "seal_folder",
     "seal_stream",
     "signing_key_pem",
     "verify_file",
+    "verify_folder",
     "verifying_key_pem",
 ]
 
@@ -140,6 +149,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._folder import is_folder
     from ._urls import is_url
     from .atomic import atomic_output
     from .core import (
@@ -183,6 +193,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         open_writer,
     )
     from .files import check_signature, inspect_signed, open_file, rewrap_file, seal_file, verify_file
+    from .folders import FolderMember, SealedFolder, VerifiedFolder, open_folder, seal_folder, verify_folder
     from .inspection import Inspection, RecipientInfo, SignerInfo
     from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module
     from .keys import (

@@ -53,6 +53,7 @@ __all__ = [
     "encode_prefix",
     "replace_recipients",
     "signed_header",
+    "unpack_strict",
 ]
 
 MAGIC = b"\x89ENV\r\n\x1a\n"
@@ -169,7 +170,7 @@ def _reject_ext(code: int, data: bytes) -> Any:
     raise MalformedError("malformed header: MessagePack extension types are not allowed")
 
 
-def _unpack_strict(data: bytes, what: str) -> Any:
+def unpack_strict(data: bytes, what: str) -> Any:
     """Decode exactly one MessagePack object that consumes all of ``data`` (R5)."""
     try:
         return msgpack.unpackb(
@@ -248,7 +249,7 @@ def decode_metadata(meta: bytes) -> dict[str, Any]:
     """Decode a ``meta`` field (R11)."""
     if len(meta) > MAX_METADATA_LEN:
         raise LimitError(f"metadata of {len(meta)} bytes exceeds the limit of {MAX_METADATA_LEN}")
-    value = _unpack_strict(meta, "metadata")
+    value = unpack_strict(meta, "metadata")
     if not isinstance(value, dict):
         raise MalformedError("malformed metadata: not a map")
     _check_metadata(value, 0, MalformedError)
@@ -337,7 +338,7 @@ def replace_recipients(data: bytes, recipients: tuple[RecipientEntry, ...]) -> b
 
 def decode_header(data: bytes) -> Header:
     """Decode and validate the header bytes (R5-R12). Authenticity is checked elsewhere."""
-    top = _unpack_strict(data, "header")
+    top = unpack_strict(data, "header")
     if not isinstance(top, dict):
         raise MalformedError("malformed header: not a map")
     _check_header_values(top, 0)

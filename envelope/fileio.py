@@ -22,7 +22,7 @@ from ._stream import (
 from ._urls import LOCAL, locate, refuse_options_without_url
 from .atomic import atomic_output
 from .errors import UsageError
-from .inspection import SignerInfo
+from .inspection import SignerInfo, signer_info
 from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
 from .signing import SignedBy, Signer, SigningKey
@@ -76,6 +76,11 @@ class EnvelopeWriter(io.BufferedIOBase):
     def tell(self) -> int:
         """Plaintext bytes written so far."""
         return self._position
+
+    @property
+    def signer(self) -> SignerInfo | None:
+        """Who signs the file (``sign_with``), or ``None``."""
+        return signer_info(self._head.header, verified=True)
 
     def write(self, data: Any) -> int:
         if self.closed:

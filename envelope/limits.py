@@ -12,10 +12,13 @@ __all__ = [
     "FOOTER_TAG_BLOCK",
     "KEY_FILE_KDF_ITERATIONS",
     "MAX_CHUNK_SIZE",
+    "MAX_FOLDER_INDEX_LEN",
+    "MAX_FOLDER_MEMBERS",
     "MAX_HEADER_DEPTH",
     "MAX_HEADER_LEN",
     "MAX_KEY_BITS",
     "MAX_KEY_FILE_LEN",
+    "MAX_MEMBER_NAME_LEN",
     "MAX_METADATA_DEPTH",
     "MAX_METADATA_LEN",
     "MAX_PASSPHRASE_FILE_LEN",
@@ -34,6 +37,11 @@ MAX_METADATA_LEN = 64 << 10  # bytes of encoded metadata (R11)
 MAX_METADATA_DEPTH = 8  # nesting of metadata maps and arrays, the metadata map being depth 1 (R11)
 MAX_HEADER_DEPTH = 16  # nesting anywhere in the header (R5)
 MAX_TYPE_LEN = 64  # UTF-8 bytes of a recipient entry's type (R9)
+
+# --- folder payloads (spec/FORMAT.md section 11.5) ------------------------------------------------
+MAX_FOLDER_INDEX_LEN = 16 << 20  # bytes of the index, checked before it is read (R30)
+MAX_FOLDER_MEMBERS = 100_000  # members of one folder (R31)
+MAX_MEMBER_NAME_LEN = 4096  # UTF-8 bytes of a member's name (R32)
 
 # --- keys (R23) ---------------------------------------------------------------------------------
 MIN_KEY_BITS = 2048  # RSA modulus

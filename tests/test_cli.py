@@ -685,14 +685,14 @@ def test_metadata_over_the_limit_is_a_usage_error(keys: Keys, plaintext: Path, t
 
 
 @pytest.mark.parametrize("folder", ["weights", "weights/"])
-def test_sealing_a_folder_says_how(keys: Keys, tmp_path: Path, folder: str) -> None:
-    """Issue 17 item 17e: only "Is a directory" was said."""
+def test_sealing_a_folder_seals_it_whole(keys: Keys, tmp_path: Path, folder: str) -> None:
+    """Issue 17 item 17e said how to seal a folder; issue 20 item 3 seals it (tests/test_folders.py)."""
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "w.bin").write_bytes(b"w")
     result = subprocess.run([ENVELOPE, "seal", "-r", str(keys["alice.pub"]), "-o", "w.env", folder], cwd=tmp_path,
                             capture_output=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False)  # fmt: skip
-    line = assert_error(result, 5, f"{folder} is a directory", "seal an archive of it")
-    assert line.endswith(f"e.g. tar -cf - {folder} | envelope seal -r PUBKEY -o weights.tar.env")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+    ok(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.env", "weights"]
 
 
 # --- output errors name the user's path and the real problem ------------------------------------

@@ -27,7 +27,10 @@ import envelope
 from envelope.cli.render import tagged
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
-SPECS = {p.stem: json.loads(p.read_text()) for p in sorted((VECTORS / "v1").glob("*.json"))}
+ALL_SPECS = {p.stem: json.loads(p.read_text()) for p in sorted((VECTORS / "v1").glob("*.json"))}
+# Folder vectors (FORMAT.md 11) are read as folders; the negative ones are valid files read as bytes.
+FOLDER_SPECS = {name: spec for name, spec in ALL_SPECS.items() if spec.get("read_as") == "folder"}
+SPECS = {name: spec for name, spec in ALL_SPECS.items() if name not in FOLDER_SPECS or spec["expect"] == "success"}
 SUCCESSES = [name for name, spec in SPECS.items() if spec["expect"] == "success"]
 SIGNATURE_LEN = {"ed25519": 64, "ecdsa-p256-sha256": 64, "ml-dsa-65": 3309}  # FORMAT.md 8.2
 
@@ -44,6 +47,9 @@ CATEGORIES = {
         ("R23", "InvalidKeyError"),
         ("R26 R27", "SignatureError"),
         ("R28", "SignerError"),
+        ("R29", "MalformedError UnsupportedError"),
+        ("R30 R31", "MalformedError LimitError"),
+        ("R32 R33 R34", "MalformedError"),
     ]
     for rule in rules.split()
 }
@@ -443,8 +449,8 @@ def test_a_payload_vector_breaks_its_rule_and_no_other(name: str) -> None:
 
 
 def test_the_vector_set_is_complete() -> None:
-    """Every MUST-reject rule R1-R28 has a negative vector; every signature algorithm a positive one."""
-    errors = [spec for spec in SPECS.values() if spec["expect"] == "error"]
+    """Every MUST-reject rule R1-R34 has a negative vector; every signature algorithm a positive one."""
+    errors = [spec for spec in ALL_SPECS.values() if spec["expect"] == "error"]
     assert {spec["rule"] for spec in errors} == set(CATEGORIES)
     assert len(SUCCESSES) >= 40
     algorithms = {SPECS[name]["signer"]["algorithm"] for name in SUCCESSES if SPECS[name]["signer"]}
@@ -452,7 +458,7 @@ def test_the_vector_set_is_complete() -> None:
 
 
 def test_every_error_is_in_its_rules_category() -> None:
-    for name, spec in SPECS.items():
+    for name, spec in ALL_SPECS.items():
         for expected in [spec, spec.get("from_length")] if spec["expect"] == "error" else []:
             if expected is not None:
                 assert expected["error"] in CATEGORIES[expected["rule"]], name
@@ -526,10 +532,36 @@ def test_format_appendix_a_walkthrough_is_true() -> None:
 
 def test_the_counts_the_documents_give_are_the_vectors_there() -> None:
     expected = {"success": 0, "error": 0}
-    for spec in SPECS.values():
+    for spec in ALL_SPECS.values():
         expected[spec["expect"]] += 1
-    total, good, bad = len(SPECS), expected["success"], expected["error"]
+    total, good, bad = len(ALL_SPECS), expected["success"], expected["error"]
     readme = " ".join((VECTORS / "README.md").read_text().split())
     assert f"{total} files, {good} that must open and {bad} that must be refused" in readme
     top = " ".join((VECTORS.parent.parent / "README.md").read_text().split())
     assert f"holds {total} vectors ({good} that must open, {bad} that must be rejected" in top
+
+
+@pytest.mark.parametrize("name", sorted(FOLDER_SPECS))
+def test_folder_vectors(name: str) -> None:
+    """FORMAT.md 11: each folder vector read as a folder, from the bytes and from a file."""
+    spec = FOLDER_SPECS[name]
+    keys = reader_keys(spec)
+    if spec["expect"] == "error":
+        with (  # the whole folder read: a pad byte is checked where it is read (R34)
+            pytest.raises(getattr(envelope, spec["error"]), match=spec["rule"]),
+            envelope.open_folder(sealed_bytes(name), keys, signed_by=pinned(spec)) as folder,
+        ):
+            folder.verify()
+        return
+    with envelope.open_folder(VECTORS / "v1" / f"{name}.envelope", keys, signed_by=pinned(spec)) as folder:
+        folder.verify()
+        found = [
+            {
+                "name": member.name,
+                "size": member.size,
+                "sha256": hashlib.sha256(folder.read(member.name)).hexdigest(),
+                "executable": member.executable,
+            }
+            for member in folder.members
+        ]
+    assert found == spec["folder"]

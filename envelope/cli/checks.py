@@ -22,6 +22,7 @@ class Verified:
     metadata: dict[str, Any]
     plaintext_size: int
     signer: SignerInfo | None  # verified; None: the file is unsigned
+    members: int | None = None  # a folder (spec/FORMAT.md 11): how many members its verified index lists
 
 
 def authenticate(
@@ -31,10 +32,13 @@ def authenticate(
     signed_by: Sequence[Any] | None,
     quiet: bool,
     stream: IO[bytes] | None = None,
+    folder: bool | None = None,
 ) -> Verified:
     """Verify every byte of a file (and its signature) with the SDK's ``verify_file``, writing no
     plaintext; stdin (``-``) or ``stream`` are opened into nothing instead. ``signed_by``: the
-    signers' public keys the file must be signed by (None: any signer, or none)."""
+    signers' public keys the file must be signed by (None: any signer, or none). A folder (its
+    header says so; ``folder``, when the caller read the header already) is verified as one, index
+    and padding included, when it can be read at random (a path, a URL, a seekable ``stream``)."""
     import sys
 
     from envelope import open_stream, verify_file
@@ -42,6 +46,17 @@ def authenticate(
     from .progress import progress_bar
 
     pins = list(signed_by) if signed_by else None
+    source = stream if stream is not None else None if is_stdio(path) else path
+    if folder is None and source is not None and stream is None:
+        from envelope import inspect, is_folder
+
+        folder = is_folder(inspect(source).unverified_metadata)
+    if folder and source is not None and (stream is None or _seekable(stream)):
+        from envelope import verify_folder
+
+        with progress_bar("verifying", lambda: plaintext_size(path), quiet=quiet) as bar:
+            checked = verify_folder(source, keys, signed_by=pins, progress=bar)
+        return Verified(checked.metadata, checked.plaintext_len, checked.signer, len(checked.members))
     if stream is None and not is_stdio(path):
         assert path is not None
         with progress_bar("verifying", lambda: plaintext_size(path), quiet=quiet) as bar:
@@ -51,6 +66,13 @@ def authenticate(
         with progress_bar("verifying", None, quiet=quiet) as bar, open(os.devnull, "wb") as nowhere:
             result = open_stream(source, nowhere, keys, signed_by=pins, progress=bar)
     return Verified(result.metadata, result.plaintext_len, result.signer)
+
+
+def _seekable(stream: IO[bytes]) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def signer_text(signer: SignerInfo) -> str:

@@ -74,6 +74,8 @@ JSON_FIELDS = (
     ("sizes", "{file, header, payload, footer, plaintext, overhead, exact}: file = header + payload; payload = "
      "plaintext + overhead + footer (the signature footer, 0 when unsigned); plaintext and overhead are "
      "{min, max} ranges, exact with --verify"),
+    ("folder", "null, or {members} for a folder (envelope seal DIR): members is the number of files, known only "
+     "with --verify (null without: names and sizes are encrypted)"),
     ("error", "null, or {exit_code, message} when this FILE failed (the message is also on stderr)"),
 )  # fmt: skip
 
@@ -179,7 +181,7 @@ def _record(path: str, keys: list[Identity], pins: list[Any] | None, *, quiet: b
                 record["error"] = {"exit_code": EXIT_FORMAT, "message": message}
                 return record, EXIT_FORMAT
             if keys:
-                verified = source.authenticate(keys, pins, quiet=quiet)
+                verified = source.authenticate(keys, pins, quiet=quiet, folder=_is_folder(inspection))
                 source.check_unchanged(inspection, verified)
                 record = inspection_record(path, inspection, verified, verified.signer)
     except (EnvelopeError, OSError) as exc:
@@ -240,10 +242,10 @@ class _Source:
         self._stream.seek(self._start)
         return self._stream
 
-    def authenticate(self, keys: list[Identity], pins: list[Any] | None, *, quiet: bool) -> Verified:
+    def authenticate(self, keys: list[Identity], pins: list[Any] | None, *, quiet: bool, folder: bool) -> Verified:
         from .checks import authenticate
 
-        return authenticate(self.path, keys, signed_by=pins, quiet=quiet, stream=self._again())
+        return authenticate(self.path, keys, signed_by=pins, quiet=quiet, stream=self._again(), folder=folder)
 
     def inspect_signed(self, pins: list[Any]) -> Inspection:
         """The header and the signature checked without a key, from one read of the file."""
@@ -269,6 +271,12 @@ class _Source:
             from envelope import ObjectChangedError
 
             raise ObjectChangedError("the object changed between two reads: nothing of it is shown as verified")
+
+
+def _is_folder(inspection: Inspection) -> bool:
+    from envelope import is_folder
+
+    return is_folder(inspection.unverified_metadata)
 
 
 def _tell(stream: IO[bytes]) -> int | None:
@@ -345,8 +353,17 @@ def inspection_record(
         "token_size": inspection.token_size,
         "complete": inspection.complete,
         "sizes": sizes(inspection, verified),
+        "folder": _folder_record(inspection, verified),
         "error": None,
     }
+
+
+def _folder_record(inspection: Inspection, verified: Verified | None) -> dict[str, Any] | None:
+    """None for a file that is not a folder; else ``{"members": N}``, N only when --verify read the
+    folder's index (names and sizes are encrypted: without a key nothing more is known)."""
+    if not _is_folder(inspection):
+        return None
+    return {"members": verified.members if verified is not None else None}
 
 
 def sizes(inspection: Inspection, verified: Verified | None) -> dict[str, Any]:
@@ -388,6 +405,7 @@ def text_lines(record: dict[str, Any]) -> list[str]:
         lines.append(f"  critical extensions: {printable(', '.join(record['critical']))}")
     lines += _signer_lines(record)
     lines += _metadata_lines(record)
+    lines += _folder_lines(record)
     lines += _chunk_lines(record)
     lines += _size_lines(record["sizes"])
     return [*lines, ""]
@@ -442,6 +460,15 @@ def _metadata_lines(record: dict[str, Any]) -> list[str]:
             "authenticate it with --verify KEY or --signed-by PUBKEY):"
         )
     return [heading, *metadata_lines(record["metadata"], already_tagged=True)]
+
+
+def _folder_lines(record: dict[str, Any]) -> list[str]:
+    folder = record.get("folder")
+    if folder is None:
+        return []
+    if folder["members"] is None:
+        return ["  payload: a folder (its member names and sizes are encrypted; --verify counts them)"]
+    return [f"  payload: a folder of {folder['members']} members (verified)"]
 
 
 def _chunk_lines(record: dict[str, Any]) -> list[str]:

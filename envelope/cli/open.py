@@ -28,6 +28,8 @@ EXAMPLES = """\
   envelope open -i alice.key < weights.tar.env | tar x     # streams: see the warning above
   envelope open -i alice.key -o - notes.env                # on the terminal: -o - says so
   envelope open -i alice.key -o model.pt s3://bucket/model.env   # with envelope-ml[s3]
+  envelope open -i alice.key -o gpt2/ gpt2.env             # a sealed folder: into the folder gpt2/
+  envelope open -i alice.key gpt2.env                      # the same: a folder's OUT defaults to INPUT less .env
 
 INPUT and OUT may be URLs (s3://bucket/key, any fsspec protocol): a sealed object is read in
 ranged reads, its header, final chunk and signature checked first; credentials and endpoints
@@ -50,12 +52,20 @@ def add_parser(subparsers: Subcommands) -> None:
         "(before any plaintext is released where the output allows); without it, a signed file\n"
         "opens if its signature verifies, and who signed it is said on stderr (not pinned).\n\n"
         "An encrypted private key takes its passphrase from --passphrase-env or --passphrase-file,\n"
-        "or asks for it on the terminal (three tries).",
+        "or asks for it on the terminal (three tries).\n\n"
+        "A sealed folder (envelope seal DIR) opens into the folder OUT, by default INPUT less .env.\n"
+        "It is written under a hidden name beside OUT and renamed into place only once every\n"
+        "byte authenticated (files 0600, folders 0700); an existing OUT is kept unless --force.",
         examples=EXAMPLES,
     )
     add_identities(parser, "private key file (PEM, DER or OpenSSH), the matching one is used")
     add_signed_by(parser)
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout, streamed)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file or URL (default or '-': stdout, streamed); for a sealed folder, the folder to create",
+    )
     parser.add_argument("input", metavar="INPUT", nargs="?", help="envelope file or URL (default or '-': stdin)")
     add_force(parser)
     add_quiet(parser)
@@ -68,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
     from . import keyfiles, progress, streams
     from .checks import unpinned_note
 
-    refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.one_stdin(("-i", args.identity), ("--signed-by", args.signed_by), ("INPUT", [args.input]))
+    if _is_a_folder(args.input):
+        return _open_folder(args)
+    refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.refuse_plaintext_to_terminal(args.output)
     streams.check_output(args.output, force=args.force, binary=False)
     streams.refuse_same_file(args.input, args.output)
@@ -122,3 +134,48 @@ def _url_to_stdout(args: argparse.Namespace, keys: list[Identity], pins: list[An
                 bar(len(block))
         signer: SignerInfo | None = reader.signer
     return signer
+
+
+def _is_a_folder(path: str | None) -> bool:
+    """Whether INPUT's header marks a sealed folder (unverified: opening it checks the marking
+    again, verified). A file whose header cannot be read is left to the usual path to report."""
+    from envelope import EnvelopeError, inspect, is_folder
+
+    from . import streams
+
+    if streams.is_stdio(path):
+        return False
+    try:
+        return is_folder(inspect(str(path)).unverified_metadata)
+    except (EnvelopeError, OSError):
+        return False
+
+
+def _open_folder(args: argparse.Namespace) -> int:
+    """A sealed folder into the folder OUT, which appears only once all of it authenticated."""
+    from envelope import open_folder
+
+    from . import keyfiles, progress, streams
+    from .checks import unpinned_note
+
+    name = str(args.input)
+    target = args.output
+    if target is None:
+        if streams.is_url(name) or not name.endswith(".env") or not name[:-4].rstrip("/"):
+            raise CliError(f"{name} is a sealed folder: give -o DIR, the folder to create", EXIT_USAGE)
+        target = name[:-4]
+    if streams.is_stdio(target) or streams.is_url(target):
+        raise CliError(f"{name} is a sealed folder, which opens into a local folder: give -o DIR", EXIT_USAGE)
+    pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
+    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
+    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    with (
+        naming(name),
+        open_folder(name, keys, signed_by=pins) as folder,
+        progress.progress_bar("opening", sum(m.size for m in folder.members), quiet=args.quiet) as bar,
+    ):
+        folder.extract(target, overwrite=args.force, progress=bar)
+        signer = folder.signer
+    if signer is not None and pins is None and not args.quiet:
+        report("envelope", unpinned_note(signer), kind="note")
+    return 0

@@ -25,6 +25,7 @@ EXAMPLES = """\
   envelope seal -r alice.key.pub -o model.env model.safetensors
   envelope seal -r alice.key.pub -r bob.pub --meta name=resnet50 --meta version=3 -o model.env model.pt
   envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
+  envelope seal -r alice.key.pub -o gpt2.env gpt2/                            # a whole folder, one file
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
   envelope seal -r alice.key.pub --sign builder.key -o model.env model.pt   # signed: who sealed it
   envelope seal -r alice.key.pub -o s3://bucket/model.env model.pt            # with envelope-ml[s3]
@@ -36,15 +37,20 @@ INPUT and OUT may be URLs (s3://bucket/key, gs://..., any fsspec protocol; pip i
 one is kept unless --force. Credentials and endpoints come from the environment as the store's
 own tools take them (AWS_PROFILE, AWS_ENDPOINT_URL...).
 A signing key comes from 'envelope keygen --type ed25519' (or ecdsa-p256, ml-dsa-65); openers
-check it with 'envelope open --signed-by builder.key.pub'."""
+check it with 'envelope open --signed-by builder.key.pub'.
+A folder INPUT is sealed whole into one file (-o OUT needed): its file names and sizes are
+encrypted with the contents, each file readable on its own. Symbolic links in it are refused;
+empty subfolders are not kept. Each file starts a chunk: for many small files, a smaller
+--chunk-size wastes less. 'envelope open' gives the folder back."""
 
 
 def add_parser(subparsers: Subcommands) -> None:
     parser = add_subcommand(
         subparsers,
         "seal",
-        summary="encrypt a file for one or more public keys",
+        summary="encrypt a file or a folder for one or more public keys",
         description="Encrypt INPUT (or stdin) for the given public keys, into OUT (or stdout).\n"
+        "A folder INPUT is sealed whole, as one file.\n"
         "The output file appears only when sealing succeeded; the input is never modified.\n"
         "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.\n"
         "With --sign the file also says who sealed it: a signature over the metadata and every chunk.",
@@ -89,7 +95,7 @@ def add_parser(subparsers: Subcommands) -> None:
         help="plaintext bytes per chunk: 16 to 16M, K and M suffixes allowed (default: 1M)",
     )
     parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="file or URL to seal (default or '-': stdin)")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
     add_passphrase_sources(parser, prompt_flag=False)
     add_force(parser)
     add_quiet(parser)
@@ -114,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
     streams.refuse_same_file(args.input, args.output)
     if streams.is_url(args.input) and streams.is_stdio(args.output):
         raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
-    _refuse_a_folder(args.input)
+    folder = _is_a_folder(args.input)
+    if folder and streams.is_stdio(args.output):
+        raise CliError(f"{args.input} is a folder, sealed into one file: give -o OUT", EXIT_USAGE)
     metadata = _metadata(args.meta)
     recipients = keyfiles.load_recipients(args.recipient, args.recipients_file)
     if not recipients:
@@ -122,6 +130,18 @@ def run(args: argparse.Namespace) -> int:
     given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
     chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
+    if folder:
+        from envelope import seal_folder
+
+        with (
+            progress.progress_bar("sealing", _folder_size(args.input), quiet=args.quiet) as bar,
+            _limits_of_the_arguments(),
+        ):
+            seal_folder(
+                args.input, args.output, recipients,
+                metadata=metadata, chunk_size=chunk, sign_with=signer, overwrite=args.force, progress=bar,
+            )  # fmt: skip
+        return 0
     if not streams.is_stdio(args.input) and not streams.is_stdio(args.output):
         # Paths (or URLs): the SDK reads and writes each chunk at its offset, on every worker.
         with (
@@ -171,23 +191,26 @@ def _seal_stdin_to_url(
                 bar(len(block))
 
 
-def _refuse_a_folder(path: str | None) -> None:
-    """A folder is sealed as an archive of it: say how, rather than "Is a directory"."""
+def _is_a_folder(path: str | None) -> bool:
     import os
-    import shlex
 
     from . import streams
-    from .errors import EXIT_IO
 
-    if streams.is_stdio(path) or streams.is_url(path) or not os.path.isdir(str(path)):
-        return
-    folder = str(path)
-    archive = f"{os.path.basename(os.path.normpath(folder)) or 'folder'}.tar.env"
-    raise CliError(
-        f"{folder} is a directory: envelope seals one file or stream, so seal an archive of it, "
-        f"e.g. tar -cf - {shlex.quote(folder)} | envelope seal -r PUBKEY -o {shlex.quote(archive)}",
-        EXIT_IO,
-    )
+    return not streams.is_stdio(path) and not streams.is_url(path) and os.path.isdir(str(path))
+
+
+def _folder_size(path: str) -> int:
+    """The bytes of every file under ``path`` (the progress bar's 100 %)."""
+    import os
+
+    total = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass  # sealing says why
+    return total
 
 
 def _say_stdin_is_read(args: argparse.Namespace) -> None:

@@ -12,7 +12,8 @@ EXAMPLES = """\
   envelope verify -i alice.key -q *.env && echo all good
   envelope verify -i alice.key --signed-by builder.pub model.env   # and signed by that key
   curl -s https://example.org/model.env | envelope verify -i alice.key -
-  envelope verify -i alice.key s3://bucket/model.env     # a URL, with envelope-ml[s3]"""
+  envelope verify -i alice.key s3://bucket/model.env     # a URL, with envelope-ml[s3]
+  envelope verify -i alice.key gpt2.env                  # a folder: every member, its index, its padding"""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -53,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
             report("envelope", describe_for_file(name, exc))
             status = status or exit_code_for(exc)
             continue
-        print(f"OK {printable(name)} ({result.plaintext_size} bytes of plaintext)")
+        if result.members is None:
+            print(f"OK {printable(name)} ({result.plaintext_size} bytes of plaintext)")
+        else:
+            print(f"OK {printable(name)} (a folder of {result.members} members, {result.plaintext_size} bytes)")
         if not args.quiet:
             if result.signer is None:
                 print("  signed by: nobody (not signed)")

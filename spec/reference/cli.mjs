@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as envelope from './envelope.mjs';
-import { seal, open, openStream, checkSignature, EnvelopeError, Float } from './envelope.mjs';
+import { seal, open, openStream, checkSignature, readFolder, EnvelopeError, Float } from './envelope.mjs';
 
 class UsageError extends Error {}
 
@@ -248,6 +248,7 @@ export async function runVector(dir, spec) {
   const pems = (spec.keys ?? []).map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pem`), 'utf8'));
   const options = spec.signed_by === undefined ? {}
     : { signedBy: spec.signed_by.map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pub.pem`), 'utf8')) };
+  if (spec.read_as === 'folder') return runFolderVector(spec, file, pems, options);
   const whole = await attempt(() => open(file, pems, options));
   const streamed = await attempt(async () => {
     const pieces = [];
@@ -268,6 +269,19 @@ export async function runVector(dir, spec) {
     else if (!taggedEqual(signerJson(keyless.result), signerJson(whole.result.signer))) problems.push('check: signer differs');
   }
   return problems.length ? problems.join('; ') : null;
+}
+
+/** A folder vector (§11): the file opens, and its payload read as a folder gives the members. */
+async function runFolderVector(spec, file, pems, options) {
+  const outcome = await attempt(() => {
+    const opened = open(file, pems, options);
+    return readFolder(opened.plaintext, opened.metadata, opened.chunkSize);
+  });
+  if (outcome.error || spec.expect === 'error') return judge(spec, outcome);
+  const found = outcome.result.map(({ name, size, executable, data }) => ({
+    name, size, sha256: crypto.createHash('sha256').update(data).digest('hex'), executable,
+  }));
+  return JSON.stringify(found) === JSON.stringify(spec.folder) ? null : 'folder: members differ';
 }
 
 async function cmdVectors(argv) {

@@ -956,3 +956,92 @@ class EnvelopeStream {
 
 // Exposed for the CLI and tests; not part of the format.
 export const internals = { decodeStrict, encodeCanonical, tokenLen, keyId, MAGIC };
+
+// ---------------------------------------------------------------------------------------------
+// Folders (§11): a payload that holds an index and chunk-aligned members.
+
+const PAYLOAD_KEY = 'envelope.payload';
+const FOLDER_V1 = 'folder-v1';
+const MAX_INDEX_LEN = 16_777_216;
+const MAX_MEMBERS = 100_000;
+const MAX_NAME_LEN = 4096;
+const MEMBER_KEYS = new Set(['name', 'offset', 'size', 'executable']);
+
+/** §11.3: one name alone (R32). */
+function checkName(name) {
+  const len = Buffer.byteLength(name, 'utf8');
+  if (len === 0 || len > MAX_NAME_LEN) throw new MalformedError('member name empty or too long (R32)');
+  if (name.startsWith('/') || name.includes('\0') || name.includes('\\')) {
+    throw new MalformedError('member name starts with / or holds NUL or backslash (R32)');
+  }
+  if (name.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    throw new MalformedError('member name has an empty, . or .. component (R32)');
+  }
+}
+
+/**
+ * Reads a folder payload (§11) from an opened file's plaintext, metadata and chunk size, checking
+ * R29-R34. Returns the members in payload order: [{ name, size, executable, data }], `data` a view
+ * of `plaintext`.
+ */
+export function readFolder(plaintext, metadata, chunkSize) {
+  if (!Object.hasOwn(metadata, PAYLOAD_KEY)) throw new MalformedError('not a folder (R29)');
+  const kind = metadata[PAYLOAD_KEY];
+  if (typeof kind !== 'string') throw new MalformedError('envelope.payload is not a str (R29)');
+  if (kind !== FOLDER_V1) throw new UnsupportedError(`payload kind ${kind} (R29)`);
+  if (plaintext.length < 4) throw new MalformedError('payload shorter than its index length (R30)');
+  const indexLen = plaintext.readUInt32BE(0);
+  if (indexLen > MAX_INDEX_LEN) throw new LimitError('folder index over 16 MiB (R30)');
+  if (4 + indexLen > plaintext.length) throw new MalformedError('payload ends inside the index (R30)');
+  let index;
+  try {
+    index = decodeStrict(plaintext.subarray(4, 4 + indexLen), MAX_HEADER_DEPTH, MalformedError);
+  } catch (e) {
+    if (e instanceof MalformedError) throw new MalformedError(`folder index: ${e.message} (R31)`);
+    throw e;
+  }
+  if (!Array.isArray(index)) throw new MalformedError('folder index is not an array (R31)');
+  if (index.length > MAX_MEMBERS) throw new LimitError('more than 100000 members (R31)');
+  const members = index.map((m) => {
+    if (!isMap(m)) throw new MalformedError('member is not a map (R31)');
+    const keys = Object.keys(m);
+    if (!['name', 'offset', 'size'].every((k) => Object.hasOwn(m, k)) || keys.some((k) => !MEMBER_KEYS.has(k))) {
+      throw new MalformedError('member lacks name, offset or size, or has another key (R31)');
+    }
+    const executable = m.executable ?? false;
+    if (typeof m.name !== 'string' || typeof executable !== 'boolean') {
+      throw new MalformedError('member name or executable of the wrong type (R31)');
+    }
+    for (const v of [m.offset, m.size]) {
+      if (!isInt(v) || v < 0) throw new MalformedError('offset or size not a non-negative int (R31)');
+    }
+    return { name: m.name, offset: m.offset, size: m.size, executable };
+  });
+  const names = new Set();
+  const folders = new Set();
+  for (const { name } of members) {
+    checkName(name);
+    if (names.has(name)) throw new MalformedError('two members with one name (R32)');
+    names.add(name);
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join('/'));
+  }
+  for (const name of names) if (folders.has(name)) throw new MalformedError('a member is a folder of another (R32)');
+  const align = (x) => Math.ceil(x / chunkSize) * chunkSize;
+  let at = 4 + indexLen;
+  const pads = [];
+  for (const m of members) {
+    if (typeof m.offset !== 'number' || typeof m.size !== 'number' || m.offset !== align(at)) {
+      throw new MalformedError('member not where the layout puts it (R33)');
+    }
+    pads.push([at, m.offset]);
+    at = m.offset + m.size;
+  }
+  if (at !== plaintext.length) throw new MalformedError('payload does not end with the last member (R33)');
+  for (const [from, to] of pads) {
+    if (plaintext.subarray(from, to).some((b) => b !== 0)) throw new MalformedError('pad byte not zero (R34)');
+  }
+  return members.map(({ name, offset, size, executable }) => ({
+    name, size, executable, data: plaintext.subarray(offset, offset + size),
+  }));
+}

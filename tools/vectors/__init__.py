@@ -4,9 +4,9 @@ exactly one rule of spec/FORMAT.md. ``tools/make_vectors.py`` runs them."""
 
 from __future__ import annotations
 
-from . import header, keys, limits, metadata, payload, recipients, signatures, sizes, timestamps, unwrap
+from . import folders, header, keys, limits, metadata, payload, recipients, signatures, sizes, timestamps, unwrap
 from .kit import GENERATORS, Kit
 
-FAMILIES = (sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits)
+FAMILIES = (sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits, folders)
 
 __all__ = ["FAMILIES", "GENERATORS", "Kit"]
