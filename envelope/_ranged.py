@@ -13,6 +13,7 @@ from typing import IO, Any, cast
 from ._format import HEADER_MAC_LEN, PREFIX_LEN, decode_prefix
 from ._layout import token_len
 from ._sdkoptions import options_for
+from ._seekable import Seekable
 from ._storage import storage
 from .errors import ObjectChangedError
 from .fileio import EnvelopeReader
@@ -36,7 +37,7 @@ DEFAULT_READ_AHEAD = 16 << 20  # largest ranged read of a sequential reader (two
 _FIRST_READ_AHEAD = 4 << 20  # the read-ahead window starts here and doubles up to read_ahead
 
 
-class RangedSource(io.RawIOBase):
+class RangedSource(Seekable, io.RawIOBase):
     """The sealed object as a seekable raw file whose misses are ranged reads of the underlying one.
 
     One segment of the object is held, plus at most one range being fetched ahead. Every read of
@@ -61,23 +62,8 @@ class RangedSource(io.RawIOBase):
     def size(self) -> int:
         return self._size
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}.get(whence)
-        if base is None:
-            raise ValueError(f"invalid whence ({whence})")
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._position = base + offset
-        return self._position
+    def _extent(self) -> int:
+        return self._size
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")

@@ -28,6 +28,7 @@ from typing import IO, Any, NamedTuple, Protocol
 from ._folder import FOLDER_V1, PAYLOAD_KEY, FolderLayout, Member, check_marking, decode_index, index_length, plan
 from ._header import read_and_unlock
 from ._pipeline import positional_opening
+from ._seekable import Seekable
 from ._stream import FileSource, PositionalOpening, Progress, TokenBuffers, positional_fd
 from ._urls import LOCAL, locate, refuse_options_without_url
 from .atomic import PathLike
@@ -406,7 +407,7 @@ class SealedFolder:
         return f"<SealedFolder members={len(self._layout.members)}>"
 
 
-class _MemberReader(io.BufferedIOBase):
+class _MemberReader(Seekable, io.BufferedIOBase):
     """One member's plaintext: seekable, each read opening only the chunks it touches."""
 
     def __init__(self, chunks: _Chunks, member: Member) -> None:
@@ -418,23 +419,8 @@ class _MemberReader(io.BufferedIOBase):
         self._buffers = TokenBuffers()
         self._held: tuple[int, memoryview] | None = None  # the chunk read last: (index, data)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self.size}.get(whence)
-        if base is None:
-            raise ValueError(f"invalid whence ({whence})")
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._position = base + offset
-        return self._position
+    def _extent(self) -> int:
+        return self.size
 
     def _chunk(self, index: int) -> memoryview:
         if self._held is None or self._held[0] != index:

@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ._header import UnlockedHeader, read_and_unlock, unlock_bytes
 from ._pipeline import open_memory, positional_opening, seekable
+from ._seekable import Seekable
 from ._stream import FileSource, PositionalOpening, StreamSource
 from ._urls import LOCAL, locate, refuse_options_without_url
 from .errors import UsageError
@@ -108,26 +109,13 @@ class PlaintextAt:
         self.close()
 
 
-class _File(io.RawIOBase):
+class _File(Seekable, io.RawIOBase):
     def __init__(self, plain: PlaintextAt) -> None:
         super().__init__()
         self._plain, self._position = plain, 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._plain.size}.get(whence)
-        if base is None or base + offset < 0:
-            raise ValueError("invalid seek")
-        self._position = base + offset
-        return self._position
+    def _extent(self) -> int:
+        return self._plain.size
 
     def readinto(self, buffer: Any) -> int:
         with memoryview(buffer) as raw, raw.cast("B") as view:
