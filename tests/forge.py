@@ -6,6 +6,7 @@ Tokens are made with cryptography's high-level Fernet, independent of envelope's
 from __future__ import annotations
 
 import base64
+import io
 import struct
 from collections.abc import Sequence
 
@@ -60,3 +61,16 @@ def forge_chunks(
     """A file whose chunk messages are exactly ``(index, final, data)`` as given, in that order."""
     tokens = [fernet_token(data_key, chunk_message(i, f, d)) for i, f, d in chunks]
     return forge(recipient_key, data_key, tokens, chunk_size=chunk_size)
+
+
+class Pipe(io.RawIOBase):
+    """Bytes as a stream that cannot seek, as a pipe or a socket gives them."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        return self._data.readinto(buffer)

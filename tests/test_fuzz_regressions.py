@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import NameOID
+from forge import Pipe
 
 import envelope
 from envelope import _format as fmt
@@ -193,7 +194,7 @@ def test_pem_label_split_over_lines_is_not_an_openssh_key() -> None:
         lambda sealed, key: envelope.open_stream(io.BytesIO(sealed), io.BytesIO(), key, threads=8),
         lambda sealed, key: envelope.open(sealed, key, threads=2),
         lambda sealed, key: envelope.EnvelopeReader(io.BytesIO(sealed), key).read(),
-        lambda sealed, key: envelope.EnvelopeStreamReader(_Pipe(sealed), key).read(),
+        lambda sealed, key: envelope.EnvelopeStreamReader(Pipe(sealed), key).read(),
     ],
     ids=["open_stream-2-threads", "open_stream-8-threads", "open", "reader-seekable", "reader-pipe"],
 )
@@ -210,17 +211,6 @@ def test_memory_follows_the_file_not_the_declared_chunk_size(key_a, reader) -> N
     finally:
         tracemalloc.stop()
     assert peak <= 4 << 20, f"{peak >> 20} MiB for a {len(sealed)}-byte file"
-
-
-class _Pipe(io.RawIOBase):
-    def __init__(self, data: bytes) -> None:
-        self._inner = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        return self._inner.readinto(buffer)
 
 
 # --- pinned behaviour the fuzzer relies on -----------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from forge import Pipe
 
 import envelope
 from envelope._format import encode_header, encode_prefix, read_header, signed_header
@@ -43,19 +44,6 @@ def every_reader_refuses(sealed: bytes, key, error: type[Exception], signed_by=N
     ):
         with pytest.raises(error):
             read()
-
-
-class Pipe(io.RawIOBase):
-    """Bytes as a stream that cannot seek."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        return self._data.readinto(buffer)
 
 
 def rewritten(sealed: bytes, key, change) -> bytes:  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from forge import Pipe
 
 import envelope
 from envelope.cli.render import tagged
@@ -155,19 +156,6 @@ def read_stream_reader(sealed: bytes, keys: list[Any], signed_by: Any) -> tuple[
     with envelope.EnvelopeStreamReader(io.BytesIO(sealed), keys, signed_by=signed_by) as reader:
         data = reader.read()
         return data, reader.metadata, reader.signer
-
-
-class Pipe(io.RawIOBase):
-    """The bytes as a stream that cannot seek, as a pipe or a socket gives them."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._data.readinto(buffer)
 
 
 def read_open_pipe(sealed: bytes, keys: list[Any], signed_by: Any) -> tuple[bytes, dict[str, Any], Any]:
