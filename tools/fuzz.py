@@ -598,7 +598,11 @@ class Forge:
 
     def split(self, file: bytes) -> tuple[bytes, list[bytes], bytes, int, bool] | None:
         """The file cut into its header and tokens, with the data key, chunk size, and whether it is
-        signed; None where the header does not parse or is not sealed to the test key."""
+        signed; None where the header does not parse, is not sealed to the test key, or commits to
+        another key (FORMAT.md 6: re-MACing cannot repair that, so there is no reference verdict)."""
+        import hmac
+
+        from envelope._datakey import DataKey
         from envelope._format import read_header
         from envelope._layout import token_len
 
@@ -607,7 +611,7 @@ class Forge:
         except self.envelope.EnvelopeError:
             return None
         key = self.data_key(header.recipients)
-        if key is None:
+        if key is None or not hmac.compare_digest(header.commit, DataKey(key).commitment()):
             return None
         start = len(authenticated) + len(mac)
         size = token_len(header.chunk_size)
