@@ -448,6 +448,7 @@ def test_envelope_info_verify_refuses_a_url_that_changed_between_its_reads(alice
     the second time must not get the first one's metadata shown as verified."""
     from envelope.cli import info
 
+    pytest.importorskip("fsspec")  # URLs need the fsspec extra (the core-dependency runs lack it)
     shown = envelope.inspect(envelope.seal(b"x", alice.public_key(), metadata={"stage": "prod"}))
     served = tmp_path / "served.env"
     served.write_bytes(envelope.seal(b"x", alice.public_key(), metadata={"stage": "test"}))
