@@ -10,7 +10,6 @@ from typing import Any
 
 import msgpack
 
-from ._format import unpack_strict
 from .errors import LimitError, MalformedError, UnsupportedError, UsageError
 from .limits import MAX_FOLDER_INDEX_LEN, MAX_FOLDER_MEMBERS, MAX_MEMBER_NAME_LEN
 
@@ -144,17 +143,54 @@ def _member(raw: Any) -> Member:
     return Member(name, offset, size, executable)
 
 
+# First bytes of the MessagePack types a member map never holds: maps and arrays (whose contents
+# would be built before they could be refused) and extension types.
+_NOT_A_SCALAR = frozenset(range(0x80, 0xA0)) | {0xC7, 0xC8, 0xC9, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xDC, 0xDD, 0xDE, 0xDF}
+
+
+def _member_maps(index: bytes) -> list[dict[str, Any]]:
+    """The index as member maps of scalars (R31), read one value at a time: the member count is
+    checked against its limit from the array's header, and no value that could hold others is ever
+    decoded, so a crafted index costs memory in proportion to its members, not to its bytes."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(index), 1))
+    unpacker.feed(index)
+    try:
+        try:
+            count = unpacker.read_array_header()
+        except msgpack.UnpackValueError:
+            raise MalformedError("malformed folder index: not an array (R31)") from None
+        if count > MAX_FOLDER_MEMBERS:
+            raise LimitError(f"folder of {count} members exceeds the limit of {MAX_FOLDER_MEMBERS} (R31)")
+        maps = []
+        for _ in range(count):
+            try:
+                entries = unpacker.read_map_header()
+            except msgpack.UnpackValueError:
+                raise MalformedError("malformed folder index: a member is not a map (R31)") from None
+            if entries > len(_KEYS):
+                raise MalformedError("malformed folder index: a member has more keys than a member has (R31)")
+            pairs = []
+            for _ in range(2 * entries):
+                at = unpacker.tell()
+                if at >= len(index) or index[at] in _NOT_A_SCALAR:
+                    raise MalformedError("malformed folder index: a member holds a map, an array or an extension (R31)")
+                pairs.append(unpacker.unpack())
+            keys = pairs[0::2]
+            if not all(isinstance(key, str) for key in keys) or len(set(keys)) != len(keys):
+                raise MalformedError("malformed folder index: a member's keys are not distinct strings (R31)")
+            maps.append(dict(zip(keys, pairs[1::2], strict=True)))
+        if unpacker.tell() != len(index):
+            raise MalformedError("malformed folder index: not one valid MessagePack array (R31)")
+    except (msgpack.UnpackException, ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, (MalformedError, LimitError)):
+            raise
+        raise MalformedError("malformed folder index: not one valid MessagePack array (R31)") from None
+    return maps
+
+
 def decode_index(index: bytes, chunk_size: int, payload_len: int) -> FolderLayout:
     """The index's bytes (after the 4-byte length) to a checked layout: R31, R32, R33."""
-    try:
-        value = unpack_strict(index, "folder index")
-    except MalformedError:  # its messages speak of the header; this is the index
-        raise MalformedError("malformed folder index: not one valid MessagePack array (R31)") from None
-    if not isinstance(value, list):
-        raise MalformedError("malformed folder index: not an array (R31)")
-    if len(value) > MAX_FOLDER_MEMBERS:
-        raise LimitError(f"folder of {len(value)} members exceeds the limit of {MAX_FOLDER_MEMBERS} (R31)")
-    members = tuple(_member(raw) for raw in value)
+    members = tuple(_member(raw) for raw in _member_maps(index))
     _check_names(m.name for m in members)
     index_end = INDEX_PREFIX_LEN + len(index)
     at = index_end

@@ -16,9 +16,9 @@ functions (:mod:`envelope.files`); the folder on either side is a local one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
-import shutil
 import stat
 import tempfile
 import threading
@@ -67,13 +67,13 @@ class VerifiedFolder(NamedTuple):
 # --- sealing ----------------------------------------------------------------------------------------
 
 
-def _source_files(root: PathLike) -> list[tuple[str, str, int, bool]]:
+def _source_files(root: PathLike) -> list[tuple[str, str, os.stat_result]]:
     """``(name, path, size, executable)`` of every file under ``root``. Links and special files are
     refused: a link could lead out of the folder, or into another one, at the sealer's expense."""
     top = os.fspath(root)
     if not os.path.isdir(top):
         raise UsageError(f"{top} is not a directory")
-    files: list[tuple[str, str, int, bool]] = []
+    files: list[tuple[str, str, os.stat_result]] = []
 
     def fail(exc: OSError) -> None:
         raise exc
@@ -92,7 +92,7 @@ def _source_files(root: PathLike) -> list[tuple[str, str, int, bool]]:
             if not stat.S_ISREG(info.st_mode):
                 raise UsageError(f"{path} is not a regular file (a FIFO, a socket or a device): not sealed")
             name = os.path.relpath(path, top).replace(os.sep, "/")
-            files.append((name, path, info.st_size, bool(info.st_mode & stat.S_IXUSR)))
+            files.append((name, path, info))
     return files
 
 
@@ -121,8 +121,10 @@ def seal_folder(
     if PAYLOAD_KEY in user:
         raise UsageError(f"metadata key {PAYLOAD_KEY!r} is the format's: seal_folder sets it")
     files = _source_files(src_dir)
-    paths = {name: path for name, path, _, _ in files}
-    start, layout = plan(((name, size, executable) for name, _, size, executable in files), chunk_size)
+    found = {name: (path, info) for name, path, info in files}
+    start, layout = plan(
+        ((name, info.st_size, bool(info.st_mode & stat.S_IXUSR)) for name, _, info in files), chunk_size
+    )
     meta = {**user, PAYLOAD_KEY: FOLDER_V1}
     options = {"metadata": meta, "chunk_size": chunk_size, "sign_with": sign_with, "threads": threads}
     with open_writer(target, recipients, overwrite=overwrite, storage_options=storage_options, **options) as writer:
@@ -131,14 +133,30 @@ def seal_folder(
         block = bytearray(min(_COPY_BLOCK, max(1, max((m.size for m in layout.members), default=1))))
         for member in layout.members:
             writer.write(bytes(member.offset - at))
-            _copy_member(paths[member.name], member.size, writer, memoryview(block), progress)
+            _copy_member(*found[member.name], writer, memoryview(block), progress)
             at = member.end
         signer = writer.signer
     return StreamResult(layout.payload_len, meta, signer)
 
 
-def _copy_member(path: str, size: int, out: EnvelopeWriter, block: memoryview, progress: Progress | None) -> None:
-    with open(path, "rb", buffering=0) as f:
+def _copy_member(
+    path: str, seen: os.stat_result, out: EnvelopeWriter, block: memoryview, progress: Progress | None
+) -> None:
+    """Copy the file that was listed: opened without following a link, and refused unless it is the
+    same regular file (device and inode) that the listing saw, so that a link or another file swapped
+    in since is never sealed."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path} became a symbolic link while the folder was being sealed") from None
+        raise
+    with open(fd, "rb", buffering=0) as f:
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):
+            raise UsageError(f"{path} was replaced while the folder was being sealed")
+        size = seen.st_size
         left = size
         while left:
             got = f.readinto(block[: min(len(block), left)])
@@ -391,7 +409,7 @@ class SealedFolder:
                         progress(len(piece))
             _put_in_place(temp, dest, overwrite, os.fspath(dest_dir))
         except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
+            remove_tree(temp)
             raise
 
     def close(self) -> None:
@@ -496,16 +514,20 @@ class _Extraction:
         self._finish_file()
         member = self._members[self._created]
         *folders, leaf = member.name.split("/")
-        fds = [self._root]
+        here = self._root
         try:
+            # One folder open at a time however deep the name (a name may have 2048 components).
             for folder in folders:
                 with contextlib.suppress(FileExistsError):
-                    os.mkdir(folder, 0o700, dir_fd=fds[-1])
-                fds.append(os.open(folder, _DIR_FLAGS, dir_fd=fds[-1]))
-            self._fd = os.open(leaf, _FILE_FLAGS, 0o700 if member.executable else 0o600, dir_fd=fds[-1])
+                    os.mkdir(folder, 0o700, dir_fd=here)
+                below = os.open(folder, _DIR_FLAGS, dir_fd=here)
+                if here != self._root:
+                    os.close(here)
+                here = below
+            self._fd = os.open(leaf, _FILE_FLAGS, 0o700 if member.executable else 0o600, dir_fd=here)
         finally:
-            for fd in fds[1:]:
-                os.close(fd)
+            if here != self._root:
+                os.close(here)
         self._created += 1
 
     def _finish_file(self) -> None:
@@ -529,6 +551,53 @@ class _Extraction:
             os.close(self._root)
 
 
+def remove_tree(path: str) -> None:
+    """Remove a folder and everything in it, without following links, without recursion and with
+    two folders open at a time, by names relative to open folders (a member's name may nest 2048
+    folders deep: past Python's recursion limit, the open-files limit and PATH_MAX). What cannot be
+    removed is left, silently, as shutil.rmtree(ignore_errors=True) would."""
+    try:
+        fd = os.open(path, _DIR_FLAGS)
+    except OSError:
+        return
+    names: list[str] = []  # from ``path`` down to the folder ``fd`` is
+    stuck: set[tuple[int, str]] = set()  # folders that could not be entered or removed
+    try:
+        while True:
+            child = None
+            with contextlib.suppress(OSError), os.scandir(fd) as entries:
+                for entry in entries:
+                    if not entry.is_dir(follow_symlinks=False):
+                        with contextlib.suppress(OSError):
+                            os.unlink(entry.name, dir_fd=fd)
+                    elif child is None and (len(names), entry.name) not in stuck:
+                        child = entry.name
+            if child is not None:
+                try:
+                    below = os.open(child, _DIR_FLAGS, dir_fd=fd)
+                except OSError:
+                    stuck.add((len(names), child))
+                    continue
+                os.close(fd)
+                fd = below
+                names.append(child)
+                continue
+            if not names:
+                break
+            name = names.pop()
+            above = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = above
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError:
+                stuck.add((len(names), name))
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
 def _put_in_place(temp: str, dest: str, overwrite: bool, given: str) -> None:
     """Rename the finished folder to ``dest``; what was there (with ``overwrite``) is moved aside
     first and removed after, a link itself and not what it points to."""
@@ -540,7 +609,7 @@ def _put_in_place(temp: str, dest: str, overwrite: bool, given: str) -> None:
         old = os.path.join(aside, "old")
         os.rename(dest, old)
         os.rename(temp, dest)
-        shutil.rmtree(aside, ignore_errors=True)  # rmtree does not follow the links it finds
+        remove_tree(aside)
     else:
         os.rename(temp, dest)
     fd = os.open(parent, _DIR_FLAGS)

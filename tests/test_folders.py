@@ -544,3 +544,85 @@ def test_the_cli_says_how_a_folder_is_sealed(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     result = run(ENVELOPE, "seal", "-r", keys["alice.pub"], tmp_path / "src")
     assert result.returncode == 2 and b"give -o OUT" in result.stderr
+
+
+# --- what a security review of the folders found (this session) -------------------------------------------
+
+
+def test_an_index_of_millions_of_empty_arrays_is_refused_from_its_header(alice: Any) -> None:
+    """A 16 MiB index of one-byte empty arrays made open_folder build 16.7 million objects (1.2 GB)
+    before the member limit was checked; the count is now read from the array's header."""
+    import tracemalloc
+
+    count = 4_000_000
+    index = b"\xdd" + struct.pack(">I", count) + b"\x90" * count
+    data = envelope.seal(struct.pack(">I", len(index)) + index, alice.public_key(), metadata=MARK)
+    tracemalloc.start()
+    try:
+        with pytest.raises(envelope.LimitError, match="R31"):
+            envelope.open_folder(data, alice).close()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(data) + (16 << 20), f"{peak >> 20} MiB"
+
+
+@pytest.mark.parametrize("value", [[1] * 1000, {"x": 1}, [[]]])
+def test_a_member_holding_a_container_is_refused_before_it_is_built(alice: Any, value: Any) -> None:
+    refused(alice, payload([("a", b"x")], maps=[{"name": "a", "offset": 0, "size": 1, "executable": value}]),
+            envelope.MalformedError, "R31")  # fmt: skip
+
+
+def test_a_name_nested_2000_folders_deep_extracts_and_failures_leave_nothing(alice: Any, tmp_path: Path) -> None:
+    """A valid name may have 2048 components: extraction held one open folder per level (EMFILE at
+    1024) and the clean-up recursed (RecursionError), leaving the hidden folder and its plaintext."""
+    import resource
+
+    deep = "d/" * 2000 + "secret.txt"
+    members = [(deep, b"TOP SECRET" * 100), ("z.bin", b"z" * 3000)]
+    data = sealed(alice, payload(members))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+    try:
+        with envelope.open_folder(data, alice) as folder:
+            folder.extract(tmp_path / "ok")
+        fd = os.open(tmp_path / "ok", os.O_RDONLY)
+        for part in deep.split("/")[:-1]:  # the whole path is longer than PATH_MAX: walk it
+            below = os.open(part, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        with open(os.open("secret.txt", os.O_RDONLY, dir_fd=fd), "rb") as secret:
+            assert secret.read() == b"TOP SECRET" * 100
+        os.close(fd)
+        envelope.folders.remove_tree(str(tmp_path / "ok"))  # also what a failure runs
+        assert not (tmp_path / "ok").exists()
+        damaged = bytearray(data)
+        damaged[-100] ^= 1  # in z.bin, extracted after the deep member
+        out = tmp_path / "out"
+        out.mkdir()
+        with envelope.open_folder(bytes(damaged), alice) as folder, pytest.raises(envelope.AuthenticationError):
+            folder.extract(out / "model", threads=1)
+        assert os.listdir(out) == []
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_link_swapped_in_while_sealing_is_not_followed(alice: Any, tmp_path: Path) -> None:
+    """The listing refused links, but the files were then opened by path: a link planted after the
+    listing (by another user of the folder) had its target sealed."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(b"A" * 10)
+    (src / "b.bin").write_bytes(b"B" * 18)
+    (tmp_path / "victim").write_bytes(b"victim-private-key")
+    swapped = []
+
+    def progress(count: int) -> None:
+        if not swapped:
+            (src / "b.bin").unlink()
+            (src / "b.bin").symlink_to(tmp_path / "victim")
+            swapped.append(True)
+
+    with pytest.raises(envelope.UsageError, match="symbolic link"):
+        envelope.seal_folder(src, tmp_path / "f.env", alice.public_key(), progress=progress)
+    assert not (tmp_path / "f.env").exists()
