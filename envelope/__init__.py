@@ -32,7 +32,16 @@ _EXPORTS = {
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
     "files": ["check_signature", "inspect_signed", "open_file", "rewrap_file", "seal_file", "verify_file"],
-    "folders": ["FolderMember", "SealedFolder", "VerifiedFolder", "open_folder", "seal_folder", "verify_folder"],
+    "folders": [
+        "FolderEntry",
+        "FolderMember",
+        "SealedFolder",
+        "VerifiedFolder",
+        "open_folder",
+        "seal_entries",
+        "seal_folder",
+        "verify_folder",
+    ],
     "_urls": ["is_url"],  # the rule alone, without the file functions' imports
     "_folder": ["is_folder"],  # the same: envelope-info asks it of every header
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
@@ -56,6 +65,7 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "FolderEntry",
     "FolderMember",
     "Identity",
     "IdentityLike",
@@ -125,6 +135,7 @@ __all__ = [
     "save_private_key",
     "save_public_key",
     "seal",
+    "seal_entries",
     "seal_file",
     "seal_folder",
     "seal_stream",
@@ -193,7 +204,16 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         open_writer,
     )
     from .files import check_signature, inspect_signed, open_file, rewrap_file, seal_file, verify_file
-    from .folders import FolderMember, SealedFolder, VerifiedFolder, open_folder, seal_folder, verify_folder
+    from .folders import (
+        FolderEntry,
+        FolderMember,
+        SealedFolder,
+        VerifiedFolder,
+        open_folder,
+        seal_entries,
+        seal_folder,
+        verify_folder,
+    )
     from .inspection import Inspection, RecipientInfo, SignerInfo
     from .inspection import inspect as inspect  # not in __all__: it would shadow the stdlib module
     from .keys import (

@@ -9,6 +9,10 @@ a chunk, so one member is read, and authenticated, by opening only the chunks it
             ...
         folder.extract("gpt2-copy/")                      # appears whole, or not at all
 
+A folder whose files exist only in memory (a model serialized on the fly) is sealed from
+:class:`FolderEntry` items with :func:`seal_entries`: each says its name and size and writes its
+bytes when its turn comes, so no member ever needs a file.
+
 The sealed file, as a source or a target, may be a URL (``s3://bucket/gpt2.env``), as for the file
 functions (:mod:`envelope.files`); the folder on either side is a local one.
 """
@@ -22,7 +26,7 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, NamedTuple, Protocol
 
 from ._folder import FOLDER_V1, PAYLOAD_KEY, FolderLayout, Member, check_marking, decode_index, index_length, plan
@@ -40,7 +44,16 @@ from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike
 from .signing import SignedBy, Signer, SigningKey
 
-__all__ = ["FolderMember", "SealedFolder", "VerifiedFolder", "open_folder", "seal_folder", "verify_folder"]
+__all__ = [
+    "FolderEntry",
+    "FolderMember",
+    "SealedFolder",
+    "VerifiedFolder",
+    "open_folder",
+    "seal_entries",
+    "seal_folder",
+    "verify_folder",
+]
 
 _COPY_BLOCK = 1 << 20  # bytes of a member file read at a time when sealing
 _PAD_RULE = "malformed folder: a pad byte is not zero (R34)"
@@ -52,6 +65,17 @@ class FolderMember(NamedTuple):
     name: str
     size: int
     executable: bool
+
+
+class FolderEntry(NamedTuple):
+    """A member to seal that need not be a file: its name (a relative POSIX path), its exact size,
+    and ``write(out)``, called once, in the payload's order, to write exactly ``size`` bytes with
+    ``out.write(data)``."""
+
+    name: str
+    size: int
+    write: Callable[[Any], object]
+    executable: bool = False
 
 
 class VerifiedFolder(NamedTuple):
@@ -117,31 +141,100 @@ def seal_folder(
     Each member starts a chunk, so a folder of many small files takes up to a chunk of padding
     per file: give such folders a smaller ``chunk_size``."""
     refuse_options_without_url(storage_options, target)
+    files = _source_files(src_dir)
+    block = bytearray(min(_COPY_BLOCK, max(1, max((info.st_size for _, _, info in files), default=1))))
+
+    def copier(path: str, info: os.stat_result) -> Callable[[Any], None]:
+        return lambda out: _copy_member(path, info, out, memoryview(block))
+
+    entries = [
+        FolderEntry(name, info.st_size, copier(path, info), bool(info.st_mode & stat.S_IXUSR))
+        for name, path, info in files
+    ]
+    return seal_entries(
+        entries,
+        target,
+        recipients,
+        metadata=metadata,
+        sign_with=sign_with,
+        chunk_size=chunk_size,
+        overwrite=overwrite,
+        progress=progress,
+        threads=threads,
+        storage_options=storage_options,
+    )
+
+
+def seal_entries(
+    entries: Iterable[FolderEntry],
+    target: PathLike,
+    recipients: RecipientLike | Iterable[RecipientLike],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    sign_with: Signer | SigningKey | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> StreamResult:
+    """Seal a folder given as :class:`FolderEntry` items (name, size, a function that writes the
+    bytes) into the one envelope file ``target``, exactly as :func:`seal_folder` seals files: the
+    same layout, the same metadata marking. Nothing is written to disk but the sealed output; the
+    entries' bytes stream through the sealing writer in payload order (sorted by name). An entry
+    that writes more or fewer bytes than its ``size`` raises :class:`~envelope.UsageError`, and
+    ``target`` is not created."""
+    refuse_options_without_url(storage_options, target)
     user = dict(metadata or {})
     if PAYLOAD_KEY in user:
-        raise UsageError(f"metadata key {PAYLOAD_KEY!r} is the format's: seal_folder sets it")
-    files = _source_files(src_dir)
-    found = {name: (path, info) for name, path, info in files}
-    start, layout = plan(
-        ((name, info.st_size, bool(info.st_mode & stat.S_IXUSR)) for name, _, info in files), chunk_size
-    )
+        raise UsageError(f"metadata key {PAYLOAD_KEY!r} is the format's: it is set for every folder")
+    listed = list(entries)
+    for entry in listed:
+        if not isinstance(entry, FolderEntry) or isinstance(entry.size, bool) or not isinstance(entry.size, int):
+            raise UsageError("a folder entry is a FolderEntry(name, size, write) with an integer size")
+        if entry.size < 0:
+            raise UsageError(f"folder entry {entry.name!r} has a negative size")
+    writers = {entry.name: entry.write for entry in listed}
+    start, layout = plan(((entry.name, entry.size, entry.executable) for entry in listed), chunk_size)
     meta = {**user, PAYLOAD_KEY: FOLDER_V1}
     options = {"metadata": meta, "chunk_size": chunk_size, "sign_with": sign_with, "threads": threads}
     with open_writer(target, recipients, overwrite=overwrite, storage_options=storage_options, **options) as writer:
         writer.write(start)
         at = len(start)
-        block = bytearray(min(_COPY_BLOCK, max(1, max((m.size for m in layout.members), default=1))))
         for member in layout.members:
             writer.write(bytes(member.offset - at))
-            _copy_member(*found[member.name], writer, memoryview(block), progress)
+            sink = _MemberSink(writer, member, progress)
+            writers[member.name](sink)
+            sink.finish()
             at = member.end
         signer = writer.signer
     return StreamResult(layout.payload_len, meta, signer)
 
 
-def _copy_member(
-    path: str, seen: os.stat_result, out: EnvelopeWriter, block: memoryview, progress: Progress | None
-) -> None:
+class _MemberSink:
+    """What an entry writes into: the sealing writer, held to the entry's declared size."""
+
+    def __init__(self, writer: EnvelopeWriter, member: Member, progress: Progress | None) -> None:
+        self._writer, self._member, self._progress = writer, member, progress
+        self._left = member.size
+
+    def write(self, data: Any) -> int:
+        count = memoryview(data).nbytes
+        if count > self._left:
+            raise UsageError(f"folder entry {self._member.name!r} wrote more than its {self._member.size} bytes")
+        if count:
+            self._writer.write(data)
+            self._left -= count
+            if self._progress is not None:
+                self._progress(count)
+        return count
+
+    def finish(self) -> None:
+        if self._left:
+            raise UsageError(f"folder entry {self._member.name!r} wrote fewer than its {self._member.size} bytes")
+
+
+def _copy_member(path: str, seen: os.stat_result, out: _MemberSink, block: memoryview) -> None:
     """Copy the file that was listed: opened without following a link, and refused unless it is the
     same regular file (device and inode) that the listing saw, so that a link or another file swapped
     in since is never sealed."""
@@ -164,8 +257,6 @@ def _copy_member(
                 break
             out.write(block[:got])
             left -= got
-            if progress is not None:
-                progress(got)
         if left or f.read(1):
             raise UsageError(f"{path} changed size while the folder was being sealed")
 
@@ -184,6 +275,8 @@ class _Chunks(Protocol):
     def chunk(self, index: int, buffers: TokenBuffers) -> memoryview: ...
 
     def all_chunks(self, threads: int | None) -> Iterator[memoryview]: ...
+
+    def read_into(self, offset: int, out: memoryview, threads: int | None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -206,6 +299,9 @@ class _FileChunks:
 
     def all_chunks(self, threads: int | None) -> Iterator[memoryview]:
         return self._opening.chunks(threads=threads)
+
+    def read_into(self, offset: int, out: memoryview, threads: int | None) -> None:
+        self._opening.read_into(offset, out, threads=threads)
 
     def close(self) -> None:
         self._file.close()
@@ -230,6 +326,16 @@ class _ReaderChunks:
     def all_chunks(self, threads: int | None) -> Iterator[memoryview]:
         for index in range(-(-self.plaintext_len // self.chunk_size)):
             yield self.chunk(index, _NO_BUFFERS)
+
+    def read_into(self, offset: int, out: memoryview, threads: int | None) -> None:
+        with self._lock:
+            self._reader.seek(offset)
+            done = 0
+            while done < len(out):
+                got = self._reader.readinto(out[done:])
+                if not got:
+                    raise MalformedError("malformed folder: the payload ends inside a member (R33)")
+                done += got
 
     def close(self) -> None:
         self._reader.close()
@@ -345,6 +451,30 @@ class SealedFolder:
         """All of member ``name``."""
         with self.open(name) as f:
             return f.read()
+
+    def read_into(self, name: str, out: Any, offset: int = 0, *, threads: int | None = None) -> None:
+        """Member ``name``'s bytes ``[offset, offset + len(out))``, verified, straight into ``out``
+        (any writable buffer): only the chunks the range spans are opened, and from a local file
+        the workers (``threads``, default one per core) decrypt them in parallel, each into its
+        place. A range that reaches the member's end checks the pad bytes after it (R34). A range
+        outside the member raises :class:`~envelope.UsageError`."""
+        member = self._member(name)
+        view = memoryview(out).cast("B")
+        if offset < 0 or offset + len(view) > member.size:
+            raise UsageError(f"bytes {offset}..{offset + len(view)} are outside member {name!r} ({member.size} bytes)")
+        self._chunks.read_into(member.offset + offset, view, threads)
+        if offset + len(view) == member.size:
+            self._check_pad_after(member)
+
+    def _check_pad_after(self, member: Member) -> None:
+        position = self._layout.members.index(member)
+        following = self._layout.members[position + 1 :]
+        pad = (following[0].offset if following else self._layout.payload_len) - member.end
+        if pad:
+            data = bytearray(pad)
+            self._chunks.read_into(member.end, memoryview(data), 1)
+            if not _is_zero(memoryview(data)):
+                raise MalformedError(_PAD_RULE)
 
     def _walk(self, threads: int | None) -> Iterator[tuple[int, memoryview]]:
         """Every chunk of the payload, in order (decrypted ahead on ``threads`` workers for a local

@@ -626,3 +626,74 @@ def test_a_link_swapped_in_while_sealing_is_not_followed(alice: Any, tmp_path: P
     with pytest.raises(envelope.UsageError, match="symbolic link"):
         envelope.seal_folder(src, tmp_path / "f.env", alice.public_key(), progress=progress)
     assert not (tmp_path / "f.env").exists()
+
+
+# --- folders sealed from memory, members read into the caller's buffer ----------------------------
+
+
+def _entries(files: dict[str, bytes]) -> list[envelope.FolderEntry]:
+    return [
+        envelope.FolderEntry(name, len(data), lambda out, data=data: out.write(data)) for name, data in files.items()
+    ]
+
+
+def test_a_folder_sealed_from_memory_is_the_folder_sealed_from_disk(alice: Any, tree: Tree, tmp_path: Path) -> None:
+    root, files = tree
+    envelope.seal_entries(_entries(files), tmp_path / "memory.env", alice.public_key(), chunk_size=64)
+    envelope.seal_folder(root, tmp_path / "disk.env", alice.public_key(), chunk_size=64)
+    opened = [envelope.open_folder(tmp_path / name, alice) for name in ("memory.env", "disk.env")]
+    try:
+        assert opened[0].members == opened[1].members
+        assert {name: opened[0].read(name) for name in opened[0].names()} == files
+        assert opened[0].metadata[PAYLOAD_KEY] == FOLDER_V1
+    finally:
+        for folder in opened:
+            folder.close()
+
+
+@pytest.mark.parametrize("written", [b"", b"abc", b"abcdef"])
+def test_an_entry_that_writes_other_than_its_size_leaves_no_output(alice: Any, tmp_path: Path, written: bytes) -> None:
+    entry = envelope.FolderEntry("a.bin", 4, lambda out: out.write(written))
+    with pytest.raises(envelope.UsageError, match=r"a\.bin"):
+        envelope.seal_entries([entry], tmp_path / "out.env", alice.public_key())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_seal_entries_refuses_what_seal_folder_refuses(alice: Any, tmp_path: Path) -> None:
+    with pytest.raises(envelope.UsageError, match="R32"):
+        envelope.seal_entries(_entries({"../x": b"1"}), tmp_path / "out.env", alice.public_key())
+    with pytest.raises(envelope.UsageError, match=r"envelope\.payload"):
+        envelope.seal_entries([], tmp_path / "out.env", alice.public_key(), metadata={PAYLOAD_KEY: "x"})
+    with pytest.raises(envelope.UsageError, match="FolderEntry"):
+        envelope.seal_entries([("a", 1, print)], tmp_path / "out.env", alice.public_key())  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("source", ["path", "bytes"])
+def test_read_into_reads_any_range_of_a_member_in_place(alice: Any, tree: Tree, tmp_path: Path, source: str) -> None:
+    root, files = tree
+    target = tmp_path / "model.env"
+    envelope.seal_folder(root, target, alice.public_key(), chunk_size=1024)
+    name = "weights/model-00001-of-00002.safetensors"
+    data = files[name]
+    with envelope.open_folder(target if source == "path" else target.read_bytes(), alice) as folder:
+        for offset, size in [(0, len(data)), (1000, 5000), (len(data) - 7, 7), (3, 0)]:
+            out = bytearray(size)
+            folder.read_into(name, out, offset, threads=2)
+            assert bytes(out) == data[offset : offset + size]
+        with pytest.raises(envelope.UsageError, match="outside"):
+            folder.read_into(name, bytearray(2), len(data) - 1)
+
+
+def test_read_into_to_a_members_end_checks_its_pad(alice: Any) -> None:
+    data = bytearray(payload(TWO))
+    first = 4 + struct.unpack(">I", data[:4])[0]
+    data[align(first) + len(b"hello")] = 1  # the pad right after member a.txt
+    with envelope.open_folder(sealed(alice, bytes(data)), alice) as folder:
+        head = bytearray(3)
+        folder.read_into("a.txt", head)  # does not reach the end: the pad is not read
+        assert bytes(head) == b"hel"
+        with pytest.raises(envelope.MalformedError, match="R34"):
+            folder.read_into("a.txt", bytearray(5))
+        whole = bytearray(40)
+        folder.read_into("b/c.bin", whole)
+        assert bytes(whole) == b"x" * 40
