@@ -18,7 +18,7 @@ from envelope.readat import PlaintextAt
 from ._common import require
 from ._safetensors_format import DTYPE_BITS
 
-__all__ = ["Library", "TensorFactory", "library_of_framework"]
+__all__ = ["TORCH_TYPES", "Library", "TensorFactory", "library_of_framework"]
 
 Library = Literal["numpy", "torch"]
 
@@ -40,7 +40,7 @@ _NUMPY_TYPES = {
     "I64": "int64",
     "U64": "uint64",
 }
-_TORCH_TYPES = {
+TORCH_TYPES = {
     **{code: name for code, name in _NUMPY_TYPES.items() if code != "BOOL"},
     "BOOL": "bool",
     "BF16": "bfloat16",
@@ -94,7 +94,7 @@ class TensorFactory:
 
     def check_dtypes(self, dtypes: Sequence[str]) -> None:
         """Refuse, before anything is decrypted, a dtype the library cannot hold."""
-        table = _NUMPY_TYPES if self.library == "numpy" else _TORCH_TYPES
+        table = _NUMPY_TYPES if self.library == "numpy" else TORCH_TYPES
         missing = sorted({d for d in dtypes if d not in table or self._dtype(d) is None})
         if missing:
             hint = " (load it with library='torch' / framework='pt')" if self.library == "numpy" else ""
@@ -103,7 +103,7 @@ class TensorFactory:
     def _dtype(self, code: str) -> Any:
         if self.library == "numpy":
             return self._np.dtype(_NUMPY_TYPES[code])
-        return getattr(self._torch, _TORCH_TYPES[code], None)
+        return getattr(self._torch, TORCH_TYPES[code], None)
 
     def filled(self, plain: PlaintextAt, offset: int, nbytes: int, *, threads: int | None) -> Any:
         """A new byte buffer holding plaintext ``[offset, offset + nbytes)``, on the device."""

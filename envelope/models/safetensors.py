@@ -11,7 +11,6 @@ on load, so there is no unsafe path here, and the safetensors package is not nee
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -31,12 +30,11 @@ from ._common import ModelSource, ModelTarget, check_framework, model_metadata, 
 from ._safetensors_format import (
     PREFIX,
     TensorInfo,
-    TensorSpec,
     TensorTable,
     check_header_len,
-    encode_header,
     parse_header,
 )
+from ._safetensors_writing import serialize
 from ._tensor_memory import Library, TensorFactory, library_of_framework
 
 __all__ = ["MODEL_FORMAT", "SafeOpen", "TensorSlice", "load", "safe_open", "save"]
@@ -44,89 +42,7 @@ __all__ = ["MODEL_FORMAT", "SafeOpen", "TensorSlice", "load", "safe_open", "save
 MODEL_FORMAT = "safetensors"
 
 
-def _library_of(tensors: Mapping[str, Any]) -> Library:
-    kinds = {type(t).__module__.split(".")[0] for t in tensors.values()}
-    if kinds <= {"numpy"}:
-        return "numpy"
-    if kinds <= {"torch"}:
-        return "torch"
-    raise UsageError(f"tensors must all be NumPy arrays or all PyTorch tensors, not {sorted(kinds)}")
-
-
 # --- saving ------------------------------------------------------------------------------------
-
-_NUMPY_CODES = {
-    "bool": "BOOL",
-    "uint8": "U8",
-    "int8": "I8",
-    "int16": "I16",
-    "uint16": "U16",
-    "float16": "F16",
-    "int32": "I32",
-    "uint32": "U32",
-    "float32": "F32",
-    "complex64": "C64",
-    "float64": "F64",
-    "int64": "I64",
-    "uint64": "U64",
-}
-_TORCH_CODES = {
-    **{name: code for name, code in _NUMPY_CODES.items()},
-    "bfloat16": "BF16",
-    "float8_e5m2": "F8_E5M2",
-    "float8_e4m3fn": "F8_E4M3",
-    "float8_e8m0fnu": "F8_E8M0",
-    "float8_e4m3fnuz": "F8_E4M3FNUZ",
-    "float8_e5m2fnuz": "F8_E5M2FNUZ",
-}
-
-
-def _numpy_bytes(name: str, array: Any) -> tuple[TensorSpec, Any]:
-    code = _NUMPY_CODES.get(array.dtype.name)
-    if code is None:
-        raise UsageError(f"tensor {name!r}: safetensors has no dtype for NumPy's {array.dtype.name!r}")
-    if array.dtype.byteorder == ">":
-        array = array.astype(array.dtype.newbyteorder("<"))  # safetensors stores little-endian
-    if not array.flags.c_contiguous:
-        array = array.copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
-    return TensorSpec(name, code, tuple(array.shape), array.nbytes), array
-
-
-def _torch_bytes(name: str, tensor: Any) -> tuple[TensorSpec, Any]:
-    torch = require("torch", "torch")
-    code = _TORCH_CODES.get(str(tensor.dtype).removeprefix("torch."))
-    if code is None:
-        raise UsageError(f"tensor {name!r}: safetensors has no dtype for PyTorch's {tensor.dtype}")
-    if tensor.layout != torch.strided:
-        raise UsageError(f"tensor {name!r} is sparse; safetensors stores dense tensors (.to_dense())")
-    if not tensor.is_contiguous():
-        raise UsageError(f"tensor {name!r} is not contiguous; call .contiguous() on it first")
-    nbytes = tensor.numel() * tensor.element_size()
-    return TensorSpec(name, code, tuple(tensor.shape), nbytes), tensor
-
-
-def _refuse_shared(tensors: Mapping[str, Any]) -> None:
-    """Tensors whose memory overlaps would be written twice and come back apart (safetensors
-    refuses them too)."""
-    spans = sorted(
-        (str(t.device), t.data_ptr(), t.data_ptr() + t.numel() * t.element_size(), name)
-        for name, t in tensors.items()
-        if t.numel()
-    )
-    for (device, _, end, before), (other, start, _, name) in itertools.pairwise(spans):
-        if device == other and start < end:
-            raise UsageError(f"tensors {before!r} and {name!r} share memory; save clones (or one of them) instead")
-
-
-def _raw_bytes(library: Library, tensor: Any) -> memoryview:
-    """A tensor's bytes, without a copy where it is already contiguous on the CPU."""
-    if library == "numpy":
-        return memoryview(tensor.reshape(-1).view("uint8"))
-    torch = require("torch", "torch")
-    flat = tensor.detach().resolve_conj().resolve_neg().reshape(-1)
-    if flat.device.type != "cpu":
-        flat = flat.cpu()  # one tensor at a time
-    return memoryview(flat.view(torch.uint8).numpy())
 
 
 def save(
@@ -146,16 +62,11 @@ def save(
     safetensors header itself (and is encrypted with the payload); ``metadata`` is envelope's
     plaintext, authenticated metadata. The tensors are written one after the other into the
     sealing writer: memory holds the tensors and a few chunks, never the serialized file."""
-    if not isinstance(tensors, Mapping) or not all(isinstance(name, str) for name in tensors):
-        raise UsageError("tensors must be a dict of names (str) to tensors")
-    library = _library_of(tensors)
+    serialized = serialize(tensors, tensor_metadata)
     safetensors = require("safetensors", "safetensors")
-    convert = _numpy_bytes if library == "numpy" else _torch_bytes
-    pairs = dict(zip(tensors, (convert(name, t) for name, t in tensors.items()), strict=True))
-    if library == "torch":
-        _refuse_shared({name: kept for name, (_, kept) in pairs.items()})
-    header, order = encode_header((spec for spec, _ in pairs.values()), tensor_metadata)
-    meta = model_metadata(metadata, "safetensors", safetensors.__version__, MODEL_FORMAT, tensor_library=library)
+    meta = model_metadata(
+        metadata, "safetensors", safetensors.__version__, MODEL_FORMAT, tensor_library=serialized.library
+    )
     with sealed_model(
         target,
         recipients,
@@ -165,9 +76,7 @@ def save(
         sign_with=sign_with,
         storage_options=storage_options,
     ) as writer:
-        writer.write(header)
-        for name in order:
-            writer.write(_raw_bytes(library, pairs[name][1]))
+        serialized.write_to(writer)
 
 
 # --- loading -----------------------------------------------------------------------------------
