@@ -290,7 +290,7 @@ def _model_class(transformers: Any, config: Any) -> Any:
         if isinstance(found, type) and issubclass(found, transformers.PreTrainedModel):
             return found
     try:
-        return transformers.AutoModel._model_mapping[type(config)]
+        return transformers.MODEL_MAPPING[type(config)]
     except KeyError:
         raise UsageError(
             f"no model class of this transformers matches {getattr(config, 'architectures', None)!r}: pass model_class="

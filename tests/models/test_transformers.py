@@ -264,6 +264,18 @@ def test_remote_code_is_never_run(alice, tmp_path):
     assert not mark.exists()
 
 
+def test_without_architectures_the_base_model_of_the_type_loads(alice, tmp_path):
+    model = gpt2()
+    sealed = save(model, tmp_path / "gpt2.env", alice)
+    with envelope.open_folder(sealed, alice) as folder:
+        config = json.loads(folder.read("config.json"))
+    config["architectures"] = ["os", "NoSuchModel"]  # names that are not transformers' model classes
+    other = _reseal(alice, sealed, tmp_path / "other.env", {"config.json": json.dumps(config).encode()})
+    base = sealed_hf.from_pretrained(other, alice)
+    assert type(base) is transformers.GPT2Model
+    assert torch.equal(base.h[0].attn.c_attn.weight, model.transformer.h[0].attn.c_attn.weight)
+
+
 def test_pickled_weights_are_refused(alice, tmp_path):
     sealed = save(gpt2(), tmp_path / "gpt2.env", alice)
     pickled = _reseal(
@@ -286,3 +298,129 @@ def test_a_folder_of_another_adapter_or_without_a_model_is_refused(alice, tmp_pa
         sealed_hf.save_pretrained(gpt2(), tmp_path / "x.env", alice.public_key(), max_shard_size="lots")
     with pytest.raises(envelope.UsageError, match="PreTrainedModel"):
         sealed_hf.save_pretrained({"w": torch.ones(1)}, tmp_path / "x.env", alice.public_key())
+
+
+# --- memory and disk, in a fresh process ---------------------------------------------------------
+
+MIB = 1 << 20
+SECRET_FLOAT = 1234.5678125  # a float whose bytes are easy to look for
+SECRET_WORD = "zanzibarquux"  # a word of the tokenizer's vocabulary
+
+WATCHED_SCRIPT = """
+import json, os, sys
+import torch, transformers, envelope
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from envelope.models import transformers as sealed_hf
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+key = envelope.load_private_key(sys.argv[2])
+out = sys.argv[1]
+torch.manual_seed(0)
+config = transformers.GPT2Config(n_layer=4, n_embd=512, n_head=4, vocab_size=16384, n_positions=64)
+model = transformers.GPT2LMHeadModel(config).eval()
+with torch.no_grad():
+    model.transformer.wte.weight[5, :4] = float.fromhex(os.environ["SECRET_FLOAT"])
+sealed_size = sum(t.numel() * t.element_size() for n, t in model.state_dict().items() if n != "lm_head.weight")
+bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+corpus = ["the " + os.environ["SECRET_WORD"] + " word", "another line"]
+bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=60, special_tokens=["<unk>"]))
+tok = transformers.PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>")
+tiny = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=16))
+print("BEGIN-ENVELOPE-WORK", flush=True)
+sealed_hf.save_pretrained(tiny, out + "/tiny.env", key.public_key())
+sealed_hf.save_pretrained(model, out + "/gpt2.env", key.public_key(), tokenizer=tok, max_shard_size=4 << 20)
+sealed_hf.from_pretrained(out + "/tiny.env", key)  # the loader's code imported before the measure
+x = torch.tensor([[1, 2, 3, 5]])
+with torch.no_grad():
+    expected = model(x).logits
+del model
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak RSS to the current RSS
+before = status("VmRSS")
+loaded = sealed_hf.from_pretrained(out + "/gpt2.env", key)
+peak = status("VmHWM") - before
+with torch.no_grad():
+    same = bool(torch.equal(loaded(x).logits, expected))
+words = sealed_hf.tokenizer_from_pretrained(out + "/gpt2.env", key)
+known = os.environ["SECRET_WORD"] in words.get_vocab()
+print(json.dumps({"model": sealed_size, "peak": peak, "same": same, "word": known}))
+"""
+
+
+def _watched(tmp_path: Path, alice: Any, *, strace: bool) -> tuple[dict[str, Any], str]:
+    import subprocess
+    import sys
+
+    out, home = tmp_path / "out", tmp_path / "home"
+    out.mkdir()
+    home.mkdir()
+    key = tmp_path / "alice.pem"
+    key.write_bytes(envelope.private_key_pem(alice))
+    script = tmp_path / "work.py"
+    script.write_text(WATCHED_SCRIPT)  # the secrets come through the environment: no file holds them
+    command = [sys.executable, str(script), str(out), str(key)]
+    trace = tmp_path / "trace.log"
+    if strace:
+        calls = "openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,write"
+        command = ["strace", "-f", "-e", f"trace={calls}", "-e", "write=none", "-o", str(trace), *command]
+    env = {
+        **os.environ,
+        "SECRET_FLOAT": SECRET_FLOAT.hex(),
+        "SECRET_WORD": SECRET_WORD,
+        "TMPDIR": str(home),
+        "HF_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+    }
+    run = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["same"] and report["word"]
+    return report, trace.read_text() if strace else ""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's peak-RSS reset")
+def test_from_pretrained_peaks_at_the_model_and_a_little_more(alice, tmp_path):
+    """An 80 MiB model in 4 MiB shards (the embedding, 32 MiB, a shard of its own): a load that
+    held a second copy of the weights would peak at the model + 80 MiB."""
+    report, _ = _watched(tmp_path, alice, strace=False)
+    assert report["model"] > 80 * MIB
+    assert report["peak"] <= report["model"] + 32 * MIB, report["peak"] / MIB
+
+
+@pytest.mark.skipif(__import__("shutil").which("strace") is None, reason="strace is not installed")
+def test_no_plaintext_file_is_written_by_save_or_load(alice, tmp_path):
+    """System-call trace from the start of the first save to the end of the last load: every file
+    opened for writing is a sealed output, or in a private tmpfs folder (the tokenizer's files); the
+    weights' and the vocabulary's bytes are in no file under the test's folder."""
+    import re
+    import struct
+
+    _, trace = _watched(tmp_path, alice, strace=True)
+    lines = trace.splitlines()
+    # From the marker on: torch's import, before it, probes TMPDIR and makes a cache folder there.
+    start = next(i for i, line in enumerate(lines) if "BEGIN-ENVELOPE-WORK" in line)
+    writes = []
+    for line in lines[start:]:
+        match = re.search(r'(?:openat\(AT_FDCWD, |open\(|creat\()"([^"]+)", ([A-Z_|]+)', line)
+        if match and re.search(r"O_WRONLY|O_RDWR|O_CREAT", match.group(2)) and "= -1" not in line:
+            writes.append(match.group(1))
+        made = re.search(r'mkdir(?:at)?\((?:AT_FDCWD, )?"([^"]+)"', line)
+        if made and "= -1" not in line:
+            writes.append(made.group(1))
+    out = re.escape(str(tmp_path / "out"))
+    allowed = re.compile(
+        rf"^({out}(/\.[^/]*\.partial)?|/dev/shm/envelope-[^/]+(/.*)?|/dev/null|/proc/self/clear_refs)$"
+    )
+    assert writes, "the trace saw no file being written at all"
+    assert [w for w in writes if not allowed.match(w)] == []
+    staged = {w for w in writes if re.fullmatch(r"/dev/shm/envelope-[^/]+", w)}
+    assert staged  # the tokenizer's files were staged in RAM (on save and on load)...
+    assert not [folder for folder in staged if os.path.exists(folder)]  # ...in folders since removed
+    weights = struct.pack("<f", SECRET_FLOAT) * 4
+    for root, _, files in os.walk(tmp_path):
+        for name in files:
+            data = (Path(root) / name).read_bytes()
+            assert weights not in data and SECRET_WORD.encode() not in data, name
