@@ -16,9 +16,12 @@ with its own ``safe_mode=True`` by default.
 Installing a framework is the job of an extra of the ``envelope-ml`` distribution:
 ``pip install 'envelope-ml[keras]'`` (Keras alone: it needs a backend), ``envelope-ml[tensorflow]``
 (Keras and TensorFlow, for SavedModel exports), ``envelope-ml[torch]``, ``envelope-ml[safetensors]``,
-``envelope-ml[onnx]``, or ``envelope-ml[all]``.
+``envelope-ml[onnx]``, ``envelope-ml[transformers]``, or ``envelope-ml[all]``.
+
+:mod:`envelope.models.transformers` seals a Hugging Face model folder (configuration, tokenizer,
+safetensors shards) as one sealed folder and loads it with ``from_pretrained``.
 """
 
 from __future__ import annotations
 
-__all__ = ["keras", "onnx", "safetensors", "torch"]
+__all__ = ["keras", "onnx", "safetensors", "torch", "transformers"]

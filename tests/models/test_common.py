@@ -65,11 +65,14 @@ def test_the_wrong_framework_is_named_and_file_text_is_escaped():
     assert str(info.value).startswith("this file holds '\\x1b[2Jtorch\\u202e' (format ['\\x07']), not a Keras model")
 
 
+FRAMEWORKS = {"tensorflow", "keras", "torch", "onnx", "safetensors", "numpy", "transformers", "tokenizers"}
+
+
 def test_importing_the_adapters_imports_no_framework():
     code = (
         "import sys; import envelope.models.keras, envelope.models.torch, envelope.models.onnx,"
-        " envelope.models.safetensors;"
-        "print(sorted({'tensorflow', 'keras', 'torch', 'onnx', 'safetensors', 'numpy'} & set(sys.modules)))"
+        " envelope.models.safetensors, envelope.models.transformers;"
+        f"print(sorted({FRAMEWORKS!r} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -80,7 +83,7 @@ def test_envelope_info_imports_no_framework(alice, tmp_path):
     path.write_bytes(envelope.seal(b"x", alice.public_key(), metadata={"envelope.framework": "keras"}))
     code = (
         "import sys; from envelope.cli import info; rc = info.main([sys.argv[1]]);"
-        "print(sorted({'tensorflow', 'keras', 'torch', 'onnx', 'safetensors', 'numpy'} & set(sys.modules)))"
+        f"print(sorted({FRAMEWORKS!r} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
@@ -102,6 +105,7 @@ def test_extras_keras_alone_tensorflow_apart_and_all_of_them():
         "torch",
         "safetensors",
         "onnx",
+        "transformers",
         "fsspec",
         "s3",
         "dask",
