@@ -26,6 +26,7 @@ refused, and ``trust_remote_code=True`` is refused.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import re
@@ -64,10 +65,6 @@ GENERATION_CONFIG = "generation_config.json"
 WEIGHTS = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
-_SHARD_FORMAT = "model-{:05d}-of-{:05d}.safetensors"
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-_UNITS.update({"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40})
 _REFUSED_KWARGS = ("state_dict", "config", "pretrained_model_name_or_path", "gguf_file", "from_tf", "from_flax")
 
 
@@ -78,54 +75,51 @@ def _transformers() -> Any:
 # --- saving ------------------------------------------------------------------------------------
 
 
-def _shard_limit(max_shard_size: int | str) -> int:
-    """``5_000_000_000``, ``"5GB"`` (10^9) or ``"4GiB"`` (2^30) to bytes, as transformers reads it."""
-    if isinstance(max_shard_size, bool):
-        raise UsageError(f"max_shard_size must be a number of bytes or a size such as '5GB', not {max_shard_size!r}")
-    if isinstance(max_shard_size, int):
-        size = max_shard_size
-    else:
-        match = _SIZE.match(max_shard_size) if isinstance(max_shard_size, str) else None
-        if match is None:
-            raise UsageError(
-                f"max_shard_size must be a number of bytes or a size such as '5GB', not {max_shard_size!r}"
-            )
-        size = int(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
-    if size <= 0:
-        raise UsageError("max_shard_size must be positive")
-    return size
+def _weights(transformers: Any, model: Any) -> dict[str, Any]:
+    """The state dict transformers' ``save_pretrained`` writes: tied weights once (the one the model
+    expects on reload), and converted weights back in the checkpoint's original layout, by
+    transformers' own helpers where this version has them."""
+    state = model.state_dict()
+    remove_tied = getattr(transformers.modeling_utils, "remove_tied_weights_from_state_dict", None)
+    state = remove_tied(state, model) if remove_tied is not None else _first_of_shared(state)
+    loading = importlib.import_module("transformers.core_model_loading")
+    revert = getattr(loading, "revert_weight_conversion", None)
+    if revert is not None:
+        state = revert(model, state)
+    return {name: tensor.detach() for name, tensor in state.items()}
 
 
-def _weights(model: Any) -> dict[str, Any]:
-    """The model's state dict with each piece of memory once: of tensors that share it (tied
-    weights, such as an output layer that is the input embedding), the first is kept, as
-    transformers keeps one, and loading ties the others back (``tie_weights``)."""
+def _first_of_shared(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Of tensors that share memory (tied weights), the first only."""
     kept: dict[str, Any] = {}
     seen: list[tuple[str, int, int]] = []
-    for name, tensor in model.state_dict().items():
-        tensor = tensor.detach()
+    for name, tensor in state.items():
         if tensor.numel():
-            span = (str(tensor.device), tensor.data_ptr(), tensor.data_ptr() + tensor.numel() * tensor.element_size())
-            if any(d == span[0] and start < span[2] and span[1] < end for d, start, end in seen):
+            start = tensor.data_ptr()
+            span = (str(tensor.device), start, start + tensor.numel() * tensor.element_size())
+            if any(d == span[0] and a < span[2] and span[1] < b for d, a, b in seen):
                 continue
             seen.append(span)
-        kept[name] = tensor if tensor.is_contiguous() else tensor.contiguous()
+        kept[name] = tensor
     return kept
 
 
-def _shards(weights: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
-    """Tensors in state-dict order, cut into shards of at most ``limit`` bytes of data (a tensor
-    larger than that gets a shard of its own), as transformers cuts them."""
-    shards: list[dict[str, Any]] = [{}]
-    size = 0
-    for name, tensor in weights.items():
-        nbytes = tensor.numel() * tensor.element_size()
-        if shards[-1] and size + nbytes > limit:
-            shards.append({})
-            size = 0
-        shards[-1][name] = tensor
-        size += nbytes
-    return shards
+def _split(weights: dict[str, Any], max_shard_size: int | str) -> Any:
+    """Shards as transformers cuts them (huggingface_hub's splitter, which it calls)."""
+    hub = require("huggingface_hub", "transformers")
+    if isinstance(max_shard_size, bool) or not isinstance(max_shard_size, (int, str)):
+        raise UsageError(f"max_shard_size must be a number of bytes or a size such as '5GB', not {max_shard_size!r}")
+    try:
+        if isinstance(max_shard_size, int) and max_shard_size <= 0:
+            raise ValueError("not positive")
+        return hub.split_torch_state_dict_into_shards(
+            weights, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
+        )
+    except ValueError:
+        raise UsageError(
+            f"max_shard_size must be a positive number of bytes or a size such as '5GB' or '500MB', "
+            f"not {max_shard_size!r}"
+        ) from None
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -171,15 +165,18 @@ def save_pretrained(
     """Seal a transformers model (a ``PreTrainedModel``), and its tokenizer if given, as the folder
     ``model.save_pretrained`` would write: ``config.json``, ``generation_config.json`` (a model
     that generates), the tokenizer's files, and the weights as ``model.safetensors`` or, past
-    ``max_shard_size`` (bytes, or ``"5GB"`` / ``"4GiB"``), ``model-0000k-of-0000n.safetensors``
-    shards with ``model.safetensors.index.json``. All of it goes into the one sealed file
+    ``max_shard_size`` (bytes, or ``"5GB"``, ``"500MB"``: powers of ten, as transformers reads
+    them), ``model-0000k-of-0000n.safetensors`` shards with ``model.safetensors.index.json``, the
+    bytes transformers' own ``save_pretrained`` writes (tied weights once, shards cut by its
+    splitter). All of it goes into the one sealed file
     ``target`` (a path or URL, which appears only once complete; ``sign_with`` signs it). The
     shards are written from the tensors' own memory as they are sealed; no plaintext file is made
     (the tokenizer's files pass through a private tmpfs folder, see the module's notes)."""
     transformers = _transformers()
     if not isinstance(model, transformers.PreTrainedModel):
         raise UsageError(f"model must be a transformers PreTrainedModel, not {type(model).__name__}")
-    limit = _shard_limit(max_shard_size)
+    weights = _weights(transformers, model)
+    split = _split(weights, max_shard_size)
     entries: list[FolderEntry] = []
 
     def data(name: str, payload: bytes) -> None:
@@ -189,18 +186,12 @@ def save_pretrained(
     generation = getattr(model, "generation_config", None)
     if generation is not None and model.can_generate():
         data(GENERATION_CONFIG, generation.to_json_string(use_diff=True).encode())
-    weights = _weights(model)
-    shards = _shards(weights, limit)
-    names = [WEIGHTS] if len(shards) == 1 else [_SHARD_FORMAT.format(i, len(shards)) for i in range(1, len(shards) + 1)]
-    for name, shard in zip(names, shards, strict=True):
-        serialized = serialize(shard, {"format": "pt"})
+    for name, tensors in split.filename_to_tensors.items():
+        serialized = serialize({t: weights[t].contiguous() for t in tensors}, {"format": "pt"})
         entries.append(FolderEntry(name, serialized.size, _writer_of(serialized)))
-    if len(shards) > 1:
-        index = {
-            "metadata": {"total_size": sum(t.numel() * t.element_size() for t in weights.values())},
-            "weight_map": {tensor: name for name, shard in zip(names, shards, strict=True) for tensor in shard},
-        }
-        data(WEIGHTS_INDEX, _json_bytes(index))
+    if split.is_sharded:
+        total = {"total_parameters": model.num_parameters(), **split.metadata}
+        data(WEIGHTS_INDEX, _json_bytes({"metadata": total, "weight_map": split.tensor_to_filename}))
     if tokenizer is not None:
         for name, payload in _tokenizer_files(tokenizer).items():
             if name in {entry.name for entry in entries}:

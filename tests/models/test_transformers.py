@@ -85,7 +85,7 @@ def save(model: Any, target: Path, key: Any, **options: Any) -> Path:
 # --- round trips -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shard", [None, 4000], ids=["one-file", "sharded"])
+@pytest.mark.parametrize("shard", [None, "4KB"], ids=["one-file", "sharded"])
 @pytest.mark.parametrize("make", [gpt2, llama, bert])
 def test_a_sealed_model_gives_the_same_outputs(alice, tmp_path, make, shard):
     model = make()
@@ -121,16 +121,24 @@ def test_tied_weights_are_sealed_once_and_tied_again(alice, tmp_path):
     assert loaded.lm_head.weight.data_ptr() == loaded.transformer.wte.weight.data_ptr()
 
 
-def test_the_sealed_folder_is_what_transformers_saves(alice, tmp_path):
-    """The same files as model.save_pretrained + tokenizer.save_pretrained, the weights byte for byte."""
+@pytest.mark.parametrize("shard", ["5GB", "20KB"])
+def test_the_sealed_folder_is_what_transformers_saves(alice, tmp_path, shard):
+    """The same files as model.save_pretrained + tokenizer.save_pretrained, the weights and the
+    index byte for byte, sharded or not."""
     model, tok = gpt2(), tokenizer()
     plain = tmp_path / "plain"
-    model.save_pretrained(plain)
+    model.save_pretrained(plain, max_shard_size=shard)
     tok.save_pretrained(plain)
-    sealed = save(model, tmp_path / "gpt2.env", alice, tokenizer=tok)
+    sealed = save(model, tmp_path / "gpt2.env", alice, tokenizer=tok, max_shard_size=shard)
     with envelope.open_folder(sealed, alice) as folder:
         assert sorted(folder.names()) == sorted(p.name for p in plain.iterdir())
-        assert folder.read("model.safetensors") == (plain / "model.safetensors").read_bytes()
+        weights = [n for n in folder.names() if n.endswith(".safetensors") or n.endswith(".index.json")]
+        if shard == "5GB":
+            assert weights == ["model.safetensors"]
+        else:
+            assert len(weights) > 3 and "model.safetensors.index.json" in weights
+        for name in weights:
+            assert folder.read(name) == (plain / name).read_bytes(), name
         for name in ("config.json", "generation_config.json", "tokenizer.json"):
             assert json.loads(folder.read(name)) == json.loads((plain / name).read_text()), name
 
