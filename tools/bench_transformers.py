@@ -3,9 +3,9 @@
 against ``envelope.models.transformers.from_pretrained`` of the same folder sealed and signed (signer
 pinned), in one run.
 
-The model is a GPT-2 (``GPT2LMHeadModel``) of about ``--size-mib`` MiB of float32 weights: 8 blocks
-of width 1024 (12.6 MiB of weights each) and a vocabulary sized to fill the rest (tied to the output
-layer, so stored once), saved with ``max_shard_size=--shard-mib`` MiB by transformers'
+The model is a GPT-2 (``GPT2LMHeadModel``) of about ``--size-mib`` MiB of float32 weights: up to 8
+blocks of width 512 (12 MiB of weights each; one per 32 MiB) and a vocabulary sized to fill the rest
+(tied to the output layer, so stored once), saved with ``max_shard_size=--shard-mib`` MiB by transformers'
 ``save_pretrained`` (plaintext) and by envelope's (sealed to an RSA-3072 recipient, signed with
 Ed25519), both in a temporary folder on tmpfs (``--dir``, /dev/shm by default) removed at the end.
 
@@ -39,7 +39,7 @@ CASES = {
     "transformers": "transformers from_pretrained, plaintext folder",
     "envelope": "envelope from_pretrained, sealed + signed, signer pinned",
 }
-WIDTH, BLOCKS = 1024, 8
+WIDTH = 512
 MIB = 1 << 20
 
 
@@ -47,9 +47,10 @@ def _model(size_mib: int) -> Any:
     import torch
     import transformers
 
-    block = 12 * WIDTH * WIDTH * 4 + 13 * WIDTH * 4  # weights of one GPT-2 block, bytes
-    vocab = max(256, (size_mib * MIB - BLOCKS * block) // (WIDTH * 4))
-    config = transformers.GPT2Config(n_layer=BLOCKS, n_embd=WIDTH, n_head=16, vocab_size=vocab, n_positions=128)
+    block = 12 * WIDTH * WIDTH * 4 + 13 * WIDTH * 4  # weights of one GPT-2 block, bytes (12 MiB)
+    blocks = max(1, min(8, size_mib // 32))
+    vocab = max(256, (size_mib * MIB - blocks * block) // (WIDTH * 4))
+    config = transformers.GPT2Config(n_layer=blocks, n_embd=WIDTH, n_head=16, vocab_size=vocab, n_positions=128)
     torch.manual_seed(0)
     return transformers.GPT2LMHeadModel(config).eval()
 
@@ -67,13 +68,13 @@ def prepare(work: str, size_mib: int, shard_mib: int) -> float:
         f.write(envelope.private_key_pem(recipient))
     with open(os.path.join(work, "signer.pub"), "wb") as f:
         f.write(envelope.verifying_key_pem(signer.public_key()))
-    model.save_pretrained(os.path.join(work, "plain"), max_shard_size=f"{shard_mib}MiB")
+    model.save_pretrained(os.path.join(work, "plain"), max_shard_size=shard_mib * MIB)
     sealed_hf.save_pretrained(
         model,
         os.path.join(work, "sealed.env"),
         recipient.public_key(),
         sign_with=signer,
-        max_shard_size=f"{shard_mib}MiB",
+        max_shard_size=shard_mib * MIB,
     )
     with torch.no_grad():
         torch.save(model(torch.tensor([[1, 2, 3, 4]])).logits, os.path.join(work, "expected.pt"))

@@ -418,9 +418,10 @@ def from_pretrained(
     (``model.safetensors``, or the shards ``model.safetensors.index.json`` lists) are handed to
     transformers' loader tensor by tensor and decrypted shard by shard into the parameters' own
     memory. ``dtype``: ``"auto"`` (the checkpoint's), or a ``torch.dtype`` to convert to.
-    ``device``: where the parameters go (``device_map={"": device}``; the CUDA path is untested
-    here). Other keyword arguments go to transformers' ``from_pretrained`` (``attn_implementation``,
-    ``device_map``...); ``trust_remote_code=True`` raises :class:`~envelope.UnsafeModelError`.
+    ``device``: where the model goes once loaded on the CPU (``model.to(device)``, parameter by
+    parameter; the CUDA path is untested here). Other keyword arguments go to transformers'
+    ``from_pretrained`` (``attn_implementation``...); ``trust_remote_code=True`` raises
+    :class:`~envelope.UnsafeModelError`.
     """
     _refuse_remote_code(kwargs)
     if "torch_dtype" in kwargs:  # transformers' former name for dtype
@@ -430,16 +431,36 @@ def from_pretrained(
         _check_folder(folder)
         config = _config(transformers, _json_member(folder, CONFIG), model_class)
         chosen = model_class if model_class is not None else _model_class(transformers, config)
+        target = _device(device)
         state = _lazy_state_dict(folder, threads)
-        if device is not None:
-            kwargs.setdefault("device_map", {"": device})
         with _quiet(transformers):
             model = chosen.from_pretrained(None, config=config, state_dict=state, dtype=dtype, **kwargs)
         if GENERATION_CONFIG in folder and getattr(model, "generation_config", None) is not None:
             values = _json_member(folder, GENERATION_CONFIG)
             model.generation_config = transformers.GenerationConfig.from_dict(values)
+    if target is not None:
+        model.to(target)  # parameter by parameter: each CPU copy is freed as its move completes
     model.eval()
     return model
+
+
+def _device(device: Any) -> Any:
+    """``None`` for the CPU, else the ``torch.device`` to move the loaded model to."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UsageError(f"{device!r} is not a PyTorch device") from None
+    if resolved.type == "cpu":
+        return None
+    if resolved.type == "meta":
+        raise UsageError("device='meta' holds no data: load on a real device")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device={device!r}: PyTorch sees no CUDA device here")
+    return resolved
 
 
 @contextlib.contextmanager

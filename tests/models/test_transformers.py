@@ -168,6 +168,12 @@ def test_dtype_converts_and_model_class_is_honoured(alice, tmp_path):
     sealed = save(model, tmp_path / "gpt2.env", alice, max_shard_size=8000)
     half = sealed_hf.from_pretrained(sealed, alice, dtype=torch.float16)
     assert {p.dtype for p in half.parameters()} == {torch.float16}
+    on_cpu = sealed_hf.from_pretrained(sealed, alice, device=torch.device("cpu"))
+    assert torch.equal(outputs(on_cpu), outputs(model))
+    with pytest.raises(envelope.UsageError, match="device"):
+        sealed_hf.from_pretrained(sealed, alice, device="meta")
+    with pytest.raises(envelope.UsageError, match="not a PyTorch device"):
+        sealed_hf.from_pretrained(sealed, alice, device="abacus")
     base = sealed_hf.from_pretrained(sealed, alice, model_class=transformers.GPT2Model)
     assert type(base) is transformers.GPT2Model
     assert torch.equal(base.wte.weight, model.transformer.wte.weight)
