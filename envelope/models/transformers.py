@@ -38,6 +38,7 @@ from typing import Any
 
 from envelope import (
     DEFAULT_CHUNK_SIZE,
+    EnvelopeError,
     IdentityLike,
     MalformedError,
     RecipientLike,
@@ -52,7 +53,7 @@ from envelope.folders import FolderEntry, SealedFolder, open_folder, seal_entrie
 
 from ._common import FRAMEWORK, model_metadata, ram_filesystem, require
 from ._safetensors_format import DTYPE_BITS, PREFIX, TensorInfo, TensorTable, check_header_len, parse_header
-from ._safetensors_writing import Serialized, serialize
+from ._safetensors_writing import serialize
 from ._tensor_memory import TORCH_TYPES
 
 __all__ = ["MODEL_FORMAT", "from_pretrained", "save_pretrained", "tokenizer_from_pretrained"]
@@ -166,12 +167,12 @@ def save_pretrained(
     ``model.save_pretrained`` would write: ``config.json``, ``generation_config.json`` (a model
     that generates), the tokenizer's files, and the weights as ``model.safetensors`` or, past
     ``max_shard_size`` (bytes, or ``"5GB"``, ``"500MB"``: powers of ten, as transformers reads
-    them), ``model-0000k-of-0000n.safetensors`` shards with ``model.safetensors.index.json``, the
+    them), ``model-0000k-of-0000n.safetensors`` shards with ``model.safetensors.index.json``: the
     bytes transformers' own ``save_pretrained`` writes (tied weights once, shards cut by its
-    splitter). All of it goes into the one sealed file
-    ``target`` (a path or URL, which appears only once complete; ``sign_with`` signs it). The
-    shards are written from the tensors' own memory as they are sealed; no plaintext file is made
-    (the tokenizer's files pass through a private tmpfs folder, see the module's notes)."""
+    splitter). All of it goes into the one sealed file ``target`` (a path or URL, which appears
+    only once complete; ``sign_with`` signs it). The shards are written from the tensors' own
+    memory as they are sealed; no plaintext file is made (the tokenizer's files pass through a
+    private tmpfs folder, see the module's notes)."""
     transformers = _transformers()
     if not isinstance(model, transformers.PreTrainedModel):
         raise UsageError(f"model must be a transformers PreTrainedModel, not {type(model).__name__}")
@@ -188,7 +189,7 @@ def save_pretrained(
         data(GENERATION_CONFIG, generation.to_json_string(use_diff=True).encode())
     for name, tensors in split.filename_to_tensors.items():
         serialized = serialize({t: weights[t].contiguous() for t in tensors}, {"format": "pt"})
-        entries.append(FolderEntry(name, serialized.size, _writer_of(serialized)))
+        entries.append(FolderEntry(name, serialized.size, serialized.write_to))
     if split.is_sharded:
         total = {"total_parameters": model.num_parameters(), **split.metadata}
         data(WEIGHTS_INDEX, _json_bytes({"metadata": total, "weight_map": split.tensor_to_filename}))
@@ -209,10 +210,6 @@ def save_pretrained(
         threads=threads,
         storage_options=storage_options,
     )
-
-
-def _writer_of(serialized: Serialized) -> Any:
-    return serialized.write_to
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -323,7 +320,7 @@ class _Shard:
     def _read_table(self) -> TensorTable:
         folder, size = self._folder, self._folder.size(self.name)
         if size < PREFIX.size:
-            raise UnsafeModelError(f"{self.name} is not a valid safetensors file: it is shorter than its header length")
+            raise UnsafeModelError(f"{self.name!r} is not a valid safetensors file: shorter than its header length")
         prefix = bytearray(PREFIX.size)
         folder.read_into(self.name, prefix, 0)
         (length,) = PREFIX.unpack(prefix)
@@ -344,7 +341,7 @@ class _Shard:
                 self._folder.read_into(self.name, self._data, start, threads=self._threads)
             data = self._data
             self._left -= 1
-            if self._left <= 0:
+            if self._left <= 0:  # (a tensor asked for again after that decrypts the shard again)
                 self._data = None  # the tensors hold what they use of it
         dtype = getattr(torch, TORCH_TYPES[info.dtype])
         if info.begin == info.end:
@@ -389,7 +386,7 @@ def _lazy_state_dict(folder: SealedFolder, threads: int | None) -> dict[str, _Se
         for key, info in shard.table.tensors.items():
             kind = getattr(torch, TORCH_TYPES.get(info.dtype, ""), None)
             if kind is None:
-                raise UsageError(f"{name}: tensor {key!r} has dtype {info.dtype}, which this PyTorch lacks")
+                raise UsageError(f"{name!r}: tensor {key!r} has dtype {info.dtype}, which this PyTorch lacks")
             if key in tensors:
                 raise MalformedError(f"tensor {key!r} is in two shards of this folder")
             tensors[key] = _SealedTensor(shard, info, kind)
@@ -429,11 +426,12 @@ def from_pretrained(
     transformers = _transformers()
     with open_folder(source, identity, signed_by=signed_by, storage_options=storage_options) as folder:
         _check_folder(folder)
-        config = _config(transformers, _json_member(folder, CONFIG), model_class)
+        with _refused_by_transformers("read config.json"):
+            config = _config(transformers, _json_member(folder, CONFIG), model_class)
         chosen = model_class if model_class is not None else _model_class(transformers, config)
         target = _device(device)
         state = _lazy_state_dict(folder, threads)
-        with _quiet(transformers):
+        with _quiet(transformers), _refused_by_transformers("build the model"):
             model = chosen.from_pretrained(None, config=config, state_dict=state, dtype=dtype, **kwargs)
         if GENERATION_CONFIG in folder and getattr(model, "generation_config", None) is not None:
             values = _json_member(folder, GENERATION_CONFIG)
@@ -461,6 +459,22 @@ def _device(device: Any) -> Any:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device={device!r}: PyTorch sees no CUDA device here")
     return resolved
+
+
+@contextlib.contextmanager
+def _refused_by_transformers(what: str) -> Iterator[None]:
+    """transformers' own errors about the folder's contents (a checkpoint that does not fit its
+    configuration, a configuration it cannot read) as :class:`~envelope.UnsafeModelError`, their
+    text escaped (it can quote the folder's names); envelope's errors pass unchanged."""
+    try:
+        yield
+    except (EnvelopeError, MemoryError):
+        raise
+    except Exception as exc:  # transformers and huggingface_hub raise their own classes too
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise UnsafeModelError(
+            f"transformers could not {what} from this sealed folder: {type(exc).__name__} {detail!r}"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -537,6 +551,7 @@ def tokenizer_from_pretrained(
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
                 with open(fd, "wb") as f:
                     f.write(folder.read(name))
-            return transformers.AutoTokenizer.from_pretrained(
-                staging, local_files_only=True, trust_remote_code=False, **kwargs
-            )
+            with _refused_by_transformers("build the tokenizer"):
+                return transformers.AutoTokenizer.from_pretrained(
+                    staging, local_files_only=True, trust_remote_code=False, **kwargs
+                )

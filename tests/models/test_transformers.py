@@ -290,6 +290,20 @@ def test_without_architectures_the_base_model_of_the_type_loads(alice, tmp_path)
     assert torch.equal(base.h[0].attn.c_attn.weight, model.transformer.h[0].attn.c_attn.weight)
 
 
+def test_a_checkpoint_that_does_not_fit_its_config_is_a_typed_error(alice, tmp_path):
+    sealed = save(gpt2(), tmp_path / "gpt2.env", alice)
+    with envelope.open_folder(sealed, alice) as folder:
+        config = json.loads(folder.read("config.json"))
+    config["n_embd"] = 64  # the weights are 32 wide
+    wider = _reseal(alice, sealed, tmp_path / "wider.env", {"config.json": json.dumps(config).encode()})
+    with pytest.raises(envelope.UnsafeModelError, match="could not build the model"):
+        sealed_hf.from_pretrained(wider, alice)
+    config["n_embd"] = "wide"
+    bad = _reseal(alice, sealed, tmp_path / "bad.env", {"config.json": json.dumps(config).encode()})
+    with pytest.raises(envelope.UnsafeModelError, match="could not read config.json"):
+        sealed_hf.from_pretrained(bad, alice)
+
+
 def test_pickled_weights_are_refused(alice, tmp_path):
     sealed = save(gpt2(), tmp_path / "gpt2.env", alice)
     pickled = _reseal(
