@@ -16,6 +16,8 @@ from typing import Any
 import msgpack
 import pytest
 from cli_support import ENVELOPE, INFO, Keys, needs_console_scripts, ok, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import envelope
 from envelope import _stream
@@ -697,3 +699,24 @@ def test_read_into_to_a_members_end_checks_its_pad(alice: Any) -> None:
         whole = bytearray(40)
         folder.read_into("b/c.bin", whole)
         assert bytes(whole) == b"x" * 40
+
+
+@given(
+    sizes=st.lists(st.integers(0, 300), min_size=1, max_size=5),
+    chunk_size=st.sampled_from([16, 64, 100]),
+    data=st.data(),
+)
+@settings(max_examples=40)
+def test_any_range_read_into_matches_what_was_sealed_from_memory(  # type: ignore[no-untyped-def]
+    alice: Any, tmp_path: Path, sizes, chunk_size, data
+) -> None:
+    files = {f"m{i}/part.bin": os.urandom(size) for i, size in enumerate(sizes)}
+    target = tmp_path / "memory.env"
+    envelope.seal_entries(_entries(files), target, alice.public_key(), chunk_size=chunk_size, overwrite=True)
+    with envelope.open_folder(target, alice) as folder:
+        for name, content in files.items():
+            start = data.draw(st.integers(0, len(content)))
+            stop = data.draw(st.integers(start, len(content)))
+            buffer = bytearray(stop - start)
+            folder.read_into(name, buffer, start)
+            assert bytes(buffer) == content[start:stop]
