@@ -304,6 +304,20 @@ def test_a_checkpoint_that_does_not_fit_its_config_is_a_typed_error(alice, tmp_p
         sealed_hf.from_pretrained(bad, alice)
 
 
+def test_missing_weights_are_initialised_as_transformers_does(alice, tmp_path):
+    """As transformers' from_pretrained: a checkpoint without some weights of the model (a new
+    head, say) loads, those weights initialised, the others from the checkpoint."""
+    from safetensors.torch import save as safetensors_bytes
+
+    model = gpt2()
+    sealed = save(model, tmp_path / "gpt2.env", alice)
+    state = {k: v for k, v in model.state_dict().items() if k not in ("lm_head.weight", "transformer.ln_f.bias")}
+    fewer = _reseal(alice, sealed, tmp_path / "fewer.env", {"model.safetensors": safetensors_bytes(state)})
+    loaded = sealed_hf.from_pretrained(fewer, alice)
+    assert loaded.transformer.ln_f.bias.device.type == "cpu"
+    assert torch.equal(loaded.transformer.h[1].mlp.c_fc.weight, model.transformer.h[1].mlp.c_fc.weight)
+
+
 def test_pickled_weights_are_refused(alice, tmp_path):
     sealed = save(gpt2(), tmp_path / "gpt2.env", alice)
     pickled = _reseal(
