@@ -23,6 +23,8 @@ __version__ = "0.1.0"
 # X.509 and RSA code), which a command such as ``envelope-info --help`` should not pay for.
 _EXPORTS = {
     "atomic": ["atomic_output"],
+    "_fernetkey": ["FernetKey"],
+    "_scrypt": ["Passphrase"],
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
@@ -56,6 +58,7 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "FernetKey",
     "FolderMember",
     "Identity",
     "IdentityLike",
@@ -69,6 +72,7 @@ __all__ = [
     "ObjectChangedError",
     "Opened",
     "OutputExistsError",
+    "Passphrase",
     "PassphraseError",
     "PlaintextReader",
     "Recipient",
@@ -149,7 +153,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._fernetkey import FernetKey
     from ._folder import is_folder
+    from ._scrypt import Passphrase
     from ._urls import is_url
     from .atomic import atomic_output
     from .core import (

@@ -16,6 +16,7 @@ from ._datakey import DataKey
 from ._format import (
     HEADER_MAC_LEN,
     PREFIX_LEN,
+    SCRYPT,
     SIGNATURE,
     Header,
     SignerEntry,
@@ -205,11 +206,15 @@ def rewrapped_header(
     # An entry of any type that carries one of these key ids goes: "remove this key" means every
     # entry through which that key opens the file, whatever kind of entry it is.
     kept = [e for e in header.recipients if e.kid not in removed]
+    added = as_recipients(add) if _listify(add) else []
+    if added:
+        # A passphrase entry is alone in its file (section 4.5): adding recipients to such a file
+        # replaces it, which is how a file moves from a passphrase to keys or to a new passphrase.
+        kept = [e for e in kept if e.type != SCRYPT]
     present = {e.kid for e in header.recipients}
     unknown = removed - present
     if unknown:
         raise UsageError(f"not a recipient of this file: {', '.join(sorted(k.hex() for k in unknown))}")
-    added = as_recipients(add) if _listify(add) else []
     new_entries = [r.wrap(unlocked.data_key) for r in added]
     kids = {e.kid for e in kept}
     for entry in new_entries:
