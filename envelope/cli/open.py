@@ -78,7 +78,12 @@ def run(args: argparse.Namespace) -> int:
     from . import keyfiles, progress, streams
     from .checks import unpinned_note
 
-    streams.one_stdin(("-i", args.identity), ("--signed-by", args.signed_by), ("INPUT", [args.input]))
+    streams.one_stdin(
+        ("-i", args.identity),
+        ("--fernet-key-file", args.fernet_key_file),
+        ("--signed-by", args.signed_by),
+        ("INPUT", [args.input]),
+    )
     if _is_a_folder(args.input):
         return _open_folder(args)
     refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
@@ -88,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if streams.is_url(args.output) and streams.is_stdio(args.input):
         raise CliError("plaintext goes to a URL from a file or URL INPUT, not from stdin", EXIT_USAGE)
     pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
-    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
-    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    keys = keyfiles.load_openers(args, "envelope")
     name = None if streams.is_stdio(args.input) else args.input
     signer: SignerInfo | None
     if name is not None and not streams.is_stdio(args.output):
@@ -167,8 +171,7 @@ def _open_folder(args: argparse.Namespace) -> int:
     if streams.is_stdio(target) or streams.is_url(target):
         raise CliError(f"{name} is a sealed folder, which opens into a local folder: give -o DIR", EXIT_USAGE)
     pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
-    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
-    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    keys = keyfiles.load_openers(args, "envelope")
     with (
         naming(name),
         open_folder(name, keys, signed_by=pins) as folder,
