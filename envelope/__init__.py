@@ -42,6 +42,7 @@ _EXPORTS = {
              "load_signing_key", "load_verifying_key", "parse_private_key", "parse_public_key", "parse_public_keys",
              "private_key_pem", "public_key_pem", "save_private_key", "save_public_key"],
     "limits": ["DEFAULT_CHUNK_SIZE"],
+    "migrate": ["MigratedToken", "migrate_fernet_token"],
     "recipients": ["Identity", "IdentityLike", "Recipient", "RecipientLike", "RsaIdentity", "RsaKeyFileIdentity",
                    "RsaRecipient"],
     "signing": ["KeySigner", "SignedBy", "Signer", "SigningKey", "VerifyingKey", "generate_signing_key",
@@ -67,6 +68,7 @@ __all__ = [
     "KeySigner",
     "LimitError",
     "MalformedError",
+    "MigratedToken",
     "MissingDependencyError",
     "NoMatchingKeyError",
     "ObjectChangedError",
@@ -110,6 +112,7 @@ __all__ = [
     "load_public_keys",
     "load_signing_key",
     "load_verifying_key",
+    "migrate_fernet_token",
     "open_file",
     "open_folder",
     "open_reader",
@@ -219,6 +222,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         save_public_key,
     )
     from .limits import DEFAULT_CHUNK_SIZE
+    from .migrate import MigratedToken, migrate_fernet_token
     from .recipients import (
         Identity,
         IdentityLike,

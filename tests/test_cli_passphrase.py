@@ -147,3 +147,38 @@ def test_rewrap_from_keys_to_a_passphrase_and_back(tmp_path: Path, plain: Path, 
     assert [r.type for r in envelope.inspect(sealed).recipients] == ["rsa-oaep-sha256"]
     ok(run(ENVELOPE, "open", "-i", keys["bob.pem"], "-o", tmp_path / "out", sealed))
     assert (tmp_path / "out").read_bytes() == plain.read_bytes()
+
+
+# --- envelope migrate-fernet ---------------------------------------------------------------------
+
+
+def test_migrate_fernet_seals_the_tokens_plaintext(tmp_path: Path, plain: Path, fernet_key: Path, keys: Keys) -> None:
+    token = tmp_path / "model.enc"
+    token.write_bytes(Fernet(fernet_key.read_bytes().strip()).encrypt(plain.read_bytes()) + b"\n")
+    sealed = tmp_path / "model.env"
+    result = ok(run(ENVELOPE, "migrate-fernet", "--token-key-file", fernet_key, "-r", keys["alice.pub"],
+                    "--fernet-key-file", fernet_key, "--meta", "from=fernet", "-o", sealed, token))  # fmt: skip
+    assert f"migrated {len(plain.read_bytes())} bytes" in result.stderr.decode()
+    ok(run(ENVELOPE, "open", "-i", keys["alice.pem"], "-o", tmp_path / "a", sealed))
+    ok(run(ENVELOPE, "open", "--fernet-key-file", fernet_key, "-o", tmp_path / "b", sealed))
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes() == plain.read_bytes()
+    piped = tmp_path / "piped.env"
+    ok(run(ENVELOPE, "migrate-fernet", "--token-key-file", fernet_key, "-r", keys["bob.pub"], "-o", piped, "-",
+           stdin=token.read_bytes()))  # fmt: skip
+    assert envelope.open(piped.read_bytes(), envelope.load_private_key(keys["bob.pem"])) == plain.read_bytes()
+
+
+def test_migrate_fernet_refuses_a_tampered_token_and_writes_nothing(
+    tmp_path: Path, plain: Path, fernet_key: Path, keys: Keys
+) -> None:
+    token = bytearray(Fernet(fernet_key.read_bytes().strip()).encrypt(b"weights"))
+    token[40] = ord("A") if token[40] != ord("A") else ord("B")
+    (tmp_path / "t.enc").write_bytes(bytes(token))
+    result = run(ENVELOPE, "migrate-fernet", "--token-key-file", fernet_key, "-r", keys["alice.pub"],
+                 "-o", tmp_path / "t.env", tmp_path / "t.enc")  # fmt: skip
+    assert_error(result, 1, "does not authenticate")
+    (tmp_path / "n.enc").write_bytes(b"hello\n")
+    result = run(ENVELOPE, "migrate-fernet", "--token-key-file", fernet_key, "-r", keys["alice.pub"],
+                 "-o", tmp_path / "n.env", tmp_path / "n.enc")  # fmt: skip
+    assert_error(result, 3, "not a Fernet token")
+    assert not (tmp_path / "t.env").exists() and not (tmp_path / "n.env").exists()

@@ -66,6 +66,17 @@ def add_parser(subparsers: Subcommands) -> None:
         "With --sign the file also says who sealed it: a signature over the metadata and every chunk.",
         examples=EXAMPLES,
     )
+    add_sealing_options(parser)
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
+    add_force(parser)
+    add_quiet(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_sealing_options(parser: argparse.ArgumentParser) -> None:
+    """Whom to seal for, and how (shared with ``migrate-fernet``): -r, -R, --fernet-key-file, -p,
+    --generate-passphrase, --work-factor, --sign, --meta, --chunk-size, the passphrase sources."""
     parser.add_argument(
         "-r",
         "--recipient",
@@ -126,42 +137,26 @@ def add_parser(subparsers: Subcommands) -> None:
         default=None,
         help="plaintext bytes per chunk: 16 to 16M, K and M suffixes allowed (default: 1M)",
     )
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
     add_passphrase_sources(parser, prompt_flag=False, whose=" (with -p, the file's; else the --sign key's)")
-    add_force(parser)
-    add_quiet(parser)
-    parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from envelope import DEFAULT_CHUNK_SIZE, seal_file, seal_stream
-
-    from . import keyfiles, progress, streams
-
-    to_passphrase = args.passphrase or args.generate_passphrase
+def check_sealing_options(args: argparse.Namespace) -> None:
     refuse_idle(
         None if args.sign or args.passphrase else passphrase_option(args),
         "it unlocks the --sign key, and no --sign is given (recipients are public keys, which have no passphrase); "
         "to seal to a passphrase, add -p",
     )
-    refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     refuse_idle(
         passphrase_option(args) if args.generate_passphrase else None,
         "--generate-passphrase makes the passphrase (an encrypted --sign key asks for its own on the terminal)",
     )
-    streams.one_stdin(
-        ("-r", args.recipient), ("-R", args.recipients_file), ("--sign", [args.sign] if args.sign else []),
-        ("INPUT", [args.input]),
-    )  # fmt: skip
-    streams.check_output(args.output, force=args.force, binary=True)
-    streams.refuse_same_file(args.input, args.output)
-    if streams.is_url(args.input) and streams.is_stdio(args.output):
-        raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
-    folder = _is_a_folder(args.input)
-    if folder and streams.is_stdio(args.output):
-        raise CliError(f"{args.input} is a folder, sealed into one file: give -o OUT", EXIT_USAGE)
-    metadata = _metadata(args.meta)
+
+
+def sealing_keys(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """The recipients and the signer the options name; a passphrase is asked for (or made) here."""
+    from . import keyfiles
+
+    to_passphrase = args.passphrase or args.generate_passphrase
     recipients: list[Any] = [
         *keyfiles.load_recipients(args.recipient, args.recipients_file),
         *keyfiles.load_fernet_keys(args.fernet_key_file, "envelope"),
@@ -181,6 +176,29 @@ def run(args: argparse.Namespace) -> int:
             )
         ]  # fmt: skip
     signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
+    return recipients, signer
+
+
+def run(args: argparse.Namespace) -> int:
+    from envelope import DEFAULT_CHUNK_SIZE, seal_file, seal_stream
+
+    from . import progress, streams
+
+    check_sealing_options(args)
+    refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
+    streams.one_stdin(
+        ("-r", args.recipient), ("-R", args.recipients_file), ("--sign", [args.sign] if args.sign else []),
+        ("INPUT", [args.input]),
+    )  # fmt: skip
+    streams.check_output(args.output, force=args.force, binary=True)
+    streams.refuse_same_file(args.input, args.output)
+    if streams.is_url(args.input) and streams.is_stdio(args.output):
+        raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
+    folder = _is_a_folder(args.input)
+    if folder and streams.is_stdio(args.output):
+        raise CliError(f"{args.input} is a folder, sealed into one file: give -o OUT", EXIT_USAGE)
+    metadata = _metadata(args.meta)
+    recipients, signer = sealing_keys(args)
     chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
     if folder:
         from envelope import seal_folder
