@@ -56,7 +56,7 @@ class MigratedToken:
 
 def migrate_fernet_token(
     src: str | os.PathLike[str] | IO[bytes],
-    dst: str | os.PathLike[str],
+    dst: str | os.PathLike[str] | IO[bytes],
     fernet_key: str | bytes | FernetKey,
     recipients: RecipientLike | Iterable[RecipientLike],
     *,
@@ -67,7 +67,9 @@ def migrate_fernet_token(
 ) -> MigratedToken:
     """Read the Fernet token in ``src`` (a path or a binary file object: the text that
     ``Fernet(fernet_key).encrypt(data)`` returned, possibly followed by a newline) and seal ``data``
-    for ``recipients`` into ``dst``, as :func:`~envelope.seal_file` would.
+    for ``recipients`` into ``dst`` (a path or URL, written atomically, as
+    :func:`~envelope.seal_file` writes; or a binary file object, as :func:`~envelope.open_writer`
+    takes one).
 
     Verified: the token is well formed (url-safe base64, version 0x80, whole AES blocks), its
     HMAC-SHA256 under ``fernet_key`` (in constant time, before any byte is decrypted, and again
