@@ -28,6 +28,7 @@ from ._format import (
     signed_header,
 )
 from ._layout import TAG_LEN
+from ._scrypt import Passphrase
 from ._signerkeys import check_signer_key
 from .errors import NoMatchingKeyError, SignerError, UsageError
 from .inspection import SignerInfo, signer_info
@@ -173,13 +174,16 @@ def unlock(
     """Check the signer policy (R28), find an identity among the recipients, unwrap the data key and
     verify the header MAC (R13-R16)."""
     check_signer(header, signed_by)
-    for identity in as_identities(identities):
+    given = as_identities(identities)
+    for identity in given:
         data_key = identity.unwrap(header.recipients)
         if data_key is not None:
             data_key.verify_header(authenticated, header.commit, mac)
             return UnlockedHeader(
                 header, data_key, len(authenticated) + len(mac), authenticated[PREFIX_LEN:], signed_by is not None
             )
+    if all(isinstance(identity, Passphrase) for identity in given):
+        raise NoMatchingKeyError("the file is not sealed with a passphrase: it opens with a key")
     raise NoMatchingKeyError("none of the given private keys is a recipient of this file")
 
 

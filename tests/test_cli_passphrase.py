@@ -117,6 +117,8 @@ def test_a_shared_fernet_key_seals_opens_and_rewraps(tmp_path: Path, plain: Path
     ok(run(ENVELOPE, "seal", "--fernet-key-file", fernet_key, "-o", sealed, plain))
     ok(run(ENVELOPE, "open", "--fernet-key-file", fernet_key, "-o", out, sealed))
     assert out.read_bytes() == plain.read_bytes()
+    no_key = run(ENVELOPE, "open", "-o", tmp_path / "no", sealed)  # no passphrase is asked: none would serve
+    assert_error(no_key, 1, "not sealed with a passphrase")
     key_id = envelope.FernetKey(fernet_key.read_bytes()).key_id
     record = json.loads(ok(run(INFO, "--json", sealed)).stdout)["files"][0]
     assert record["recipients"] == [{"type": "fernet", "key_id": key_id}]

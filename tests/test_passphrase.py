@@ -184,7 +184,7 @@ def test_a_passphrase_callable_is_asked_once_and_only_when_the_file_needs_it(ali
         return "pw"
 
     identity = envelope.Passphrase(prompt)
-    with pytest.raises(envelope.NoMatchingKeyError):
+    with pytest.raises(envelope.NoMatchingKeyError, match="not sealed with a passphrase"):
         envelope.open(envelope.seal(b"x", alice.public_key()), identity)
     assert asked == []
     sealed = envelope.seal(b"x", envelope.Passphrase("pw", work_factor=CHEAP))
