@@ -230,3 +230,14 @@ def test_rewrap_to_and_from_a_passphrase(alice, bob):
     back = envelope.rewrap(to_keys, alice, add=new, remove=[envelope.key_id(alice), envelope.key_id(bob)])
     assert [r.type for r in envelope.inspect(back).recipients] == ["scrypt"]
     assert envelope.open(back, new) == b"model"
+
+
+def test_secret_keys_never_travel_in_a_task_graph():
+    """docs/REMOTE.md, keys on workers: the fsspec filesystem and the Dask helpers refuse them."""
+    from envelope._workerkeys import portable_identity, portable_recipients
+
+    for secret in (envelope.FernetKey.generate(), envelope.Passphrase("pw", work_factor=1)):
+        with pytest.raises(envelope.UsageError, match="never pickled"):
+            portable_identity([secret])
+        with pytest.raises(envelope.UsageError, match="never pickled"):
+            portable_recipients(secret)
