@@ -79,7 +79,7 @@ def add_work_factor(parser: argparse.ArgumentParser) -> None:
         type=work_factor,
         default=DEFAULT_SCRYPT_WORK_FACTOR,
         help=f"scrypt cost of the passphrase: N = 2^LN, memory 2^LN KiB (default {DEFAULT_SCRYPT_WORK_FACTOR}: "
-        f"{scrypt_memory(DEFAULT_SCRYPT_WORK_FACTOR) >> 20} MiB, about a second); readers refuse over "
+        f"{scrypt_memory(DEFAULT_SCRYPT_WORK_FACTOR) >> 20} MiB, 1 to 2 s on a laptop-class core); readers refuse over "
         f"{MAX_SCRYPT_WORK_FACTOR} unless told",
     )
 

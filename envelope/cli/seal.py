@@ -58,8 +58,9 @@ def add_parser(subparsers: Subcommands) -> None:
     parser = add_subcommand(
         subparsers,
         "seal",
-        summary="encrypt a file or a folder for one or more public keys",
-        description="Encrypt INPUT (or stdin) for the given public keys, into OUT (or stdout).\n"
+        summary="encrypt a file or a folder for public keys, a passphrase or shared Fernet keys",
+        description="Encrypt INPUT (or stdin) for the given public keys (or a passphrase, or shared Fernet\n"
+        "keys), into OUT (or stdout).\n"
         "A folder INPUT is sealed whole, as one file.\n"
         "The output file appears only when sealing succeeded; the input is never modified.\n"
         "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.\n"
