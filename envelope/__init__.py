@@ -23,6 +23,8 @@ __version__ = "0.1.0"
 # X.509 and RSA code), which a command such as ``envelope-info --help`` should not pay for.
 _EXPORTS = {
     "atomic": ["atomic_output"],
+    "_fernetkey": ["FernetKey"],
+    "_scrypt": ["Passphrase"],
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
@@ -49,6 +51,7 @@ _EXPORTS = {
              "load_signing_key", "load_verifying_key", "parse_private_key", "parse_public_key", "parse_public_keys",
              "private_key_pem", "public_key_pem", "save_private_key", "save_public_key"],
     "limits": ["DEFAULT_CHUNK_SIZE"],
+    "migrate": ["MigratedToken", "migrate_fernet_token"],
     "recipients": ["Identity", "IdentityLike", "Recipient", "RecipientLike", "RsaIdentity", "RsaKeyFileIdentity",
                    "RsaRecipient"],
     "signing": ["KeySigner", "SignedBy", "Signer", "SigningKey", "VerifyingKey", "generate_signing_key",
@@ -65,6 +68,7 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "FernetKey",
     "FolderEntry",
     "FolderMember",
     "Identity",
@@ -74,11 +78,13 @@ __all__ = [
     "KeySigner",
     "LimitError",
     "MalformedError",
+    "MigratedToken",
     "MissingDependencyError",
     "NoMatchingKeyError",
     "ObjectChangedError",
     "Opened",
     "OutputExistsError",
+    "Passphrase",
     "PassphraseError",
     "PlaintextReader",
     "Recipient",
@@ -116,6 +122,7 @@ __all__ = [
     "load_public_keys",
     "load_signing_key",
     "load_verifying_key",
+    "migrate_fernet_token",
     "open_file",
     "open_folder",
     "open_reader",
@@ -160,7 +167,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._fernetkey import FernetKey
     from ._folder import is_folder
+    from ._scrypt import Passphrase
     from ._urls import is_url
     from .atomic import atomic_output
     from .core import (
@@ -233,6 +242,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         save_public_key,
     )
     from .limits import DEFAULT_CHUNK_SIZE
+    from .migrate import MigratedToken, migrate_fernet_token
     from .recipients import (
         Identity,
         IdentityLike,

@@ -29,6 +29,7 @@ from .limits import (
 )
 
 __all__ = [
+    "FERNET",
     "HEADER_MAC_LEN",
     "MAGIC",
     "MAX_CHUNK_SIZE",
@@ -39,6 +40,7 @@ __all__ = [
     "MIN_CHUNK_SIZE",
     "PREFIX_LEN",
     "RSA_OAEP_SHA256",
+    "SCRYPT",
     "SIGNATURE",
     "SIGNATURE_LENGTHS",
     "VERSION",
@@ -65,6 +67,12 @@ KEY_ID_LEN = 32
 COMMIT_LEN = 32  # the key commitment (section 6)
 
 RSA_OAEP_SHA256 = "rsa-oaep-sha256"
+SCRYPT = "scrypt"  # a passphrase (section 4.5)
+FERNET = "fernet"  # a shared Fernet key (section 4.6)
+SALT_LEN = 16  # of scrypt and fernet entries
+SYMMETRIC_WRAP_LEN = 48  # ChaCha20-Poly1305 of a 32-byte data key: ciphertext and 16-byte tag
+# Types whose entries carry a key id that no two entries of the type may share (R10, R45).
+_KEY_ID_TYPES = (RSA_OAEP_SHA256, FERNET)
 SIGNATURE = "signature"  # the sender-signature extension (section 8)
 KNOWN_EXTENSIONS: frozenset[str] = frozenset({SIGNATURE})
 # Signature algorithms (section 8.2) and the length of their signatures in the footer.
@@ -289,9 +297,15 @@ def _check_recipients(entries: tuple[RecipientEntry, ...]) -> None:
         raise UsageError("at least one recipient is needed")
     if len(entries) > MAX_RECIPIENTS:
         raise LimitError(f"{len(entries)} recipients exceed the limit of {MAX_RECIPIENTS}")
-    kids = [e.kid for e in entries if e.type == RSA_OAEP_SHA256]
-    if len(set(kids)) != len(kids):
+    if _duplicate_key_ids(entries):
         raise UsageError("the same recipient key is listed twice")
+    if len(entries) > 1 and any(e.type == SCRYPT for e in entries):  # section 4.5
+        raise UsageError("a passphrase must be the only recipient of its file (on a rewrap: remove every other one)")
+
+
+def _duplicate_key_ids(entries: tuple[RecipientEntry, ...]) -> bool:
+    kids = [(e.type, e.kid) for e in entries if e.type in _KEY_ID_TYPES]
+    return len(set(kids)) != len(kids)
 
 
 def _recipient_maps(entries: tuple[RecipientEntry, ...]) -> list[dict[str, Any]]:
@@ -355,9 +369,10 @@ def decode_header(data: bytes) -> Header:
     if len(raw_recipients) > MAX_RECIPIENTS:
         raise LimitError(f"{len(raw_recipients)} recipients exceed the limit of {MAX_RECIPIENTS}")
     recipients = tuple(_decode_recipient(r) for r in raw_recipients)
-    kids = [e.kid for e in recipients if e.type == RSA_OAEP_SHA256]
-    if len(set(kids)) != len(kids):
+    if _duplicate_key_ids(recipients):  # R10, R45
         raise MalformedError("malformed header: two recipient entries have the same key id")
+    if len(recipients) > 1 and any(e.type == SCRYPT for e in recipients):  # R49
+        raise MalformedError("malformed header: a scrypt (passphrase) entry is not the only recipient")
 
     meta = _require(top, "meta", bytes)
     metadata = decode_metadata(meta)  # R11: a header whose metadata is invalid is invalid
@@ -445,7 +460,24 @@ def _decode_recipient(raw: Any) -> RecipientEntry:
         kid, key = fields.get("kid"), fields.get("key")
         if not isinstance(kid, bytes) or len(kid) != KEY_ID_LEN or not isinstance(key, bytes):
             raise MalformedError("malformed header: an rsa-oaep-sha256 entry lacks a 32-byte 'kid' or a 'key'")
+    elif kind == FERNET:  # R45
+        if not (_bin(fields, "kid", KEY_ID_LEN) and _bin(fields, "salt", SALT_LEN) and _wrapped(fields)):
+            raise MalformedError("malformed header: a fernet entry has no valid 'kid', 'salt' or 'key'")
+    elif kind == SCRYPT:  # R47
+        ln = fields.get("ln")
+        valid_ln = isinstance(ln, int) and not isinstance(ln, bool) and ln >= 1
+        if not (valid_ln and _bin(fields, "salt", SALT_LEN) and _wrapped(fields)):
+            raise MalformedError("malformed header: a scrypt entry has no valid 'salt', 'ln' or 'key'")
     return RecipientEntry(type=kind, fields=fields)
+
+
+def _wrapped(fields: Mapping[str, Any]) -> bool:
+    return _bin(fields, "key", SYMMETRIC_WRAP_LEN)
+
+
+def _bin(fields: Mapping[str, Any], key: str, length: int) -> bool:
+    value = fields.get(key)
+    return isinstance(value, bytes) and len(value) == length
 
 
 # --- reading from a stream -----------------------------------------------------------------

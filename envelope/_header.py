@@ -16,6 +16,7 @@ from ._datakey import DataKey
 from ._format import (
     HEADER_MAC_LEN,
     PREFIX_LEN,
+    SCRYPT,
     SIGNATURE,
     Header,
     SignerEntry,
@@ -27,6 +28,7 @@ from ._format import (
     signed_header,
 )
 from ._layout import TAG_LEN
+from ._scrypt import Passphrase
 from ._signerkeys import check_signer_key
 from .errors import NoMatchingKeyError, SignerError, UsageError
 from .inspection import SignerInfo, signer_info
@@ -172,13 +174,16 @@ def unlock(
     """Check the signer policy (R28), find an identity among the recipients, unwrap the data key and
     verify the header MAC (R13-R16)."""
     check_signer(header, signed_by)
-    for identity in as_identities(identities):
+    given = as_identities(identities)
+    for identity in given:
         data_key = identity.unwrap(header.recipients)
         if data_key is not None:
             data_key.verify_header(authenticated, header.commit, mac)
             return UnlockedHeader(
                 header, data_key, len(authenticated) + len(mac), authenticated[PREFIX_LEN:], signed_by is not None
             )
+    if all(isinstance(identity, Passphrase) for identity in given):
+        raise NoMatchingKeyError("the file is not sealed with a passphrase: it opens with a key")
     raise NoMatchingKeyError("none of the given private keys is a recipient of this file")
 
 
@@ -205,11 +210,15 @@ def rewrapped_header(
     # An entry of any type that carries one of these key ids goes: "remove this key" means every
     # entry through which that key opens the file, whatever kind of entry it is.
     kept = [e for e in header.recipients if e.kid not in removed]
+    added = as_recipients(add) if _listify(add) else []
+    if added:
+        # A passphrase entry is alone in its file (section 4.5): adding recipients to such a file
+        # replaces it, which is how a file moves from a passphrase to keys or to a new passphrase.
+        kept = [e for e in kept if e.type != SCRYPT]
     present = {e.kid for e in header.recipients}
     unknown = removed - present
     if unknown:
         raise UsageError(f"not a recipient of this file: {', '.join(sorted(k.hex() for k in unknown))}")
-    added = as_recipients(add) if _listify(add) else []
     new_entries = [r.wrap(unlocked.data_key) for r in added]
     kids = {e.kid for e in kept}
     for entry in new_entries:

@@ -22,6 +22,11 @@ KEY_IN_GRAPH = (
     "identity_env as the name of an environment variable they have"
 )
 
+SYMMETRIC_KEY_IN_GRAPH = (
+    "a passphrase or a shared Fernet key is secret key material, which is never pickled (a Dask task "
+    "graph would carry it in the clear): seal to public keys there"
+)
+
 
 def looks_like_key_text(value: str) -> bool:
     # A str is a path (the SDK's rule); this only keeps key text passed by mistake from being
@@ -40,10 +45,12 @@ def portable_identity(value: Any) -> Any:
     private keys nor hold one (a KMS identity holds a reference)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    from ._fernetkey import FernetKey
+    from ._scrypt import Passphrase
     from .recipients import RsaIdentity
 
     for item in _as_items(value):
-        if isinstance(item, (bytes, bytearray, rsa.RSAPrivateKey, RsaIdentity)):
+        if isinstance(item, (bytes, bytearray, rsa.RSAPrivateKey, RsaIdentity, FernetKey, Passphrase)):
             raise UsageError(KEY_IN_GRAPH)
         if isinstance(item, str) and looks_like_key_text(item):
             raise UsageError(KEY_IN_GRAPH)
@@ -54,9 +61,13 @@ def portable_recipients(value: Any) -> Any:
     """Public keys travel as PEM (key objects do not pickle)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    from ._fernetkey import FernetKey
+    from ._scrypt import Passphrase
     from .recipients import RsaRecipient
 
     def portable(item: Any) -> Any:
+        if isinstance(item, (FernetKey, Passphrase)):  # secret keys: they would travel in the clear
+            raise UsageError(SYMMETRIC_KEY_IN_GRAPH)
         if isinstance(item, rsa.RSAPublicKey):
             return public_key_pem(item)
         if isinstance(item, RsaRecipient):

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Union, cast
 
-from ._format import HEADER_MAC_LEN, VERSION, Header, read_header
+from ._format import HEADER_MAC_LEN, SCRYPT, VERSION, Header, RecipientEntry, read_header
 from ._layout import PayloadLayout, token_len
 from ._urls import LOCAL, locate, refuse_options_without_url
 from .errors import EnvelopeError
@@ -20,6 +20,7 @@ __all__ = ["Inspection", "RecipientInfo", "SignerInfo", "inspect"]
 class RecipientInfo:
     type: str
     key_id: str | None  # hex, for types that carry a key id
+    work_factor: int | None = None  # a passphrase (scrypt) entry's log2 of scrypt's N, unverified
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def read_inspection(src: IO[bytes]) -> tuple[Inspection, Header, int | None]:
     inspection = Inspection(
         version=VERSION,
         chunk_size=header.chunk_size,
-        recipients=tuple(RecipientInfo(e.type, e.kid.hex() if e.kid else None) for e in header.recipients),
+        recipients=tuple(_recipient_info(e) for e in header.recipients),
         unverified_metadata=header.metadata,
         critical=header.critical,
         signer=signer_info(header, verified=False),
@@ -149,3 +150,8 @@ def read_inspection(src: IO[bytes]) -> tuple[Inspection, Header, int | None]:
         complete=complete,
     )
     return inspection, header, start
+
+
+def _recipient_info(entry: RecipientEntry) -> RecipientInfo:
+    work_factor = entry.fields.get("ln") if entry.type == SCRYPT else None
+    return RecipientInfo(entry.type, entry.kid.hex() if entry.kid else None, work_factor)

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_KEY_BITS",
+    "DEFAULT_SCRYPT_WORK_FACTOR",
     "FOOTER_TAG_BLOCK",
     "KEY_FILE_KDF_ITERATIONS",
     "MAX_CHUNK_SIZE",
@@ -23,9 +24,13 @@ __all__ = [
     "MAX_METADATA_LEN",
     "MAX_PASSPHRASE_FILE_LEN",
     "MAX_RECIPIENTS",
+    "MAX_SCRYPT_WORK_FACTOR",
     "MAX_TYPE_LEN",
     "MIN_CHUNK_SIZE",
     "MIN_KEY_BITS",
+    "SCRYPT_R",
+    "SCRYPT_WORK_FACTOR_CEILING",
+    "scrypt_memory",
 ]
 
 # --- the format (spec/FORMAT.md section 3.3) ----------------------------------------------------
@@ -48,6 +53,20 @@ MIN_KEY_BITS = 2048  # RSA modulus
 MAX_KEY_BITS = 16384
 DEFAULT_KEY_BITS = 3072
 KEY_FILE_KDF_ITERATIONS = 600_000  # PBKDF2-HMAC-SHA256 of passphrase-protected key files (OWASP 2023)
+
+# --- passphrase (scrypt) entries (spec/FORMAT.md 4.5, R48): N = 2**work factor, r = 8, p = 1 -------
+# 128 * r * N bytes of memory: 2**18 is 256 MiB and about 1 s here, 2**20 is 1 GiB and about 4.5 s
+# (tools/bench_passphrase.py).
+DEFAULT_SCRYPT_WORK_FACTOR = 18  # what sealing uses, as age does
+MAX_SCRYPT_WORK_FACTOR = 20  # what a reader accepts unless its caller raises it (R48)
+SCRYPT_WORK_FACTOR_CEILING = 30  # no caller may raise it further (128 GiB)
+SCRYPT_R = 8  # scrypt's block size parameter (section 4.5)
+
+
+def scrypt_memory(work_factor: int) -> int:
+    """Bytes of memory scrypt needs at this work factor: 128 * r * 2**work_factor."""
+    return 128 * SCRYPT_R * (1 << work_factor)
+
 
 # --- SDK defaults and input bounds ----------------------------------------------------------------
 DEFAULT_CHUNK_SIZE = 1 << 20  # 1 MiB: near the best throughput with under 64 MiB in flight (docs/PERFORMANCE.md)

@@ -772,7 +772,7 @@ def test_seal_refuses_to_overwrite_its_input(keys: Keys, tmp_path: Path) -> None
         (["seal", "-r", "{alice}", "--meta", "envelope.framework=x", "-o", "{out}"], "reserved"),
         (["seal", "-r", "{alice}", "--meta", "a=1", "--meta", "a=2", "-o", "{out}"], "given twice"),
         (["seal", "-r", "{alice}", "--bogus", "-o", "{out}"], "unrecognized arguments"),
-        (["open", "-o", "{out}"], "required: -i"),
+        (["rewrap", "-o", "{out}", "{out}"], "nothing to do"),
         (["open", "-i", "{alice}", "--passphrase-env", "UNSET_VARIABLE_X", "-o", "{out}"], "not set"),
         (["frobnicate"], "invalid choice"),
         ([], "required: COMMAND"),

@@ -41,7 +41,7 @@ def test_completion_lists_every_command_and_option(program: str, shell: str) -> 
     commands, options = words(build())
     assert len(options) > 10
     if program == "envelope":
-        assert commands == ["keygen", "seal", "open", "rewrap", "verify"]
+        assert commands == ["keygen", "seal", "open", "rewrap", "verify", "migrate-fernet"]
     for word in commands + options:
         if shell == "fish" and word.startswith("-"):  # fish names options without dashes: -s o -l output
             flag = f"-s {word[1:]}" if word[1] != "-" else f"-l {word[2:]}"

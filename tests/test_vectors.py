@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import math
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from forge import Pipe
 
 import envelope
@@ -51,6 +54,9 @@ CATEGORIES = {
         ("R29", "MalformedError UnsupportedError"),
         ("R30 R31", "MalformedError LimitError"),
         ("R32 R33 R34", "MalformedError"),
+        ("R45 R47 R49", "MalformedError"),
+        ("R46 R50", "AuthenticationError"),
+        ("R48", "LimitError"),
     ]
     for rule in rules.split()
 }
@@ -96,7 +102,13 @@ def same(a: Any, b: Any) -> bool:
 
 @functools.cache
 def private_key(name: str) -> Any:
-    return envelope.load_private_key(VECTORS / "keys" / f"{name}.pem")
+    """keys/NAME.pem, or a shared Fernet key (NAME.fernet) or a passphrase (NAME.passphrase)."""
+    keys = VECTORS / "keys"
+    if (keys / f"{name}.fernet").exists():
+        return envelope.FernetKey((keys / f"{name}.fernet").read_text())
+    if (keys / f"{name}.passphrase").exists():
+        return envelope.Passphrase((keys / f"{name}.passphrase").read_text(encoding="utf-8"))
+    return envelope.load_private_key(keys / f"{name}.pem")
 
 
 @functools.cache
@@ -118,6 +130,24 @@ def raw_key(name: str) -> tuple[Any, bytes]:
     key: Any = serialization.load_pem_private_key((VECTORS / "keys" / f"{name}.pem").read_bytes(), None)
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return key, hashlib.sha256(spki).digest()
+
+
+def symmetric_unwrap(name: str, entries: list[dict[str, Any]]) -> bytes | None:
+    """FORMAT.md 4.5 and 4.6 with `cryptography` alone: the data key from the entry of a shared
+    Fernet key or a passphrase of keys/, or None when ``name`` is neither or matches no entry."""
+    keys = VECTORS / "keys"
+    for entry in entries:
+        if (keys / f"{name}.fernet").exists() and entry.get("type") == "fernet":
+            shared = base64.urlsafe_b64decode((keys / f"{name}.fernet").read_bytes())
+            kid = HKDF(hashes.SHA256(), 32, salt=None, info=b"envelope v1 fernet key id").derive(shared)
+            if entry["kid"] == kid:
+                wrap_key = HKDF(hashes.SHA256(), 32, salt=entry["salt"], info=b"envelope v1 fernet wrap").derive(shared)
+                return ChaCha20Poly1305(wrap_key).decrypt(bytes(12), entry["key"], None)
+        if (keys / f"{name}.passphrase").exists() and entry.get("type") == "scrypt":
+            passphrase = unicodedata.normalize("NFC", (keys / f"{name}.passphrase").read_text("utf-8")).encode()
+            kdf = Scrypt(salt=b"envelope v1 scrypt" + entry["salt"], length=32, n=1 << entry["ln"], r=8, p=1)
+            return ChaCha20Poly1305(kdf.derive(passphrase)).decrypt(bytes(12), entry["key"], None)
+    return None
 
 
 def pinned(spec: dict[str, Any]) -> list[Any] | None:
@@ -285,6 +315,12 @@ class PayloadModel:
         self.signature_len = SIGNATURE_LEN[signer["alg"]] if signer else 0
         wrapped = {e["kid"]: e["key"] for e in self.header["recipients"] if e.get("type") == "rsa-oaep-sha256"}
         for name in key_names:  # the first key that matches an entry (section 4.1)
+            symmetric = symmetric_unwrap(name, self.header["recipients"])
+            if symmetric is not None:
+                self.data_key = symmetric
+                break
+            if not (VECTORS / "keys" / f"{name}.pem").exists():
+                continue  # a shared key or passphrase that matches no entry
             key, kid = raw_key(name)
             if kid in wrapped:
                 self.data_key = key.decrypt(
@@ -437,7 +473,7 @@ def test_a_payload_vector_breaks_its_rule_and_no_other(name: str) -> None:
 
 
 def test_the_vector_set_is_complete() -> None:
-    """Every MUST-reject rule R1-R34 has a negative vector; every signature algorithm a positive one."""
+    """Every MUST-reject rule (R1-R34, R45-R50) has a negative vector; every signature algorithm a positive one."""
     errors = [spec for spec in ALL_SPECS.values() if spec["expect"] == "error"]
     assert {spec["rule"] for spec in errors} == set(CATEGORIES)
     assert len(SUCCESSES) >= 40

@@ -2,10 +2,12 @@
 """Cross-implementation check: Python seals and Node.js opens, and the reverse, on random inputs.
 
 Rounds cycle through unsigned files and files signed with each algorithm of spec/FORMAT.md
-section 8.2; the opening side pins the signer (``signed_by``, ``--signed-by``) among a decoy, checks
-the reported signer, refuses the file when only the decoy is pinned (R28), and runs the other
-side's keyless signature check. Needs `node` and `npm ci` done in spec/reference (tools/test.sh
-does both). Prints one line per failure and ends with `N passed, M failed`; exits 1 on any failure.
+section 8.2; recipients are RSA keys and shared Fernet keys (section 4.6), or, one round in five, a
+passphrase alone (section 4.5, work factor 10); the opening side pins the signer (``signed_by``,
+``--signed-by``) among a decoy, checks the reported signer, refuses the file when only the decoy
+is pinned (R28), and runs the other side's keyless signature check. Needs `node` and `npm ci` done
+in spec/reference (tools/test.sh does both). Prints one line per failure and ends with
+`N passed, M failed`; exits 1 on any failure.
 
     python tools/crosscheck.py --rounds 20 --seed 1
 """
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NODE_CLI = ROOT / "spec" / "reference" / "cli.mjs"
 KEYS = ROOT / "spec" / "vectors" / "keys"
 ALGORITHMS = ("ed25519", "ecdsa-p256-sha256", "ml-dsa-65")
+PASSPHRASES = ("passphrase-a", "passphrase-nfd")
 
 
 class Mismatch(Exception):
@@ -99,15 +102,35 @@ def signer_json(signer: SignerFiles | None) -> dict[str, str] | None:
     return None if signer is None else {"algorithm": signer.algorithm, "key_id": signer.key_id}
 
 
+WORK_FACTOR = 10  # of passphrase entries: cheap, and allowed (FORMAT.md 4.5)
+
+
+def key_file(name: str, *, public: bool) -> str:
+    """The file of a key of spec/vectors/keys: NAME.fernet, NAME.passphrase, or its PEM."""
+    for ext in ("fernet", "passphrase"):
+        if (KEYS / f"{name}.{ext}").exists():
+            return str(KEYS / f"{name}.{ext}")
+    return str(KEYS / f"{name}.pub.pem" if public else KEYS / f"{name}.pem")
+
+
+def python_key(name: str, *, public: bool) -> Any:
+    path = Path(key_file(name, public=public))
+    if path.suffix == ".fernet":
+        return envelope.FernetKey(path.read_text())
+    if path.suffix == ".passphrase":
+        return envelope.Passphrase(path.read_text("utf-8"), work_factor=WORK_FACTOR)
+    return envelope.load_public_key(path) if public else envelope.load_private_key(path)
+
+
 def python_to_node(work: Path, case: Case) -> None:
     sealed, out, meta_out, signer_out = (work / name for name in ("py.env", "py.out", "py.json", "py.signer"))
     signer, decoy = case.signer, case.decoy
-    recipients = [envelope.load_public_key(KEYS / f"{n}.pub.pem") for n in case.recipients]
+    recipients = [python_key(n, public=True) for n in case.recipients]
     sign_with = None if signer is None else signer.signing_key
     file = envelope.seal(case.data, recipients, metadata=case.metadata, chunk_size=case.chunk, sign_with=sign_with)
     sealed.write_bytes(file)
     pins = [] if signer is None else ["--signed-by", str(decoy.public_pem), "--signed-by", str(signer.public_pem)]
-    key = ["--key", str(KEYS / f"{case.opener}.pem")]
+    key = ["--key", key_file(case.opener, public=False)]
     outputs = ["--meta-out", str(meta_out), "--signer-out", str(signer_out)]
     expect_node_ok(node("open", *key, *pins, str(sealed), str(out), *outputs))
     if out.read_bytes() != case.data:
@@ -131,12 +154,13 @@ def node_to_python(work: Path, case: Case) -> None:
     plain, sealed = work / "node.in", work / "node.env"
     signer, decoy = case.signer, case.decoy
     plain.write_bytes(case.data)
-    recipient_args = [a for n in case.recipients for a in ("--recipient", str(KEYS / f"{n}.pub.pem"))]
+    recipient_args = [a for n in case.recipients for a in ("--recipient", key_file(n, public=True))]
     sign_args = [] if signer is None else ["--sign-with", str(signer.private_pem)]
     options = ["--chunk-size", str(case.chunk), "--meta-json", json.dumps(case.metadata), *sign_args]
+    options += ["--work-factor", str(WORK_FACTOR)]
     expect_node_ok(node("seal", *recipient_args, *options, str(plain), str(sealed)))
     file = sealed.read_bytes()
-    opener = envelope.load_private_key(KEYS / f"{case.opener}.pem")
+    opener = python_key(case.opener, public=False)
     signed_by = None if signer is None else [decoy.verifying_key, signer.verifying_key]
     opened = envelope.open_with_metadata(file, opener, signed_by=signed_by)
     if opened.plaintext != case.data:
@@ -166,7 +190,7 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     print(f"crosscheck seed {seed}")
-    names = ["rsa2048-a", "rsa3072-a", "rsa4096-a", "rsa2048-b"]
+    names = ["rsa2048-a", "rsa3072-a", "rsa4096-a", "rsa2048-b", "fernet-a", "fernet-b"]
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="envelope-crosscheck-") as tmp:
         work = Path(tmp)
@@ -178,7 +202,7 @@ def main() -> int:
             kind = kinds[round_ % len(kinds)]  # every kind of file, in turn
             chunk = rng.choice([16, 17, 100, 4096, 65536, 1 << 20])
             size = rng.choice([0, 1, chunk - 1, chunk, chunk + 1, rng.randint(0, 3 * chunk), rng.randint(0, 3 << 20)])
-            recipients = rng.sample(names, rng.randint(1, 3))
+            recipients = rng.sample(names, rng.randint(1, 3)) if round_ % 5 != 4 else [rng.choice(PASSPHRASES)]
             case = Case(
                 data=rng.randbytes(size),
                 metadata=random_metadata(rng),

@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "spec" / "vectors"
 KEYS_DIR = VECTORS / "keys"
 EXTRA_SEEDS = ROOT / "tests" / "fuzz_corpus"
-TARGET_NAMES = ("header", "open", "stream", "reader", "inspect", "info", "keys", "forge")
+TARGET_NAMES = ("header", "open", "stream", "reader", "inspect", "info", "keys", "forge", "fernet-token")
 MAX_SEED_LEN = 16 << 10  # larger vectors slow mutation down without adding coverage
 PASSPHRASE = b"fuzz-passphrase"
 DICTIONARY = [
@@ -124,7 +124,12 @@ def build_world() -> World:
 
     names = ["rsa2048-a", "rsa2048-b", "rsa3072-a", "rsa4096-a"]
     private = {n: envelope.load_private_key(KEYS_DIR / f"{n}.pem") for n in names}
-    identities = [envelope.RsaIdentity(private[n]) for n in names]
+    identities: list[Any] = [envelope.RsaIdentity(private[n]) for n in names]
+    # The vectors' shared Fernet key and passphrase (FORMAT.md 4.5, 4.6), with a low work-factor
+    # limit so that a mutated file costs no more than 4 MiB of scrypt (R48 refuses the rest).
+    identities.append(envelope.FernetKey((KEYS_DIR / "fernet-a.fernet").read_bytes()))
+    passphrase = (KEYS_DIR / "passphrase-a.passphrase").read_text("utf-8")
+    identities.append(envelope.Passphrase(passphrase, max_work_factor=12))
     seeds = [p.read_bytes() for p in sorted((VECTORS / "v1").glob("*.envelope")) if p.stat().st_size <= MAX_SEED_LEN]
     seeds += sealed_seeds(private["rsa2048-a"], private["rsa2048-b"])
     if EXTRA_SEEDS.is_dir():
@@ -500,6 +505,34 @@ def make_targets(world: World) -> dict[str, Target]:
     def run_forge(data: bytes) -> str:
         return forge.run(data)
 
+    # -- fernet-token: envelope.migrate_fernet_token against cryptography's Fernet -------------------
+    fernet_text = (KEYS_DIR / "fernet-a.fernet").read_bytes()
+    fernet_identity = envelope.FernetKey(fernet_text)
+
+    def run_fernet_token(data: bytes) -> str:
+        """Whatever the migration accepts, Fernet.decrypt accepts too and gives the same plaintext
+        (the migration is stricter: Fernet skips characters outside the alphabet)."""
+        from cryptography.fernet import Fernet, InvalidToken
+
+        out = io.BytesIO()
+        try:
+            envelope.migrate_fernet_token(io.BytesIO(data), out, fernet_text, fernet_identity, chunk_size=64)
+        except envelope.EnvelopeError as exc:
+            return outcome(exc)
+        try:
+            expected = Fernet(fernet_text).decrypt(data.rstrip(b" \t\r\n"))
+        except InvalidToken:
+            raise Finding("migrated a token that Fernet refuses") from None
+        if envelope.open(out.getvalue(), fernet_identity) != expected:
+            raise Finding("the migrated plaintext is not Fernet's")
+        return "ok"
+
+    def fernet_token_seeds() -> list[bytes]:
+        from cryptography.fernet import Fernet
+
+        f = Fernet(fernet_text)
+        return [f.encrypt(p) + end for p in (b"", b"x", bytes(100), bytes(range(256)) * 8) for end in (b"", b"\n")]
+
     def header_seeds() -> list[bytes]:
         out = []
         for seed in world.seeds:
@@ -536,6 +569,7 @@ def make_targets(world: World) -> dict[str, Target]:
         "info": Target("info", run_info, lambda: list(world.seeds), errors),
         "keys": Target("keys", run_keys, lambda: key_seeds(world), (envelope.InvalidKeyError,)),
         "forge": Target("forge", run_forge, forge.seeds, errors),
+        "fernet-token": Target("fernet-token", run_fernet_token, fernet_token_seeds, errors),
     }
 
 

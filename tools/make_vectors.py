@@ -31,6 +31,7 @@ def generate(kit: vectors.Kit) -> dict[str, bytes]:
         files[f"v1/{generator.name}.json"] = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
     for record in (kit.wraps, kit.signatures):
         files[record.filename] = record.render()
+    files.update(vectors.passphrase.KEY_FILES)  # shared Fernet keys and passphrases: fixed text
     return files
 
 
@@ -41,6 +42,8 @@ def main() -> int:
     files = generate(vectors.Kit(create=not args.check))
     present = {f"v1/{p.name}": p for p in (ROOT / "v1").glob("*")} if (ROOT / "v1").exists() else {}
     present.update({name: ROOT / name for name in ("oaep-wraps.json", "signatures.json") if (ROOT / name).exists()})
+    for pattern in ("*.fernet", "*.passphrase"):
+        present.update({f"keys/{p.name}": p for p in (ROOT / "keys").glob(pattern)})
     count = len(vectors.GENERATORS)
     if args.check:
         changed = {name for name in files if name in present and present[name].read_bytes() != files[name]}

@@ -61,7 +61,8 @@ JSON_FIELDS = (
     ("format_version", "the file's format version"),
     ("algorithms", "payload, header_mac, key_wrap (recipient types, comma-separated) and, for a signed file, "
      "signature"),
-    ("recipients", "[{type, key_id}] in header order; key_id is 64 hex digits, or null for types without one"),
+    ("recipients", "[{type, key_id}] in header order; key_id is 64 hex digits, or null for types without one; "
+     "a passphrase entry (type scrypt) adds work_factor: log2 of scrypt's N, as the file states it"),
     ("critical", "the extensions the header names as critical (\"signature\" for a signed file)"),
     ("signer", "null for an unsigned file; else {algorithm, key_id, verified}: verified is true only when "
      "--signed-by or --verify checked the signature"),
@@ -341,7 +342,7 @@ def inspection_record(
         "path": path,
         "format_version": inspection.version,
         "algorithms": inspection.algorithms,
-        "recipients": [{"type": r.type, "key_id": r.key_id} for r in inspection.recipients],
+        "recipients": [_recipient_record(r) for r in inspection.recipients],
         "critical": list(inspection.critical),
         "signer": None
         if shown is None
@@ -418,12 +419,30 @@ def _algorithm_lines(algorithms: dict[str, str]) -> list[str]:
     return ["  algorithms:"] + [f"    {names.get(k, k):<11} {printable(v)}" for k, v in algorithms.items()]
 
 
+def _recipient_record(r: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {"type": r.type, "key_id": r.key_id}
+    if r.work_factor is not None:
+        record["work_factor"] = r.work_factor
+    return record
+
+
+def _work_factor_text(work_factor: int) -> str:
+    """``18 (scrypt N = 2^18, 256 MiB)``: what opening the file costs."""
+    from envelope.limits import scrypt_memory
+
+    memory = scrypt_memory(min(work_factor, 64))
+    size = f"{memory >> 30} GiB" if memory >= 1 << 30 else f"{memory >> 20} MiB"
+    return f"{work_factor} (scrypt N = 2^{work_factor}, {size})"
+
+
 def _recipient_lines(recipients: list[dict[str, Any]]) -> list[str]:
     from .render import printable
 
     lines = [f"  recipients ({len(recipients)}):"]
     for r in recipients:
         key_id = f"key id {r['key_id']}" if r["key_id"] else "(no key id)"
+        if "work_factor" in r:
+            key_id = f"passphrase, work factor {_work_factor_text(r['work_factor'])}"
         lines.append(f"    {printable(r['type'])}  {key_id}")
     return lines
 

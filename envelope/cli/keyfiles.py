@@ -1,6 +1,7 @@
 """Keys named on the command line: private keys (with passphrases and a permission check),
-recipients (``-r``, ``-R`` files), signing keys (``--sign``), signers' public keys
-(``--signed-by``) and key ids (``--remove``). The SDK parses every key; this module decides what each
+recipients (``-r``, ``-R`` files), shared Fernet keys (``--fernet-key-file``), a file's passphrase
+(``-p``), signing keys (``--sign``), signers' public keys (``--signed-by``) and key ids
+(``--remove``). The SDK parses every key; this module decides what each
 argument is, reads ``-`` from stdin, asks for passphrases, and maps key errors to exit codes."""
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from .errors import EXIT_IO, EXIT_KEY, EXIT_USAGE, CliError, report
 from .streams import STDIN_NAME, is_stdin
 
 if TYPE_CHECKING:
+    import argparse
+
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-    from envelope import Identity, InvalidKeyError, KeySigner
+    from envelope import FernetKey, Identity, InvalidKeyError, KeySigner, Passphrase
 
 _KEY_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})", re.IGNORECASE)
 # A literal OpenSSH public key line given to -r, as age accepts one: a key type, then base64 that
@@ -268,3 +271,66 @@ def key_id_of(value: str) -> bytes:
     raise CliError(
         f"not a key id: {value!r} (give 64 hex digits, as envelope-info shows, or a public key file)", EXIT_USAGE
     )
+
+
+# --- shared Fernet keys and a file's passphrase (spec/FORMAT.md 4.5, 4.6) -------------------
+
+
+def load_fernet_keys(paths: Iterable[str], tool: str) -> list[FernetKey]:
+    """``--fernet-key-file``: files holding a key as ``Fernet.generate_key()`` writes it."""
+    from envelope import FernetKey
+
+    keys = []
+    for path in paths:
+        data = read_key(path)
+        keys.append(_key_call(functools.partial(FernetKey, data), key_name(path)))
+        if not is_stdin(path):
+            warn_if_readable_by_others(path, tool)
+    return keys
+
+
+def load_openers(args: argparse.Namespace, tool: str) -> list[Any]:
+    """What opens INPUT: the ``-i`` keys (their passphrases from --passphrase-env/-file or the
+    terminal) and the ``--fernet-key-file`` keys; with neither, the file's own passphrase (a file
+    sealed with ``seal -p``), from --passphrase-env/-file or asked on the terminal only once the
+    file is known to have a passphrase entry."""
+    from envelope import Passphrase
+
+    given = explicit_passphrase(args.passphrase_env, args.passphrase_file)
+    fernet_keys = load_fernet_keys(args.fernet_key_file, tool)
+    if args.identity or fernet_keys:
+        return [*load_identities(args.identity, given, tool), *fernet_keys]
+    source = (lambda: passphrase.as_text(given)) if given is not None else _FilePassphrasePrompt(tool)
+    limit = args.max_work_factor
+    return [_key_call(lambda: Passphrase(source, max_work_factor=limit) if limit else Passphrase(source))]
+
+
+class _FilePassphrasePrompt:
+    """The passphrase of the file, asked once on the terminal when the SDK needs it."""
+
+    def __init__(self, tool: str) -> None:
+        self._ask = passphrase.Prompt("Passphrase for the file: ", tool)
+
+    def __call__(self) -> str | bytes:
+        return passphrase.as_text(self._ask())
+
+
+def new_passphrase(
+    args: argparse.Namespace, tool: str, *, env: str | None, file: str | None, generate: bool, prompt: str
+) -> Passphrase:
+    """A passphrase to seal to (``seal -p``, ``rewrap --add-passphrase``): from ``env`` or ``file``,
+    generated (printed once on stderr), or typed twice on the terminal."""
+    from envelope import Passphrase
+
+    secret: str | bytes
+    if generate:
+        made = passphrase.generate()
+        print(f"{tool}: the file's passphrase (shown once, keep it safe): {made}", file=sys.stderr, flush=True)
+        secret = made
+    elif env is not None or file is not None:
+        given = explicit_passphrase(env, file)
+        assert given is not None
+        secret = passphrase.as_text(given)
+    else:
+        secret = passphrase.as_text(passphrase.from_terminal(prompt, confirm=True))
+    return _key_call(lambda: Passphrase(secret, work_factor=args.work_factor))

@@ -1,10 +1,10 @@
-"""The ``envelope`` program: keygen, seal, open, rewrap, verify."""
+"""The ``envelope`` program: keygen, seal, open, rewrap, verify, migrate-fernet."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import keygen, rewrap, seal, verify
+from . import keygen, migrate, rewrap, seal, verify
 from . import open as open_command
 from .errors import EXIT_CODES_HELP, guarded
 from .parsing import Parser, add_completion, version_text
@@ -18,6 +18,8 @@ examples:
   envelope rewrap -i alice.key --add bob.pub --in-place model.env
   envelope-info model.env                               # inspect without a key
   envelope keygen --type ed25519 -o builder.key         # a signing key: seal --sign, open --signed-by
+  envelope seal -p -o notes.env notes.txt               # to a passphrase (asked twice)
+  envelope migrate-fernet --token-key-file fernet.key -r alice.key.pub -o model.env model.enc
 
 Run 'envelope COMMAND --help' for the options and examples of each command; 'man envelope' and
 'man envelope-info' have them all. 'python -m envelope' is the same program."""
@@ -33,7 +35,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=version_text("envelope"))
     add_completion(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (keygen, seal, open_command, rewrap, verify):
+    for command in (keygen, seal, open_command, rewrap, verify, migrate):
         command.add_parser(subparsers)
     return parser
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 EXAMPLES = """\
   envelope open -i alice.key -o model.safetensors model.env
   envelope open -i alice.key --passphrase-env KEY_PASS -o data.parquet data.env
+  envelope open -o notes.txt notes.env                       # sealed with -p: asks for its passphrase
+  envelope open --fernet-key-file fernet.key -o model.pt model.env
   envelope open -i alice.key --signed-by builder.pub -o model.pt model.env   # only if builder signed it
   envelope open -i alice.key < weights.tar.env | tar x     # streams: see the warning above
   envelope open -i alice.key -o - notes.env                # on the terminal: -o - says so
@@ -40,7 +42,7 @@ def add_parser(subparsers: Subcommands) -> None:
     parser = add_subcommand(
         subparsers,
         "open",
-        summary="decrypt a file with a private key",
+        summary="decrypt a file with a private key, a passphrase or a shared Fernet key",
         description="Decrypt INPUT (or stdin) with a private key, into OUT (or stdout).\n\n"
         "With -o, OUT (mode 0600) appears only after every byte of the file authenticated: a\n"
         "modified or truncated file leaves nothing behind. A device or FIFO (-o /dev/stdout,\n"
@@ -53,6 +55,10 @@ def add_parser(subparsers: Subcommands) -> None:
         "opens if its signature verifies, and who signed it is said on stderr (not pinned).\n\n"
         "An encrypted private key takes its passphrase from --passphrase-env or --passphrase-file,\n"
         "or asks for it on the terminal (three tries).\n\n"
+        "Without -i and --fernet-key-file, a file sealed to a passphrase (envelope seal -p) opens\n"
+        "with its passphrase: from --passphrase-env or --passphrase-file, or asked once on the\n"
+        "terminal. A wrong one fails as a modified file does (the format cannot tell them apart).\n"
+        "A file whose scrypt work factor is over 20 (1 GiB) is refused unless --max-work-factor.\n\n"
         "A sealed folder (envelope seal DIR) opens into the folder OUT, by default INPUT less .env.\n"
         "It is written under a hidden name beside OUT and renamed into place only once every\n"
         "byte authenticated (files 0600, folders 0700); an existing OUT is kept unless --force.",
@@ -78,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
     from . import keyfiles, progress, streams
     from .checks import unpinned_note
 
-    streams.one_stdin(("-i", args.identity), ("--signed-by", args.signed_by), ("INPUT", [args.input]))
+    streams.one_stdin(
+        ("-i", args.identity),
+        ("--fernet-key-file", args.fernet_key_file),
+        ("--signed-by", args.signed_by),
+        ("INPUT", [args.input]),
+    )
     if _is_a_folder(args.input):
         return _open_folder(args)
     refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
@@ -88,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if streams.is_url(args.output) and streams.is_stdio(args.input):
         raise CliError("plaintext goes to a URL from a file or URL INPUT, not from stdin", EXIT_USAGE)
     pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
-    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
-    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    keys = keyfiles.load_openers(args, "envelope")
     name = None if streams.is_stdio(args.input) else args.input
     signer: SignerInfo | None
     if name is not None and not streams.is_stdio(args.output):
@@ -167,8 +177,7 @@ def _open_folder(args: argparse.Namespace) -> int:
     if streams.is_stdio(target) or streams.is_url(target):
         raise CliError(f"{name} is a sealed folder, which opens into a local folder: give -o DIR", EXIT_USAGE)
     pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
-    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
-    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    keys = keyfiles.load_openers(args, "envelope")
     with (
         naming(name),
         open_folder(name, keys, signed_by=pins) as folder,

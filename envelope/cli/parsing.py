@@ -6,7 +6,16 @@ import argparse
 import re
 from typing import Any, NoReturn, TypeAlias
 
-from envelope.limits import MAX_CHUNK_SIZE, MAX_KEY_BITS, MIN_CHUNK_SIZE, MIN_KEY_BITS
+from envelope.limits import (
+    DEFAULT_SCRYPT_WORK_FACTOR,
+    MAX_CHUNK_SIZE,
+    MAX_KEY_BITS,
+    MAX_SCRYPT_WORK_FACTOR,
+    MIN_CHUNK_SIZE,
+    MIN_KEY_BITS,
+    SCRYPT_WORK_FACTOR_CEILING,
+    scrypt_memory,
+)
 
 from .errors import EXIT_USAGE
 
@@ -52,6 +61,29 @@ def key_bits(text: str) -> int:
     return bits
 
 
+def work_factor(text: str) -> int:
+    """log2 of scrypt's N for a passphrase entry (spec/FORMAT.md 4.5): 1 to 30."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a work factor: {text!r} (an integer, log2 of scrypt's N)") from None
+    if not 1 <= value <= SCRYPT_WORK_FACTOR_CEILING:
+        raise argparse.ArgumentTypeError(f"the work factor must be 1 to {SCRYPT_WORK_FACTOR_CEILING}, not {value}")
+    return value
+
+
+def add_work_factor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--work-factor",
+        metavar="LN",
+        type=work_factor,
+        default=DEFAULT_SCRYPT_WORK_FACTOR,
+        help=f"scrypt cost of the passphrase: N = 2^LN, memory 2^LN KiB (default {DEFAULT_SCRYPT_WORK_FACTOR}: "
+        f"{scrypt_memory(DEFAULT_SCRYPT_WORK_FACTOR) >> 20} MiB, 1 to 2 s on a laptop-class core); readers refuse over "
+        f"{MAX_SCRYPT_WORK_FACTOR} unless told",
+    )
+
+
 def metadata_pair(text: str) -> tuple[str, str]:
     """``key=value``: one metadata entry, stored as a string."""
     key, sep, value = text.partition("=")
@@ -73,12 +105,17 @@ def add_force(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--force", action="store_true", help="replace the output file if it exists")
 
 
-def add_passphrase_sources(parser: argparse.ArgumentParser, *, prompt_flag: bool) -> None:
-    """Where a private key's passphrase comes from. Never from a command-line value: argv is visible
-    to every user of the machine (ps, /proc)."""
+def add_passphrase_sources(parser: argparse.ArgumentParser, *, prompt_flag: bool, whose: str = "") -> None:
+    """Where a private key's passphrase comes from (or, where ``whose`` says so, the file's own: a
+    file sealed to a passphrase). Never from a command-line value: argv is visible to every user of
+    the machine (ps, /proc)."""
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--passphrase-env", metavar="VAR", help="read the passphrase from environment variable VAR")
-    group.add_argument("--passphrase-file", metavar="FILE", help="read the passphrase from the first line of FILE")
+    group.add_argument(
+        "--passphrase-env", metavar="VAR", help=f"read the passphrase from environment variable VAR{whose}"
+    )
+    group.add_argument(
+        "--passphrase-file", metavar="FILE", help=f"read the passphrase from the first line of FILE{whose}"
+    )
     if prompt_flag:
         group.add_argument("--passphrase-prompt", action="store_true", help="ask for a passphrase on the terminal")
 
@@ -102,16 +139,34 @@ def refuse_idle(option: str | None, why: str) -> None:
 
 
 def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
-    """``-i/--identity PRIVATEKEY`` (repeatable, required) and the passphrase sources for them."""
+    """What opens a file: ``-i/--identity PRIVATEKEY`` and ``--fernet-key-file K`` (repeatable), or
+    neither, for a file sealed to a passphrase; the passphrase sources serve the ``-i`` keys, or
+    without them the file's passphrase (spec/FORMAT.md 4.5, 4.6)."""
     parser.add_argument(
         "-i",
         "--identity",
         metavar="PRIVATEKEY",
         action="append",
-        required=True,
-        help=f"{help_text} ('-': stdin); repeatable",
+        default=[],
+        help=f"{help_text} ('-': stdin); repeatable. Without -i and --fernet-key-file, the file's passphrase "
+        "opens it (a file sealed with 'envelope seal -p')",
     )
-    add_passphrase_sources(parser, prompt_flag=False)
+    parser.add_argument(
+        "--fernet-key-file",
+        metavar="KEYFILE",
+        action="append",
+        default=[],
+        help="file holding a shared Fernet key (Fernet.generate_key(): 44 base64url characters); repeatable",
+    )
+    parser.add_argument(
+        "--max-work-factor",
+        metavar="LN",
+        type=work_factor,
+        default=None,
+        help=f"open a passphrase file whose scrypt work factor is up to LN (default {MAX_SCRYPT_WORK_FACTOR}: "
+        f"{scrypt_memory(MAX_SCRYPT_WORK_FACTOR) >> 30} GiB); a file asking more is refused before any work",
+    )
+    add_passphrase_sources(parser, prompt_flag=False, whose=" (of the -i keys; without -i, of the file itself)")
 
 
 def add_signed_by(parser: argparse.ArgumentParser) -> None:

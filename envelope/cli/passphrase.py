@@ -13,6 +13,8 @@ from envelope.limits import MAX_PASSPHRASE_FILE_LEN
 from .errors import EXIT_KEY, EXIT_USAGE, CliError, report
 
 MAX_TRIES = 3  # passphrases typed at the terminal for one key, as sudo and ssh allow
+GENERATED_GROUPS = 5  # of a generated passphrase: 5 groups of 5 letters or digits, 125 bits
+_GENERATED_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # 32 symbols (5 bits), no l/1/o/0 to misread
 
 
 def from_environment(variable: str) -> bytes:
@@ -96,3 +98,21 @@ def _non_empty(passphrase: bytes, what: str) -> bytes:
     if not passphrase:
         raise CliError(f"{what} is an empty passphrase", EXIT_KEY)
     return passphrase
+
+
+def generate() -> str:
+    """A strong passphrase for a file (``seal --generate-passphrase``): 125 bits from the OS's
+    CSPRNG, as five groups of five letters or digits, so that it can be read out and typed."""
+    import secrets
+
+    groups = ("".join(secrets.choice(_GENERATED_ALPHABET) for _ in range(5)) for _ in range(GENERATED_GROUPS))
+    return "-".join(groups)
+
+
+def as_text(secret: bytes) -> str | bytes:
+    """A file's passphrase as the SDK takes it: text (normalised to NFC, spec/FORMAT.md 4.5) when
+    it is UTF-8, so that the same words typed anywhere open the file; other bytes as given."""
+    try:
+        return secret.decode("utf-8")
+    except UnicodeDecodeError:
+        return secret

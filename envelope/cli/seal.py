@@ -15,6 +15,7 @@ from .parsing import (
     add_passphrase_sources,
     add_quiet,
     add_subcommand,
+    add_work_factor,
     chunk_size,
     metadata_pair,
     passphrase_option,
@@ -29,6 +30,10 @@ EXAMPLES = """\
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
   envelope seal -r alice.key.pub --sign builder.key -o model.env model.pt   # signed: who sealed it
   envelope seal -r alice.key.pub -o s3://bucket/model.env model.pt            # with envelope-ml[s3]
+  envelope seal -p -o secret.env notes.txt                  # to a passphrase, typed twice
+  envelope seal --generate-passphrase -o secret.env notes.txt   # a strong one, printed once on stderr
+  envelope seal -p --passphrase-file pass.txt -o secret.env notes.txt
+  envelope seal --fernet-key-file fernet.key -o model.env model.pt  # the Fernet key of an old script
 
 A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key; blank lines
 and lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
@@ -41,21 +46,38 @@ check it with 'envelope open --signed-by builder.key.pub'.
 A folder INPUT is sealed whole into one file (-o OUT needed): its file names and sizes are
 encrypted with the contents, each file readable on its own. Symbolic links in it are refused;
 empty subfolders are not kept. Each file starts a chunk: for many small files, a smaller
---chunk-size wastes less. 'envelope open' gives the folder back."""
+--chunk-size wastes less. 'envelope open' gives the folder back.
+A passphrase (-p) is the only recipient of its file (no -r, -R or --fernet-key-file beside it);
+with -p, --passphrase-env and --passphrase-file give the file's passphrase, and an encrypted
+--sign key asks for its own on the terminal. Without -p they unlock the --sign key.
+A shared Fernet key opens the file and can seal files that open with it: it says nothing about
+who sealed a file (--sign does)."""
 
 
 def add_parser(subparsers: Subcommands) -> None:
     parser = add_subcommand(
         subparsers,
         "seal",
-        summary="encrypt a file or a folder for one or more public keys",
-        description="Encrypt INPUT (or stdin) for the given public keys, into OUT (or stdout).\n"
+        summary="encrypt a file or a folder for public keys, a passphrase or shared Fernet keys",
+        description="Encrypt INPUT (or stdin) for the given public keys (or a passphrase, or shared Fernet\n"
+        "keys), into OUT (or stdout).\n"
         "A folder INPUT is sealed whole, as one file.\n"
         "The output file appears only when sealing succeeded; the input is never modified.\n"
         "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.\n"
         "With --sign the file also says who sealed it: a signature over the metadata and every chunk.",
         examples=EXAMPLES,
     )
+    add_sealing_options(parser)
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
+    add_force(parser)
+    add_quiet(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_sealing_options(parser: argparse.ArgumentParser) -> None:
+    """Whom to seal for, and how (shared with ``migrate-fernet``): -r, -R, --fernet-key-file, -p,
+    --generate-passphrase, --work-factor, --sign, --meta, --chunk-size, the passphrase sources."""
     parser.add_argument(
         "-r",
         "--recipient",
@@ -73,6 +95,28 @@ def add_parser(subparsers: Subcommands) -> None:
         default=[],
         help="file of public keys (PEM blocks or ssh-rsa lines, # comments; '-': stdin); repeatable",
     )
+    parser.add_argument(
+        "--fernet-key-file",
+        metavar="KEYFILE",
+        action="append",
+        default=[],
+        help="file holding a shared Fernet key (Fernet.generate_key(): 44 base64url characters) to seal for; "
+        "repeatable",
+    )
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument(
+        "-p",
+        "--passphrase",
+        action="store_true",
+        help="seal to a passphrase instead of keys: typed twice on the terminal, or read from "
+        "--passphrase-env / --passphrase-file",
+    )
+    secret.add_argument(
+        "--generate-passphrase",
+        action="store_true",
+        help="seal to a strong passphrase made up here (125 bits), printed once on stderr",
+    )
+    add_work_factor(parser)
     parser.add_argument(
         "--sign",
         metavar="SIGNINGKEY",
@@ -94,23 +138,54 @@ def add_parser(subparsers: Subcommands) -> None:
         default=None,
         help="plaintext bytes per chunk: 16 to 16M, K and M suffixes allowed (default: 1M)",
     )
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
-    add_passphrase_sources(parser, prompt_flag=False)
-    add_force(parser)
-    add_quiet(parser)
-    parser.set_defaults(handler=run)
+    add_passphrase_sources(parser, prompt_flag=False, whose=" (with -p, the file's; else the --sign key's)")
+
+
+def check_sealing_options(args: argparse.Namespace) -> None:
+    refuse_idle(
+        None if args.sign or args.passphrase else passphrase_option(args),
+        "it unlocks the --sign key, and no --sign is given (recipients are public keys, which have no passphrase); "
+        "to seal to a passphrase, add -p",
+    )
+    refuse_idle(
+        passphrase_option(args) if args.generate_passphrase else None,
+        "--generate-passphrase makes the passphrase (an encrypted --sign key asks for its own on the terminal)",
+    )
+
+
+def sealing_keys(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    """The recipients and the signer the options name; a passphrase is asked for (or made) here."""
+    from . import keyfiles
+
+    to_passphrase = args.passphrase or args.generate_passphrase
+    recipients: list[Any] = [
+        *keyfiles.load_recipients(args.recipient, args.recipients_file),
+        *keyfiles.load_fernet_keys(args.fernet_key_file, "envelope"),
+    ]
+    if to_passphrase and recipients:
+        raise CliError(
+            "a passphrase is the only recipient of its file: give no -r, -R or --fernet-key-file with it", EXIT_USAGE
+        )
+    if not recipients and not to_passphrase:
+        raise CliError("no recipient: give at least one -r PUBKEY or -R FILE (or -p: a passphrase)", EXIT_USAGE)
+    given = None if to_passphrase else keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
+    if to_passphrase:
+        recipients = [
+            keyfiles.new_passphrase(
+                args, "envelope", env=args.passphrase_env, file=args.passphrase_file,
+                generate=args.generate_passphrase, prompt="Passphrase for the file: ",
+            )
+        ]  # fmt: skip
+    signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
+    return recipients, signer
 
 
 def run(args: argparse.Namespace) -> int:
     from envelope import DEFAULT_CHUNK_SIZE, seal_file, seal_stream
 
-    from . import keyfiles, progress, streams
+    from . import progress, streams
 
-    refuse_idle(
-        None if args.sign else passphrase_option(args),
-        "it unlocks the --sign key, and no --sign is given (recipients are public keys, which have no passphrase)",
-    )
+    check_sealing_options(args)
     refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.one_stdin(
         ("-r", args.recipient), ("-R", args.recipients_file), ("--sign", [args.sign] if args.sign else []),
@@ -124,11 +199,7 @@ def run(args: argparse.Namespace) -> int:
     if folder and streams.is_stdio(args.output):
         raise CliError(f"{args.input} is a folder, sealed into one file: give -o OUT", EXIT_USAGE)
     metadata = _metadata(args.meta)
-    recipients = keyfiles.load_recipients(args.recipient, args.recipients_file)
-    if not recipients:
-        raise CliError("no recipient: give at least one -r PUBKEY or -R FILE", EXIT_USAGE)
-    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
-    signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
+    recipients, signer = sealing_keys(args)
     chunk = args.chunk_size or DEFAULT_CHUNK_SIZE
     if folder:
         from envelope import seal_folder

@@ -41,10 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from .checks import authenticate, signer_text
     from .render import metadata_lines, printable
 
-    streams.one_stdin(("-i", args.identity), ("--signed-by", args.signed_by), ("FILE", args.files))
+    streams.one_stdin(
+        ("-i", args.identity),
+        ("--fernet-key-file", args.fernet_key_file),
+        ("--signed-by", args.signed_by),
+        ("FILE", args.files),
+    )
     pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
-    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
-    keys = keyfiles.load_identities(args.identity, given, "envelope")
+    keys = keyfiles.load_openers(args, "envelope")
     status = EXIT_OK
     for path in args.files:
         name = streams.name_of(path)

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Command line front end of the Node.js envelope implementation. See README.md.
-//   cli.mjs seal --recipient PUB.pem [--recipient ...] [--chunk-size N] [--meta-json JSON] [--sign-with KEY.pem] IN OUT
+//   cli.mjs seal --recipient PUB.pem [--recipient ...] [--chunk-size N] [--meta-json JSON] [--sign-with KEY.pem]
+//                [--work-factor LN] IN OUT
 //   cli.mjs open --key PRIV.pem [--key ...] [--signed-by PUB.pem ...] IN OUT [--meta-out FILE] [--signer-out FILE]
+// A key or recipient file named *.fernet holds a shared Fernet key, one named *.passphrase a passphrase
+// (UTF-8 text; sealed with work factor LN, 18 unless given).
 //   cli.mjs check [--signed-by PUB.pem ...] IN
 //   cli.mjs vectors DIR
 // Exit status: 0 success, 1 envelope error (one line "ClassName: message" on stderr) or failed
@@ -17,7 +20,8 @@ class UsageError extends Error {}
 
 const USAGE = `usage:
   cli.mjs seal --recipient PUB.pem [--recipient PUB2.pem ...] [--chunk-size N] [--meta-json JSON]
-               [--sign-with KEY.pem] IN OUT
+               [--sign-with KEY.pem] [--work-factor LN] IN OUT
+  (a key file named *.fernet holds a shared Fernet key, *.passphrase a passphrase)
   cli.mjs open --key PRIV.pem [--key PRIV2.pem ...] [--signed-by PUB.pem ...] IN OUT
                [--meta-out FILE] [--signer-out FILE]
   cli.mjs check [--signed-by PUB.pem ...] IN
@@ -146,7 +150,7 @@ function writeAtomic(file, data) {
 const signerJson = (signer) => (signer ? { algorithm: signer.algorithm, key_id: signer.keyId } : null);
 
 function cmdSeal(argv) {
-  const { opts, positional } = parseArgs(argv, ['--recipient'], ['--chunk-size', '--meta-json', '--sign-with']);
+  const { opts, positional } = parseArgs(argv, ['--recipient'], ['--chunk-size', '--meta-json', '--sign-with', '--work-factor']);
   if (positional.length !== 2 || opts['--recipient'].length === 0) throw new UsageError('seal needs --recipient, IN and OUT');
   const options = {};
   if (opts['--chunk-size'] !== undefined) {
@@ -160,9 +164,18 @@ function cmdSeal(argv) {
     options.metadata = fromTagged(json);
   }
   if (opts['--sign-with'] !== undefined) options.signWith = fs.readFileSync(opts['--sign-with'], 'utf8');
-  const pems = opts['--recipient'].map((f) => fs.readFileSync(f, 'utf8'));
+  const workFactor = opts['--work-factor'] === undefined ? 18 : Number(opts['--work-factor']);
+  if (!Number.isInteger(workFactor)) throw new UsageError('--work-factor must be an integer');
+  const pems = opts['--recipient'].map((f) => keyFile(f, { workFactor }));
   const [input, output] = positional;
   writeAtomic(output, seal(fs.readFileSync(input), pems, options));
+}
+
+/** A PEM file's text, or the shared Fernet key (*.fernet) or passphrase (*.passphrase) a file holds. */
+function keyFile(file, options = {}) {
+  if (file.endsWith('.fernet')) return envelope.fernetKey(fs.readFileSync(file, 'utf8'));
+  if (file.endsWith('.passphrase')) return envelope.passphrase(fs.readFileSync(file, 'utf8'), options);
+  return fs.readFileSync(file, 'utf8');
 }
 
 /** Readable stream for the streaming reader; its errors (unreadable file) surface in the loop. */
@@ -177,7 +190,7 @@ const signedByOption = (opts) =>
 async function cmdOpen(argv) {
   const { opts, positional } = parseArgs(argv, ['--key', '--signed-by'], ['--meta-out', '--signer-out']);
   if (positional.length !== 2 || opts['--key'].length === 0) throw new UsageError('open needs --key, IN and OUT');
-  const pems = opts['--key'].map((f) => fs.readFileSync(f, 'utf8'));
+  const pems = opts['--key'].map((f) => keyFile(f));
   const [input, output] = positional;
   const stream = openStream(readChunks(input), pems, signedByOption(opts));
   const tmp = tempNameFor(output);
@@ -243,9 +256,15 @@ function judge(spec, { result, error }) {
  * for a signed success vector, the keyless checkSignature(). Returns null on success or a failure
  * description. `signed_by` (key names whose keys/NAME.pub.pem the reader pins) is optional.
  */
+/** keys/NAME.pem (a PEM string), NAME.fernet (a shared Fernet key) or NAME.passphrase (UTF-8 text). */
+function vectorKey(dir, name) {
+  const file = (ext) => path.join(dir, 'keys', `${name}.${ext}`);
+  return keyFile(['fernet', 'passphrase'].map(file).find((f) => fs.existsSync(f)) ?? file('pem'));
+}
+
 export async function runVector(dir, spec) {
   const file = fs.readFileSync(path.join(dir, 'v1', `${spec.name}.envelope`));
-  const pems = (spec.keys ?? []).map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pem`), 'utf8'));
+  const pems = (spec.keys ?? []).map((k) => vectorKey(dir, k));
   const options = spec.signed_by === undefined ? {}
     : { signedBy: spec.signed_by.map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pub.pem`), 'utf8')) };
   if (spec.read_as === 'folder') return runFolderVector(spec, file, pems, options);

@@ -4,6 +4,7 @@
 // @noble/post-quantum. The MessagePack subset of §3.1/§5 is encoded and decoded here, strictly.
 import crypto from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
+import * as symmetric from './symmetric.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Errors (§9). Messages never carry key material, plaintext or the offset that failed.
@@ -22,6 +23,9 @@ export class SignerError extends AuthenticationError {}
 // On the prototype, so that stack traces (built at construction) carry the class name too.
 for (const C of [EnvelopeError, MalformedError, UnsupportedError, LimitError, NoMatchingKeyError,
   AuthenticationError, InvalidKeyError, SignatureError, SignerError]) C.prototype.name = C.name;
+symmetric.useErrors({ MalformedError, LimitError, InvalidKeyError });
+/** A shared Fernet key (§4.6) or a passphrase (§4.5), usable as a recipient of seal() and a key of open(). */
+export const { fernetKey, passphrase } = symmetric;
 
 /** A MessagePack float in metadata, kept apart from integers (§5). `bits` is 32 or 64. */
 export class Float {
@@ -559,11 +563,17 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
 
   // One entry per distinct key id (§10: no duplicate kid).
   const recipients = new Map();
+  const symmetricKeys = new Map(); // §4.5, §4.6: passphrases and shared Fernet keys
   for (const pem of publicKeyPems) {
+    if (symmetric.isSymmetricKey(pem)) { symmetricKeys.set(pem.kind === 'fernet' ? pem.kid.toString('hex') : pem, pem); continue; }
     const r = loadPublic(pem);
     recipients.set(r.kid.toString('hex'), r);
   }
-  if (recipients.size > MAX_RECIPIENTS) throw new LimitError(`more than ${MAX_RECIPIENTS} recipients`);
+  const alone = recipients.size + symmetricKeys.size === 1;
+  if (!alone && [...symmetricKeys.values()].some((k) => k.kind === 'scrypt')) {
+    throw new TypeError('a passphrase must be the only recipient of its file (§4.5)');
+  }
+  if (recipients.size + symmetricKeys.size > MAX_RECIPIENTS) throw new LimitError(`more than ${MAX_RECIPIENTS} recipients`);
   const signer = signWith === undefined ? null : loadSigningKey(signWith);
 
   const meta = encodeCanonical(metadata, MAX_META_DEPTH);
@@ -574,7 +584,7 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
     const wrapped = crypto.publicEncrypt(
       { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, K);
     return new Map([['type', RSA_TYPE], ['kid', kid], ['key', wrapped]]); // §4.1 key order
-  });
+  }).concat([...symmetricKeys.values()].map((k) => symmetric.wrapSymmetric(k, K)));
   // §3.1 canonical top-level order: chunk_size, recipients, meta, commit, then critical and signer.
   const fields = new Map([['chunk_size', chunkSize], ['recipients', entries], ['meta', meta], ['commit', keyCommitment(K)]]);
   if (signer) {
@@ -654,6 +664,7 @@ function parseHeader(headerBytes) {
     if (rsaEntries.has(kid)) throw new MalformedError('duplicate recipient key id');
     rsaEntries.set(kid, entry);
   }
+  symmetric.checkSymmetricEntries(recipients); // §4.5, §4.6 (R45, R47, R49)
 
   // §5 metadata (R11)
   if (meta.length > MAX_META_LEN) throw new LimitError(`metadata longer than ${MAX_META_LEN} bytes`);
@@ -665,28 +676,30 @@ function parseHeader(headerBytes) {
   if (signed !== Object.hasOwn(header, 'signer')) throw new MalformedError('signer and the signature extension must come together');
   const signer = signed ? { ...parseSigner(header.signer), H: signedHeader(headerBytes, entries) } : null;
 
-  return { chunkSize: Number(chunkSize), rsaEntries, meta, commit, metadata, critical, signer };
+  return { chunkSize: Number(chunkSize), rsaEntries, recipients, meta, commit, metadata, critical, signer };
 }
 
 /** §4.1 rules 2-4 and §6: the data key K, once its commitment and the header MAC verified (R13-R16). */
-function authenticateHeader(keys, rsaEntries, commit, prefixAndHeader, mac) {
+function authenticateHeader(keys, { rsaEntries, recipients }, commit, prefixAndHeader, mac) {
   // Find the entry by key id, no trial decryption; the first key (in the caller's order) that matches.
   let match;
   for (const k of keys) {
-    const entry = rsaEntries.get(k.kid.toString('hex'));
-    if (entry) { match = { ...k, entry }; break; }
+    const entry = symmetric.isSymmetricKey(k) ? symmetric.findSymmetric(k, recipients) : rsaEntries.get(k.kid.toString('hex'));
+    if (entry) { match = { ...k, entry, key: k }; break; }
   }
   if (!match) throw new NoMatchingKeyError('none of the given keys is a recipient of this file'); // R13
-  if (match.entry.key.length !== match.modulusBytes) throw new MalformedError('wrapped key length does not match the key'); // R14
+  const symmetricKey = symmetric.isSymmetricKey(match.key);
+  if (!symmetricKey && match.entry.key.length !== match.modulusBytes) throw new MalformedError('wrapped key length does not match the key'); // R14
 
-  // R15/R16: an unwrap failure continues with a random key so that it fails exactly (same class,
-  // message and code path) as a header MAC mismatch; a wrong commitment fails as one too (§6).
+  // R15/R16 (and R46, R50): an unwrap failure continues with a random key so that it fails exactly
+  // (same class, message and code path) as a header MAC mismatch; a wrong commitment fails as one too (§6).
   let K, unwrapped = false;
   try {
-    K = crypto.privateDecrypt({ key: match.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING,
-      oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, match.entry.key);
-    unwrapped = K.length === 32;
-  } catch { /* handled below */ }
+    K = symmetricKey ? symmetric.unwrapSymmetric(match.key, match.entry)
+      : crypto.privateDecrypt({ key: match.key.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, match.entry.key);
+    unwrapped = K !== null && K.length === 32;
+  } catch (e) { if (e instanceof LimitError) throw e; /* else handled below */ }
   if (!unwrapped) K = crypto.randomBytes(32);
   // Both comparisons always run, in constant time; neither result is reported apart (§6).
   const commitOk = crypto.timingSafeEqual(keyCommitment(K), commit);
@@ -774,7 +787,7 @@ class Reader {
             throw new SignerError('the file is signed by a key that is not trusted'); // R28
           }
         }
-        if (this.keys) this.K = authenticateHeader(this.keys, header.rsaEntries, header.commit, Buffer.concat([this.prefix, headerBytes]), mac);
+        if (this.keys) this.K = authenticateHeader(this.keys, header, header.commit, Buffer.concat([this.prefix, headerBytes]), mac);
         this.header = header;
         this.T = tokenLen(header.chunkSize);
         this.state = 'token-start';
@@ -864,7 +877,9 @@ function asBuffer(sealed) {
 
 function loadKeys(privateKeyPems) {
   if (!Array.isArray(privateKeyPems)) throw new TypeError('privateKeyPems must be an array');
-  return privateKeyPems.map(loadPrivate); // R23, when the key is loaded, before the file is read
+  // R23, when the key is loaded, before the file is read; shared keys and passphrases are made by
+  // fernetKey() and passphrase().
+  return privateKeyPems.map((k) => (symmetric.isSymmetricKey(k) ? k : loadPrivate(k)));
 }
 
 /**

@@ -4,9 +4,24 @@ exactly one rule of spec/FORMAT.md. ``tools/make_vectors.py`` runs them."""
 
 from __future__ import annotations
 
-from . import folders, header, keys, limits, metadata, payload, recipients, signatures, sizes, timestamps, unwrap
+from . import (
+    folders,
+    header,
+    keys,
+    limits,
+    metadata,
+    passphrase,
+    payload,
+    recipients,
+    signatures,
+    sizes,
+    timestamps,
+    unwrap,
+)
 from .kit import GENERATORS, Kit
 
-FAMILIES = (sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits, folders)
+FAMILIES = (
+    sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits, folders, passphrase,
+)  # fmt: skip
 
 __all__ = ["FAMILIES", "GENERATORS", "Kit"]

@@ -1,0 +1,31 @@
+"""The symmetric wrap that ``scrypt`` and ``fernet`` entries share (spec/FORMAT.md 4.5, 4.6).
+
+ChaCha20-Poly1305 of the data key under a 32-byte wrapping key used for this one wrap only (each
+entry's wrapping key is derived with a fresh random salt), so the nonce can be fixed at zero.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from ._datakey import DATA_KEY_LEN, DataKey
+
+__all__ = ["NONCE", "unwrap", "wrap"]
+
+NONCE = bytes(12)
+
+
+def wrap(wrapping_key: bytes, data_key: DataKey) -> bytes:
+    """48 bytes: the encrypted data key and its 16-byte tag."""
+    return ChaCha20Poly1305(wrapping_key).encrypt(NONCE, data_key.raw(), None)
+
+
+def unwrap(wrapping_key: bytes, wrapped: bytes) -> DataKey:
+    """The data key; a random one when the tag does not verify (a wrong key or passphrase), so that
+    the failure surfaces as the header MAC's (R16), with its error and message (rules R46, R50)."""
+    try:
+        raw = ChaCha20Poly1305(wrapping_key).decrypt(NONCE, wrapped, None)
+    except InvalidTag:
+        return DataKey.generate()
+    return DataKey(raw) if len(raw) == DATA_KEY_LEN else DataKey.generate()
