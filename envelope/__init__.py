@@ -25,14 +25,16 @@ _EXPORTS = {
     "atomic": ["atomic_output"],
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
-    "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
-               "MissingDependencyError", "NoMatchingKeyError", "ObjectChangedError", "OutputExistsError",
-               "PassphraseError", "RemoteError", "SignatureError", "SignerError", "UnsafeModelError",
+    "errors": ["AuthenticationError", "EnvelopeError", "ExternalKeyError", "InvalidKeyError", "LimitError",
+               "MalformedError", "MissingDependencyError", "NoMatchingKeyError", "ObjectChangedError",
+               "OutputExistsError", "PassphraseError", "RemoteError", "SignatureError", "SignerError",
+               "UnsafeModelError",
                "UnsafeOutputError", "UnsupportedError", "UsageError"],
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
     "files": ["check_signature", "inspect_signed", "open_file", "rewrap_file", "seal_file", "verify_file"],
     "folders": ["FolderMember", "SealedFolder", "VerifiedFolder", "open_folder", "seal_folder", "verify_folder"],
+    "_external": ["KeyUnwrapper"],
     "_urls": ["is_url"],  # the rule alone, without the file functions' imports
     "_folder": ["is_folder"],  # the same: envelope-info asks it of every header
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
@@ -56,12 +58,14 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "ExternalKeyError",
     "FolderMember",
     "Identity",
     "IdentityLike",
     "Inspection",
     "InvalidKeyError",
     "KeySigner",
+    "KeyUnwrapper",
     "LimitError",
     "MalformedError",
     "MissingDependencyError",
@@ -149,6 +153,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._external import KeyUnwrapper
     from ._folder import is_folder
     from ._urls import is_url
     from .atomic import atomic_output
@@ -168,6 +173,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .errors import (
         AuthenticationError,
         EnvelopeError,
+        ExternalKeyError,
         InvalidKeyError,
         LimitError,
         MalformedError,

@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from . import signing
 from ._datakey import DataKey
+from ._external import checked_unwrap
 from ._format import (
     HEADER_MAC_LEN,
     PREFIX_LEN,
@@ -173,7 +174,7 @@ def unlock(
     verify the header MAC (R13-R16)."""
     check_signer(header, signed_by)
     for identity in as_identities(identities):
-        data_key = identity.unwrap(header.recipients)
+        data_key = checked_unwrap(identity, header.recipients)
         if data_key is not None:
             data_key.verify_header(authenticated, header.commit, mac)
             return UnlockedHeader(
