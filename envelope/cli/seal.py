@@ -63,7 +63,7 @@ def add_parser(subparsers: Subcommands) -> None:
         action="append",
         default=[],
         help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate), an 'ssh-rsa ...' line, "
-        "or '-' (stdin); repeatable",
+        "'-' (stdin), or 'pkcs11:...' (an RSA key pair on a token); repeatable",
     )
     parser.add_argument(
         "-R",
@@ -77,7 +77,8 @@ def add_parser(subparsers: Subcommands) -> None:
         "--sign",
         metavar="SIGNINGKEY",
         help="sign the file with this private key (envelope keygen --type ed25519, ecdsa-p256 or ml-dsa-65; "
-        "'-': stdin); an encrypted key takes its passphrase as -i keys do",
+        "'-': stdin; 'pkcs11:...': an EC P-256 or Ed25519 key on a token); an encrypted key takes its "
+        "passphrase as -i keys do",
     )
     parser.add_argument(
         "--meta",
@@ -97,6 +98,9 @@ def add_parser(subparsers: Subcommands) -> None:
     parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
     parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
     add_passphrase_sources(parser, prompt_flag=False)
+    from .tokens import add_token_options
+
+    add_token_options(parser)
     add_force(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
