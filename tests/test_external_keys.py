@@ -225,3 +225,32 @@ def test_the_new_error_pickles_and_maps_to_the_key_exit_code():
 
     error = pickle.loads(pickle.dumps(envelope.ExternalKeyError("token said no")))
     assert str(error) == "token said no" and exit_code_for(error) == EXIT_KEY
+
+
+def test_a_model_adapter_takes_a_key_unwrapper(alice, tmp_path):
+    from remote_fixtures import need
+
+    need("safetensors")
+    np = need("numpy")
+    from envelope.models import safetensors as sealed
+
+    sealed.save({"w": np.arange(12, dtype="float32")}, tmp_path / "w.env", alice.public_key())
+    held = Held(alice)
+    assert sealed.load(tmp_path / "w.env", held)["w"].tolist() == list(range(12)) and held.calls == 1
+
+
+def test_without_python_pkcs11_the_error_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pkcs11(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] == "pkcs11":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pkcs11)
+    from envelope import pkcs11
+
+    with pytest.raises(envelope.MissingDependencyError, match=r"envelope-ml\[pkcs11\]"):
+        pkcs11.Pkcs11Identity("pkcs11:token=t;object=k?module-path=/m.so", pin="1")
