@@ -106,6 +106,7 @@ def test_rewrap_and_recipients_from_the_token(token, keys, tmp_path):
         ("pkcs11:token=spare;object=absent?module-path={module}&pin-source=file:{pin}", [], 4, "no private key"),
         ("pkcs11:token=spare;object=cli-ec?module-path={module}&pin-source=file:{pin}", [], 4, "not RSA"),
         ("pkcs11:token=spare;objet=x", [], 2, "unknown PKCS#11 URI path attribute"),
+        ("pkcs11:token=spare;object=cli-rsa?module-path={module}", [], 4, "no terminal to ask it on: use --pin-env"),
     ],
 )
 def test_errors_are_one_line_with_their_exit_code(token, keys, tmp_path, uri, extra, code, fragment):

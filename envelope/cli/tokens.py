@@ -9,7 +9,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import EXIT_USAGE, CliError
+from .errors import EXIT_KEY, EXIT_USAGE, CliError
 
 if TYPE_CHECKING:
     from envelope.pkcs11 import PinSource, Pkcs11Uri
@@ -82,7 +82,19 @@ def _pin(uri: Pkcs11Uri, *, ask: bool) -> PinSource:
     if uri.pin_source is not None or not ask:
         return None
     label = uri.token or "the token"
-    return lambda: passphrase.from_terminal(f"PIN for {label}: ")
+
+    def prompt_for_pin() -> bytes:
+        try:
+            passphrase._require_terminal()
+        except CliError:
+            raise CliError(
+                f"{uri}: the token's PIN is needed but there is no terminal to ask it on: use --pin-env VAR, "
+                "--pin-file FILE or pin-source=file:PATH in the URI",
+                EXIT_KEY,
+            ) from None
+        return passphrase.from_terminal(f"PIN for {label}: ")
+
+    return prompt_for_pin
 
 
 def identity(value: str) -> Any:
