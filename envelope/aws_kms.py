@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from .errors import ExternalKeyError, MissingDependencyError
 
-__all__ = ["KmsIdentity", "KmsSigner"]
+__all__ = ["KmsIdentity", "KmsSigner", "load_public_key"]
 
 OAEP_ALGORITHM = "RSAES_OAEP_SHA_256"
 SIGNING_ALGORITHM = "ECDSA_SHA_256"
@@ -84,6 +84,20 @@ def _public_key(client: Any, key_id: str, usage: str) -> tuple[Any, dict[str, An
 
 def _spec(answer: dict[str, Any]) -> object:
     return answer.get("KeySpec") or answer.get("CustomerMasterKeySpec")  # the older name, which moto answers
+
+
+def load_public_key(key_id: str, *, client: Any = None) -> Any:
+    """The public half of a KMS key (``GetPublicKey``): an RSA public key (a recipient) for an
+    ``ENCRYPT_DECRYPT`` key, an ECDSA P-256 one (for ``signed_by=``) for a ``SIGN_VERIFY`` key."""
+    client = client if client is not None else _default_client()
+    _, errors = _botocore()
+    try:
+        usage = client.get_public_key(KeyId=key_id).get("KeyUsage")
+    except (errors.BotoCoreError, errors.ClientError) as exc:
+        raise _failure(exc, key_id, "GetPublicKey") from exc
+    if usage == "SIGN_VERIFY":
+        return load_der_public_key(KmsSigner(key_id, client=client).public_key_der)
+    return KmsIdentity(key_id, client=client).public_key
 
 
 class KmsIdentity:

@@ -109,7 +109,7 @@ def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
         metavar="PRIVATEKEY",
         action="append",
         required=True,
-        help=f"{help_text} ('-': stdin; 'pkcs11:...': a key on a token); repeatable",
+        help=f"{help_text} ('-': stdin; 'pkcs11:...': a key on a token; 'awskms:KEY': an AWS KMS key); repeatable",
     )
     add_passphrase_sources(parser, prompt_flag=False)
     from .tokens import add_token_options
@@ -124,7 +124,8 @@ def add_signed_by(parser: argparse.ArgumentParser) -> None:
         metavar="PUBKEY",
         action="append",
         default=[],
-        help="require a valid signature by this signer's public key ('-': stdin; 'pkcs11:...': a token key's); "
+        help="require a valid signature by this signer's public key ('-': stdin; 'pkcs11:...', 'awskms:KEY': a "
+        "token's or KMS key's); "
         "repeatable: any one of them. An unsigned file, or one signed by another key, fails with exit code 1",
     )
     from .tokens import add_token_options

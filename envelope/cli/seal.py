@@ -63,7 +63,7 @@ def add_parser(subparsers: Subcommands) -> None:
         action="append",
         default=[],
         help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate), an 'ssh-rsa ...' line, "
-        "'-' (stdin), or 'pkcs11:...' (an RSA key pair on a token); repeatable",
+        "'-' (stdin), 'pkcs11:...' (an RSA key pair on a token) or 'awskms:KEY' (an RSA KMS key); repeatable",
     )
     parser.add_argument(
         "-R",
@@ -77,7 +77,8 @@ def add_parser(subparsers: Subcommands) -> None:
         "--sign",
         metavar="SIGNINGKEY",
         help="sign the file with this private key (envelope keygen --type ed25519, ecdsa-p256 or ml-dsa-65; "
-        "'-': stdin; 'pkcs11:...': an EC P-256 or Ed25519 key on a token); an encrypted key takes its "
+        "'-': stdin; 'pkcs11:...': an EC P-256 or Ed25519 key on a token; 'awskms:KEY': an ECC_NIST_P256 "
+        "KMS key); an encrypted key takes its "
         "passphrase as -i keys do",
     )
     parser.add_argument(

@@ -1,7 +1,9 @@
-"""Keys on PKCS#11 tokens named on the command line by RFC 7512 URIs (``-i 'pkcs11:...'``,
-``--sign``, ``--signed-by``, ``keygen --pkcs11``). The SDK (``envelope.pkcs11``) does the work;
-this module decides where the module and the PIN come from, and refuses a PIN written into a URI:
-argv is visible to every user of the machine (ps, /proc), as a passphrase would be."""
+"""Keys held elsewhere, named on the command line: keys on PKCS#11 tokens by RFC 7512 URIs
+(``-i 'pkcs11:...'``, ``-r``, ``--sign``, ``--signed-by``, ``keygen --pkcs11``), and AWS KMS keys
+as ``awskms:KEY`` (credentials, region and endpoint from boto3's usual sources). The SDK
+(``envelope.pkcs11``, ``envelope.aws_kms``) does the work; this module decides where a token's
+module and PIN come from, and refuses a PIN written into a URI: argv is visible to every user of
+the machine (ps, /proc), as a passphrase would be."""
 
 from __future__ import annotations
 
@@ -44,10 +46,26 @@ def configure(args: argparse.Namespace) -> None:
         _SETTINGS[name] = getattr(args, option, None)
 
 
+KMS_PREFIX = "awskms:"
+
+
 def is_token_key(value: str) -> bool:
+    """A key held elsewhere: ``pkcs11:...`` (a token) or ``awskms:KEY`` (an AWS KMS key id, ARN,
+    alias name or alias ARN)."""
     from envelope.pkcs11 import is_pkcs11_uri
 
-    return is_pkcs11_uri(value)
+    return is_pkcs11_uri(value) or value.startswith(KMS_PREFIX)
+
+
+def _kms_key(value: str) -> str | None:
+    if not value.startswith(KMS_PREFIX):
+        return None
+    key_id = value[len(KMS_PREFIX) :]
+    if not key_id or key_id != key_id.strip():
+        raise CliError(
+            f"{value!r}: give the KMS key after awskms: (a key id, key ARN, alias/NAME or alias ARN)", EXIT_USAGE
+        )
+    return key_id
 
 
 def _uri(value: str) -> Pkcs11Uri:
@@ -101,6 +119,11 @@ def identity(value: str) -> Any:
     """``-i pkcs11:...``: an RSA key on a token, logged in now (a wrong PIN fails here)."""
     from envelope.pkcs11 import Pkcs11Identity
 
+    kms = _kms_key(value)
+    if kms is not None:
+        from envelope.aws_kms import KmsIdentity
+
+        return KmsIdentity(kms)
     uri = _uri(value)
     return Pkcs11Identity(uri, module=_SETTINGS["module"], pin=_pin(uri, ask=True))
 
@@ -109,6 +132,11 @@ def signer(value: str) -> Any:
     """``--sign pkcs11:...``: an EC P-256 or Ed25519 key on a token."""
     from envelope.pkcs11 import Pkcs11Signer
 
+    kms = _kms_key(value)
+    if kms is not None:
+        from envelope.aws_kms import KmsSigner
+
+        return KmsSigner(kms)
     uri = _uri(value)
     return Pkcs11Signer(uri, module=_SETTINGS["module"], pin=_pin(uri, ask=True))
 
@@ -118,6 +146,11 @@ def public_key(value: str) -> Any:
     unless one is given (some tokens show public objects only after login)."""
     from envelope.pkcs11 import load_public_key
 
+    kms = _kms_key(value)
+    if kms is not None:
+        from envelope import aws_kms
+
+        return aws_kms.load_public_key(kms)
     uri = _uri(value)
     return load_public_key(uri, module=_SETTINGS["module"], pin=_pin(uri, ask=False))
 
