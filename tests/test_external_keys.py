@@ -254,3 +254,26 @@ def test_without_python_pkcs11_the_error_names_the_extra(monkeypatch):
 
     with pytest.raises(envelope.MissingDependencyError, match=r"envelope-ml\[pkcs11\]"):
         pkcs11.Pkcs11Identity("pkcs11:token=t;object=k?module-path=/m.so", pin="1")
+
+
+def test_an_envelope_filesystem_opens_with_a_key_unwrapper_in_process(alice, tmp_path):
+    from remote_fixtures import need
+
+    need("fsspec")
+    from envelope.fsspec import open_url
+
+    (tmp_path / "m.env").write_bytes(envelope.seal(b"weights", alice.public_key()))
+    held = Held(alice)
+    with open_url(f"envelope::file://{tmp_path}/m.env", identity=held) as f:
+        assert f.read() == b"weights"
+    assert held.calls == 1
+
+
+def test_only_identities_that_pickle_travel_to_workers(alice):
+    """Held keeps an RSA private key object, which does not pickle: refused before Dask tries."""
+    from envelope._workerkeys import portable_identity
+
+    with pytest.raises(envelope.UsageError, match=r"Held\) cannot travel to other processes"):
+        portable_identity(Held(alice))
+    with pytest.raises(envelope.UsageError, match="cannot travel"):
+        portable_identity([Held(alice)])

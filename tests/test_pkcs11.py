@@ -371,3 +371,10 @@ def test_keygen_makes_keys_that_never_leave_the_token(token, p11):
         p11.generate_key_pair(token.uri("fresh", token="spare"), "ed25519")
     with pytest.raises(envelope.UsageError, match="object=LABEL"):
         p11.generate_key_pair(f"pkcs11:token=spare?module-path={token.module}&pin-value={PIN}")
+
+
+def test_a_token_identity_is_refused_as_a_worker_key(token, p11):
+    from envelope._workerkeys import portable_identity
+
+    with pytest.raises(envelope.UsageError, match="cannot travel to other processes"):
+        portable_identity(p11.Pkcs11Identity(token.uri("prod-key")))
