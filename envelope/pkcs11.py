@@ -187,7 +187,10 @@ def _pin_from_source(source: str, key: str) -> str:
             data = f.read(4096)
     except OSError as exc:
         raise ExternalKeyError(f"{key}: the pin-source file {path} cannot be read ({exc.strerror})") from exc
-    return data.decode("utf-8", "strict").removesuffix("\n").removesuffix("\r")
+    try:
+        return data.decode("utf-8").splitlines()[0] if data else ""  # the first line, as --pin-file reads it
+    except UnicodeDecodeError:
+        raise ExternalKeyError(f"{key}: the pin-source file {path} is not UTF-8 text") from None
 
 
 class _Session:

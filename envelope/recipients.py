@@ -249,12 +249,12 @@ def _as_identity(item: object) -> Identity:
         return RsaIdentity(item)
     if isinstance(item, Identity):
         return item
-    if isinstance(item, KeyUnwrapper):  # a key in a token or a KMS (envelope.pkcs11, envelope.aws_kms)
-        return UnwrapperIdentity(item)
     if isinstance(item, (str, os.PathLike)):
         return RsaKeyFileIdentity(item)
     if isinstance(item, (bytes, bytearray, memoryview)):
         return RsaIdentity(parse_private_key(bytes(item)))
+    if isinstance(item, KeyUnwrapper):  # a key in a token or a KMS (envelope.pkcs11, envelope.aws_kms)
+        return UnwrapperIdentity(item)
     if isinstance(item, rsa.RSAPublicKey):
         raise UsageError("a public key cannot open a file; give the private key")
     check_key_policy(item)

@@ -378,3 +378,19 @@ def test_a_token_identity_is_refused_as_a_worker_key(token, p11):
 
     with pytest.raises(envelope.UsageError, match="cannot travel to other processes"):
         portable_identity(p11.Pkcs11Identity(token.uri("prod-key")))
+
+
+def test_softhsm_refuses_only_the_sha256_parameters_of_oaep(token, p11):
+    """What the fallback rests on: SoftHSM2 does CKM_RSA_PKCS_OAEP with SHA-1 (which the format does
+    not use) and refuses the same mechanism with SHA-256 as CKR_ARGUMENTS_BAD, a property of the
+    parameters, never of the ciphertext."""
+    import pkcs11
+
+    identity = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="oaep")
+    sha1 = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    wrapped = identity.public_key.encrypt(b"k" * 32, sha1)
+    sha1_params = (pkcs11.Mechanism.SHA_1, pkcs11.MGF.SHA1, None)
+    assert identity._decrypt(wrapped, pkcs11.Mechanism.RSA_PKCS_OAEP, sha1_params) == b"k" * 32
+    sha256_params = (pkcs11.Mechanism.SHA256, pkcs11.MGF.SHA256, None)
+    with pytest.raises(pkcs11.exceptions.ArgumentsBad):
+        identity._decrypt(identity.public_key.encrypt(b"k" * 32, OAEP), pkcs11.Mechanism.RSA_PKCS_OAEP, sha256_params)
