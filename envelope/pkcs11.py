@@ -193,9 +193,25 @@ def _pin_from_source(source: str, key: str) -> str:
         raise ExternalKeyError(f"{key}: the pin-source file {path} is not UTF-8 text") from None
 
 
+class _Shared:
+    """The logged-in session of one token, shared by every key of this process on it. PKCS#11 logs
+    an application in per token, not per session, and closing the session that logged in logs
+    every other one out (their key handles stop working): so one session per token holds the
+    login, and it is closed (logging out) only when the last key that uses it is closed."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.lock = threading.Lock()  # a PKCS#11 session is not thread-safe
+        self.users = 0
+
+
+_SHARED: dict[tuple[str, int], _Shared] = {}  # (module path, slot id) -> its logged-in session
+_SHARED_LOCK = threading.Lock()
+
+
 class _Session:
-    """One logged-in session on the token that holds a key, shared by the key's operations (a
-    PKCS#11 session is not thread-safe: a lock serialises them)."""
+    """A key's access to its token: the token's shared logged-in session (or, for a public key
+    read without a PIN, a session of its own that never logs in)."""
 
     def __init__(
         self,
@@ -203,15 +219,14 @@ class _Session:
         module: str | os.PathLike[str] | None,
         pin: PinSource,
         *,
-        rw: bool = False,
         need_pin: bool = True,
     ) -> None:
         self.uri = uri if isinstance(uri, Pkcs11Uri) else parse_pkcs11_uri(uri)
         self.name = str(self.uri)
         self.pkcs11 = _library()
-        self.lib = _load_module(_module_path(self.uri, module))
+        path = os.path.realpath(_module_path(self.uri, module))
+        self.lib = _load_module(path)
         self.token = _find_token(self.lib, self.uri, self.name)
-        self.lock = threading.Lock()
         pin_text = _pin_text(pin, self.uri, self.name)
         if pin_text is None and need_pin:
             raise ExternalKeyError(
@@ -219,15 +234,33 @@ class _Session:
                 "the URI"
             )
         errors = self.pkcs11.exceptions
+        self._key: tuple[str, int] | None = None
+        self._shared: _Shared | None = None
         try:
-            try:
-                self.session = self.token.open(user_pin=pin_text, rw=rw)
-            except errors.UserAlreadyLoggedIn:
-                # PKCS#11 logs a process in per token, not per session: another key of this process
-                # on the same token holds the login, which this session shares.
-                self.session = self.token.open(rw=rw)
+            if pin_text is None:
+                self._shared = _Shared(self.token.open())
+            else:
+                self._key = (path, int(self.token.slot.slot_id))
+                with _SHARED_LOCK:
+                    shared = _SHARED.get(self._key)
+                    if shared is None:
+                        shared = _SHARED[self._key] = _Shared(self._login(pin_text))
+                    shared.users += 1
+                self._shared = shared
         except errors.PKCS11Error as exc:
             raise _token_error(exc, self.name) from exc
+        assert self._shared is not None
+        self.lock = self._shared.lock
+        self.session = self._shared.session
+
+    def _login(self, pin_text: str) -> Any:
+        errors = self.pkcs11.exceptions
+        try:
+            return self.token.open(user_pin=pin_text, rw=True)  # read-write: keygen writes objects
+        except errors.UserAlreadyLoggedIn:
+            return self.token.open(rw=True)  # logged in by code outside envelope: share its login
+        except errors.TokenWriteProtected:
+            return self.token.open(user_pin=pin_text)
 
     @contextmanager
     def using(self) -> Iterator[Any]:
@@ -253,17 +286,24 @@ class _Session:
         return found[0]
 
     def close(self) -> None:
-        with self.lock:
-            session, self.session = getattr(self, "session", None), None
-            if session is not None:
-                try:
-                    session.close()
-                except self.pkcs11.exceptions.PKCS11Error:
-                    pass  # closing a session on a removed token: nothing left to release
+        shared = getattr(self, "_shared", None)
+        if shared is None:
+            return
+        self._shared = None
+        with _SHARED_LOCK:
+            if self._key is not None:
+                shared.users -= 1
+                if shared.users > 0:
+                    return
+                del _SHARED[self._key]
+        with shared.lock:
+            try:
+                shared.session.close()  # logs out when this session logged in
+            except self.pkcs11.exceptions.PKCS11Error:
+                pass  # closing a session on a removed token: nothing left to release
 
     def __del__(self) -> None:
-        if getattr(self, "session", None) is not None and getattr(self, "lock", None) is not None:
-            self.close()
+        self.close()
 
 
 def _refuse_type(uri: Pkcs11Uri, allowed: str, name: str) -> None:
@@ -471,7 +511,7 @@ def generate_key_pair(
     signer: sign only). Refuses a label or id already on the token."""
     if kind not in KINDS:
         raise UsageError(f"a token key is one of {', '.join(KINDS)}, not {kind!r}")
-    session = _Session(uri, module, pin, rw=True)
+    session = _Session(uri, module, pin)
     try:
         label = session.uri.object
         if label is None:

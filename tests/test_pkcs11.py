@@ -394,3 +394,23 @@ def test_softhsm_refuses_only_the_sha256_parameters_of_oaep(token, p11):
     sha256_params = (pkcs11.Mechanism.SHA256, pkcs11.MGF.SHA256, None)
     with pytest.raises(pkcs11.exceptions.ArgumentsBad):
         identity._decrypt(identity.public_key.encrypt(b"k" * 32, OAEP), pkcs11.Mechanism.RSA_PKCS_OAEP, sha256_params)
+
+
+def test_closing_one_key_does_not_log_out_the_others(token, p11):
+    """PKCS#11 logs a process in per token, and closing the session that logged in logs every
+    other session out: keys on one token share one session, closed with the last of them."""
+    import gc
+
+    first = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="x509")
+    second = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="x509")
+    signer = p11.Pkcs11Signer(token.uri("signer-ed"))
+    sealed = envelope.seal(b"x", first.public_key, sign_with=signer)
+    first.close()
+    del first
+    gc.collect()
+    assert envelope.open(sealed, second) == b"x"
+    assert len(signer.sign(b"still logged in")) == 64
+    second.close()
+    signer.close()
+    third = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="x509")  # logs in again
+    assert envelope.open(sealed, third) == b"x"
