@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hsm_fixtures import PIN, Token, softhsm_token
 from hypothesis import given
 from hypothesis import strategies as st
+from remote_fixtures import need
 
 import envelope
 from envelope._datakey import HEADER_AUTH_FAILED
@@ -342,7 +343,7 @@ def test_a_module_by_name(token, p11):
 def test_a_locked_pin_and_other_token_states_read_clearly(p11):
     """SoftHSM2 never locks a PIN (twelve wrong ones, then the right one, log in): the mapping of
     the token's answers is checked on python-pkcs11's own exception classes."""
-    import pkcs11
+    pkcs11 = need("pkcs11")
 
     for cls, words in [
         (pkcs11.exceptions.PinLocked, "locked"),
