@@ -418,7 +418,12 @@ class Pkcs11Signer:
                 return self._sign(message, pkcs11.Mechanism.EDDSA)
             raw = self._sign(hashlib.sha256(message).digest(), pkcs11.Mechanism.ECDSA)
         if len(raw) != 64:  # some tokens answer in DER
-            r, s = decode_dss_signature(raw)
+            try:
+                r, s = decode_dss_signature(raw)
+            except ValueError:
+                raise ExternalKeyError(
+                    f"{self._session.name}: the token's ECDSA signature is neither r || s nor DER"
+                ) from None
         else:
             r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
         s = min(s, _P256_ORDER - s)  # low s (section 8.2): the other valid signature of the same message

@@ -415,3 +415,22 @@ def test_closing_one_key_does_not_log_out_the_others(token, p11):
     signer.close()
     third = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="x509")  # logs in again
     assert envelope.open(sealed, third) == b"x"
+
+
+def test_a_token_answering_ecdsa_in_der_or_garbage(token, p11, monkeypatch):
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    signer = p11.Pkcs11Signer(token.uri("signer-ec"))
+    inner = signer._sign
+
+    def der(data: bytes, mechanism: Any) -> bytes:  # as some tokens answer
+        raw = inner(data, mechanism)
+        return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+    monkeypatch.setattr(signer, "_sign", der)
+    recipient = envelope.generate_private_key(2048)
+    sealed = envelope.seal(b"x", recipient.public_key(), sign_with=signer)
+    assert envelope.open_with_metadata(sealed, recipient).signer.verified
+    monkeypatch.setattr(signer, "_sign", lambda data, mechanism: b"\x01\x02\x03")
+    with pytest.raises(envelope.ExternalKeyError, match="neither r"):
+        signer.sign(b"x")
