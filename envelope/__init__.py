@@ -27,9 +27,10 @@ _EXPORTS = {
     "_scrypt": ["Passphrase"],
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
-    "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
-               "MissingDependencyError", "NoMatchingKeyError", "ObjectChangedError", "OutputExistsError",
-               "PassphraseError", "RemoteError", "SignatureError", "SignerError", "UnsafeModelError",
+    "errors": ["AuthenticationError", "EnvelopeError", "ExternalKeyError", "InvalidKeyError", "LimitError",
+               "MalformedError", "MissingDependencyError", "NoMatchingKeyError", "ObjectChangedError",
+               "OutputExistsError", "PassphraseError", "RemoteError", "SignatureError", "SignerError",
+               "UnsafeModelError",
                "UnsafeOutputError", "UnsupportedError", "UsageError"],
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
@@ -44,6 +45,7 @@ _EXPORTS = {
         "seal_folder",
         "verify_folder",
     ],
+    "_external": ["KeyUnwrapper"],
     "_urls": ["is_url"],  # the rule alone, without the file functions' imports
     "_folder": ["is_folder"],  # the same: envelope-info asks it of every header
     "inspection": ["Inspection", "RecipientInfo", "SignerInfo", "inspect"],
@@ -68,6 +70,7 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "ExternalKeyError",
     "FernetKey",
     "FolderEntry",
     "FolderMember",
@@ -76,6 +79,7 @@ __all__ = [
     "Inspection",
     "InvalidKeyError",
     "KeySigner",
+    "KeyUnwrapper",
     "LimitError",
     "MalformedError",
     "MigratedToken",
@@ -167,6 +171,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._external import KeyUnwrapper
     from ._fernetkey import FernetKey
     from ._folder import is_folder
     from ._scrypt import Passphrase
@@ -188,6 +193,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .errors import (
         AuthenticationError,
         EnvelopeError,
+        ExternalKeyError,
         InvalidKeyError,
         LimitError,
         MalformedError,

@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from . import signing
 from ._datakey import DataKey
+from ._external import checked_unwrap
 from ._format import (
     HEADER_MAC_LEN,
     PREFIX_LEN,
@@ -176,7 +177,7 @@ def unlock(
     check_signer(header, signed_by)
     given = as_identities(identities)
     for identity in given:
-        data_key = identity.unwrap(header.recipients)
+        data_key = checked_unwrap(identity, header.recipients)
         if data_key is not None:
             data_key.verify_header(authenticated, header.commit, mac)
             return UnlockedHeader(

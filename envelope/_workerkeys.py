@@ -54,7 +54,24 @@ def portable_identity(value: Any) -> Any:
             raise UsageError(KEY_IN_GRAPH)
         if isinstance(item, str) and looks_like_key_text(item):
             raise UsageError(KEY_IN_GRAPH)
+        if not isinstance(item, (str, os.PathLike)):
+            _check_travels(item)
     return value
+
+
+def _check_travels(item: Any) -> None:
+    """An identity object (a token or KMS key) travels only if it pickles: say so here, not as a
+    pickling error from inside Dask."""
+    import pickle
+
+    try:
+        pickle.dumps(item)
+    except (TypeError, AttributeError, pickle.PicklingError) as exc:
+        raise UsageError(
+            f"this identity ({type(item).__name__}) cannot travel to other processes ({exc}): give identity as "
+            "a key path the workers can read, identity_env, or an identity that pickles without secrets "
+            "(envelope.aws_kms.KmsIdentity does)"
+        ) from None
 
 
 def portable_recipients(value: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "EnvelopeError",
+    "ExternalKeyError",
     "InvalidKeyError",
     "LimitError",
     "MalformedError",
@@ -68,6 +69,20 @@ class SignerError(AuthenticationError):
 
 class InvalidKeyError(EnvelopeError):
     """A key cannot be loaded, or violates the key policy (RSA, 2048 to 16384 bits) (R23)."""
+
+
+class ExternalKeyError(InvalidKeyError):
+    """A key held outside this process (a PKCS#11 token, a KMS, or any :class:`~envelope.Identity`,
+    :class:`~envelope.KeyUnwrapper` or :class:`~envelope.Signer` written by a caller) could not be
+    used: its module or service is missing or refused the request (a wrong or locked PIN, a missing
+    object, a key of the wrong type, access denied), or the implementation raised an exception that
+    is not an :class:`EnvelopeError`, or returned something its protocol does not allow, or (a
+    signer) a signature that does not verify under its own public key. Not a file-format rule.
+
+    The library's own exception is chained as ``__cause__``; the message names the key (a URI
+    without its PIN, a KMS key id), never a PIN or key material. An unwrap whose result has the
+    wrong length is not this error: it fails as a header MAC failure does (R15, R16).
+    """
 
 
 class UsageError(EnvelopeError, ValueError):

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ._datakey import DATA_KEY_LEN, DataKey
+from ._external import KeyUnwrapper, UnwrapperIdentity
+from ._external import rsa_entry_for as _entry_for
 from ._format import RSA_OAEP_SHA256, RecipientEntry
 from .errors import InvalidKeyError, MalformedError, UsageError
 from .keys import (
@@ -62,11 +64,13 @@ class Recipient(Protocol):
 class Identity(Protocol):
     """Something that finds its entry in a header and unwraps the data key from it."""
 
-    def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        """The data key, or ``None`` when no entry is for this identity. When an entry is for it
-        but does not unwrap, return a random key (or raise :class:`AuthenticationError`): the
-        header MAC check then fails, and a random key keeps that failure (R15) on the same path,
-        with the same error, as a header MAC failure (R16)."""
+    def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | bytes | None:
+        """The data key (its 32 bytes), or ``None`` when no entry is for this identity. When an
+        entry is for it but does not unwrap, return a random key or any value of another length
+        (or raise :class:`AuthenticationError`): the header MAC check then fails, and that keeps
+        the failure (R15) on the same path, with the same error, as a header MAC failure (R16).
+        Whatever else it returns or raises becomes :class:`~envelope.ExternalKeyError`. For an RSA
+        key held elsewhere, implementing :class:`~envelope.KeyUnwrapper` is simpler."""
         ...
 
 
@@ -89,14 +93,6 @@ class RsaRecipient:
 
     def __repr__(self) -> str:
         return f"RsaRecipient(bits={self.public_key.key_size}, key_id={self.key_id})"
-
-
-def _entry_for(entries: Sequence[RecipientEntry], kid: bytes) -> RecipientEntry | None:
-    """The ``rsa-oaep-sha256`` entry with this key id, found without trial decryption."""
-    for entry in entries:
-        if entry.type == RSA_OAEP_SHA256 and entry.kid is not None and hmac.compare_digest(entry.kid, kid):
-            return entry
-    return None
 
 
 class RsaIdentity:
@@ -225,8 +221,9 @@ RecipientLike = Union[Recipient, rsa.RSAPublicKey, str, bytes, "os.PathLike[str]
 """A :class:`Recipient`, an RSA public key object, the path of a public key file (``str`` or
 ``os.PathLike``), or a public key's bytes (PEM, DER, OpenSSH line)."""
 
-IdentityLike = Union[Identity, rsa.RSAPrivateKey, str, bytes, "os.PathLike[str]"]
-"""An :class:`Identity`, an RSA private key object, the path of a private key file (``str`` or
+IdentityLike = Union[Identity, KeyUnwrapper, rsa.RSAPrivateKey, str, bytes, "os.PathLike[str]"]
+"""An :class:`Identity`, a :class:`KeyUnwrapper` (a key held in a token or a KMS), an RSA private
+key object, the path of a private key file (``str`` or
 ``os.PathLike``: an :class:`RsaKeyFileIdentity` without passphrase), or an unencrypted private key's
 bytes."""
 
@@ -256,6 +253,8 @@ def _as_identity(item: object) -> Identity:
         return RsaKeyFileIdentity(item)
     if isinstance(item, (bytes, bytearray, memoryview)):
         return RsaIdentity(parse_private_key(bytes(item)))
+    if isinstance(item, KeyUnwrapper):  # a key in a token or a KMS (envelope.pkcs11, envelope.aws_kms)
+        return UnwrapperIdentity(item)
     if isinstance(item, rsa.RSAPublicKey):
         raise UsageError("a public key cannot open a file; give the private key")
     check_key_policy(item)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from ._format import SIGNATURE_LENGTHS
 from ._signerkeys import (
     ALGORITHMS,
     DEFAULT_ALGORITHM,
@@ -40,7 +41,7 @@ from ._signerkeys import (
     spki,
     verifying_key_pem,
 )
-from .errors import InvalidKeyError, PassphraseError, SignatureError, UsageError
+from .errors import EnvelopeError, ExternalKeyError, InvalidKeyError, PassphraseError, SignatureError, UsageError
 from .inspection import SignerInfo
 from .keys import load_signing_key, load_verifying_key
 
@@ -119,10 +120,10 @@ def as_signer(value: object) -> Signer:
     """A :class:`Signer`, or a signing private key (wrapped in :class:`KeySigner`)."""
     if isinstance(value, SIGNING_TYPES):
         return KeySigner(value)
-    if isinstance(value, Signer):
-        if value.algorithm not in ALGORITHMS:
-            raise UsageError(f"unknown signature algorithm {value.algorithm!r}; known: {', '.join(ALGORITHMS)}")
+    if isinstance(value, KeySigner):
         return value
+    if isinstance(value, Signer):
+        return _CheckedSigner(value)
     if isinstance(value, (str, os.PathLike)):  # a key file's path, as recipients and signed_by take
         try:
             return KeySigner(load_signing_key(value))
@@ -138,6 +139,62 @@ def as_signer(value: object) -> Signer:
         algorithm_of(value)  # raises InvalidKeyError, naming it
         raise InvalidKeyError("sign_with takes a private key: this is a public key")
     raise UsageError(f"sign_with takes a signing private key or a Signer, not {kind_of(value)}")
+
+
+class _CheckedSigner:
+    """A caller's :class:`Signer` (a KMS or token key), its results checked: its public key must be
+    a valid key of its algorithm, and each signature it returns must verify under that key before
+    it is written (a signer that signs with another key, or returns garbage, fails at seal time,
+    not when the file is opened). Its failures become :class:`~envelope.ExternalKeyError`."""
+
+    __slots__ = ("_name", "_signer", "algorithm", "public_key_der")
+
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+        self._name = type(signer).__name__
+        algorithm = self._get("algorithm", lambda: signer.algorithm)
+        if algorithm not in ALGORITHMS:
+            raise UsageError(f"unknown signature algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
+        der = self._get("public_key_der", lambda: signer.public_key_der)
+        if not isinstance(der, (bytes, bytearray, memoryview)):
+            raise ExternalKeyError(f"{self._name}.public_key_der is {type(der).__name__}, not bytes")
+        try:
+            check_signer_key(algorithm, bytes(der))
+        except EnvelopeError as exc:
+            raise ExternalKeyError(f"{self._name}.public_key_der is not a valid {algorithm} public key") from exc
+        self.algorithm: str = algorithm
+        self.public_key_der = bytes(der)
+
+    def _get(self, what: str, get: Any) -> Any:
+        try:
+            return get()
+        except EnvelopeError:
+            raise
+        except Exception as exc:
+            failed = f"{self._name}.{what} failed: {type(exc).__name__} (see the chained exception)"
+            raise ExternalKeyError(failed) from exc
+
+    def sign(self, message: bytes) -> bytes:
+        signature = self._get("sign", lambda: self._signer.sign(message))
+        if not isinstance(signature, (bytes, bytearray, memoryview)):
+            raise ExternalKeyError(f"{self._name}.sign returned {type(signature).__name__}, not bytes")
+        signature = bytes(signature)
+        if len(signature) != SIGNATURE_LENGTHS[self.algorithm]:
+            raise ExternalKeyError(
+                f"{self._name}.sign returned {len(signature)} bytes; {self.algorithm} signatures have "
+                f"{SIGNATURE_LENGTHS[self.algorithm]}"
+            )
+        try:
+            verify(self.algorithm, self.public_key_der, message, signature)
+        except SignatureError:
+            raise ExternalKeyError(
+                f"{self._name}.sign returned a signature that does not verify under its public key "
+                f"({self.algorithm}, encoded as spec section 8.2 says): nothing was written with it"
+            ) from None
+        return signature
+
+    def __repr__(self) -> str:
+        return f"{self._name}({self.algorithm}, key_id={hashlib.sha256(self.public_key_der).hexdigest()}, checked)"
 
 
 def pinned_key_ids(signed_by: object) -> frozenset[bytes]:

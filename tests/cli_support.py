@@ -105,8 +105,11 @@ def run_in_pty(
             if not data:
                 break
             output += data
-            # "Passphrase for KEY: ", "New passphrase for the private key: ", "Repeat the passphrase: "
-            prompts = output.count(b"assphrase for ") + output.count(b"Repeat the passphrase")
+            # "Passphrase for KEY: ", "New passphrase for the private key: ", "Repeat the passphrase: ",
+            # "PIN for TOKEN: "
+            prompts = (
+                output.count(b"assphrase for ") + output.count(b"Repeat the passphrase") + output.count(b"PIN for ")
+            )
             while prompts_seen < prompts and answers:
                 os.write(fd, f"{answers.pop(0)}\n".encode())
                 prompts_seen += 1

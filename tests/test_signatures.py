@@ -351,7 +351,7 @@ def test_a_signer_kept_elsewhere_signs_through_the_protocol(alice):
 def test_a_signer_returning_the_wrong_length_is_refused(alice):
     remote = RemoteSigner()
     remote.sign = lambda message: b"\0" * 70  # type: ignore[method-assign]
-    with pytest.raises(envelope.UsageError, match="70 bytes"):
+    with pytest.raises(envelope.ExternalKeyError, match="70 bytes"):  # a faulty KMS or HSM signer
         envelope.seal(b"model", alice.public_key(), sign_with=remote)
 
 

@@ -147,6 +147,9 @@ def naming(path: str | None) -> Iterator[None]:
     except OutputExistsError:
         raise
     except EnvelopeError as exc:
+        own = _own_error(exc)
+        if own is not exc:
+            raise own from None
         message = describe(exc)
         name = path or "stdin"
         if not message.startswith((f"{name}:", f"{name!r}")):
@@ -170,7 +173,8 @@ def guarded(tool: str, run: Callable[[], int]) -> int:
         print(file=sys.stderr)
         report(tool, "interrupted")
         return EXIT_INTERRUPTED
-    except Exception as exc:
+    except Exception as caught:
+        exc = _own_error(caught)
         if _broken_pipe(exc):
             # The reader went away (| head): as coreutils, which SIGPIPE ends silently, say nothing.
             _silence_stdout()
@@ -179,6 +183,16 @@ def guarded(tool: str, run: Callable[[], int]) -> int:
             traceback.print_exc()
         report(tool, describe(exc))
         return exit_code_for(exc)
+
+
+def _own_error(exc: Exception) -> Exception:
+    """A CliError of the CLI's own identities (a passphrase prompt with no terminal, say), which
+    the SDK chains into an ExternalKeyError as it does any caller-written identity's exception."""
+    from envelope import ExternalKeyError
+
+    if isinstance(exc, ExternalKeyError) and isinstance(exc.__cause__, CliError):
+        return exc.__cause__
+    return exc
 
 
 def _broken_pipe(exc: BaseException) -> bool:

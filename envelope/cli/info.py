@@ -115,7 +115,14 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return guarded(TOOL, lambda: run(build_parser().parse_args(argv)))
+    def parsed_and_run() -> int:
+        from . import tokens
+
+        args = build_parser().parse_args(argv)
+        tokens.configure(args)
+        return run(args)
+
+    return guarded(TOOL, parsed_and_run)
 
 
 def run(args: argparse.Namespace) -> int:

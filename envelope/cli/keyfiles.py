@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import passphrase
+from . import passphrase, tokens
 from .errors import EXIT_IO, EXIT_KEY, EXIT_USAGE, CliError, report
 from .streams import STDIN_NAME, is_stdin
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-    from envelope import FernetKey, Identity, InvalidKeyError, KeySigner, Passphrase
+    from envelope import FernetKey, Identity, InvalidKeyError, KeySigner, Passphrase, Signer
 
 _KEY_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})", re.IGNORECASE)
 # A literal OpenSSH public key line given to -r, as age accepts one: a key type, then base64 that
@@ -125,6 +125,10 @@ def load_identities(paths: Iterable[str], given_passphrase: bytes | None, tool: 
 def load_identity(path: str, given_passphrase: bytes | None, tool: str) -> Identity:
     from envelope import RsaIdentity, RsaKeyFileIdentity, parse_private_key
 
+    if tokens.is_token_key(path):  # a key on a PKCS#11 token
+        identity_on_token: Identity = tokens.identity(path)
+        return identity_on_token
+
     if is_stdin(path):
         data = read_key(path)
         key = _unlocked(lambda secret: parse_private_key(data, secret), STDIN_NAME, given_passphrase, tool, STDIN_NAME)
@@ -183,10 +187,14 @@ def warn_if_readable_by_others(path: str, tool: str) -> None:
 # --- signing keys (--sign) and signers (--signed-by) ----------------------------------------
 
 
-def load_signer(value: str, given_passphrase: bytes | None, tool: str) -> KeySigner:
-    """The signing key of ``--sign`` (a file or ``-``), unlocked with the given passphrase or one
-    asked on the terminal."""
+def load_signer(value: str, given_passphrase: bytes | None, tool: str) -> KeySigner | Signer:
+    """The signing key of ``--sign`` (a file, ``-``, or a ``pkcs11:`` URI), unlocked with the given
+    passphrase or one asked on the terminal."""
     from envelope import KeySigner, parse_signing_key
+
+    if tokens.is_token_key(value):
+        signer_on_token: Signer = tokens.signer(value)
+        return signer_on_token
 
     name = key_name(value)
     data = read_key(value)
@@ -202,6 +210,9 @@ def load_signers(values: Iterable[str]) -> list[Any]:
 
     keys = []
     for value in values:
+        if tokens.is_token_key(value):  # the public half of a key pair on a PKCS#11 token
+            keys.append(tokens.public_key(value))
+            continue
         data = read_key(value)
         keys.append(_key_call(functools.partial(parse_verifying_key, data), key_name(value)))
     return keys
@@ -235,6 +246,13 @@ def load_recipient(value: str) -> RSAPublicKey:
     that is -R."""
     from envelope import load_public_key, parse_public_key
 
+    if tokens.is_token_key(value):  # an RSA key pair on a PKCS#11 token
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+        key = tokens.public_key(value)
+        if not isinstance(key, RSAPublicKey):
+            raise CliError(f"{value}: a token signing key is not a recipient (recipients are RSA keys)", EXIT_KEY)
+        return key
     if _OPENSSH_LINE.match(value):
         return _key_call(functools.partial(parse_public_key, value), "the ssh key given with -r")
     if is_stdin(value):

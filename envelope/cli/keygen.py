@@ -23,7 +23,11 @@ EXAMPLES = """\
   envelope keygen -o alice.key --passphrase-prompt  # encrypt the private key with a passphrase
   PASS=... envelope keygen -o ci.key --passphrase-env PASS --bits 4096
   envelope keygen --type ed25519 -o builder.key     # a signing key: seal --sign builder.key,
-                                                    # open --signed-by builder.key.pub"""
+                                                    # open --signed-by builder.key.pub
+  envelope keygen --pkcs11 'pkcs11:token=models;object=prod-key?module-path=/usr/lib/softhsm/libsofthsm2.so' \
+      --pin-env PIN -o prod-key.pub                 # on the token; only the public key is written
+  envelope keygen --pkcs11 'pkcs11:token=models;object=builder' --type ecdsa-p256 \
+      --pkcs11-module /usr/lib/softhsm/libsofthsm2.so -o builder.pub   # PIN asked on the terminal"""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -37,15 +41,24 @@ def add_parser(subparsers: Subcommands) -> None:
         "shows it. A passphrase is never taken from a command-line value.\n\n"
         "RSA keys (the default) receive files: seal -r PUBKEY, open -i PRIVATEKEY. Signing keys\n"
         "(--type ed25519, ecdsa-p256, ml-dsa-65) say who sealed a file: seal --sign PRIVATEKEY,\n"
-        "open/verify --signed-by PUBKEY.",
+        "open/verify --signed-by PUBKEY.\n\n"
+        "--pkcs11 URI makes the key pair on a PKCS#11 token instead (an RSA, ecdsa-p256 or ed25519\n"
+        "key, labelled with the URI's object=, its private key never extractable) and writes only\n"
+        "the public key: to -o PATH, else to stdout. The key is then used by its URI: open -i URI,\n"
+        "seal --sign URI, --signed-by URI.",
         examples=EXAMPLES,
     )
     parser.add_argument(
         "-o",
         "--output",
         metavar="PRIVATE_PATH",
-        default=DEFAULT_PATH,
-        help=f"private key file (default: {DEFAULT_PATH})",
+        default=None,
+        help=f"private key file (default: {DEFAULT_PATH}); with --pkcs11, the public key file (default: stdout)",
+    )
+    parser.add_argument(
+        "--pkcs11",
+        metavar="URI",
+        help="make the key pair on this PKCS#11 token ('pkcs11:token=...;object=LABEL'), export its public key",
     )
     parser.add_argument(
         "-t",
@@ -62,6 +75,9 @@ def add_parser(subparsers: Subcommands) -> None:
         help=f"RSA modulus size, {MIN_KEY_BITS} to {MAX_KEY_BITS} (default: {DEFAULT_KEY_BITS})",
     )
     add_passphrase_sources(parser, prompt_flag=True)
+    from .tokens import add_token_options
+
+    add_token_options(parser)
     add_force(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
@@ -70,7 +86,9 @@ def add_parser(subparsers: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     from envelope import atomic_output
 
-    private_path: str = args.output
+    if args.pkcs11 is not None:
+        return _on_token(args)
+    private_path: str = args.output or DEFAULT_PATH
     public_path = private_path + PUBLIC_SUFFIX
     if private_path == "-":
         raise CliError("keygen writes files: give a path with -o", EXIT_USAGE)
@@ -98,6 +116,50 @@ def run(args: argparse.Namespace) -> int:
         print(printable(f"private key: {private_path} (mode 0600, {state})"))
         print(printable(f"public key:  {public_path}"))
         print(f"key type:    {args.type} ({use})")
+        print(f"key id:      {kid}")
+    return 0
+
+
+def _on_token(args: argparse.Namespace) -> int:
+    """``--pkcs11 URI``: the key pair is made on the token; only its public key comes out."""
+    import envelope
+    from envelope import atomic_output
+
+    from . import tokens
+    from .keyfiles import signing_key_id
+    from .parsing import passphrase_option, refuse_idle
+
+    refuse_idle(passphrase_option(args) or ("--passphrase-prompt" if args.passphrase_prompt else None),
+                "a key on a token is protected by the token's PIN (--pin-env, --pin-file)")  # fmt: skip
+    if args.type == "ml-dsa-65":
+        raise CliError("PKCS#11 tokens make rsa, ecdsa-p256 or ed25519 keys, not ml-dsa-65", EXIT_USAGE)
+    if args.bits is not None and args.type != RSA:
+        raise CliError(f"--bits is for RSA keys; {args.type} keys have a fixed size", EXIT_USAGE)
+    if args.output is not None and not args.force and os.path.lexists(args.output):
+        raise CliError(f"{args.output} exists (use --force to replace it)", EXIT_IO)
+    kind = RSA if args.type == RSA else SIGNING_TYPES[args.type]
+    public = tokens.generate(args.pkcs11, kind, args.bits or DEFAULT_KEY_BITS)
+    if kind == RSA:
+        pem, kid = envelope.public_key_pem(public), envelope.key_id(public)
+    else:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        der = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        pem, kid = envelope.verifying_key_pem(public), signing_key_id(der)
+    if args.output is None:
+        import sys
+
+        sys.stdout.write(pem.decode("ascii"))
+        return 0
+    with atomic_output(args.output, overwrite=args.force) as out:
+        out.write(pem)
+    if args.quiet:
+        print(kid)
+    else:
+        from .render import printable
+
+        print(printable(f"public key:  {args.output} (the private key stays on the token)"))
+        print(f"key type:    {args.type} ({'recipient' if kind == RSA else 'signing'})")
         print(f"key id:      {kid}")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import keygen, migrate, rewrap, seal, verify
+from . import keygen, migrate, rewrap, seal, tokens, verify
 from . import open as open_command
 from .errors import EXIT_CODES_HELP, guarded
 from .parsing import Parser, add_completion, version_text
@@ -43,6 +43,7 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     def run() -> int:
         args = build_parser().parse_args(argv)
+        tokens.configure(args)
         handler = args.handler
         assert callable(handler)
         return int(handler(args))

@@ -148,8 +148,9 @@ def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
         metavar="PRIVATEKEY",
         action="append",
         default=[],
-        help=f"{help_text} ('-': stdin); repeatable. Without -i and --fernet-key-file, the file's passphrase "
-        "opens it (a file sealed with 'envelope seal -p')",
+        help=f"{help_text} ('-': stdin; 'pkcs11:...': a key on a token; 'awskms:KEY': an AWS KMS key); "
+        "repeatable. Without -i and --fernet-key-file, the file's passphrase opens it (a file sealed with "
+        "'envelope seal -p')",
     )
     parser.add_argument(
         "--fernet-key-file",
@@ -167,6 +168,9 @@ def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
         f"{scrypt_memory(MAX_SCRYPT_WORK_FACTOR) >> 30} GiB); a file asking more is refused before any work",
     )
     add_passphrase_sources(parser, prompt_flag=False, whose=" (of the -i keys; without -i, of the file itself)")
+    from .tokens import add_token_options
+
+    add_token_options(parser)
 
 
 def add_signed_by(parser: argparse.ArgumentParser) -> None:
@@ -176,9 +180,13 @@ def add_signed_by(parser: argparse.ArgumentParser) -> None:
         metavar="PUBKEY",
         action="append",
         default=[],
-        help="require a valid signature by this signer's public key ('-': stdin); repeatable: any one of them. "
-        "An unsigned file, or one signed by another key, fails with exit code 1",
+        help="require a valid signature by this signer's public key ('-': stdin; 'pkcs11:...', 'awskms:KEY': a "
+        "token's or KMS key's); "
+        "repeatable: any one of them. An unsigned file, or one signed by another key, fails with exit code 1",
     )
+    from .tokens import add_token_options
+
+    add_token_options(parser)
 
 
 SHELLS = ("bash", "zsh", "fish")

@@ -85,7 +85,7 @@ def add_sealing_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate), an 'ssh-rsa ...' line, "
-        "or '-' (stdin); repeatable",
+        "'-' (stdin), 'pkcs11:...' (an RSA key pair on a token) or 'awskms:KEY' (an RSA KMS key); repeatable",
     )
     parser.add_argument(
         "-R",
@@ -121,7 +121,9 @@ def add_sealing_options(parser: argparse.ArgumentParser) -> None:
         "--sign",
         metavar="SIGNINGKEY",
         help="sign the file with this private key (envelope keygen --type ed25519, ecdsa-p256 or ml-dsa-65; "
-        "'-': stdin); an encrypted key takes its passphrase as -i keys do",
+        "'-': stdin; 'pkcs11:...': an EC P-256 or Ed25519 key on a token; 'awskms:KEY': an ECC_NIST_P256 "
+        "KMS key); an encrypted key takes its "
+        "passphrase as -i keys do",
     )
     parser.add_argument(
         "--meta",
@@ -139,6 +141,9 @@ def add_sealing_options(parser: argparse.ArgumentParser) -> None:
         help="plaintext bytes per chunk: 16 to 16M, K and M suffixes allowed (default: 1M)",
     )
     add_passphrase_sources(parser, prompt_flag=False, whose=" (with -p, the file's; else the --sign key's)")
+    from .tokens import add_token_options
+
+    add_token_options(parser)
 
 
 def check_sealing_options(args: argparse.Namespace) -> None:
