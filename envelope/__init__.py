@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 # X.509 and RSA code), which a command such as ``envelope-info --help`` should not pay for.
 _EXPORTS = {
     "atomic": ["atomic_output"],
+    "batch": ["FileResult", "open_files", "seal_files", "verify_files"],
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "InvalidKeyError", "LimitError", "MalformedError",
@@ -56,6 +57,7 @@ __all__ = [
     "EnvelopeReader",
     "EnvelopeStreamReader",
     "EnvelopeWriter",
+    "FileResult",
     "FolderMember",
     "Identity",
     "IdentityLike",
@@ -107,6 +109,7 @@ __all__ = [
     "load_signing_key",
     "load_verifying_key",
     "open_file",
+    "open_files",
     "open_folder",
     "open_reader",
     "open_stream",
@@ -126,10 +129,12 @@ __all__ = [
     "save_public_key",
     "seal",
     "seal_file",
+    "seal_files",
     "seal_folder",
     "seal_stream",
     "signing_key_pem",
     "verify_file",
+    "verify_files",
     "verify_folder",
     "verifying_key_pem",
 ]
@@ -152,6 +157,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from ._folder import is_folder
     from ._urls import is_url
     from .atomic import atomic_output
+    from .batch import FileResult, open_files, seal_files, verify_files
     from .core import (
         Opened,
         StreamResult,

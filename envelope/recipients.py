@@ -232,7 +232,10 @@ bytes."""
 
 
 def _as_recipient(item: object) -> Recipient:
-    # Key objects first: isinstance with a runtime-checkable Protocol costs about 50 us.
+    # Key objects first: isinstance with a runtime-checkable Protocol costs about 50 us. A
+    # recipient already made (a batch makes them once for all its files) is the cheapest check.
+    if isinstance(item, RsaRecipient):
+        return item
     if isinstance(item, rsa.RSAPublicKey):
         return RsaRecipient(item)
     if isinstance(item, rsa.RSAPrivateKey):
@@ -248,7 +251,9 @@ def _as_recipient(item: object) -> Recipient:
 
 
 def _as_identity(item: object) -> Identity:
-    if isinstance(item, rsa.RSAPrivateKey):  # first, as in _as_recipient
+    if isinstance(item, RsaIdentity):  # made already (once per batch), as in _as_recipient
+        return item
+    if isinstance(item, rsa.RSAPrivateKey):  # then key objects, as in _as_recipient
         return RsaIdentity(item)
     if isinstance(item, Identity):
         return item
