@@ -172,7 +172,7 @@ def _open_one(options: _OpenOptions, source_path: str, output: str | None, threa
             done = _pipeline.open_to(unlocked, source, None, own_files=True, threads=threads)
             return StreamResult(*done)
         if is_folder(unlocked.metadata):
-            raise UsageError("a sealed folder, which opens into a folder: use envelope.open_folder")
+            raise UsageError("a sealed folder: it opens alone, into a folder of its own (open_folder)")
         _refuse_same_file(source, output)
         with named_output(output, overwrite=options.overwrite, private=True) as out:
             done = _pipeline.open_to(unlocked, source, out, own_files=True, threads=threads)

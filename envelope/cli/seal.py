@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from .batch import add_jobs, is_batch
 from .errors import EXIT_USAGE, CliError
 from .parsing import (
     FORCE_WITHOUT_OUTPUT,
@@ -26,6 +27,7 @@ EXAMPLES = """\
   envelope seal -r alice.key.pub -r bob.pub --meta name=resnet50 --meta version=3 -o model.env model.pt
   envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
   envelope seal -r alice.key.pub -o gpt2.env gpt2/                            # a whole folder, one file
+  envelope seal -r alice.key.pub -o sealed/ shards/*.parquet     # many files: sealed/NAME.parquet.env each
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
   envelope seal -r alice.key.pub --sign builder.key -o model.env model.pt   # signed: who sealed it
   envelope seal -r alice.key.pub -o s3://bucket/model.env model.pt            # with envelope-ml[s3]
@@ -41,7 +43,12 @@ check it with 'envelope open --signed-by builder.key.pub'.
 A folder INPUT is sealed whole into one file (-o OUT needed): its file names and sizes are
 encrypted with the contents, each file readable on its own. Symbolic links in it are refused;
 empty subfolders are not kept. Each file starts a chunk: for many small files, a smaller
---chunk-size wastes less. 'envelope open' gives the folder back."""
+--chunk-size wastes less. 'envelope open' gives the folder back.
+Several INPUT files (or one, with -o an existing folder, as cp does) are sealed each into its own
+file OUT/NAME.env, OUT an existing folder, on --jobs processes. Each output appears complete or
+not at all, and all their names are on the disk when the command ends; a file that fails does not
+stop the others: each failure gets an error line, then a summary, and the exit code is the
+first failure's. A folder INPUT is always sealed alone."""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -50,7 +57,7 @@ def add_parser(subparsers: Subcommands) -> None:
         "seal",
         summary="encrypt a file or a folder for one or more public keys",
         description="Encrypt INPUT (or stdin) for the given public keys, into OUT (or stdout).\n"
-        "A folder INPUT is sealed whole, as one file.\n"
+        "A folder INPUT is sealed whole, as one file. Several INPUT files are sealed each into OUT/NAME.env.\n"
         "The output file appears only when sealing succeeded; the input is never modified.\n"
         "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.\n"
         "With --sign the file also says who sealed it: a signature over the metadata and every chunk.",
@@ -94,10 +101,21 @@ def add_parser(subparsers: Subcommands) -> None:
         default=None,
         help="plaintext bytes per chunk: 16 to 16M, K and M suffixes allowed (default: 1M)",
     )
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file or URL (default or '-': stdout); with several INPUTs, the folder that gets NAME.env for each",
+    )
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="*",
+        help="file, folder or URL to seal (default or '-': stdin); several files: each sealed into OUT/NAME.env",
+    )
     add_passphrase_sources(parser, prompt_flag=False)
     add_force(parser)
+    add_jobs(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
@@ -107,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
 
     from . import keyfiles, progress, streams
 
+    if is_batch(args.input, args.output):
+        return _seal_batch(args)
+    args.input = args.input[0] if args.input else None
+
+    refuse_idle("--jobs" if args.jobs else None, "it shares several INPUTs out, and one is given")
     refuse_idle(
         None if args.sign else passphrase_option(args),
         "it unlocks the --sign key, and no --sign is given (recipients are public keys, which have no passphrase)",
@@ -166,6 +189,36 @@ def run(args: argparse.Namespace) -> int:
     ):
         seal_stream(src, dst, recipients, metadata=metadata, chunk_size=chunk, sign_with=signer, progress=bar)
     return 0
+
+
+def _seal_batch(args: argparse.Namespace) -> int:
+    """Several files, each into OUT/NAME.env (envelope.seal_files), with one progress bar."""
+    from envelope import DEFAULT_CHUNK_SIZE, seal_files
+
+    from . import batch, keyfiles, progress, streams
+
+    refuse_idle(
+        None if args.sign else passphrase_option(args),
+        "it unlocks the --sign key, and no --sign is given (recipients are public keys, which have no passphrase)",
+    )
+    signing = [args.sign] if args.sign else []
+    streams.one_stdin(("-r", args.recipient), ("-R", args.recipients_file), ("--sign", signing))
+    pairs = batch.outputs(args.input, args.output, sealing=True)
+    metadata = _metadata(args.meta)
+    recipients = keyfiles.load_recipients(args.recipient, args.recipients_file)
+    if not recipients:
+        raise CliError("no recipient: give at least one -r PUBKEY or -R FILE", EXIT_USAGE)
+    given = keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
+    signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
+    with (
+        progress.progress_bar("sealing", batch.input_total(args.input), quiet=args.quiet) as bar,
+        _limits_of_the_arguments(),
+    ):
+        results = seal_files(
+            pairs, recipients, metadata=metadata, chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
+            sign_with=signer, overwrite=args.force, workers=args.jobs, progress=bar,
+        )  # fmt: skip
+    return batch.summarise("envelope", results, "sealing")
 
 
 def _seal_stdin_to_url(
