@@ -159,7 +159,8 @@ def _seal_one(options: _SealOptions, source_path: str, output: str | None, threa
     assert output is not None
     head = _new_header(options.recipients, options.metadata, options.chunk_size, options.signer)
     with open(source_path, "rb") as source:
-        _refuse_same_file(source, output)
+        if options.overwrite:
+            _refuse_same_file(source, output)
         with named_output(output, overwrite=options.overwrite) as out:
             done = _pipeline.seal_to(head, source, out, own_files=True, threads=threads)
     return StreamResult(*done)
@@ -173,7 +174,8 @@ def _open_one(options: _OpenOptions, source_path: str, output: str | None, threa
             return StreamResult(*done)
         if is_folder(unlocked.metadata):
             raise UsageError("a sealed folder: it opens alone, into a folder of its own (open_folder)")
-        _refuse_same_file(source, output)
+        if options.overwrite:
+            _refuse_same_file(source, output)
         with named_output(output, overwrite=options.overwrite, private=True) as out:
             done = _pipeline.open_to(unlocked, source, out, own_files=True, threads=threads)
     return StreamResult(*done)
@@ -183,6 +185,7 @@ _verify_one = _open_one  # with no output: every chunk authenticated, nothing wr
 
 
 def _refuse_same_file(source: Any, output: str) -> None:
+    """Only with ``overwrite``: without it, an existing output (the input too) fails as it is."""
     with contextlib.suppress(OSError):
         if os.path.samestat(os.fstat(source.fileno()), os.stat(output)):
             raise UsageError("the output file is the input file")
