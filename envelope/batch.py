@@ -229,8 +229,9 @@ def _in_flight() -> ThreadPoolExecutor:
 
 
 def _forget_in_flight_pool() -> None:
-    global _IN_FLIGHT_POOL
-    _IN_FLIGHT_POOL = None  # a forked child has none of its parent's threads
+    global _IN_FLIGHT_POOL, _IN_FLIGHT_LOCK
+    _IN_FLIGHT_POOL = None  # a forked child has none of its parent's threads,
+    _IN_FLIGHT_LOCK = threading.Lock()  # and a lock another thread held at the fork stays held
 
 
 if hasattr(os, "register_at_fork"):
@@ -344,7 +345,10 @@ def _sync_folders(results: list[FileResult | None]) -> None:
     folders: dict[str, list[int]] = {}
     for index, result in enumerate(results):
         if result is not None and result.output is not None:
-            folders.setdefault(os.path.dirname(os.path.abspath(result.output)), []).append(index)
+            output = result.output
+            # A link output was written through: the new name is in its target's folder.
+            path = os.path.realpath(output) if os.path.islink(output) else os.path.abspath(output)
+            folders.setdefault(os.path.dirname(path), []).append(index)
     for folder, indices in folders.items():
         try:
             sync_folder(folder)

@@ -194,6 +194,21 @@ def test_each_folder_is_synced_once_after_every_file(alice, tmp_path, monkeypatc
     assert [kind for kind, _ in events] == ["file", "folder"]
 
 
+def test_a_link_output_syncs_the_folder_of_the_file_it_points_to(alice, tmp_path, monkeypatch):
+    inputs = make_inputs(tmp_path / "in", [100])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "real.env").write_bytes(b"old")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "link.env").symlink_to(elsewhere / "real.env")
+    synced: list[str] = []
+    monkeypatch.setattr(batch, "sync_folder", synced.append)
+    results = seal_files({inputs[0]: tmp_path / "out" / "link.env"}, alice.public_key(), overwrite=True, workers=1)
+    assert results[0].ok
+    assert synced == [str(elsewhere)]
+    assert envelope.open((elsewhere / "real.env").read_bytes(), alice) == inputs[0].read_bytes()
+
+
 def test_a_failed_folder_sync_fails_that_folders_files(alice, tmp_path, monkeypatch):
     inputs = make_inputs(tmp_path / "in", [100, 100])
     pairs = sealed_pairs(inputs, tmp_path / "sealed")
