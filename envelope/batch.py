@@ -16,16 +16,18 @@ into an output that appears whole or not at all. What a batch changes is around 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 from . import _pipeline
 from ._folder import is_folder
@@ -45,12 +47,11 @@ Pairs = Mapping[PathLike, PathLike] | Iterable[tuple[PathLike, PathLike]]
 """Input and output paths: a mapping of input to output, or (input, output) pairs."""
 
 _FILES_PER_TASK = 32  # what a worker process is handed at a time: fewer round trips, small enough to share out
-_IN_FLIGHT = 8  # files a process works on at once, on threads: syncs to the disk overlap (tools/bench_batch.py)
+_IN_FLIGHT = 8  # outputs a process syncs at once, on threads, while it works on the next file
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-@dataclass(frozen=True)
-class FileResult:
+class FileResult(NamedTuple):  # a tuple: one per file of a batch, thousands of them, sent between processes
     """What became of one file of a batch.
 
     ``path`` is the input as given; ``output`` the output's path once it exists (``None`` when the
@@ -155,30 +156,56 @@ class _OpenOptions:
     overwrite: bool
 
 
-def _seal_one(options: _SealOptions, source_path: str, output: str | None, threads: int | None) -> StreamResult:
+def _seal_one(options: _SealOptions, source_path: str, output: str | None, threads: int | None) -> _Finish:
     assert output is not None
     head = _new_header(options.recipients, options.metadata, options.chunk_size, options.signer)
     with open(source_path, "rb") as source:
         if options.overwrite:
             _refuse_same_file(source, output)
-        with named_output(output, overwrite=options.overwrite) as out:
-            done = _pipeline.seal_to(head, source, out, own_files=True, threads=threads)
-    return StreamResult(*done)
+        return _named_later(
+            output,
+            options.overwrite,
+            False,
+            lambda out: _pipeline.seal_to(head, source, out, own_files=True, threads=threads),
+        )
 
 
-def _open_one(options: _OpenOptions, source_path: str, output: str | None, threads: int | None) -> StreamResult:
+def _open_one(options: _OpenOptions, source_path: str, output: str | None, threads: int | None) -> _Finish:
     with open(source_path, "rb") as source:
         unlocked = read_and_unlock(source, options.identities, options.signed_by)
         if output is None:
             done = _pipeline.open_to(unlocked, source, None, own_files=True, threads=threads)
-            return StreamResult(*done)
+            return lambda: StreamResult(*done)
         if is_folder(unlocked.metadata):
             raise UsageError("a sealed folder: it opens alone, into a folder of its own (open_folder)")
         if options.overwrite:
             _refuse_same_file(source, output)
-        with named_output(output, overwrite=options.overwrite, private=True) as out:
-            done = _pipeline.open_to(unlocked, source, out, own_files=True, threads=threads)
-    return StreamResult(*done)
+        return _named_later(
+            output,
+            options.overwrite,
+            True,
+            lambda out: _pipeline.open_to(unlocked, source, out, own_files=True, threads=threads),
+        )
+
+
+def _named_later(output: str, overwrite: bool, private: bool, write: Callable[[IO[bytes]], _pipeline.Done]) -> _Finish:
+    """Write an output now, into a file with no name yet (:func:`~envelope.atomic.named_output`);
+    return what syncs it and names it, for a sync thread to call: the next file's encryption
+    need not wait for this one's sync to the disk."""
+    context = named_output(output, overwrite=overwrite, private=private)
+    out = context.__enter__()
+    try:
+        done = write(out)
+    except BaseException:
+        if not context.__exit__(*sys.exc_info()):
+            raise
+        raise AssertionError("unreachable: the output's context never swallows an error") from None
+
+    def finish() -> StreamResult:
+        context.__exit__(None, None, None)
+        return StreamResult(*done)
+
+    return finish
 
 
 _verify_one = _open_one  # with no output: every chunk authenticated, nothing written
@@ -193,7 +220,8 @@ def _refuse_same_file(source: Any, output: str) -> None:
 
 # --- sharing the files out --------------------------------------------------------------------------
 
-_Work = Callable[[Any, str, str | None, int | None], StreamResult]
+_Finish = Callable[[], StreamResult]  # syncs and names a written output (or, verifying, just reports)
+_Work = Callable[[Any, str, str | None, int | None], _Finish]
 _Item = tuple[int, str, str | None]
 
 
@@ -204,38 +232,55 @@ class _Batch:
     threads: int | None  # chunk threads per file: 1 where processes already use the cores
 
     def run(self, items: Sequence[_Item]) -> list[tuple[int, FileResult]]:
-        """The files of ``items``, a few at a time on this process's threads."""
-        return list(_in_flight().map(self._one, items))
-
-    def _one(self, item: _Item) -> tuple[int, FileResult]:
-        index, source, output = item
-        try:
-            result = self.work(self.options, source, output, self.threads)
-        except (EnvelopeError, OSError) as exc:
-            return index, FileResult(source, None, exc)
-        return index, FileResult(source, output, None, result)
-
-
-_IN_FLIGHT_POOL: ThreadPoolExecutor | None = None
-_IN_FLIGHT_LOCK = threading.Lock()
-
-
-def _in_flight() -> ThreadPoolExecutor:
-    global _IN_FLIGHT_POOL
-    with _IN_FLIGHT_LOCK:
-        if _IN_FLIGHT_POOL is None:
-            _IN_FLIGHT_POOL = ThreadPoolExecutor(_IN_FLIGHT, thread_name_prefix="envelope-batch")
-        return _IN_FLIGHT_POOL
+        """The files of ``items``, one after the other on this thread, while up to ``_IN_FLIGHT``
+        finished outputs are synced and named on other threads (which wait on the disk, not the
+        GIL: files worked on at once on several threads cost more CPU than they saved)."""
+        finished: list[tuple[int, FileResult]] = []
+        syncing: collections.deque[tuple[int, str, str, Future[StreamResult]]] = collections.deque()
+        for index, source, output in items:
+            try:
+                finish = self.work(self.options, source, output, self.threads)
+            except (EnvelopeError, OSError) as exc:
+                finished.append((index, FileResult(source, None, exc)))
+                continue
+            if output is None:
+                finished.append((index, FileResult(source, None, None, finish())))
+                continue
+            syncing.append((index, source, output, _syncs().submit(finish)))
+            if len(syncing) >= _IN_FLIGHT:
+                finished.append(_collect(*syncing.popleft()))
+        finished.extend(_collect(*entry) for entry in syncing)
+        return finished
 
 
-def _forget_in_flight_pool() -> None:
-    global _IN_FLIGHT_POOL, _IN_FLIGHT_LOCK
-    _IN_FLIGHT_POOL = None  # a forked child has none of its parent's threads,
-    _IN_FLIGHT_LOCK = threading.Lock()  # and a lock another thread held at the fork stays held
+def _collect(index: int, source: str, output: str, syncing: Future[StreamResult]) -> tuple[int, FileResult]:
+    try:
+        result = syncing.result()
+    except (EnvelopeError, OSError) as exc:
+        return index, FileResult(source, None, exc)
+    return index, FileResult(source, output, None, result)
+
+
+_SYNC_POOL: ThreadPoolExecutor | None = None
+_SYNC_LOCK = threading.Lock()
+
+
+def _syncs() -> ThreadPoolExecutor:
+    global _SYNC_POOL
+    with _SYNC_LOCK:
+        if _SYNC_POOL is None:
+            _SYNC_POOL = ThreadPoolExecutor(_IN_FLIGHT, thread_name_prefix="envelope-batch-sync")
+        return _SYNC_POOL
+
+
+def _forget_sync_pool() -> None:
+    global _SYNC_POOL, _SYNC_LOCK
+    _SYNC_POOL = None  # a forked child has none of its parent's threads,
+    _SYNC_LOCK = threading.Lock()  # and a lock another thread held at the fork stays held
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_in_flight_pool)
+    os.register_at_fork(after_in_child=_forget_sync_pool)
 
 _WORKER_BATCH: _Batch | None = None  # set in each worker process, inherited from the caller by fork
 

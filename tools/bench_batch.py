@@ -72,6 +72,13 @@ def _peak_rss_mib() -> float:
     return max(own, workers) / 1024
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its reaped workers (user and system): what the work
+    costs whatever else runs on the machine."""
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 def _pairs(source: Path, target: Path, suffix: str, strip: str = "") -> list[tuple[Path, Path]]:
     names = sorted(os.listdir(source))
     return [(source / n, target / ((n[: -len(strip)] if strip else n) + suffix)) for n in names]
@@ -86,15 +93,15 @@ def child(method: str, source: Path, target: Path, workers: int, kind: str) -> d
         recipient = identity.to_public()
         if method == "pyrage-seal":
             pairs = _pairs(source, target, ".age")
-            started = time.perf_counter()
+            cpu, started = _cpu(), time.perf_counter()
             for src, dst in pairs:
                 pyrage.encrypt_file(str(src), str(dst), [recipient])
         else:
             pairs = _pairs(source, target, "", ".age")
-            started = time.perf_counter()
+            cpu, started = _cpu(), time.perf_counter()
             for src, dst in pairs:
                 pyrage.decrypt_file(str(src), str(dst), [identity])
-        return {"seconds": time.perf_counter() - started, "rss_mib": _peak_rss_mib()}
+        return {"seconds": time.perf_counter() - started, "cpu": _cpu() - cpu, "rss_mib": _peak_rss_mib()}
     if method.startswith("rsa"):
         return _rsa_rate(int(method.split("-")[1]))
     import envelope
@@ -104,7 +111,7 @@ def child(method: str, source: Path, target: Path, workers: int, kind: str) -> d
         pairs = _pairs(source, target, ".env")
     else:
         pairs = _pairs(source, target, "", ".env")
-    started = time.perf_counter()
+    cpu, started = _cpu(), time.perf_counter()
     if method == "batch-seal":
         results = envelope.seal_files(pairs, recipient, workers=workers)
     elif method == "batch-open":
@@ -119,11 +126,11 @@ def child(method: str, source: Path, target: Path, workers: int, kind: str) -> d
         results = []
     else:
         raise SystemExit(f"unknown method {method}")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     failed = [str(r) for r in results if not r.ok]
     if failed:
         raise SystemExit(f"{len(failed)} files failed: {failed[:3]}")
-    return {"seconds": seconds, "rss_mib": _peak_rss_mib()}
+    return {"seconds": seconds, "cpu": cpu, "rss_mib": _peak_rss_mib()}
 
 
 def _rsa_work(count: int) -> float:
@@ -142,14 +149,18 @@ def _rsa_work(count: int) -> float:
 
 
 def _rsa_rate(processes: int, count: int = 400) -> dict[str, float]:
-    """``count`` private operations on each of ``processes`` processes at once, and the wall time."""
+    """``count`` private operations on each of ``processes`` processes at once: the wall time and
+    the CPU time they took."""
     import multiprocessing
 
+    cpu = _cpu()
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         started = time.perf_counter()
         pool.map(_rsa_work, [count] * processes)
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "ops": count * processes, "wall": seconds, "rss_mib": _peak_rss_mib()}
+        pool.close()
+        pool.join()
+    return {"seconds": seconds, "ops": count * processes, "cpu": _cpu() - cpu, "rss_mib": _peak_rss_mib()}
 
 
 # --- the parent: data, runs, table --------------------------------------------------------------------
@@ -261,8 +272,8 @@ def main() -> int:
     print(f"{len(os.sched_getaffinity(0))} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"batch workers: {args.workers}; best of {args.repeat}", flush=True)  # fmt: skip
     places = [("tmpfs", Path(args.tmpfs))] + ([] if args.no_disk else [("disk", Path(args.disk))])
-    print("| case | where | method | durability | files/s | vs pyrage | peak RSS MiB |")
-    print("|---|---|---|---|---:|---:|---:|", flush=True)
+    print("| case | where | method | durability | files/s | vs pyrage | CPU ms/file | peak RSS MiB |")
+    print("|---|---|---|---|---:|---:|---:|---:|", flush=True)
     bounds = []
     for case in args.cases.split(","):
         count, size = CASES[case]
@@ -274,15 +285,21 @@ def main() -> int:
                 rate = count / best[label]["seconds"]
                 peer = best.get(PYRAGE_SEAL if source == "plain" else PYRAGE_OPEN)
                 ratio = f"{rate / (count / peer['seconds']):.2f}x" if peer else "-"
-                rss = best[label]["rss_mib"]
-                print(f"| {case} | {place} | {label} | {durability} | {rate:.0f} | {ratio} | {rss:.0f} |", flush=True)
-            rsa = best[RSA]["ops"] / best[RSA]["seconds"]
-            bounds.append((case, place, count / best["envelope batch open (RSA-3072)"]["seconds"], rsa))
+                rss, cpu = best[label]["rss_mib"], best[label]["cpu"] / count * 1e3
+                print(f"| {case} | {place} | {label} | {durability} | {rate:.0f} | {ratio} | {cpu:.2f} | {rss:.0f} |")
+            opened = best["envelope batch open (RSA-3072)"]
+            rsa = best[RSA]
+            bounds.append(
+                (case, place, count / opened["seconds"], rsa["ops"] / rsa["seconds"],
+                 opened["cpu"] / count * 1e3, rsa["cpu"] / rsa["ops"] * 1e3)
+            )  # fmt: skip
     print()
-    print(f"| case | where | batch open files/s | RSA-3072 private operations/s on {args.workers} processes | ratio |")
-    print("|---|---|---:|---:|---:|")
-    for case, place, rate, rsa in bounds:
-        print(f"| {case} | {place} | {rate:.0f} | {rsa:.0f} | {rate / rsa:.2f} |")
+    print(f"| case | where | batch open files/s | RSA-3072 private operations/s, {args.workers} processes | ratio "
+          "| CPU ms per file opened | CPU ms per RSA operation | ratio |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for case, place, rate, rsa_rate, cpu, rsa_cpu in bounds:
+        print(f"| {case} | {place} | {rate:.0f} | {rsa_rate:.0f} | {rate / rsa_rate:.2f} | {cpu:.2f} | {rsa_cpu:.2f} "
+              f"| {rsa_cpu / cpu:.2f} |")  # fmt: skip
     return 0
 
 
