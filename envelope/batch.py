@@ -9,8 +9,9 @@ into an output that appears whole or not at all. What a batch changes is around 
   hold the names are synced once each, after the last file, before the call returns (one folder
   sync for a thousand files rather than a thousand);
 - the per-file work runs on worker processes forked from the caller (the keys they hold are
-  inherited, never pickled, sent or written anywhere), each keeping a few files in flight on
-  threads so that one file's sync to the disk overlaps another's encryption;
+  inherited, never pickled, sent or written anywhere), each encrypting one file after the other
+  while threads sync and name the outputs it has written, so that the disk's syncs overlap the
+  encryption;
 - one file's failure is that file's result: the other files go on and keep their outputs.
 """
 
@@ -313,7 +314,7 @@ def _run(
     processes = _processes(workers, len(jobs))
     batch = _Batch(work, options, None if processes == 1 else 1)
     results: list[FileResult | None] = [None] * len(jobs)
-    groups = _groups([(index, source, output) for index, (source, output) in enumerate(jobs)])
+    groups = _groups([(index, source, output) for index, (source, output) in enumerate(jobs)], processes)
 
     def record(done: list[tuple[int, FileResult]]) -> None:
         for index, result in done:
@@ -368,9 +369,12 @@ def _share_out(
         record(future.result())
 
 
-def _groups(items: list[_Item]) -> Iterator[list[_Item]]:
-    for start in range(0, len(items), _FILES_PER_TASK):
-        yield items[start : start + _FILES_PER_TASK]
+def _groups(items: list[_Item], processes: int) -> Iterator[list[_Item]]:
+    """Tasks of up to ``_FILES_PER_TASK`` files, at least four per process where there are files
+    enough (50 large files on 2 processes: 8 tasks of 7, not 32 and 18)."""
+    size = max(1, min(_FILES_PER_TASK, -(-len(items) // (4 * processes))))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _processes(workers: int | None, files: int) -> int:
