@@ -331,7 +331,7 @@ def _run(
                 _share_out(pool, groups, 2 * processes, record)
     finally:
         # Whatever happened, the names already given are made durable before the call ends.
-        _sync_folders(results)
+        _sync_folders(results, jobs)
     assert all(result is not None for result in results)
     return [result for result in results if result is not None]
 
@@ -388,16 +388,19 @@ def _processes(workers: int | None, files: int) -> int:
     return max(1, min(workers, groups))
 
 
-def _sync_folders(results: list[FileResult | None]) -> None:
+def _sync_folders(results: list[FileResult | None], jobs: Sequence[tuple[str, str | None]]) -> None:
     """Sync each folder that received an output, once; a failed sync fails its folder's files
-    (their outputs are complete, but their names might not survive a power cut)."""
+    (their outputs are complete, but their names might not survive a power cut). A file whose
+    fate is unknown (the call is failing: a worker died, an interruption) may have been named:
+    its folder is synced too."""
     folders: dict[str, list[int]] = {}
-    for index, result in enumerate(results):
-        if result is not None and result.output is not None:
-            output = result.output
-            # A link output was written through: the new name is in its target's folder.
-            path = os.path.realpath(output) if os.path.islink(output) else os.path.abspath(output)
-            folders.setdefault(os.path.dirname(path), []).append(index)
+    for index, (_, output) in enumerate(jobs):
+        result = results[index]
+        if output is None or (result is not None and result.output is None):
+            continue  # verifying, or failed before its output was named
+        # A link output was written through: the new name is in its target's folder.
+        path = os.path.realpath(output) if os.path.islink(output) else os.path.abspath(output)
+        folders.setdefault(os.path.dirname(path), []).append(index)
     for folder, indices in folders.items():
         try:
             sync_folder(folder)
@@ -405,8 +408,8 @@ def _sync_folders(results: list[FileResult | None]) -> None:
             failure = OSError(exc.errno, f"{exc.strerror} (syncing the folder that holds the output)", folder)
             for index in indices:
                 done = results[index]
-                assert done is not None
-                results[index] = FileResult(done.path, done.output, failure, done.result)
+                if done is not None:
+                    results[index] = FileResult(done.path, done.output, failure, done.result)
 
 
 # --- arguments ----------------------------------------------------------------------------------------

@@ -241,3 +241,30 @@ def test_round_trip_property(alice, tmp_path_factory, sizes, chunk):
     assert all(r.ok for r in opened)
     for source in inputs:
         assert (root / "back" / source.name).read_bytes() == source.read_bytes()
+
+
+def test_a_dying_worker_fails_the_call_after_the_finished_outputs_are_synced(alice, tmp_path, monkeypatch):
+    """A worker process that dies (killed, out of memory) is not one file's failure: the call
+    raises BrokenProcessPool, and the outputs finished before are complete and their folder synced."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    inputs = make_inputs(tmp_path / "in", [100] * 80)
+    pairs = sealed_pairs(inputs, tmp_path / "sealed")
+    real_seal_one = batch._seal_one
+
+    def dying(options, source, output, threads):  # type: ignore[no-untyped-def]
+        if source.endswith("part-070.bin"):
+            os._exit(9)  # in the worker process that has this file
+        return real_seal_one(options, source, output, threads)
+
+    synced: list[str] = []
+    monkeypatch.setattr(batch, "_seal_one", dying)
+    monkeypatch.setattr(batch, "sync_folder", synced.append)
+    with pytest.raises(BrokenProcessPool):
+        seal_files(pairs, alice.public_key(), workers=2)
+    written = sorted((tmp_path / "sealed").iterdir())
+    assert written and len(written) < 80
+    for output in written:
+        source = tmp_path / "in" / output.name.removesuffix(".env")
+        assert envelope.open(output.read_bytes(), alice) == source.read_bytes()
+    assert synced == [str(tmp_path / "sealed")]
