@@ -19,6 +19,11 @@ destination folder, fsync, rename) guarantees when the process dies at any momen
   hidden copy of the complete new output. A test wrapper kills after each naming step, so these
   instants are hit deterministically.
 
+- a batch (``envelope seal|open -o OUTDIR FILE...``, docs/CLI.md "Many files at once") killed at
+  any moment leaves in OUTDIR only complete outputs, nothing partial and no plaintext under another
+  name, and no worker process goes on after the command died; killed right after its Nth output
+  was named, the outputs named so far are all there.
+
 Kill points are spread across the whole run (start-up, header, payload, fsync, rename, exit).
 Run with ``-s`` to see the per-command tallies.
 """
