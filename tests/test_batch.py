@@ -268,3 +268,25 @@ def test_a_dying_worker_fails_the_call_after_the_finished_outputs_are_synced(ali
         source = tmp_path / "in" / output.name.removesuffix(".env")
         assert envelope.open(output.read_bytes(), alice) == source.read_bytes()
     assert synced == [str(tmp_path / "sealed")]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_without_unnamed_files_nothing_is_left_but_the_outputs(alice, tmp_path, monkeypatch, workers):
+    """Where O_TMPFILE is missing (macOS, some file systems) each output is written under a hidden
+    .NAME.*.partial name first: a batch that ends, with failures or not, leaves none of them."""
+    import envelope.atomic as atomic
+
+    monkeypatch.setattr(atomic, "_open_unnamed", lambda directory, mode: None)
+    inputs = make_inputs(tmp_path / "in", [5000] * 40)
+    pairs = sealed_pairs(inputs, tmp_path / "sealed")
+    assert all(r.ok for r in seal_files(pairs, alice.public_key(), workers=workers))
+    outputs = list(pairs.values())
+    damaged = bytearray(outputs[9].read_bytes())
+    damaged[-40] ^= 1
+    outputs[9].write_bytes(bytes(damaged))
+    back = tmp_path / "back"
+    back.mkdir()
+    opened = open_files({o: back / s.name for s, o in pairs.items()}, alice, workers=workers)
+    assert [r.ok for r in opened].count(False) == 1
+    assert sorted(os.listdir(tmp_path / "sealed")) == sorted(o.name for o in outputs)
+    assert sorted(os.listdir(back)) == sorted(s.name for i, s in enumerate(inputs) if i != 9)
