@@ -25,6 +25,7 @@ _EXPORTS = {
     "atomic": ["atomic_output"],
     "_fernetkey": ["FernetKey"],
     "_scrypt": ["Passphrase"],
+    "batch": ["FileResult", "open_files", "seal_files", "verify_files"],
     "core": ["Opened", "StreamResult", "open", "open_stream", "open_with_metadata", "rewrap", "rewrap_stream", "seal",
              "seal_stream"],
     "errors": ["AuthenticationError", "EnvelopeError", "ExternalKeyError", "InvalidKeyError", "LimitError",
@@ -72,6 +73,7 @@ __all__ = [
     "EnvelopeWriter",
     "ExternalKeyError",
     "FernetKey",
+    "FileResult",
     "FolderEntry",
     "FolderMember",
     "Identity",
@@ -128,6 +130,7 @@ __all__ = [
     "load_verifying_key",
     "migrate_fernet_token",
     "open_file",
+    "open_files",
     "open_folder",
     "open_reader",
     "open_stream",
@@ -148,10 +151,12 @@ __all__ = [
     "seal",
     "seal_entries",
     "seal_file",
+    "seal_files",
     "seal_folder",
     "seal_stream",
     "signing_key_pem",
     "verify_file",
+    "verify_files",
     "verify_folder",
     "verifying_key_pem",
 ]
@@ -177,6 +182,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from ._scrypt import Passphrase
     from ._urls import is_url
     from .atomic import atomic_output
+    from .batch import FileResult, open_files, seal_files, verify_files
     from .core import (
         Opened,
         StreamResult,

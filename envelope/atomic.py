@@ -39,7 +39,7 @@ from typing import IO, Union
 
 from .errors import OutputExistsError, UnsafeOutputError
 
-__all__ = ["PathLike", "atomic_output"]
+__all__ = ["PathLike", "atomic_output", "named_output", "sync_folder"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -83,6 +83,36 @@ def atomic_output(
     Errors are ``OSError`` subclasses naming ``path`` (never a temporary name), among them
     ``OutputExistsError`` and ``UnsafeOutputError``; whatever the block raises is left as it is.
     """
+    with _output(path, overwrite=overwrite, private=private, mode=mode, folder_sync=True) as out:
+        yield out
+
+
+@contextlib.contextmanager
+def named_output(path: PathLike, *, overwrite: bool = False, private: bool = False) -> Iterator[IO[bytes]]:
+    """:func:`atomic_output` less the last step: the file's data are synced before it gets its
+    name, but the folder that holds the name is not. The caller syncs it with :func:`sync_folder`
+    once it has named every output there (one folder sync for many files: envelope.batch)."""
+    with _output(path, overwrite=overwrite, private=private, mode=None, folder_sync=False) as out:
+        yield out
+
+
+def sync_folder(directory: str) -> None:
+    """Make the names created in ``directory`` durable; raises the ``OSError`` of a failed sync
+    (a file system that cannot sync a folder, EINVAL, is not one)."""
+    fd = os.open(directory, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _output(
+    path: PathLike, *, overwrite: bool, private: bool, mode: int | None, folder_sync: bool
+) -> Iterator[IO[bytes]]:
     name = os.fspath(path)
     stream = _open_stream(name, overwrite)
     if stream is not None:
@@ -108,7 +138,8 @@ def atomic_output(
                 temp = _name_unnamed(name, out.fileno(), target, overwrite=overwrite, private=private)
         if temp is not None:
             _move_into_place(name, temp, target, overwrite)
-        _fsync_directory(directory)
+        if folder_sync:
+            _fsync_directory(directory)
     except BaseException:
         if temp is not None:
             with contextlib.suppress(OSError):

@@ -711,7 +711,11 @@ def test_a_directory_output_is_named_as_such(
 ) -> None:
     target = tmp_path / "outdir"
     target.mkdir()
-    line = assert_error(run(ENVELOPE, *output_args(command, keys, sealed, plaintext), *force, "-o", target), 5)
+    # From stdin: a folder OUT is an error. (A file INPUT goes into an existing folder, as cp puts
+    # it: tests/test_cli_batch.py.)
+    *arguments, source = output_args(command, keys, sealed, plaintext)
+    result = run(ENVELOPE, *arguments, *force, "-o", target, stdin=Path(str(source)).read_bytes())
+    line = assert_error(result, 5)
     assert line == f"envelope: error: {target} is a directory"
     assert [p.name for p in tmp_path.iterdir()] == ["outdir"] and list(target.iterdir()) == []
 

@@ -19,6 +19,11 @@ destination folder, fsync, rename) guarantees when the process dies at any momen
   hidden copy of the complete new output. A test wrapper kills after each naming step, so these
   instants are hit deterministically.
 
+- a batch (``envelope seal|open -o OUTDIR FILE...``, docs/CLI.md "Many files at once") killed at
+  any moment leaves in OUTDIR only complete outputs, nothing partial and no plaintext under another
+  name, and no worker process goes on after the command died; killed right after its Nth output
+  was named, the outputs named so far are all there.
+
 Kill points are spread across the whole run (start-up, header, payload, fsync, rename, exit).
 Run with ``-s`` to see the per-command tallies.
 """
@@ -415,3 +420,170 @@ def test_replacing_an_output_killed_after_each_naming_step(workspace: Workspace,
             break
     print(f"\n[crash safety] envelope {command} -f, killed after each naming step: {outcomes}")
     assert outcomes[0][1] == "killed" and outcomes[-1][1:3] == ("finished", "new"), outcomes
+
+
+# --- batches: many files in one command (docs/CLI.md, "Many files at once") ----------------------
+
+BATCH_FILES = 120
+BATCH_FILE_SIZE = 256 << 10
+
+
+@dataclass
+class BatchWorkspace:
+    inputs: Path  # the plaintext files
+    sealed: Path  # the same files, sealed (NAME.env)
+    digests: dict[str, str]  # plaintext name -> SHA-256
+    sealed_digests: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def batch_workspace(workspace: Workspace) -> BatchWorkspace:
+    inputs = workspace.root / "batch-in"
+    sealed = workspace.root / "batch-sealed"
+    inputs.mkdir()
+    sealed.mkdir()
+    rng = random.Random(SEED)
+    for index in range(BATCH_FILES):
+        (inputs / f"shard-{index:03d}.bin").write_bytes(rng.randbytes(BATCH_FILE_SIZE))
+    key = workspace.public_key.read_bytes()
+    results = envelope.seal_files({p: sealed / f"{p.name}.env" for p in inputs.iterdir()}, key)
+    assert all(r.ok for r in results)
+    return BatchWorkspace(
+        inputs,
+        sealed,
+        {p.name: sha256_of(p) for p in inputs.iterdir()},
+        {p.name: sha256_of(p) for p in sealed.iterdir()},
+    )
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started (its batch workers), from /proc."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(n) for n in f.read().split()]
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie did stop
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads the workers from /proc (Linux)")
+@pytest.mark.parametrize("command", ["seal", "open"])
+def test_batch_killed_at_any_point(
+    workspace: Workspace, batch_workspace: BatchWorkspace, tmp_path: Path, command: str
+) -> None:
+    """A batch killed at any moment (SIGKILL to the command; its workers die with it): each output
+    there is complete (seal: opens to its input; open: the plaintext, mode 0600), nothing else is
+    in the output folder (no partial file, no plaintext under another name), the inputs are
+    untouched, nothing is left in the working folder or TMPDIR, and no worker process goes on."""
+    out, work, tmpdir = tmp_path / "out", tmp_path / "cwd", tmp_path / "tmp"
+    for folder in (out, work, tmpdir):
+        folder.mkdir()
+    unnamed = supports_unnamed_files(out)
+    key = workspace.private_key.read_bytes()
+    if command == "seal":
+        sources, source_digests = batch_workspace.inputs, batch_workspace.digests
+        args = ["seal", "-q", "-j", "2", "-r", str(workspace.public_key), "-o", str(out)]
+    else:
+        sources, source_digests = batch_workspace.sealed, batch_workspace.sealed_digests
+        args = ["open", "-q", "-j", "2", "-i", str(workspace.private_key), "-o", str(out)]
+    names = sorted(p.name for p in sources.iterdir())
+    full = [str(BIN / "envelope"), *args, *(str(sources / n) for n in names)]
+    environment = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONDONTWRITEBYTECODE": "1"}
+    tally: Counter[str] = Counter()
+
+    def check_after(*, expect_all: bool) -> None:
+        assert {p.name: sha256_of(p) for p in sources.iterdir()} == source_digests, "an input changed"
+        assert not any(work.iterdir()) and not any(tmpdir.iterdir()), "something was left outside the output folder"
+        present = 0
+        for entry in out.iterdir():
+            if entry.name.startswith(".") and entry.name.endswith(".partial"):
+                assert not unnamed, f"{entry.name} left although outputs are unnamed until complete (O_TMPFILE)"
+                tally["hidden temporary file left"] += 1
+                entry.unlink()
+                continue
+            if command == "seal":
+                assert entry.name.endswith(".env") and entry.name[:-4] in batch_workspace.digests, entry.name
+                with entry.open("rb") as f, envelope.EnvelopeReader(f, key) as reader:
+                    digest = hashlib.sha256(reader.read()).hexdigest()
+                assert digest == batch_workspace.digests[entry.name[:-4]], f"{entry.name} is not its complete input"
+            else:
+                assert entry.name in batch_workspace.digests, f"unexpected file {entry.name}"
+                assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+                assert sha256_of(entry) == batch_workspace.digests[entry.name], f"{entry.name} is not the plaintext"
+            present += 1
+            entry.unlink()
+        if expect_all:
+            assert present == BATCH_FILES
+        tally["outputs complete"] += present
+
+    started = time.monotonic()
+    subprocess.run(full, cwd=work, env=environment, check=True, capture_output=True)
+    full_run = time.monotonic() - started
+    check_after(expect_all=True)
+    rng = random.Random(SEED)
+    kill_points = 10
+    for i in range(kill_points):
+        delay = full_run * 1.1 * (i + rng.random()) / kill_points
+        process = subprocess.Popen(
+            full, cwd=work, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delay)
+        workers = children_of(process.pid)
+        alive = process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 10
+        while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not any(running(pid) for pid in workers), "a worker went on after the command was killed"
+        tally["killed while running" if alive else "finished before the kill"] += 1
+        tally["workers seen"] += len(workers)
+        check_after(expect_all=not alive)
+    print(f"\n[crash safety] envelope {command} of {BATCH_FILES} files: {kill_points} kill points ({dict(tally)})")
+    assert tally["killed while running"] >= kill_points // 2
+    assert tally["workers seen"] > 0
+
+
+@pytest.mark.parametrize("command", ["open", "seal"])
+def test_batch_killed_after_each_naming_step(
+    workspace: Workspace, batch_workspace: BatchWorkspace, tmp_path: Path, command: str
+) -> None:
+    """A batch on the command's own process (-j 1), killed right after its Nth output got its
+    name: the outputs named so far are there (N, or a few more that other threads named in that
+    instant), each complete; the files in flight leave nothing (where O_TMPFILE works)."""
+    if not supports_unnamed_files(tmp_path):
+        pytest.skip("the temporary folder does not support O_TMPFILE")
+    names = sorted(p.name for p in batch_workspace.inputs.iterdir())[:12]
+    if command == "seal":
+        args = ["seal", "-q", "-j", "1", "-r", str(workspace.public_key)]
+        sources = [str(batch_workspace.inputs / n) for n in names]
+    else:
+        args = ["open", "-q", "-j", "1", "-i", str(workspace.private_key)]
+        sources = [str(batch_workspace.sealed / f"{n}.env") for n in names]
+    key = workspace.private_key.read_bytes()
+    for step in (1, 5, 12):
+        out = tmp_path / f"out-{step}"
+        out.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-c", KILLED_AFTER_NAMING_STEP, *args, "-o", str(out), *sources],
+            env={**os.environ, "ENVELOPE_TEST_KILL_AFTER": str(step)},
+            capture_output=True,
+            check=False,
+        )
+        assert result.returncode == -signal.SIGKILL, result.stderr.decode()
+        present = sorted(p.name for p in out.iterdir())
+        assert step <= len(present) <= len(names), present
+        for name in present:
+            if command == "seal":
+                plain = envelope.open((out / name).read_bytes(), key)
+                assert hashlib.sha256(plain).hexdigest() == batch_workspace.digests[name[:-4]]
+            else:
+                assert sha256_of(out / name) == batch_workspace.digests[name]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from .batch import add_jobs, is_batch
 from .errors import EXIT_USAGE, CliError, naming, report
 from .parsing import (
     FORCE_WITHOUT_OUTPUT,
@@ -32,6 +33,7 @@ EXAMPLES = """\
   envelope open -i alice.key -o model.pt s3://bucket/model.env   # with envelope-ml[s3]
   envelope open -i alice.key -o gpt2/ gpt2.env             # a sealed folder: into the folder gpt2/
   envelope open -i alice.key gpt2.env                      # the same: a folder's OUT defaults to INPUT less .env
+  envelope open -i alice.key -o shards/ sealed/*.env       # many files: shards/NAME for each NAME.env
 
 INPUT and OUT may be URLs (s3://bucket/key, any fsspec protocol): a sealed object is read in
 ranged reads, its header, final chunk and signature checked first; credentials and endpoints
@@ -61,7 +63,12 @@ def add_parser(subparsers: Subcommands) -> None:
         "A file whose scrypt work factor is over 20 (1 GiB) is refused unless --max-work-factor.\n\n"
         "A sealed folder (envelope seal DIR) opens into the folder OUT, by default INPUT less .env.\n"
         "It is written under a hidden name beside OUT and renamed into place only once every\n"
-        "byte authenticated (files 0600, folders 0700); an existing OUT is kept unless --force.",
+        "byte authenticated (files 0600, folders 0700); an existing OUT is kept unless --force.\n\n"
+        "Several INPUT files NAME.env (or one, with -o an existing folder) open each into OUT/NAME,\n"
+        "OUT an existing folder, on --jobs processes: each output appears only once its file\n"
+        "authenticated, and all their names are on the disk when the command ends. A file that fails\n"
+        "does not stop the others; each failure gets an error line, then a summary, and the exit\n"
+        "code is the first failure's. A sealed folder opens alone.",
         examples=EXAMPLES,
     )
     add_identities(parser, "private key file (PEM, DER or OpenSSH), the matching one is used")
@@ -70,10 +77,17 @@ def add_parser(subparsers: Subcommands) -> None:
         "-o",
         "--output",
         metavar="OUT",
-        help="output file or URL (default or '-': stdout, streamed); for a sealed folder, the folder to create",
+        help="output file or URL (default or '-': stdout, streamed); for a sealed folder, the folder to create; "
+        "with several INPUTs, the existing folder that gets each one's NAME less .env",
     )
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="envelope file or URL (default or '-': stdin)")
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="*",
+        help="envelope file or URL (default or '-': stdin); several NAME.env files: each opened into OUT/NAME",
+    )
     add_force(parser)
+    add_jobs(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
@@ -84,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
     from . import keyfiles, progress, streams
     from .checks import unpinned_note
 
+    if len(args.input) > 1 or (not _is_a_folder(_first(args.input)) and is_batch(args.input, args.output)):
+        return _open_batch(args)
+    refuse_idle("--jobs" if args.jobs else None, "it shares several INPUTs out, and one is given")
+    args.input = _first(args.input)
     streams.one_stdin(
         ("-i", args.identity),
         ("--fernet-key-file", args.fernet_key_file),
@@ -123,6 +141,29 @@ def run(args: argparse.Namespace) -> int:
     if signer is not None and pins is None and not args.quiet:
         report("envelope", unpinned_note(signer), kind="note")
     return 0
+
+
+def _first(inputs: list[str]) -> str | None:
+    return inputs[0] if inputs else None
+
+
+def _open_batch(args: argparse.Namespace) -> int:
+    """Several files, each NAME.env into OUT/NAME (envelope.open_files), with one progress bar."""
+    from envelope import open_files
+
+    from . import batch, keyfiles, progress, streams
+
+    streams.one_stdin(
+        ("-i", args.identity), ("--fernet-key-file", args.fernet_key_file), ("--signed-by", args.signed_by)
+    )
+    pairs = batch.outputs(args.input, args.output, sealing=False)
+    pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None
+    keys = keyfiles.load_openers(args, "envelope")
+    with progress.progress_bar("opening", batch.plaintext_total(args.input), quiet=args.quiet) as bar:
+        results = open_files(pairs, keys, signed_by=pins, overwrite=args.force, workers=args.jobs, progress=bar)
+    if pins is None and not args.quiet:
+        batch.signer_notes("envelope", results)
+    return batch.summarise("envelope", results, "opening")
 
 
 def _url_to_stdout(args: argparse.Namespace, keys: list[Identity], pins: list[Any] | None) -> SignerInfo | None:

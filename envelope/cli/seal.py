@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from .batch import add_jobs, is_batch
 from .errors import EXIT_USAGE, CliError
 from .parsing import (
     FORCE_WITHOUT_OUTPUT,
@@ -27,6 +28,7 @@ EXAMPLES = """\
   envelope seal -r alice.key.pub -r bob.pub --meta name=resnet50 --meta version=3 -o model.env model.pt
   envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
   envelope seal -r alice.key.pub -o gpt2.env gpt2/                            # a whole folder, one file
+  envelope seal -r alice.key.pub -o sealed/ shards/*.parquet     # many files: sealed/NAME.parquet.env each
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
   envelope seal -r alice.key.pub --sign builder.key -o model.env model.pt   # signed: who sealed it
   envelope seal -r alice.key.pub -o s3://bucket/model.env model.pt            # with envelope-ml[s3]
@@ -51,7 +53,12 @@ A passphrase (-p) is the only recipient of its file (no -r, -R or --fernet-key-f
 with -p, --passphrase-env and --passphrase-file give the file's passphrase, and an encrypted
 --sign key asks for its own on the terminal. Without -p they unlock the --sign key.
 A shared Fernet key opens the file and can seal files that open with it: it says nothing about
-who sealed a file (--sign does)."""
+who sealed a file (--sign does).
+Several INPUT files (or one, with -o an existing folder, as cp does) are sealed each into its own
+file OUT/NAME.env, OUT an existing folder, on --jobs processes. Each output appears complete or
+not at all, and all their names are on the disk when the command ends; a file that fails does not
+stop the others: each failure gets an error line, then a summary, and the exit code is the
+first failure's. A folder INPUT is always sealed alone."""
 
 
 def add_parser(subparsers: Subcommands) -> None:
@@ -61,16 +68,27 @@ def add_parser(subparsers: Subcommands) -> None:
         summary="encrypt a file or a folder for public keys, a passphrase or shared Fernet keys",
         description="Encrypt INPUT (or stdin) for the given public keys (or a passphrase, or shared Fernet\n"
         "keys), into OUT (or stdout).\n"
-        "A folder INPUT is sealed whole, as one file.\n"
+        "A folder INPUT is sealed whole, as one file. Several INPUT files are sealed each into OUT/NAME.env.\n"
         "The output file appears only when sealing succeeded; the input is never modified.\n"
         "Metadata (--meta) is stored in plaintext, readable by anyone, and authenticated.\n"
         "With --sign the file also says who sealed it: a signature over the metadata and every chunk.",
         examples=EXAMPLES,
     )
     add_sealing_options(parser)
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file or URL (default or '-': stdout)")
-    parser.add_argument("input", metavar="INPUT", nargs="?", help="file, folder or URL to seal (default or '-': stdin)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file or URL (default or '-': stdout); with several INPUTs, the folder that gets NAME.env for each",
+    )
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="*",
+        help="file, folder or URL to seal (default or '-': stdin); several files: each sealed into OUT/NAME.env",
+    )
     add_force(parser)
+    add_jobs(parser)
     add_quiet(parser)
     parser.set_defaults(handler=run)
 
@@ -190,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
 
     from . import progress, streams
 
+    if is_batch(args.input, args.output):
+        return _seal_batch(args)
+    args.input = args.input[0] if args.input else None
+    refuse_idle("--jobs" if args.jobs else None, "it shares several INPUTs out, and one is given")
     check_sealing_options(args)
     refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.one_stdin(
@@ -242,6 +264,29 @@ def run(args: argparse.Namespace) -> int:
     ):
         seal_stream(src, dst, recipients, metadata=metadata, chunk_size=chunk, sign_with=signer, progress=bar)
     return 0
+
+
+def _seal_batch(args: argparse.Namespace) -> int:
+    """Several files, each into OUT/NAME.env (envelope.seal_files), with one progress bar."""
+    from envelope import DEFAULT_CHUNK_SIZE, seal_files
+
+    from . import batch, progress, streams
+
+    check_sealing_options(args)
+    signing = [args.sign] if args.sign else []
+    streams.one_stdin(("-r", args.recipient), ("-R", args.recipients_file), ("--sign", signing))
+    pairs = batch.outputs(args.input, args.output, sealing=True)
+    metadata = _metadata(args.meta)
+    recipients, signer = sealing_keys(args)
+    with (
+        progress.progress_bar("sealing", batch.input_total(args.input), quiet=args.quiet) as bar,
+        _limits_of_the_arguments(),
+    ):
+        results = seal_files(
+            pairs, recipients, metadata=metadata, chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
+            sign_with=signer, overwrite=args.force, workers=args.jobs, progress=bar,
+        )  # fmt: skip
+    return batch.summarise("envelope", results, "sealing")
 
 
 def _seal_stdin_to_url(
