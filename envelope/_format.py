@@ -37,11 +37,14 @@ __all__ = [
     "MAX_METADATA_LEN",
     "MAX_RECIPIENTS",
     "MIN_CHUNK_SIZE",
+    "MLKEM768X25519",
     "PREFIX_LEN",
     "RSA_OAEP_SHA256",
     "SIGNATURE",
     "SIGNATURE_LENGTHS",
+    "SSH_ED25519",
     "VERSION",
+    "X25519",
     "Header",
     "RecipientEntry",
     "SignerEntry",
@@ -65,6 +68,20 @@ KEY_ID_LEN = 32
 COMMIT_LEN = 32  # the key commitment (section 6)
 
 RSA_OAEP_SHA256 = "rsa-oaep-sha256"
+X25519 = "x25519"  # section 4.2
+SSH_ED25519 = "ssh-ed25519"  # section 4.3
+MLKEM768X25519 = "mlkem768x25519"  # section 4.4
+# The byte length of each bin field of the kinds this reader implements (None: any length, R14
+# checks it against the key); a kind's rule when one is missing, of another type or length.
+_ENTRY_FIELDS: Mapping[str, tuple[Mapping[str, int | None], str]] = {
+    RSA_OAEP_SHA256: ({"kid": KEY_ID_LEN, "key": None}, "a 32-byte 'kid' or a 'key'"),
+    X25519: ({"kid": KEY_ID_LEN, "epk": 32, "key": 48}, "a 32-byte 'kid', a 32-byte 'epk' or a 48-byte 'key'"),
+    SSH_ED25519: ({"kid": KEY_ID_LEN, "epk": 32, "key": 48}, "a 32-byte 'kid', a 32-byte 'epk' or a 48-byte 'key'"),
+    MLKEM768X25519: (
+        {"kid": KEY_ID_LEN, "enc": 1120, "key": 48},
+        "a 32-byte 'kid', a 1120-byte 'enc' or a 48-byte 'key'",
+    ),
+}
 SIGNATURE = "signature"  # the sender-signature extension (section 8)
 KNOWN_EXTENSIONS: frozenset[str] = frozenset({SIGNATURE})
 # Signature algorithms (section 8.2) and the length of their signatures in the footer.
@@ -289,8 +306,7 @@ def _check_recipients(entries: tuple[RecipientEntry, ...]) -> None:
         raise UsageError("at least one recipient is needed")
     if len(entries) > MAX_RECIPIENTS:
         raise LimitError(f"{len(entries)} recipients exceed the limit of {MAX_RECIPIENTS}")
-    kids = [e.kid for e in entries if e.type == RSA_OAEP_SHA256]
-    if len(set(kids)) != len(kids):
+    if _has_duplicate_kid(entries):
         raise UsageError("the same recipient key is listed twice")
 
 
@@ -355,8 +371,7 @@ def decode_header(data: bytes) -> Header:
     if len(raw_recipients) > MAX_RECIPIENTS:
         raise LimitError(f"{len(raw_recipients)} recipients exceed the limit of {MAX_RECIPIENTS}")
     recipients = tuple(_decode_recipient(r) for r in raw_recipients)
-    kids = [e.kid for e in recipients if e.type == RSA_OAEP_SHA256]
-    if len(set(kids)) != len(kids):
+    if _has_duplicate_kid(recipients):  # R10, R35, R39, R41
         raise MalformedError("malformed header: two recipient entries have the same key id")
 
     meta = _require(top, "meta", bytes)
@@ -441,11 +456,20 @@ def _decode_recipient(raw: Any) -> RecipientEntry:
     if not isinstance(kind, str) or not 1 <= len(kind.encode()) <= MAX_TYPE_LEN:
         raise MalformedError("malformed header: a recipient entry has no valid 'type'")
     fields = {k: v for k, v in raw.items() if k != "type"}
-    if kind == RSA_OAEP_SHA256:
-        kid, key = fields.get("kid"), fields.get("key")
-        if not isinstance(kid, bytes) or len(kid) != KEY_ID_LEN or not isinstance(key, bytes):
-            raise MalformedError("malformed header: an rsa-oaep-sha256 entry lacks a 32-byte 'kid' or a 'key'")
+    shape = _ENTRY_FIELDS.get(kind)
+    if shape is not None:  # R10 (rsa-oaep-sha256), R35 (x25519), R39 (ssh-ed25519), R41 (mlkem768x25519)
+        lengths, needs = shape
+        for name, length in lengths.items():
+            value = fields.get(name)
+            if not isinstance(value, bytes) or (length is not None and len(value) != length):
+                raise MalformedError(f"malformed header: an {kind} entry lacks {needs}")
     return RecipientEntry(type=kind, fields=fields)
+
+
+def _has_duplicate_kid(entries: tuple[RecipientEntry, ...]) -> bool:
+    """Two entries of one implemented kind with the same key id (sections 4.1 to 4.4)."""
+    kids = [(e.type, e.kid) for e in entries if e.type in _ENTRY_FIELDS]
+    return len(set(kids)) != len(kids)
 
 
 # --- reading from a stream -----------------------------------------------------------------

@@ -15,6 +15,8 @@ Targets (all by default; ``--targets a,b``):
   inspect  envelope.inspect
   info     envelope.cli.info.main(["--json", FILE]): must return an exit code, never 70 (a bug)
   keys     parse_public_key(s) / parse_private_key on PEM, DER, OpenSSH, X.509 (seeded with real keys)
+  agekeys  age key text (FORMAT.md 4.2): age_recipient, age_recipients, age_identities; what parses
+           re-encodes to the same key
   forge    structure-aware: the harness holds the data key, so it re-computes the header MAC and
            re-encrypts + re-MACs every token from the *plaintext form* the fuzzer mutates. This
            reaches what lies behind the MACs (the files an insider, or anyone sealing to you, can
@@ -63,7 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "spec" / "vectors"
 KEYS_DIR = VECTORS / "keys"
 EXTRA_SEEDS = ROOT / "tests" / "fuzz_corpus"
-TARGET_NAMES = ("header", "open", "stream", "reader", "inspect", "info", "keys", "forge")
+TARGET_NAMES = ("header", "open", "stream", "reader", "inspect", "info", "keys", "agekeys", "forge")
 MAX_SEED_LEN = 16 << 10  # larger vectors slow mutation down without adding coverage
 PASSPHRASE = b"fuzz-passphrase"
 DICTIONARY = [
@@ -124,7 +126,9 @@ def build_world() -> World:
 
     names = ["rsa2048-a", "rsa2048-b", "rsa3072-a", "rsa4096-a"]
     private = {n: envelope.load_private_key(KEYS_DIR / f"{n}.pem") for n in names}
-    identities = [envelope.RsaIdentity(private[n]) for n in names]
+    identities: list[Any] = [envelope.RsaIdentity(private[n]) for n in names]
+    for name in ("x25519-a", "x25519-b"):  # the x25519 vectors open too (FORMAT.md 4.2)
+        identities += envelope.age_identities((KEYS_DIR / f"{name}.age").read_bytes())
     seeds = [p.read_bytes() for p in sorted((VECTORS / "v1").glob("*.envelope")) if p.stat().st_size <= MAX_SEED_LEN]
     seeds += sealed_seeds(private["rsa2048-a"], private["rsa2048-b"])
     if EXTRA_SEEDS.is_dir():
@@ -494,6 +498,30 @@ def make_targets(world: World) -> dict[str, Target]:
         envelope.key_id(key)
         return "ok"
 
+    # -- agekeys ------------------------------------------------------------------------------------
+    def run_agekeys(data: bytes) -> str:
+        mode, body = (data[0] % 3, data[1:]) if data else (0, b"")
+        try:
+            if mode == 0:
+                text = body.decode("utf-8", "replace")
+                recipient: Any = envelope.age_recipient(text)
+                if recipient.to_age() != text.strip():
+                    raise Finding("an age recipient parsed but does not re-encode to its text")
+            elif mode == 1:
+                for recipient in envelope.age_recipients(body):
+                    envelope.age_recipient(recipient.to_age())
+            else:
+                for identity in envelope.age_identities(body):
+                    if identity.to_age() not in body.decode("utf-8"):
+                        raise Finding("an age identity parsed but is not in the file as age writes it")
+        except envelope.InvalidKeyError as exc:
+            return outcome(exc)
+        return "ok"
+
+    def agekey_seeds() -> list[bytes]:
+        texts = [p.read_bytes() for p in sorted(KEYS_DIR.glob("*.age"))]
+        return [bytes([mode]) + text for text in texts for mode in range(3)]
+
     # -- forge ---------------------------------------------------------------------------------------
     forge = Forge(world)
 
@@ -535,6 +563,7 @@ def make_targets(world: World) -> dict[str, Target]:
         "inspect": Target("inspect", run_inspect, lambda: list(world.seeds), errors),
         "info": Target("info", run_info, lambda: list(world.seeds), errors),
         "keys": Target("keys", run_keys, lambda: key_seeds(world), (envelope.InvalidKeyError,)),
+        "agekeys": Target("agekeys", run_agekeys, agekey_seeds, (envelope.InvalidKeyError,)),
         "forge": Target("forge", run_forge, forge.seeds, errors),
     }
 

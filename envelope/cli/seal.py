@@ -25,13 +25,15 @@ EXAMPLES = """\
   envelope seal -r alice.key.pub -o model.env model.safetensors
   envelope seal -r alice.key.pub -r bob.pub --meta name=resnet50 --meta version=3 -o model.env model.pt
   envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
+  envelope seal -r "$(cat alice.age.pub)" -o model.env model.pt            # an age key (age1...)
   envelope seal -r alice.key.pub -o gpt2.env gpt2/                            # a whole folder, one file
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
   envelope seal -r alice.key.pub --sign builder.key -o model.env model.pt   # signed: who sealed it
   envelope seal -r alice.key.pub -o s3://bucket/model.env model.pt            # with envelope-ml[s3]
 
-A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key; blank lines
-and lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
+A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key, or one age
+recipient (age1..., from age-keygen or envelope keygen --type x25519) per line; blank lines and
+lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
 INPUT and OUT may be URLs (s3://bucket/key, gs://..., any fsspec protocol; pip install
 'envelope-ml[s3]' or '[fsspec]'): the object appears once its upload completes, and an existing
 one is kept unless --force. Credentials and endpoints come from the environment as the store's
@@ -62,8 +64,8 @@ def add_parser(subparsers: Subcommands) -> None:
         metavar="PUBKEY",
         action="append",
         default=[],
-        help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate), an 'ssh-rsa ...' line, "
-        "or '-' (stdin); repeatable",
+        help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate, age1...), an 'ssh-rsa ...' "
+        "line, an age recipient 'age1...', or '-' (stdin); repeatable",
     )
     parser.add_argument(
         "-R",
@@ -71,7 +73,8 @@ def add_parser(subparsers: Subcommands) -> None:
         metavar="FILE",
         action="append",
         default=[],
-        help="file of public keys (PEM blocks or ssh-rsa lines, # comments; '-': stdin); repeatable",
+        help="file of public keys (PEM blocks or ssh-rsa lines, or age1... lines as age -R reads; # comments; "
+        "'-': stdin); repeatable",
     )
     parser.add_argument(
         "--sign",

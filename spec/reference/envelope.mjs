@@ -50,6 +50,11 @@ const MAX_HEADER_DEPTH = 16;
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 16384;
 const RSA_TYPE = 'rsa-oaep-sha256';
+// §4: the bin fields of each implemented recipient type and their lengths (null: any, R14 checks it).
+const ENTRY_FIELDS = {
+  'rsa-oaep-sha256': { kid: 32, key: null },
+  x25519: { kid: 32, epk: 32, key: 48 },
+};
 const OAEP_LABEL = Buffer.alloc(0); // §4.1: the empty label (what KMS and HSMs accept)
 const HKDF_INFO = Buffer.from('envelope v1 header', 'ascii');
 const COMMIT_INFO = Buffer.from('envelope v1 key commitment', 'ascii');
@@ -249,21 +254,154 @@ function checkRsa(key) {
 }
 const keyId = (publicKey) => crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest();
 
-function loadPublic(pem) {
+function loadRsaPublic(pem) {
   // Only SubjectPublicKeyInfo PEM: node would also derive a public key from a private key or a
   // certificate, which would hide a caller passing the wrong file.
   if (!/^-----BEGIN PUBLIC KEY-----$/m.test(String(pem))) throw new InvalidKeyError('expected a "PUBLIC KEY" (SPKI) PEM');
   let key;
   try { key = crypto.createPublicKey(pem); } catch { throw new InvalidKeyError('cannot load public key'); }
   checkRsa(key);
-  return { key, kid: keyId(key) };
+  const wrap = (K) => crypto.publicEncrypt(
+    { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, K);
+  return { type: RSA_TYPE, kid: keyId(key), entry: (K) => new Map([['type', RSA_TYPE], ['kid', keyId(key)], ['key', wrap(K)]]) };
 }
 
-function loadPrivate(pem) {
+function loadRsaPrivate(pem) {
   let key;
   try { key = crypto.createPrivateKey(pem); } catch { throw new InvalidKeyError('cannot load private key'); }
-  const bits = checkRsa(key);
-  return { key, kid: keyId(crypto.createPublicKey(key)), modulusBytes: Math.ceil(bits / 8) };
+  const modulusBytes = Math.ceil(checkRsa(key) / 8);
+  return {
+    type: RSA_TYPE, kid: keyId(crypto.createPublicKey(key)),
+    check(entry) { if (entry.key.length !== modulusBytes) throw new MalformedError('wrapped key length does not match the key'); }, // R14
+    unwrap(entry) { // R15: null when OAEP fails or does not give 32 bytes
+      try {
+        const K = crypto.privateDecrypt({ key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, entry.key);
+        return K.length === 32 ? K : null;
+      } catch { return null; }
+    },
+  };
+}
+
+/** A recipient: an RSA SPKI PEM, or age recipient text `age1...` (§4.2). */
+function loadPublic(text) {
+  const t = String(text).trim();
+  return t.startsWith('age1') ? loadX25519Public(t) : loadRsaPublic(text);
+}
+
+/** The keys of a private key text: an RSA PEM, or every key of an age identity file (§4.2). */
+function loadPrivate(text) {
+  return isAgeIdentityText(String(text)) ? loadAgeIdentities(String(text)) : [loadRsaPrivate(text)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// age keys and the x25519 recipient (§4.2, R35-R38)
+
+const X25519_TYPE = 'x25519';
+const X25519_LABEL = Buffer.from('envelope v1 x25519', 'ascii');
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const BECH32 = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+
+function bech32Polymod(values) {
+  const G = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+  let chk = 1;
+  for (const v of values) {
+    const top = chk >>> 25;
+    chk = (((chk & 0x1ffffff) << 5) ^ v) >>> 0;
+    for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk = (chk ^ G[i]) >>> 0;
+  }
+  return chk;
+}
+const hrpExpand = (hrp) => [...hrp].map((c) => c.charCodeAt(0) >> 5).concat([0], [...hrp].map((c) => c.charCodeAt(0) & 31));
+
+/** BIP-173 Bech32 (R38): [hrp as written, data], or an InvalidKeyError. */
+function bech32Decode(s, maxLength) {
+  if (s.length > maxLength) throw new InvalidKeyError('age key: too long');
+  if (!/^[\x21-\x7e]+$/.test(s)) throw new InvalidKeyError('age key: characters outside US-ASCII 33-126');
+  if (s.toLowerCase() !== s && s.toUpperCase() !== s) throw new InvalidKeyError('age key: mixed case');
+  const pos = s.lastIndexOf('1');
+  if (pos < 1 || pos + 7 > s.length) throw new InvalidKeyError('age key: not Bech32');
+  const words = [...s.slice(pos + 1).toLowerCase()].map((c) => BECH32.indexOf(c));
+  if (words.includes(-1)) throw new InvalidKeyError('age key: not Bech32');
+  if (bech32Polymod(hrpExpand(s.slice(0, pos).toLowerCase()).concat(words)) !== 1) throw new InvalidKeyError('age key: bad checksum');
+  let acc = 0, bits = 0;
+  const out = [];
+  for (const w of words.slice(0, -6)) {
+    acc = (acc << 5) | w; bits += 5;
+    if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 0xff); }
+    acc &= (1 << bits) - 1;
+  }
+  if (bits >= 5 || acc !== 0) throw new InvalidKeyError('age key: non-zero padding');
+  return [s.slice(0, pos), Buffer.from(out)];
+}
+
+function ageKey(text, hrp, length) {
+  const [h, data] = bech32Decode(text, 2000);
+  if (h !== hrp) throw new InvalidKeyError(`age key: expected the prefix ${hrp}`);
+  if (data.length !== length) throw new InvalidKeyError('age key: wrong length');
+  return data;
+}
+
+const isAgeIdentityText = (text) => {
+  const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+  return line !== undefined && line.startsWith('AGE-SECRET-KEY-');
+};
+const x25519Private = (sk) => crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8, sk]), format: 'der', type: 'pkcs8' });
+const x25519Public = (pk) => crypto.createPublicKey({ key: Buffer.concat([X25519_SPKI, pk]), format: 'der', type: 'spki' });
+const x25519Kid = (pk) => sha256(X25519_SPKI, pk);
+const rawX25519 = (publicKey) => publicKey.export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI.length);
+
+function loadX25519Public(text) {
+  const pk = ageKey(text, 'age', 32);
+  const publicKey = x25519Public(pk);
+  return {
+    type: X25519_TYPE, kid: x25519Kid(pk),
+    entry(K) {
+      const esk = crypto.generateKeyPairSync('x25519');
+      const epk = rawX25519(esk.publicKey);
+      const shared = crypto.diffieHellman({ privateKey: esk.privateKey, publicKey });
+      if (shared.equals(Buffer.alloc(32))) throw new InvalidKeyError('X25519 public key of small order');
+      const c = crypto.createCipheriv('chacha20-poly1305', x25519WrapKey(shared, epk, pk), Buffer.alloc(12), { authTagLength: 16 });
+      const key = Buffer.concat([c.update(K), c.final(), c.getAuthTag()]);
+      return new Map([['type', X25519_TYPE], ['kid', x25519Kid(pk)], ['epk', epk], ['key', key]]); // §4.2 key order
+    },
+  };
+}
+
+const x25519WrapKey = (shared, epk, pk) => Buffer.from(crypto.hkdfSync('sha256', shared, Buffer.concat([epk, pk]), X25519_LABEL, 32));
+
+function loadAgeIdentities(text) {
+  const keys = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    try {
+      keys.push(x25519Identity(ageKey(line, 'AGE-SECRET-KEY-', 32)));
+    } catch (e) {
+      throw new InvalidKeyError(`age identity file, line ${i + 1}: ${e.message}`); // never the line itself
+    }
+  });
+  if (keys.length === 0) throw new InvalidKeyError('no identity in the age identity file');
+  return keys;
+}
+
+function x25519Identity(sk) {
+  const privateKey = x25519Private(sk);
+  const pk = rawX25519(crypto.createPublicKey(privateKey));
+  return {
+    type: X25519_TYPE, kid: x25519Kid(pk),
+    check() {},
+    unwrap(entry) { // R36, R37: null when the shared secret is all zero or the tag fails
+      let shared;
+      try { shared = crypto.diffieHellman({ privateKey, publicKey: x25519Public(entry.epk) }); } catch { return null; }
+      if (shared.equals(Buffer.alloc(32))) return null;
+      try {
+        const d = crypto.createDecipheriv('chacha20-poly1305', x25519WrapKey(shared, entry.epk, pk), Buffer.alloc(12), { authTagLength: 16 });
+        d.setAuthTag(entry.key.subarray(32));
+        return Buffer.concat([d.update(entry.key.subarray(0, 32)), d.final()]);
+      } catch { return null; }
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,7 +699,7 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
   const recipients = new Map();
   for (const pem of publicKeyPems) {
     const r = loadPublic(pem);
-    recipients.set(r.kid.toString('hex'), r);
+    recipients.set(`${r.type}:${r.kid.toString('hex')}`, r);
   }
   if (recipients.size > MAX_RECIPIENTS) throw new LimitError(`more than ${MAX_RECIPIENTS} recipients`);
   const signer = signWith === undefined ? null : loadSigningKey(signWith);
@@ -570,11 +708,7 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
   if (meta.length > MAX_META_LEN) throw new LimitError(`metadata longer than ${MAX_META_LEN} bytes`);
 
   const K = crypto.randomBytes(32);
-  const entries = [...recipients.values()].map(({ key, kid }) => {
-    const wrapped = crypto.publicEncrypt(
-      { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, K);
-    return new Map([['type', RSA_TYPE], ['kid', kid], ['key', wrapped]]); // §4.1 key order
-  });
+  const entries = [...recipients.values()].map((r) => r.entry(K)); // §4.1, §4.2 key order
   // §3.1 canonical top-level order: chunk_size, recipients, meta, commit, then critical and signer.
   const fields = new Map([['chunk_size', chunkSize], ['recipients', entries], ['meta', meta], ['commit', keyCommitment(K)]]);
   if (signer) {
@@ -641,18 +775,20 @@ function parseHeader(headerBytes) {
   if (recipients.length > MAX_RECIPIENTS) throw new LimitError(`more than ${MAX_RECIPIENTS} recipients`); // R8
 
   // §4 recipient entries (R9, R10)
-  const rsaEntries = new Map(); // kid hex -> entry
+  const keyEntries = new Map(); // "type:kid hex" -> entry
   for (const entry of recipients) {
     if (!isMap(entry) || typeof entry.type !== 'string') throw new MalformedError('bad recipient entry');
     const typeLen = Buffer.byteLength(entry.type, 'utf8');
     if (typeLen < 1 || typeLen > 64) throw new MalformedError('bad recipient entry type');
-    if (entry.type !== RSA_TYPE) continue; // types this reader does not implement are skipped
-    if (!Buffer.isBuffer(entry.kid) || entry.kid.length !== 32 || !Buffer.isBuffer(entry.key)) {
-      throw new MalformedError('bad rsa-oaep-sha256 recipient entry');
+    const shape = ENTRY_FIELDS[entry.type];
+    if (!Object.hasOwn(ENTRY_FIELDS, entry.type)) continue; // types this reader does not implement are skipped
+    for (const [field, length] of Object.entries(shape)) { // R10, R35
+      const v = entry[field];
+      if (!Buffer.isBuffer(v) || (length !== null && v.length !== length)) throw new MalformedError(`bad ${entry.type} recipient entry`);
     }
-    const kid = entry.kid.toString('hex');
-    if (rsaEntries.has(kid)) throw new MalformedError('duplicate recipient key id');
-    rsaEntries.set(kid, entry);
+    const id = `${entry.type}:${entry.kid.toString('hex')}`;
+    if (keyEntries.has(id)) throw new MalformedError('duplicate recipient key id');
+    keyEntries.set(id, entry);
   }
 
   // §5 metadata (R11)
@@ -665,28 +801,24 @@ function parseHeader(headerBytes) {
   if (signed !== Object.hasOwn(header, 'signer')) throw new MalformedError('signer and the signature extension must come together');
   const signer = signed ? { ...parseSigner(header.signer), H: signedHeader(headerBytes, entries) } : null;
 
-  return { chunkSize: Number(chunkSize), rsaEntries, meta, commit, metadata, critical, signer };
+  return { chunkSize: Number(chunkSize), keyEntries, meta, commit, metadata, critical, signer };
 }
 
 /** §4.1 rules 2-4 and §6: the data key K, once its commitment and the header MAC verified (R13-R16). */
-function authenticateHeader(keys, rsaEntries, commit, prefixAndHeader, mac) {
-  // Find the entry by key id, no trial decryption; the first key (in the caller's order) that matches.
+function authenticateHeader(keys, keyEntries, commit, prefixAndHeader, mac) {
+  // Find the entry by type and key id, no trial decryption; the first key (in the caller's order) that matches.
   let match;
   for (const k of keys) {
-    const entry = rsaEntries.get(k.kid.toString('hex'));
-    if (entry) { match = { ...k, entry }; break; }
+    const entry = keyEntries.get(`${k.type}:${k.kid.toString('hex')}`);
+    if (entry) { match = { k, entry }; break; }
   }
   if (!match) throw new NoMatchingKeyError('none of the given keys is a recipient of this file'); // R13
-  if (match.entry.key.length !== match.modulusBytes) throw new MalformedError('wrapped key length does not match the key'); // R14
+  match.k.check(match.entry); // R14
 
-  // R15/R16: an unwrap failure continues with a random key so that it fails exactly (same class,
-  // message and code path) as a header MAC mismatch; a wrong commitment fails as one too (§6).
-  let K, unwrapped = false;
-  try {
-    K = crypto.privateDecrypt({ key: match.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING,
-      oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, match.entry.key);
-    unwrapped = K.length === 32;
-  } catch { /* handled below */ }
+  // R15/R16 (R36, R37): an unwrap failure continues with a random key so that it fails exactly
+  // (same class, message and code path) as a header MAC mismatch; a wrong commitment fails as one too (§6).
+  let K = match.k.unwrap(match.entry);
+  const unwrapped = K !== null;
   if (!unwrapped) K = crypto.randomBytes(32);
   // Both comparisons always run, in constant time; neither result is reported apart (§6).
   const commitOk = crypto.timingSafeEqual(keyCommitment(K), commit);
@@ -774,7 +906,7 @@ class Reader {
             throw new SignerError('the file is signed by a key that is not trusted'); // R28
           }
         }
-        if (this.keys) this.K = authenticateHeader(this.keys, header.rsaEntries, header.commit, Buffer.concat([this.prefix, headerBytes]), mac);
+        if (this.keys) this.K = authenticateHeader(this.keys, header.keyEntries, header.commit, Buffer.concat([this.prefix, headerBytes]), mac);
         this.header = header;
         this.T = tokenLen(header.chunkSize);
         this.state = 'token-start';
@@ -864,7 +996,7 @@ function asBuffer(sealed) {
 
 function loadKeys(privateKeyPems) {
   if (!Array.isArray(privateKeyPems)) throw new TypeError('privateKeyPems must be an array');
-  return privateKeyPems.map(loadPrivate); // R23, when the key is loaded, before the file is read
+  return privateKeyPems.flatMap(loadPrivate); // R23, R38: when the key is loaded, before the file is read
 }
 
 /**

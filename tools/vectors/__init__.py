@@ -4,9 +4,22 @@ exactly one rule of spec/FORMAT.md. ``tools/make_vectors.py`` runs them."""
 
 from __future__ import annotations
 
-from . import folders, header, keys, limits, metadata, payload, recipients, signatures, sizes, timestamps, unwrap
+from . import (
+    folders,
+    header,
+    keys,
+    limits,
+    metadata,
+    payload,
+    recipients,
+    signatures,
+    sizes,
+    timestamps,
+    unwrap,
+    x25519,
+)
 from .kit import GENERATORS, Kit
 
-FAMILIES = (sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits, folders)
+FAMILIES = (sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits, folders, x25519)
 
 __all__ = ["FAMILIES", "GENERATORS", "Kit"]

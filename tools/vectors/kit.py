@@ -22,9 +22,10 @@ from typing import Any
 import msgpack
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from envelope.cli.render import tagged
@@ -49,8 +50,13 @@ RULE_ERRORS = {
     "R12": "UnsupportedError", "R13": "NoMatchingKeyError", "R14": "MalformedError",
     **{f"R{i}": "AuthenticationError" for i in range(15, 23)},
     "R23": "InvalidKeyError", "R24": "MalformedError", "R25": "UnsupportedError", "R26": "SignatureError",
-    "R27": "SignatureError", "R28": "SignerError",
+    "R27": "SignatureError", "R28": "SignerError", "R35": "MalformedError", "R36": "AuthenticationError",
+    "R37": "AuthenticationError", "R38": "InvalidKeyError",
 }  # fmt: skip
+X25519_KEYS = ("x25519-a", "x25519-b", "x25519-stranger")  # section 4.2; age identity files NAME.age
+X25519_SPKI_PREFIX = bytes.fromhex("302a300506032b656e032100")  # section 4.2: the DER before the key
+X25519_LABEL = b"envelope v1 x25519"
+AGE_X25519_LABEL = b"age-encryption.org/v1/X25519"  # age's label (C2SP age), for cross-protocol vectors
 
 
 def seeded(name: str, purpose: str, size: int) -> bytes:
@@ -140,6 +146,77 @@ def fernet_token(data_key: bytes, message: bytes, iv: bytes, timestamp: int, ver
     return body + mac.finalize()
 
 
+# --- age's key encoding (section 4.2), written from BIP-173 -------------------------------------
+
+BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32(hrp: str, data: bytes) -> str:
+    """BIP-173 Bech32 (checksum constant 1) of 8-bit data, lower case."""
+
+    def polymod(values: list[int]) -> int:
+        check = 1
+        for value in values:
+            top, check = check >> 25, (check & 0x1FFFFFF) << 5 ^ value
+            for i, g in enumerate((0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)):
+                check ^= g if (top >> i) & 1 else 0
+        return check
+
+    bits = "".join(f"{b:08b}" for b in data)
+    bits += "0" * (-len(bits) % 5)
+    words = [int(bits[i : i + 5], 2) for i in range(0, len(bits), 5)]
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    check = polymod(expanded + words + [0] * 6) ^ 1
+    words += [(check >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(BECH32[w] for w in words)
+
+
+def age_secret(secret: bytes) -> str:
+    return bech32("age-secret-key-", secret).upper()
+
+
+def age_public(share: bytes) -> str:
+    return bech32("age", share)
+
+
+def age_key_files() -> dict[str, str]:
+    """The age identity files of keys/ (NAME.age) and their recipients (NAME.pub.age). Derived from
+    seeds, so they are checked like the vectors. The files whose names begin with ``x25519-bad-``
+    break R38 (section 4.2) in one way each."""
+    secrets = {name: seeded(name, "x25519-secret", 32) for name in X25519_KEYS}
+    shares = {
+        n: x25519.X25519PrivateKey.from_private_bytes(k).public_key().public_bytes_raw() for n, k in secrets.items()
+    }
+    files: dict[str, str] = {}
+    for name in X25519_KEYS:
+        public = age_public(shares[name])
+        files[f"{name}.age"] = f"# created: 2026-12-07T00:00:00Z\n# public key: {public}\n{age_secret(secrets[name])}\n"
+        files[f"{name}.pub.age"] = public + "\n"
+    a, b = age_secret(secrets["x25519-a"]), age_secret(secrets["x25519-b"])
+    files["x25519-several.age"] = f"# two keys, as age-keygen >> file writes them\n\n{b}\n\n  # indented comment\n{a}\n"
+    last = BECH32[(BECH32.index(a[-1].lower()) + 1) % 32].upper()
+    files["x25519-bad-checksum.age"] = a[:-1] + last + "\n"
+    files["x25519-bad-mixed-case.age"] = a[:-8] + a[-8:].lower() + "\n"
+    files["x25519-bad-lower-case.age"] = a.lower() + "\n"
+    files["x25519-bad-short.age"] = age_secret(secrets["x25519-a"][:31]) + "\n"
+    files["x25519-bad-prefix.age"] = bech32("age-secret-key-pq-x", secrets["x25519-a"]).upper() + "\n"
+    files["x25519-bad-line.age"] = f"{a}\nage-secret-key\n"
+    return files
+
+
+def x25519_kid(share: bytes) -> bytes:
+    return hashlib.sha256(X25519_SPKI_PREFIX + share).digest()
+
+
+def x25519_wrap(share: bytes, esk: bytes, data_key: bytes, label: bytes = X25519_LABEL) -> tuple[bytes, bytes]:
+    """Section 4.2: (epk, key) for the X25519 public key ``share`` and the ephemeral secret ``esk``."""
+    ephemeral = x25519.X25519PrivateKey.from_private_bytes(esk)
+    epk = ephemeral.public_key().public_bytes_raw()
+    shared = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(share))
+    wrap_key = HKDF(hashes.SHA256(), 32, salt=epk + share, info=label).derive(shared)
+    return epk, ChaCha20Poly1305(wrap_key).encrypt(bytes(12), data_key, None)
+
+
 # --- keys and the records of randomised operations ---------------------------------------------
 
 
@@ -157,6 +234,16 @@ class Keys:
                     raise SystemExit(f"missing {path}; run tools/make_vectors.py without --check first")
                 _create_key(name, path)
             self.private[name] = serialization.load_pem_private_key(path.read_bytes(), None)
+        for filename, text in age_key_files().items():
+            path = ROOT / "keys" / filename
+            if create:
+                path.write_text(text)
+            elif not path.exists() or path.read_text() != text:
+                raise SystemExit(f"{path} differs; run tools/make_vectors.py")
+        self.x25519 = {name: seeded(name, "x25519-secret", 32) for name in X25519_KEYS}
+
+    def x25519_share(self, name: str) -> bytes:
+        return x25519.X25519PrivateKey.from_private_bytes(self.x25519[name]).public_key().public_bytes_raw()
 
     def spki(self, name: str) -> bytes:
         """DER SubjectPublicKeyInfo; an RSA-PSS key gives its rsaEncryption form (section 4.1)."""
@@ -307,7 +394,12 @@ class TestFile:
     # header -----------------------------------------------------------------------------------
 
     def entry(self, key_name: str, **change: Any) -> dict[str, Any]:
-        """The `rsa-oaep-sha256` entry of a key (section 4.1), with fields changed or added."""
+        """The `rsa-oaep-sha256` entry of a key (section 4.1), or the `x25519` entry (4.2), with
+        fields changed or added."""
+        if key_name in X25519_KEYS:
+            share = self.kit.keys.x25519_share(key_name)
+            epk, key = x25519_wrap(share, seeded(self.seed, f"esk/{key_name}", 32), self.data_key)
+            return {"type": "x25519", "kid": x25519_kid(share), "epk": epk, "key": key, **change}
         entry = {"type": "rsa-oaep-sha256", "kid": self.kit.keys.kid(key_name)}
         if "key" not in change:
             entry["key"] = self.kit.wrap(key_name, self.data_key)
