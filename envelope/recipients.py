@@ -18,6 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
 from . import _agekeys
 from ._datakey import DATA_KEY_LEN, DataKey
 from ._format import RSA_OAEP_SHA256, RecipientEntry
+from ._sshkeys import (
+    SshEd25519Identity,
+    SshEd25519KeyFileIdentity,
+    SshEd25519Recipient,
+    is_ssh_ed25519_private_key,
+    parse_ssh_ed25519_line,
+)
 from ._x25519 import X25519Identity, X25519Recipient
 from .errors import InvalidKeyError, MalformedError, UsageError
 from .keys import (
@@ -42,6 +49,9 @@ __all__ = [
     "RsaIdentity",
     "RsaKeyFileIdentity",
     "RsaRecipient",
+    "SshEd25519Identity",
+    "SshEd25519KeyFileIdentity",
+    "SshEd25519Recipient",
     "X25519Identity",
     "X25519Recipient",
     "age_identities",
@@ -51,6 +61,7 @@ __all__ = [
     "as_list",
     "as_recipients",
     "is_age_identity_file",
+    "key_file_identities",
 ]
 
 
@@ -230,9 +241,10 @@ class RsaKeyFileIdentity:
 
 
 RecipientLike = Union[Recipient, rsa.RSAPublicKey, x25519.X25519PublicKey, str, bytes, "os.PathLike[str]"]
-"""A :class:`Recipient`, an RSA or X25519 public key object, age recipient text (a ``str`` that
-begins with ``age1``), the path of a public key file or of an age recipients file (any other ``str``,
-or an ``os.PathLike``), or a public key's bytes (PEM, DER, OpenSSH line, age recipient lines)."""
+"""A :class:`Recipient`, an RSA or X25519 public key object, recipient text as age's ``-r`` takes it
+(a ``str`` that begins ``age1`` or ``ssh-ed25519 ``), the path of a public key file or of an age
+recipients file (any other ``str``, or an ``os.PathLike``), or a public key's bytes (PEM, DER,
+OpenSSH line, age recipients file)."""
 
 IdentityLike = Union[Identity, rsa.RSAPrivateKey, x25519.X25519PrivateKey, str, bytes, "os.PathLike[str]"]
 """An :class:`Identity`, an RSA or X25519 private key object, the path of a private key file (``str``
@@ -240,10 +252,14 @@ or ``os.PathLike``: an :class:`RsaKeyFileIdentity` without passphrase, or every 
 file), or an unencrypted private key's bytes (an age identity file's bytes among them)."""
 
 AGE_RECIPIENT_PREFIX = "age1"
+SSH_ED25519_PREFIX = "ssh-ed25519 "
 
 
 def age_recipient(text: str) -> Recipient:
-    """The recipient of age recipient text: ``age1...`` (X25519) or ``age1pq1...`` (section 4.4)."""
+    """The recipient of one key in a form age's ``-r`` takes: ``age1...`` (X25519, section 4.2),
+    ``age1pq1...`` (section 4.4) or an OpenSSH ``ssh-ed25519 AAAA...`` line (section 4.3)."""
+    if text.startswith(SSH_ED25519_PREFIX):
+        return parse_ssh_ed25519_line(text)
     kind, key = _agekeys.decode_recipient(text)
     if kind == _agekeys.X25519_KIND:
         return X25519Recipient(x25519.X25519PublicKey.from_public_bytes(key))
@@ -267,11 +283,12 @@ def age_identities(data: bytes) -> list[Identity]:
 
 
 def age_recipients(data: bytes | str) -> list[Recipient]:
-    """Every recipient of an age recipients file's contents: one ``age1...`` per line, ``#``
-    comments and blank lines skipped; any other line is an error naming its number (R38)."""
+    """Every recipient of an age recipients file's contents: one key per line (``age1...``,
+    ``ssh-ed25519 ...``, or ``ssh-rsa ...``, an rsa-oaep-sha256 recipient here), ``#`` comments and
+    blank lines skipped; any other line is an error naming its number (R38)."""
     found = _age_recipient_lines(data.encode() if isinstance(data, str) else bytes(data))
     if found is None:
-        raise InvalidKeyError("not an age recipients file: its first key line does not begin with age1")
+        raise InvalidKeyError("not an age recipients file: its first key line is not age1... or ssh-ed25519")
     return found
 
 
@@ -280,17 +297,32 @@ def _age_recipient_lines(data: bytes) -> list[Recipient] | None:
     ``None`` when the first key line is not an age recipient (then it is another key format)."""
     lines = [(n, line.strip()) for n, line in enumerate(data.splitlines(), 1)]
     lines = [(n, line) for n, line in lines if line and not line.startswith(b"#")]
-    if not lines or not lines[0][1].startswith(AGE_RECIPIENT_PREFIX.encode()):
+    if not lines or not lines[0][1].startswith((AGE_RECIPIENT_PREFIX.encode(), SSH_ED25519_PREFIX.encode())):
         return None
-    recipients = []
+    recipients: list[Recipient] = []
     for number, line in lines:
         try:
+            if line.startswith(b"ssh-rsa "):
+                recipients.append(RsaRecipient(parse_public_key(line)))
+                continue
             recipients.append(age_recipient(line.decode("ascii")))
         except (InvalidKeyError, UnicodeDecodeError) as exc:
             raise InvalidKeyError(
                 f"line {number}: {exc if isinstance(exc, InvalidKeyError) else 'not ASCII'}"
             ) from None
     return recipients
+
+
+def key_file_identities(path: KeyPath, passphrase: PassphraseSource = None) -> list[Identity]:
+    """The identities of a private key file, whatever its kind: every key of an age identity file
+    (section 4.2), an OpenSSH Ed25519 key (:class:`SshEd25519KeyFileIdentity`, section 4.3), or an
+    RSA key (:class:`RsaKeyFileIdentity`). ``passphrase`` serves an encrypted key only."""
+    data = read_key_file(path, "key_file_identities", "parse_private_key")
+    if _agekeys.is_age_identity_text(data):
+        return list(in_key_file(path, lambda: age_identities(data)))
+    if is_ssh_ed25519_private_key(data):
+        return [SshEd25519KeyFileIdentity(path, passphrase)]
+    return [RsaKeyFileIdentity(path, passphrase)]
 
 
 def _recipients_of(item: object) -> list[Recipient]:
@@ -303,7 +335,7 @@ def _recipients_of(item: object) -> list[Recipient]:
         raise UsageError("a private key was given as a recipient; give its public key (key.public_key())")
     if isinstance(item, Recipient):
         return [item]
-    if isinstance(item, str) and item.startswith(AGE_RECIPIENT_PREFIX):
+    if isinstance(item, str) and item.startswith((AGE_RECIPIENT_PREFIX, SSH_ED25519_PREFIX)):
         return [age_recipient(item)]  # key text: a file so named is given as a Path
     if isinstance(item, (str, os.PathLike)):
         data = read_key_file(item, "seal", "parse_public_key")
@@ -324,13 +356,12 @@ def _identities_of(item: object) -> list[Identity]:
     if isinstance(item, Identity):
         return [item]
     if isinstance(item, (str, os.PathLike)):
-        data = read_key_file(item, "open", "parse_private_key")
-        if _agekeys.is_age_identity_text(data):
-            return list(in_key_file(item, lambda: age_identities(data)))
-        return [RsaKeyFileIdentity(item)]
+        return key_file_identities(item)
     if isinstance(item, (bytes, bytearray, memoryview)):
         if _agekeys.is_age_identity_text(bytes(item)):
             return age_identities(bytes(item))
+        if is_ssh_ed25519_private_key(bytes(item)):
+            raise UsageError("give an OpenSSH Ed25519 private key as the path of its file (SshEd25519KeyFileIdentity)")
         return [RsaIdentity(parse_private_key(bytes(item)))]
     if isinstance(item, (rsa.RSAPublicKey, x25519.X25519PublicKey)):
         raise UsageError("a public key cannot open a file; give the private key")

@@ -54,7 +54,8 @@ CATEGORIES = {
         ("R32 R33 R34", "MalformedError"),
         ("R35", "MalformedError"),
         ("R36 R37", "AuthenticationError"),
-        ("R38", "InvalidKeyError"),
+        ("R38 R40", "InvalidKeyError"),
+        ("R39", "MalformedError"),
     ]
     for rule in rules.split()
 }
@@ -99,16 +100,18 @@ def same(a: Any, b: Any) -> bool:
 
 
 def key_file(name: str) -> Path:
-    """keys/NAME.pem, or keys/NAME.age for an age identity file (spec/vectors/README.md)."""
-    age = VECTORS / "keys" / f"{name}.age"
-    return age if age.exists() else VECTORS / "keys" / f"{name}.pem"
+    """keys/NAME.pem, NAME.age (an age identity file) or NAME.openssh (spec/vectors/README.md)."""
+    for suffix in (".age", ".openssh"):
+        if (VECTORS / "keys" / f"{name}{suffix}").exists():
+            return VECTORS / "keys" / f"{name}{suffix}"
+    return VECTORS / "keys" / f"{name}.pem"
 
 
 @functools.cache
 def private_keys(name: str) -> tuple[Any, ...]:
     path = key_file(name)
-    if path.suffix == ".age":
-        return tuple(envelope.age_identities(path.read_bytes()))
+    if path.suffix in (".age", ".openssh"):
+        return tuple(envelope.key_file_identities(path))
     return (envelope.load_private_key(path),)
 
 
@@ -120,7 +123,7 @@ def verifying_key(name: str) -> Any:
 def reader_keys(spec: dict[str, Any]) -> list[Any]:
     """The keys a reader holds. Where a key breaks the policy (R23), the reader is given the key
     files, so that it is the reader that loads them and refuses."""
-    if spec.get("rule") in ("R23", "R38"):
+    if spec.get("rule") in ("R23", "R38", "R40"):
         return [key_file(name) for name in spec["keys"]]
     return [key for name in spec["keys"] for key in private_keys(name)]
 
@@ -131,6 +134,27 @@ def raw_key(name: str) -> tuple[Any, bytes]:
     key: Any = serialization.load_pem_private_key((VECTORS / "keys" / f"{name}.pem").read_bytes(), None)
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return key, hashlib.sha256(spki).digest()
+
+
+X25519_KINDS = {"x25519": b"envelope v1 x25519", "ssh-ed25519": b"envelope v1 ssh-ed25519"}  # FORMAT.md 4.2, 4.3
+
+
+def x25519_secrets(name: str) -> list[tuple[str, bytes, x25519.X25519PrivateKey]]:
+    """(type, kid, X25519 secret) of each key of a key file, derived as FORMAT.md 4.2 and 4.3 say."""
+    path = key_file(name)
+    if path.suffix == ".openssh":
+        key: Any = serialization.load_ssh_private_key(path.read_bytes(), None)
+        spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        scalar = hashlib.sha512(key.private_bytes_raw()).digest()[:32]
+        return [("ssh-ed25519", hashlib.sha256(spki).digest(), x25519.X25519PrivateKey.from_private_bytes(scalar))]
+    found = []
+    for identity in private_keys(name):
+        secret = identity.private_key
+        spki = bytes.fromhex("302a300506032b656e032100") + secret.public_key().public_bytes_raw()
+        found.append(("x25519", hashlib.sha256(spki).digest(), secret))
+    return found
 
 
 def pinned(spec: dict[str, Any]) -> list[Any] | None:
@@ -297,9 +321,9 @@ class PayloadModel:
         signer = self.header.get("signer")
         self.signature_len = SIGNATURE_LEN[signer["alg"]] if signer else 0
         wrapped = {e["kid"]: e["key"] for e in self.header["recipients"] if e.get("type") == "rsa-oaep-sha256"}
-        shares = {e["kid"]: e for e in self.header["recipients"] if e.get("type") == "x25519"}
+        shares = {(e["type"], e["kid"]): e for e in self.header["recipients"] if e.get("type") in X25519_KINDS}
         for name in key_names:  # the first key that matches an entry (section 4.1)
-            if key_file(name).suffix == ".age":
+            if key_file(name).suffix in (".age", ".openssh"):
                 if self.x25519_unwrap(name, shares):
                     break
                 continue
@@ -310,16 +334,15 @@ class PayloadModel:
                 )
                 break
 
-    def x25519_unwrap(self, name: str, entries: dict[bytes, dict[str, Any]]) -> bool:
-        """Section 4.2 with `cryptography` alone (the SDK only decodes the age identity file)."""
-        for identity in private_keys(name):
-            share = identity.private_key.public_key().public_bytes_raw()
-            entry = entries.get(hashlib.sha256(bytes.fromhex("302a300506032b656e032100") + share).digest())
+    def x25519_unwrap(self, name: str, entries: dict[tuple[str, bytes], dict[str, Any]]) -> bool:
+        """Sections 4.2 and 4.3 with `cryptography` alone (the SDK only decodes age identity files)."""
+        for kind, kid, secret in x25519_secrets(name):
+            entry = entries.get((kind, kid))
             if entry is not None:
-                shared = identity.private_key.exchange(x25519.X25519PublicKey.from_public_bytes(entry["epk"]))
-                wrap_key = HKDF(hashes.SHA256(), 32, salt=entry["epk"] + share, info=b"envelope v1 x25519").derive(
-                    shared
-                )
+                share = secret.public_key().public_bytes_raw()
+                shared = secret.exchange(x25519.X25519PublicKey.from_public_bytes(entry["epk"]))
+                label = X25519_KINDS[kind]
+                wrap_key = HKDF(hashes.SHA256(), 32, salt=entry["epk"] + share, info=label).derive(shared)
                 self.data_key = ChaCha20Poly1305(wrap_key).decrypt(bytes(12), entry["key"], None)
                 return True
         return False
@@ -469,7 +492,7 @@ def test_a_payload_vector_breaks_its_rule_and_no_other(name: str) -> None:
 
 
 def test_the_vector_set_is_complete() -> None:
-    """Every MUST-reject rule R1-R38 has a negative vector; every signature algorithm a positive one."""
+    """Every MUST-reject rule R1-R40 has a negative vector; every signature algorithm a positive one."""
     errors = [spec for spec in ALL_SPECS.values() if spec["expect"] == "error"]
     assert {spec["rule"] for spec in errors} == set(CATEGORIES)
     assert len(SUCCESSES) >= 40

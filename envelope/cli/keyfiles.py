@@ -137,7 +137,28 @@ def _identities_in(path: str, given_passphrase: bytes | None, tool: str) -> list
 
         key = _unlocked(lambda secret: parse_private_key(data, secret), STDIN_NAME, given_passphrase, tool, STDIN_NAME)
         return [RsaIdentity(key)]
+    if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data and b"ssh-ed25519" in _openssh_public(data):
+        from envelope import SshEd25519KeyFileIdentity
+
+        identity: Identity
+        if given_passphrase is not None:
+            identity = _key_call(lambda: SshEd25519KeyFileIdentity(path, given_passphrase))
+        else:
+            identity = _key_call(lambda: PromptedKeyFile(path, tool, SshEd25519KeyFileIdentity))
+        warn_if_readable_by_others(path, tool)
+        return [identity]
     return [load_identity(path, given_passphrase, tool)]
+
+
+def _openssh_public(data: bytes) -> bytes:
+    """The clear public key of an OpenSSH private key file, or b"" (then the RSA loader reports)."""
+    import base64
+
+    try:
+        body = data.split(b"-----BEGIN OPENSSH PRIVATE KEY-----", 1)[1].split(b"-----END", 1)[0]
+        return base64.b64decode(b"".join(body.split()))[:200]
+    except (IndexError, ValueError):
+        return b""
 
 
 def _peek(path: str) -> bytes | None:
@@ -171,19 +192,20 @@ class PromptedKeyFile:
     the terminal when the file needs this key (never otherwise); a wrong passphrase is asked again,
     ``MAX_TRIES`` times in all, then the error stands for every later file of the command."""
 
-    def __init__(self, path: str, tool: str) -> None:
+    def __init__(self, path: str, tool: str, kind: Callable[[str, Any], Any] | None = None) -> None:
         from envelope import RsaKeyFileIdentity
 
         self.path = path
+        self._kind = kind or RsaKeyFileIdentity  # or SshEd25519KeyFileIdentity
         self._ask = passphrase.Prompt(f"Passphrase for {path}: ", tool)
-        self._file = RsaKeyFileIdentity(path, self._ask)
+        self._file = self._kind(path, self._ask)
 
     @property
     def key_id(self) -> str | None:
         return self._file.key_id
 
     def unwrap(self, entries: Sequence[Any]) -> Any:
-        from envelope import PassphraseError, RsaKeyFileIdentity
+        from envelope import PassphraseError
 
         while True:
             try:
@@ -191,7 +213,7 @@ class PromptedKeyFile:
             except PassphraseError:
                 if not self._ask.again():
                     raise  # the SDK identity keeps it: later files fail without asking
-                self._file = RsaKeyFileIdentity(self.path, self._ask)
+                self._file = self._kind(self.path, self._ask)
 
 
 def warn_if_readable_by_others(path: str, tool: str) -> None:
@@ -264,11 +286,12 @@ def _read_key_file(path: str) -> bytes:
 
 
 def _is_age_recipients(data: bytes) -> bool:
-    """Whether the first line that is not blank nor a comment is an age recipient (``age1...``)."""
+    """Whether the first line that is not blank nor a comment is an age recipient (``age1...``) or
+    an ``ssh-ed25519`` line: a recipients file as age reads it."""
     for line in data.splitlines():
         line = line.strip()
         if line and not line.startswith(b"#"):
-            return line.startswith(b"age1")
+            return line.startswith((b"age1", b"ssh-ed25519 "))
     return False
 
 
@@ -278,8 +301,8 @@ def load_recipient(value: str) -> RSAPublicKey | Recipient:
     (``-r "ssh-rsa AAAA..."``). A file of several keys is refused: that is -R."""
     from envelope import age_recipient, age_recipients, load_public_key, parse_public_key
 
-    if value.startswith("age1"):
-        return _key_call(functools.partial(age_recipient, value), "the age recipient given with -r")
+    if value.startswith(("age1", "ssh-ed25519 ")):
+        return _key_call(functools.partial(age_recipient, value), "the key given with -r")
     if not is_stdin(value) and _is_age_recipients(_peek(value) or b""):
         found = _key_call(functools.partial(age_recipients, _key_call(functools.partial(_read_key_file, value))), value)
         if len(found) != 1:

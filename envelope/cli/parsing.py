@@ -109,8 +109,8 @@ def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
         metavar="PRIVATEKEY",
         action="append",
         required=True,
-        help=f"{help_text}: a private key file or an age identity file (AGE-SECRET-KEY-1... lines, every key "
-        "of it tried) ('-': stdin); repeatable",
+        help=f"{help_text}: a private key file (RSA, or OpenSSH Ed25519 such as ~/.ssh/id_ed25519) or an age "
+        "identity file (AGE-SECRET-KEY-1... lines, every key of it tried) ('-': stdin); repeatable",
     )
     add_passphrase_sources(parser, prompt_flag=False)
 

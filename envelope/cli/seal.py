@@ -32,7 +32,7 @@ EXAMPLES = """\
   envelope seal -r alice.key.pub -o s3://bucket/model.env model.pt            # with envelope-ml[s3]
 
 A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key, or one age
-recipient (age1..., from age-keygen or envelope keygen --type x25519) per line; blank lines and
+recipient (age1..., from age-keygen or envelope keygen --type x25519) or ssh-ed25519 line per line; blank lines and
 lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
 INPUT and OUT may be URLs (s3://bucket/key, gs://..., any fsspec protocol; pip install
 'envelope-ml[s3]' or '[fsspec]'): the object appears once its upload completes, and an existing
@@ -64,8 +64,8 @@ def add_parser(subparsers: Subcommands) -> None:
         metavar="PUBKEY",
         action="append",
         default=[],
-        help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate, age1...), an 'ssh-rsa ...' "
-        "line, an age recipient 'age1...', or '-' (stdin); repeatable",
+        help="public key file holding one key (PEM, ssh-rsa, ssh-ed25519, DER, X.509 certificate, age1...), an "
+        "'ssh-rsa ...' or 'ssh-ed25519 ...' line, an age recipient 'age1...', or '-' (stdin); repeatable",
     )
     parser.add_argument(
         "-R",

@@ -245,8 +245,8 @@ function judge(spec, { result, error }) {
  */
 export async function runVector(dir, spec) {
   const file = fs.readFileSync(path.join(dir, 'v1', `${spec.name}.envelope`));
-  const keyFile = (k) => ['age', 'pem'].map((ext) => path.join(dir, 'keys', `${k}.${ext}`)).find((f) => fs.existsSync(f));
-  const pems = (spec.keys ?? []).map((k) => fs.readFileSync(keyFile(k), 'utf8')); // keys/NAME.pem or an age identity file NAME.age
+  const keyFile = (k) => ['age', 'openssh', 'pem'].map((ext) => path.join(dir, 'keys', `${k}.${ext}`)).find((f) => fs.existsSync(f));
+  const pems = (spec.keys ?? []).map((k) => fs.readFileSync(keyFile(k), 'utf8')); // keys/NAME.pem, an age identity file NAME.age or an OpenSSH key NAME.openssh
   const options = spec.signed_by === undefined ? {}
     : { signedBy: spec.signed_by.map((k) => fs.readFileSync(path.join(dir, 'keys', `${k}.pub.pem`), 'utf8')) };
   if (spec.read_as === 'folder') return runFolderVector(spec, file, pems, options);

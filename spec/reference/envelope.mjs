@@ -54,6 +54,7 @@ const RSA_TYPE = 'rsa-oaep-sha256';
 const ENTRY_FIELDS = {
   'rsa-oaep-sha256': { kid: 32, key: null },
   x25519: { kid: 32, epk: 32, key: 48 },
+  'ssh-ed25519': { kid: 32, epk: 32, key: 48 },
 };
 const OAEP_LABEL = Buffer.alloc(0); // §4.1: the empty label (what KMS and HSMs accept)
 const HKDF_INFO = Buffer.from('envelope v1 header', 'ascii');
@@ -282,15 +283,21 @@ function loadRsaPrivate(pem) {
   };
 }
 
-/** A recipient: an RSA SPKI PEM, or age recipient text `age1...` (§4.2). */
+/** A recipient: an RSA SPKI PEM, age recipient text `age1...` (§4.2) or an `ssh-ed25519` line (§4.3). */
 function loadPublic(text) {
   const t = String(text).trim();
-  return t.startsWith('age1') ? loadX25519Public(t) : loadRsaPublic(text);
+  if (t.startsWith('age1')) return loadX25519Public(t);
+  if (t.startsWith('ssh-ed25519 ')) return loadSshPublic(t);
+  return loadRsaPublic(text);
 }
 
-/** The keys of a private key text: an RSA PEM, or every key of an age identity file (§4.2). */
+/** The keys of a private key text: an RSA PEM, every key of an age identity file (§4.2), or an
+ * unencrypted OpenSSH Ed25519 private key (§4.3). */
 function loadPrivate(text) {
-  return isAgeIdentityText(String(text)) ? loadAgeIdentities(String(text)) : [loadRsaPrivate(text)];
+  const t = String(text);
+  if (isAgeIdentityText(t)) return loadAgeIdentities(t);
+  if (t.includes('-----BEGIN OPENSSH PRIVATE KEY-----')) return [loadSshPrivate(t)];
+  return [loadRsaPrivate(text)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,24 +358,27 @@ const x25519Public = (pk) => crypto.createPublicKey({ key: Buffer.concat([X25519
 const x25519Kid = (pk) => sha256(X25519_SPKI, pk);
 const rawX25519 = (publicKey) => publicKey.export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI.length);
 
-function loadX25519Public(text) {
-  const pk = ageKey(text, 'age', 32);
+const loadX25519Public = (text) => { const pk = ageKey(text, 'age', 32); return shareRecipient(X25519_TYPE, X25519_LABEL, x25519Kid(pk), pk); };
+
+/** A recipient of the wrap of §4.2 (and §4.3, with its type and label) for the X25519 share `pk`. */
+function shareRecipient(type, label, kid, pk) {
   const publicKey = x25519Public(pk);
   return {
-    type: X25519_TYPE, kid: x25519Kid(pk),
+    type, kid,
     entry(K) {
       const esk = crypto.generateKeyPairSync('x25519');
       const epk = rawX25519(esk.publicKey);
-      const shared = crypto.diffieHellman({ privateKey: esk.privateKey, publicKey });
+      let shared;
+      try { shared = crypto.diffieHellman({ privateKey: esk.privateKey, publicKey }); } catch { shared = Buffer.alloc(32); }
       if (shared.equals(Buffer.alloc(32))) throw new InvalidKeyError('X25519 public key of small order');
-      const c = crypto.createCipheriv('chacha20-poly1305', x25519WrapKey(shared, epk, pk), Buffer.alloc(12), { authTagLength: 16 });
+      const c = crypto.createCipheriv('chacha20-poly1305', wrapKey(shared, epk, pk, label), Buffer.alloc(12), { authTagLength: 16 });
       const key = Buffer.concat([c.update(K), c.final(), c.getAuthTag()]);
-      return new Map([['type', X25519_TYPE], ['kid', x25519Kid(pk)], ['epk', epk], ['key', key]]); // §4.2 key order
+      return new Map([['type', type], ['kid', kid], ['epk', epk], ['key', key]]); // §4.2, §4.3 key order
     },
   };
 }
 
-const x25519WrapKey = (shared, epk, pk) => Buffer.from(crypto.hkdfSync('sha256', shared, Buffer.concat([epk, pk]), X25519_LABEL, 32));
+const wrapKey = (shared, epk, pk, label) => Buffer.from(crypto.hkdfSync('sha256', shared, Buffer.concat([epk, pk]), label, 32));
 
 function loadAgeIdentities(text) {
   const keys = [];
@@ -376,7 +386,9 @@ function loadAgeIdentities(text) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
     try {
-      keys.push(x25519Identity(ageKey(line, 'AGE-SECRET-KEY-', 32)));
+      const sk = ageKey(line, 'AGE-SECRET-KEY-', 32);
+      const pk = rawX25519(crypto.createPublicKey(x25519Private(sk)));
+      keys.push(shareIdentity(X25519_TYPE, X25519_LABEL, x25519Kid(pk), sk));
     } catch (e) {
       throw new InvalidKeyError(`age identity file, line ${i + 1}: ${e.message}`); // never the line itself
     }
@@ -385,23 +397,90 @@ function loadAgeIdentities(text) {
   return keys;
 }
 
-function x25519Identity(sk) {
+/** An identity for the wrap of §4.2 (and §4.3) with the X25519 secret `sk`. */
+function shareIdentity(type, label, kid, sk) {
   const privateKey = x25519Private(sk);
   const pk = rawX25519(crypto.createPublicKey(privateKey));
   return {
-    type: X25519_TYPE, kid: x25519Kid(pk),
+    type, kid, pk,
     check() {},
     unwrap(entry) { // R36, R37: null when the shared secret is all zero or the tag fails
       let shared;
       try { shared = crypto.diffieHellman({ privateKey, publicKey: x25519Public(entry.epk) }); } catch { return null; }
       if (shared.equals(Buffer.alloc(32))) return null;
       try {
-        const d = crypto.createDecipheriv('chacha20-poly1305', x25519WrapKey(shared, entry.epk, pk), Buffer.alloc(12), { authTagLength: 16 });
+        const d = crypto.createDecipheriv('chacha20-poly1305', wrapKey(shared, entry.epk, pk, label), Buffer.alloc(12), { authTagLength: 16 });
         d.setAuthTag(entry.key.subarray(32));
         return Buffer.concat([d.update(entry.key.subarray(0, 32)), d.final()]);
       } catch { return null; }
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ssh-ed25519 recipients (§4.3, R39, R40)
+
+const SSH_TYPE = 'ssh-ed25519';
+const SSH_LABEL = Buffer.from('envelope v1 ssh-ed25519', 'ascii');
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+function sshStrings(buf, count) { // the first `count` SSH wire strings of buf, and where they end
+  const out = [];
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    if (pos + 4 > buf.length) throw new InvalidKeyError('not a valid OpenSSH key');
+    const n = buf.readUInt32BE(pos);
+    if (pos + 4 + n > buf.length) throw new InvalidKeyError('not a valid OpenSSH key');
+    out.push(buf.subarray(pos + 4, pos + 4 + n));
+    pos += 4 + n;
+  }
+  return [out, pos];
+}
+
+/** §4.3: the X25519 share u = (1 + y) / (1 - y) mod p of a valid Ed25519 public key (R40). */
+function montgomeryU(A) {
+  if (A.length !== 32 || !validEd25519(A)) throw new InvalidKeyError('the ssh-ed25519 key is not a valid Ed25519 public key');
+  const y = BigInt('0x' + Buffer.from(A).reverse().toString('hex')) & ((1n << 255n) - 1n);
+  const u = ((1n + y) * modPow((1n - y + ED_P) % ED_P, ED_P - 2n, ED_P)) % ED_P;
+  return Buffer.from(u.toString(16).padStart(64, '0'), 'hex').reverse();
+}
+function modPow(b, e, m) { let r = 1n; b %= m; for (; e > 0n; e >>= 1n, b = (b * b) % m) if (e & 1n) r = (r * b) % m; return r; }
+
+function loadSshPublic(line) {
+  const [type, b64] = line.split(/\s+/);
+  const [[name, A]] = [sshStrings(Buffer.from(b64 ?? '', 'base64'), 2)[0]].map((f) => [f[0].toString('latin1'), f[1]]);
+  if (type !== SSH_TYPE || name !== SSH_TYPE) throw new InvalidKeyError('not an ssh-ed25519 public key line');
+  return shareRecipient(SSH_TYPE, SSH_LABEL, sha256(ED25519_SPKI, A), montgomeryU(A));
+}
+
+function loadSshPrivate(text) {
+  const body = text.split('-----BEGIN OPENSSH PRIVATE KEY-----')[1]?.split('-----END')[0] ?? '';
+  const raw = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+  const magic = Buffer.from('openssh-key-v1\0', 'latin1');
+  if (!raw.subarray(0, magic.length).equals(magic)) throw new InvalidKeyError('not an OpenSSH private key');
+  const rest = raw.subarray(magic.length);
+  const [[cipher, kdf, , ], pos] = sshStrings(rest, 3);
+  if (cipher.toString() !== 'none' || kdf.toString() !== 'none') {
+    throw new InvalidKeyError('passphrase-protected OpenSSH keys are not read by this reference');
+  }
+  if (rest.readUInt32BE(pos) !== 1) throw new InvalidKeyError('an OpenSSH file of one key is expected');
+  const [[blob, priv]] = sshStrings(rest.subarray(pos + 4), 2);
+  const [[outerType, outerA]] = sshStrings(blob, 2);
+  if (outerType.toString() !== SSH_TYPE) throw new InvalidKeyError('not an Ed25519 OpenSSH key');
+  const [[, , innerType, innerA, secret]] = [sshStrings(priv.subarray(8), 3)[0]].map((f) => [0, 0, ...f]);
+  if (innerType.toString() !== SSH_TYPE || secret.length !== 64) throw new InvalidKeyError('not an Ed25519 OpenSSH key');
+  const seed = secret.subarray(0, 32);
+  const derived = crypto.createPublicKey(crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, seed]), format: 'der', type: 'pkcs8' }))
+    .export({ type: 'spki', format: 'der' }).subarray(ED25519_SPKI.length);
+  if (!derived.equals(outerA) || !derived.equals(innerA)) { // R40
+    throw new InvalidKeyError('the OpenSSH private key does not hold the public key it shows');
+  }
+  const u = montgomeryU(derived); // R40: a valid key
+  const sk = crypto.createHash('sha512').update(seed).digest().subarray(0, 32);
+  const identity = shareIdentity(SSH_TYPE, SSH_LABEL, sha256(ED25519_SPKI, derived), sk);
+  if (!identity.pk.equals(u)) throw new InvalidKeyError('the Ed25519 key does not convert consistently');
+  return identity;
 }
 
 // ---------------------------------------------------------------------------------------------

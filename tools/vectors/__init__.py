@@ -14,12 +14,27 @@ from . import (
     recipients,
     signatures,
     sizes,
+    sshkeys,
     timestamps,
     unwrap,
     x25519,
 )
 from .kit import GENERATORS, Kit
 
-FAMILIES = (sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits, folders, x25519)
+FAMILIES = (
+    sizes,
+    keys,
+    recipients,
+    metadata,
+    header,
+    unwrap,
+    payload,
+    timestamps,
+    signatures,
+    limits,
+    folders,
+    x25519,
+    sshkeys,
+)
 
 __all__ = ["FAMILIES", "GENERATORS", "Kit"]

@@ -51,12 +51,26 @@ RULE_ERRORS = {
     **{f"R{i}": "AuthenticationError" for i in range(15, 23)},
     "R23": "InvalidKeyError", "R24": "MalformedError", "R25": "UnsupportedError", "R26": "SignatureError",
     "R27": "SignatureError", "R28": "SignerError", "R35": "MalformedError", "R36": "AuthenticationError",
-    "R37": "AuthenticationError", "R38": "InvalidKeyError",
+    "R37": "AuthenticationError", "R38": "InvalidKeyError", "R39": "MalformedError", "R40": "InvalidKeyError",
 }  # fmt: skip
 X25519_KEYS = ("x25519-a", "x25519-b", "x25519-stranger")  # section 4.2; age identity files NAME.age
 X25519_SPKI_PREFIX = bytes.fromhex("302a300506032b656e032100")  # section 4.2: the DER before the key
 X25519_LABEL = b"envelope v1 x25519"
-AGE_X25519_LABEL = b"age-encryption.org/v1/X25519"  # age's label (C2SP age), for cross-protocol vectors
+AGE_X25519_LABEL = b"age-encryption.org/v1/X25519"
+# Section 4.3: OpenSSH Ed25519 keys, keys/NAME.openssh (made once, committed: OpenSSH's format holds a
+# random check value). ssh-ed25519-age is the key of age's own test data (FiloSottile/age,
+# cmd/age/testdata/ed25519.txt), so that a vector is sealed to a key age's tests use.
+SSH_KEYS = ("ssh-ed25519-a", "ssh-ed25519-b", "ssh-ed25519-age")
+SSH_BAD_KEY = "ssh-ed25519-bad-public"  # ssh-ed25519-a's file with ssh-ed25519-b's clear public key (R40)
+SSH_LABEL = b"envelope v1 ssh-ed25519"
+AGE_SSH_PRIVATE = """-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACB/aTuac9tiWRGrKEtixFlryYlGCPTOpdbmXN9RRmDF2gAAAKDgV/GC4Ffx
+ggAAAAtzc2gtZWQyNTUxOQAAACB/aTuac9tiWRGrKEtixFlryYlGCPTOpdbmXN9RRmDF2g
+AAAECvFoQXQzXgJLQ+Gz4PfEcfyZwC2gUjOiWTD//mTPyD8H9pO5pz22JZEasoS2LEWWvJ
+iUYI9M6l1uZc31FGYMXaAAAAG2ZpbGlwcG9AQmlzdHJvbWF0aC1NMS5sb2NhbAEC
+-----END OPENSSH PRIVATE KEY-----
+"""  # age's label (C2SP age), for cross-protocol vectors
 
 
 def seeded(name: str, purpose: str, size: int) -> bytes:
@@ -241,6 +255,33 @@ class Keys:
             elif not path.exists() or path.read_text() != text:
                 raise SystemExit(f"{path} differs; run tools/make_vectors.py")
         self.x25519 = {name: seeded(name, "x25519-secret", 32) for name in X25519_KEYS}
+        self.ssh: dict[str, ed25519.Ed25519PrivateKey] = {}
+        for name in SSH_KEYS:
+            path = ROOT / "keys" / f"{name}.openssh"
+            if not path.exists():
+                if not create:
+                    raise SystemExit(f"missing {path}; run tools/make_vectors.py without --check first")
+                _create_ssh_key(name, path)
+            key = serialization.load_ssh_private_key(path.read_bytes(), None)
+            assert isinstance(key, ed25519.Ed25519PrivateKey)
+            self.ssh[name] = key
+        bad = ROOT / "keys" / f"{SSH_BAD_KEY}.openssh"
+        text = _swap_clear_public_key(ROOT / "keys" / "ssh-ed25519-a.openssh", self.ssh["ssh-ed25519-b"])
+        if create:
+            bad.write_text(text)
+        elif not bad.exists() or bad.read_text() != text:
+            raise SystemExit(f"{bad} differs; run tools/make_vectors.py")
+
+    def ssh_share(self, name: str) -> bytes:
+        """Section 4.3, from the private key: the X25519 public key of SHA-512(seed)[0:32]."""
+        scalar = hashlib.sha512(self.ssh[name].private_bytes_raw()).digest()[:32]
+        return x25519.X25519PrivateKey.from_private_bytes(scalar).public_key().public_bytes_raw()
+
+    def ssh_kid(self, name: str) -> bytes:
+        public = self.ssh[name].public_key()
+        return hashlib.sha256(
+            public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        ).digest()
 
     def x25519_share(self, name: str) -> bytes:
         return x25519.X25519PrivateKey.from_private_bytes(self.x25519[name]).public_key().public_bytes_raw()
@@ -278,6 +319,36 @@ def _create_key(name: str, path: Path) -> None:
     pem = serialization.Encoding.PEM
     path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     public.write_bytes(key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def _create_ssh_key(name: str, path: Path) -> None:
+    if name == "ssh-ed25519-age":
+        text = AGE_SSH_PRIVATE
+        public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9pO5pz22JZEasoS2LEWWvJiUYI9M6l1uZc31FGYMXa\n"
+    else:
+        key = ed25519.Ed25519PrivateKey.generate()
+        text = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                 serialization.NoEncryption()).decode()  # fmt: skip
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        public = public.decode() + "\n"
+    path.write_text(text)
+    path.with_name(f"{name}.openssh.pub").write_text(public)
+
+
+def _swap_clear_public_key(path: Path, other: ed25519.Ed25519PrivateKey) -> str:
+    """The OpenSSH private key file at ``path`` with the public key stored in the clear (the first
+    copy; the private section keeps its own) replaced by ``other``'s."""
+    import base64
+
+    lines = path.read_text().splitlines()
+    raw = base64.b64decode("".join(lines[1:-1]))
+    key = serialization.load_ssh_private_key(path.read_bytes(), None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    mine, theirs = key.public_key().public_bytes_raw(), other.public_key().public_bytes_raw()
+    at = raw.index(mine)
+    raw = raw[:at] + theirs + raw[at + 32 :]
+    body = base64.b64encode(raw).decode()
+    return "\n".join([lines[0], *(body[i : i + 70] for i in range(0, len(body), 70)), lines[-1]]) + "\n"
 
 
 class Recorded:
@@ -400,6 +471,11 @@ class TestFile:
             share = self.kit.keys.x25519_share(key_name)
             epk, key = x25519_wrap(share, seeded(self.seed, f"esk/{key_name}", 32), self.data_key)
             return {"type": "x25519", "kid": x25519_kid(share), "epk": epk, "key": key, **change}
+        if key_name in SSH_KEYS:
+            share = self.kit.keys.ssh_share(key_name)
+            esk = seeded(self.seed, f"esk/{key_name}", 32)
+            epk, key = x25519_wrap(share, esk, self.data_key, SSH_LABEL)
+            return {"type": "ssh-ed25519", "kid": self.kit.keys.ssh_kid(key_name), "epk": epk, "key": key, **change}
         entry = {"type": "rsa-oaep-sha256", "kid": self.kit.keys.kid(key_name)}
         if "key" not in change:
             entry["key"] = self.kit.wrap(key_name, self.data_key)

@@ -43,3 +43,21 @@ test('age key text is checked as R38 says', () => {
   assert.throws(() => seal(Buffer.from('x'), [recipientA.slice(0, 10) + recipientA.slice(10).toUpperCase()]), InvalidKeyError);
   assert.throws(() => open(Buffer.alloc(0), [identityA.toLowerCase().replace(/^# .*$/gm, '')]), (e) => e instanceof InvalidKeyError && !e.message.includes('age-secret'));
 });
+
+// §4.3: ssh-ed25519 recipients.
+const sshPrivate = fs.readFileSync(`${KEYS}ssh-ed25519-a.openssh`, 'utf8');
+const sshPublic = fs.readFileSync(`${KEYS}ssh-ed25519-a.openssh.pub`, 'utf8').trim();
+
+test('an ssh-ed25519 line receives a file that its OpenSSH private key opens', () => {
+  const sealed = seal(Buffer.from('ssh'), [sshPublic, recipientA]);
+  assert.deepEqual(open(sealed, [sshPrivate]).plaintext, Buffer.from('ssh'));
+  assert.deepEqual(open(sealed, [identityA]).plaintext, Buffer.from('ssh'));
+});
+
+test('ssh-ed25519 keys are checked as R40 says', () => {
+  const bad = fs.readFileSync(`${KEYS}ssh-ed25519-bad-public.openssh`, 'utf8');
+  assert.throws(() => open(Buffer.alloc(0), [bad]), InvalidKeyError);
+  const identity = Buffer.concat([Buffer.from('0000000b7373682d65643235353139', 'hex'), Buffer.from('00000020', 'hex'),
+    Buffer.concat([Buffer.of(1), Buffer.alloc(31)])]); // y = 1: the identity point, of small order
+  assert.throws(() => seal(Buffer.from('x'), [`ssh-ed25519 ${identity.toString('base64')}`]), InvalidKeyError);
+});
