@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
 from . import _agekeys
 from ._datakey import DATA_KEY_LEN, DataKey
 from ._format import RSA_OAEP_SHA256, RecipientEntry
+from ._mlkem import MlKem768X25519Identity, MlKem768X25519Recipient
 from ._sshkeys import (
     SshEd25519Identity,
     SshEd25519KeyFileIdentity,
@@ -43,6 +44,8 @@ from .keys import (
 __all__ = [
     "Identity",
     "IdentityLike",
+    "MlKem768X25519Identity",
+    "MlKem768X25519Recipient",
     "PassphraseSource",
     "Recipient",
     "RecipientLike",
@@ -263,7 +266,7 @@ def age_recipient(text: str) -> Recipient:
     kind, key = _agekeys.decode_recipient(text)
     if kind == _agekeys.X25519_KIND:
         return X25519Recipient(x25519.X25519PublicKey.from_public_bytes(key))
-    raise UsageError("ML-KEM-768 + X25519 recipients are not implemented yet")
+    return MlKem768X25519Recipient(key)
 
 
 def is_age_identity_file(data: bytes) -> bool:
@@ -276,9 +279,10 @@ def age_identities(data: bytes) -> list[Identity]:
     """Every identity of an age identity file's bytes (``AGE-SECRET-KEY-1...`` lines, comments)."""
     identities: list[Identity] = []
     for kind, key in _agekeys.parse_identity_file(data):
-        if kind != _agekeys.X25519_KIND:
-            raise UsageError("ML-KEM-768 + X25519 identities are not implemented yet")
-        identities.append(X25519Identity(x25519.X25519PrivateKey.from_private_bytes(key)))
+        if kind == _agekeys.X25519_KIND:
+            identities.append(X25519Identity(x25519.X25519PrivateKey.from_private_bytes(key)))
+        else:
+            identities.append(MlKem768X25519Identity(key))
     return identities
 
 

@@ -17,7 +17,7 @@ RSA = "rsa"
 # --type names -> the format's signature algorithm names (spec section 8.2)
 SIGNING_TYPES = {"ed25519": "ed25519", "ecdsa-p256": "ecdsa-p256-sha256", "ml-dsa-65": "ml-dsa-65"}
 # age's key kinds (spec section 4.2): an identity file as age-keygen writes it, the recipient beside it
-AGE_TYPES = ("x25519",)
+AGE_TYPES = ("x25519", "mlkem768x25519")
 TYPES = (RSA, *AGE_TYPES, *SIGNING_TYPES)
 
 EXAMPLES = """\
@@ -26,6 +26,7 @@ EXAMPLES = """\
   PASS=... envelope keygen -o ci.key --passphrase-env PASS --bits 4096
   envelope keygen --type x25519 -o alice.age        # an age key: seal -r "$(cat alice.age.pub)",
                                                     # open -i alice.age (age and rage read it too)
+  envelope keygen --type mlkem768x25519 -o pq.age   # post-quantum hybrid, as age-keygen -pq
   envelope keygen --type ed25519 -o builder.key     # a signing key: seal --sign builder.key,
                                                     # open --signed-by builder.key.pub"""
 
@@ -42,7 +43,8 @@ def add_parser(subparsers: Subcommands) -> None:
         "RSA keys (the default) receive files: seal -r PUBKEY, open -i PRIVATEKEY. An x25519 key is\n"
         "written as age-keygen writes it (an identity file AGE-SECRET-KEY-1..., not encrypted, with\n"
         "'# created:' and '# public key:' comments; the age1... recipient in PRIVATE_PATH.pub and\n"
-        "printed), so age, rage and pyrage use it too. Signing keys\n"
+        "printed), so age, rage and pyrage use it too; an mlkem768x25519 key (post-quantum hybrid) as\n"
+        "age-keygen -pq writes it (AGE-SECRET-KEY-PQ-1..., age1pq1...). Signing keys\n"
         "(--type ed25519, ecdsa-p256, ml-dsa-65) say who sealed a file: seal --sign PRIVATEKEY,\n"
         "open/verify --signed-by PUBKEY.",
         examples=EXAMPLES,
@@ -59,8 +61,8 @@ def add_parser(subparsers: Subcommands) -> None:
         "--type",
         choices=TYPES,
         default=RSA,
-        help="the kind of key: rsa (for recipients, the default), x25519 (an age key, for recipients) or a "
-        "signing key, ed25519, ecdsa-p256 or ml-dsa-65 (post-quantum)",
+        help="the kind of key: rsa (for recipients, the default), x25519 or mlkem768x25519 (age keys, for "
+        "recipients; the second post-quantum) or a signing key, ed25519, ecdsa-p256 or ml-dsa-65 (post-quantum)",
     )
     parser.add_argument(
         "--bits",
@@ -140,9 +142,9 @@ def _new_age_key(kind: str) -> tuple[bytes, bytes, str]:
     """An age identity file, its recipient line and the key id of a new key of ``kind``."""
     import datetime
 
-    from envelope import X25519Identity
+    from envelope import MlKem768X25519Identity, X25519Identity
 
-    identity = X25519Identity.generate()
+    identity = X25519Identity.generate() if kind == "x25519" else MlKem768X25519Identity.generate()
     public = identity.recipient().to_age()
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = f"# created: {created}\n# public key: {public}\n{identity.to_age()}\n"  # as age-keygen writes it

@@ -4,6 +4,7 @@
 // @noble/post-quantum. The MessagePack subset of §3.1/§5 is encoded and decoded here, strictly.
 import crypto from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
+import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 
 // ---------------------------------------------------------------------------------------------
 // Errors (§9). Messages never carry key material, plaintext or the offset that failed.
@@ -55,6 +56,7 @@ const ENTRY_FIELDS = {
   'rsa-oaep-sha256': { kid: 32, key: null },
   x25519: { kid: 32, epk: 32, key: 48 },
   'ssh-ed25519': { kid: 32, epk: 32, key: 48 },
+  mlkem768x25519: { kid: 32, enc: 1120, key: 48 },
 };
 const OAEP_LABEL = Buffer.alloc(0); // §4.1: the empty label (what KMS and HSMs accept)
 const HKDF_INFO = Buffer.from('envelope v1 header', 'ascii');
@@ -286,6 +288,7 @@ function loadRsaPrivate(pem) {
 /** A recipient: an RSA SPKI PEM, age recipient text `age1...` (§4.2) or an `ssh-ed25519` line (§4.3). */
 function loadPublic(text) {
   const t = String(text).trim();
+  if (t.startsWith('age1pq1')) return loadPqPublic(t);
   if (t.startsWith('age1')) return loadX25519Public(t);
   if (t.startsWith('ssh-ed25519 ')) return loadSshPublic(t);
   return loadRsaPublic(text);
@@ -360,6 +363,55 @@ const rawX25519 = (publicKey) => publicKey.export({ type: 'spki', format: 'der' 
 
 const loadX25519Public = (text) => { const pk = ageKey(text, 'age', 32); return shareRecipient(X25519_TYPE, X25519_LABEL, x25519Kid(pk), pk); };
 
+// mlkem768x25519 (§4.4, R41, R42): age 1.3's hybrid; the KEM is @noble/post-quantum's X-Wing
+// (ml_kem768_x25519: SHAKE256 seed expansion, SHA3-256 combiner), the wrap is this file's own.
+const PQ_TYPE = 'mlkem768x25519';
+const PQ_LABEL = Buffer.from('envelope v1 mlkem768x25519', 'ascii');
+const pqWrapKey = (ss) => Buffer.from(crypto.hkdfSync('sha256', ss, Buffer.alloc(0), PQ_LABEL, 32));
+
+function loadPqPublic(text) {
+  const pk = ageKey(text, 'age1pq', 1216);
+  if (!mlkemKeyValid(pk.subarray(0, 1184))) throw new InvalidKeyError('not a valid mlkem768x25519 public key'); // R42
+  return {
+    type: PQ_TYPE, kid: sha256(pk),
+    entry(K) {
+      let enc, ss;
+      try { ({ cipherText: enc, sharedSecret: ss } = ml_kem768_x25519.encapsulate(pk)); } catch {
+        throw new InvalidKeyError('the mlkem768x25519 public key cannot be encapsulated to'); // R42: a small-order X25519 part
+      }
+      const c = crypto.createCipheriv('chacha20-poly1305', pqWrapKey(ss), Buffer.alloc(12), { authTagLength: 16 });
+      const key = Buffer.concat([c.update(K), c.final(), c.getAuthTag()]);
+      return new Map([['type', PQ_TYPE], ['kid', sha256(pk)], ['enc', Buffer.from(enc)], ['key', key]]); // §4.4 key order
+    },
+  };
+}
+
+/** FIPS 203 section 7.2's encapsulation key check: every 12-bit coefficient below q = 3329. */
+function mlkemKeyValid(ek) {
+  for (let i = 0; i < 1152; i += 3) {
+    const a = ek[i] | ((ek[i + 1] & 0x0f) << 8), b = (ek[i + 1] >> 4) | (ek[i + 2] << 4);
+    if (a >= 3329 || b >= 3329) return false;
+  }
+  return true;
+}
+
+function pqIdentity(seed) {
+  const { publicKey } = ml_kem768_x25519.keygen(seed);
+  return {
+    type: PQ_TYPE, kid: sha256(Buffer.from(publicKey)),
+    check() {},
+    unwrap(entry) { // R36, R37: null when the X25519 secret is zero or the tag fails
+      let ss;
+      try { ss = ml_kem768_x25519.decapsulate(entry.enc, seed); } catch { return null; }
+      try {
+        const d = crypto.createDecipheriv('chacha20-poly1305', pqWrapKey(ss), Buffer.alloc(12), { authTagLength: 16 });
+        d.setAuthTag(entry.key.subarray(32));
+        return Buffer.concat([d.update(entry.key.subarray(0, 32)), d.final()]);
+      } catch { return null; }
+    },
+  };
+}
+
 /** A recipient of the wrap of §4.2 (and §4.3, with its type and label) for the X25519 share `pk`. */
 function shareRecipient(type, label, kid, pk) {
   const publicKey = x25519Public(pk);
@@ -386,6 +438,10 @@ function loadAgeIdentities(text) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
     try {
+      if (line.startsWith('AGE-SECRET-KEY-PQ-')) {
+        keys.push(pqIdentity(ageKey(line, 'AGE-SECRET-KEY-PQ-', 32)));
+        return;
+      }
       const sk = ageKey(line, 'AGE-SECRET-KEY-', 32);
       const pk = rawX25519(crypto.createPublicKey(x25519Private(sk)));
       keys.push(shareIdentity(X25519_TYPE, X25519_LABEL, x25519Kid(pk), sk));

@@ -7,6 +7,7 @@ from __future__ import annotations
 from . import (
     folders,
     header,
+    hybrid,
     keys,
     limits,
     metadata,
@@ -35,6 +36,7 @@ FAMILIES = (
     folders,
     x25519,
     sshkeys,
+    hybrid,
 )
 
 __all__ = ["FAMILIES", "GENERATORS", "Kit"]

@@ -22,7 +22,7 @@ from typing import Any
 import msgpack
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -52,7 +52,14 @@ RULE_ERRORS = {
     "R23": "InvalidKeyError", "R24": "MalformedError", "R25": "UnsupportedError", "R26": "SignatureError",
     "R27": "SignatureError", "R28": "SignerError", "R35": "MalformedError", "R36": "AuthenticationError",
     "R37": "AuthenticationError", "R38": "InvalidKeyError", "R39": "MalformedError", "R40": "InvalidKeyError",
+    "R41": "MalformedError",
 }  # fmt: skip
+# Section 4.4: ML-KEM-768 + X25519 keys, age identity files NAME.age from a seed. mlkem768x25519-age
+# is the key of age's own test data (FiloSottile/age, cmd/age/testdata/hybrid.txt).
+PQ_KEYS = ("mlkem768x25519-a", "mlkem768x25519-b", "mlkem768x25519-age")
+AGE_PQ_SECRET = "AGE-SECRET-KEY-PQ-16XDSLZ3XCSZ3236YJ5J0T9NAPLZTP96LJKQCVHJYUDTQVJR5J5PQTDPQCX"
+PQ_LABEL = b"envelope v1 mlkem768x25519"
+XWING_LABEL = b"\\.//^\\"
 X25519_KEYS = ("x25519-a", "x25519-b", "x25519-stranger")  # section 4.2; age identity files NAME.age
 X25519_SPKI_PREFIX = bytes.fromhex("302a300506032b656e032100")  # section 4.2: the DER before the key
 X25519_LABEL = b"envelope v1 x25519"
@@ -206,6 +213,12 @@ def age_key_files() -> dict[str, str]:
         public = age_public(shares[name])
         files[f"{name}.age"] = f"# created: 2026-12-07T00:00:00Z\n# public key: {public}\n{age_secret(secrets[name])}\n"
         files[f"{name}.pub.age"] = public + "\n"
+    for name in PQ_KEYS:
+        seed = pq_seed(name)
+        public = bech32("age1pq", pq_public(seed))
+        secret = AGE_PQ_SECRET if name == "mlkem768x25519-age" else bech32("age-secret-key-pq-", seed).upper()
+        files[f"{name}.age"] = f"# public key: {public}\n{secret}\n"
+        files[f"{name}.pub.age"] = public + "\n"
     a, b = age_secret(secrets["x25519-a"]), age_secret(secrets["x25519-b"])
     files["x25519-several.age"] = f"# two keys, as age-keygen >> file writes them\n\n{b}\n\n  # indented comment\n{a}\n"
     last = BECH32[(BECH32.index(a[-1].lower()) + 1) % 32].upper()
@@ -216,6 +229,27 @@ def age_key_files() -> dict[str, str]:
     files["x25519-bad-prefix.age"] = bech32("age-secret-key-pq-x", secrets["x25519-a"]).upper() + "\n"
     files["x25519-bad-line.age"] = f"{a}\nage-secret-key\n"
     return files
+
+
+def pq_seed(name: str) -> bytes:
+    if name == "mlkem768x25519-age":
+        seed = bytes.fromhex("d19b0f8a26c4051547449524f5967d0fc4b0975f9581865e44e3560648749502")  # AGE_PQ_SECRET's
+        assert bech32("age-secret-key-pq-", seed).upper() == AGE_PQ_SECRET
+        return seed
+    return seeded(name, "mlkem768x25519-seed", 32)
+
+
+def pq_keys(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
+    """Section 4.4: the ML-KEM-768 and X25519 halves of a seed."""
+    expanded = hashlib.shake_256(seed).digest(96)
+    return mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]), x25519.X25519PrivateKey.from_private_bytes(
+        expanded[64:]
+    )
+
+
+def pq_public(seed: bytes) -> bytes:
+    m, x = pq_keys(seed)
+    return m.public_key().public_bytes_raw() + x.public_key().public_bytes_raw()
 
 
 def x25519_kid(share: bytes) -> bytes:
@@ -381,6 +415,25 @@ class Kit:
         self.keys = Keys(create)
         self.wraps = Recorded("oaep-wraps.json")  # slot: "kid:data key:label", hex
         self.signatures = Recorded("signatures.json")  # slot: "alg:kid:SHA-256(tbs)", hex
+        self.encaps = Recorded("mlkem-encaps.json")  # slot: "kid:data key:purpose", ML-KEM-768 ciphertext hex
+
+    def pq_entry(self, key_name: str, data_key: bytes, esk: bytes, purpose: str = "") -> dict[str, Any]:
+        """Section 4.4: the mlkem768x25519 entry of ``data_key`` for a key. ML-KEM encapsulation is
+        randomised and cryptography cannot seed it: its ciphertext is recorded (checked to be one)."""
+        seed = pq_seed(key_name)
+        public = pq_public(seed)
+        kid = hashlib.sha256(public).digest()
+        private_m, _ = pq_keys(seed)
+        slot = f"{kid.hex()}:{data_key.hex()}:{purpose}"
+        ct_m = self.encaps.get(slot, lambda ct: len(ct) == 1088, lambda: private_m.public_key().encapsulate()[1])
+        ss_m = private_m.decapsulate(ct_m)
+        ephemeral = x25519.X25519PrivateKey.from_private_bytes(esk)
+        ct_x = ephemeral.public_key().public_bytes_raw()
+        ss_x = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(public[1184:]))
+        ss = hashlib.sha3_256(ss_m + ss_x + ct_x + public[1184:] + XWING_LABEL).digest()
+        wrap_key = HKDF(hashes.SHA256(), 32, salt=None, info=PQ_LABEL).derive(ss)
+        key = ChaCha20Poly1305(wrap_key).encrypt(bytes(12), data_key, None)
+        return {"type": "mlkem768x25519", "kid": kid, "enc": ct_m + ct_x, "key": key}
 
     def wrap(self, key_name: str, data_key: bytes, label: bytes = b"") -> bytes:
         """RSA-OAEP-SHA256 of `data_key` to a key (section 4.1; the empty label unless told)."""
@@ -471,6 +524,8 @@ class TestFile:
             share = self.kit.keys.x25519_share(key_name)
             epk, key = x25519_wrap(share, seeded(self.seed, f"esk/{key_name}", 32), self.data_key)
             return {"type": "x25519", "kid": x25519_kid(share), "epk": epk, "key": key, **change}
+        if key_name in PQ_KEYS:
+            return {**self.kit.pq_entry(key_name, self.data_key, seeded(self.seed, f"esk/{key_name}", 32)), **change}
         if key_name in SSH_KEYS:
             share = self.kit.keys.ssh_share(key_name)
             esk = seeded(self.seed, f"esk/{key_name}", 32)
