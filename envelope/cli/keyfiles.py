@@ -267,22 +267,19 @@ def signing_key_id(public_key_der: bytes) -> str:
 
 def load_recipients(values: Iterable[str], files: Iterable[str]) -> list[RSAPublicKey | Recipient]:
     """Every ``-r`` key and every key of every ``-R`` file, each key once."""
-    from envelope import age_recipients, parse_public_keys
+    from envelope import age_recipients, load_public_keys, parse_public_keys
 
     keys: list[RSAPublicKey | Recipient] = [load_recipient(value) for value in values]
     for path in files:
-        data = read_key(path) if is_stdin(path) else _key_call(functools.partial(_read_key_file, path))
-        if _is_age_recipients(data):
-            keys.extend(_key_call(functools.partial(age_recipients, data), key_name(path)))
+        if is_stdin(path):
+            data = read_key(path)
+            parse = age_recipients if _is_age_recipients(data) else parse_public_keys
+            keys.extend(_key_call(functools.partial(parse, data), STDIN_NAME))
+        elif _is_age_recipients(_peek(path) or b""):
+            keys.extend(_key_call(functools.partial(age_recipients, read_key(path)), path))
         else:
-            keys.extend(_key_call(functools.partial(parse_public_keys, data), key_name(path)))
+            keys.extend(_key_call(functools.partial(load_public_keys, path)))
     return unique(keys)
-
-
-def _read_key_file(path: str) -> bytes:
-    from envelope.keys import read_key_file
-
-    return read_key_file(path, "-R", "parse_public_keys")
 
 
 def _is_age_recipients(data: bytes) -> bool:
@@ -304,7 +301,7 @@ def load_recipient(value: str) -> RSAPublicKey | Recipient:
     if value.startswith(("age1", "ssh-ed25519 ")):
         return _key_call(functools.partial(age_recipient, value), "the key given with -r")
     if not is_stdin(value) and _is_age_recipients(_peek(value) or b""):
-        found = _key_call(functools.partial(age_recipients, _key_call(functools.partial(_read_key_file, value))), value)
+        found = _key_call(functools.partial(age_recipients, read_key(value)), value)
         if len(found) != 1:
             raise CliError(f"{value} holds {len(found)} keys: give a file of several recipients with -R", EXIT_USAGE)
         return found[0]
