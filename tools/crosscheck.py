@@ -81,6 +81,32 @@ def random_metadata(rng: random.Random) -> dict[str, Any]:
     return metadata
 
 
+def public_file(name: str) -> Path:
+    """A test key's public key file: SPKI PEM, an age recipient (FORMAT.md 4.2, 4.4) or an
+    ssh-ed25519 line (4.3)."""
+    for suffix in (".pub.pem", ".pub.age", ".openssh.pub"):
+        if (KEYS / f"{name}{suffix}").exists():
+            return KEYS / f"{name}{suffix}"
+    raise FileNotFoundError(name)
+
+
+def private_file(name: str) -> Path:
+    for suffix in (".pem", ".age", ".openssh"):
+        if (KEYS / f"{name}{suffix}").exists():
+            return KEYS / f"{name}{suffix}"
+    raise FileNotFoundError(name)
+
+
+def python_recipient(name: str) -> Any:
+    path = public_file(name)
+    return envelope.load_public_key(path) if path.suffix == ".pem" else envelope.age_recipient(path.read_text().strip())
+
+
+def python_opener(name: str) -> Any:
+    path = private_file(name)
+    return envelope.load_private_key(path) if path.suffix == ".pem" else envelope.key_file_identities(path)
+
+
 def node(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["node", str(NODE_CLI), *args], capture_output=True, text=True, timeout=300)
 
@@ -102,12 +128,12 @@ def signer_json(signer: SignerFiles | None) -> dict[str, str] | None:
 def python_to_node(work: Path, case: Case) -> None:
     sealed, out, meta_out, signer_out = (work / name for name in ("py.env", "py.out", "py.json", "py.signer"))
     signer, decoy = case.signer, case.decoy
-    recipients = [envelope.load_public_key(KEYS / f"{n}.pub.pem") for n in case.recipients]
+    recipients = [python_recipient(n) for n in case.recipients]
     sign_with = None if signer is None else signer.signing_key
     file = envelope.seal(case.data, recipients, metadata=case.metadata, chunk_size=case.chunk, sign_with=sign_with)
     sealed.write_bytes(file)
     pins = [] if signer is None else ["--signed-by", str(decoy.public_pem), "--signed-by", str(signer.public_pem)]
-    key = ["--key", str(KEYS / f"{case.opener}.pem")]
+    key = ["--key", str(private_file(case.opener))]
     outputs = ["--meta-out", str(meta_out), "--signer-out", str(signer_out)]
     expect_node_ok(node("open", *key, *pins, str(sealed), str(out), *outputs))
     if out.read_bytes() != case.data:
@@ -131,12 +157,12 @@ def node_to_python(work: Path, case: Case) -> None:
     plain, sealed = work / "node.in", work / "node.env"
     signer, decoy = case.signer, case.decoy
     plain.write_bytes(case.data)
-    recipient_args = [a for n in case.recipients for a in ("--recipient", str(KEYS / f"{n}.pub.pem"))]
+    recipient_args = [a for n in case.recipients for a in ("--recipient", str(public_file(n)))]
     sign_args = [] if signer is None else ["--sign-with", str(signer.private_pem)]
     options = ["--chunk-size", str(case.chunk), "--meta-json", json.dumps(case.metadata), *sign_args]
     expect_node_ok(node("seal", *recipient_args, *options, str(plain), str(sealed)))
     file = sealed.read_bytes()
-    opener = envelope.load_private_key(KEYS / f"{case.opener}.pem")
+    opener = python_opener(case.opener)
     signed_by = None if signer is None else [decoy.verifying_key, signer.verifying_key]
     opened = envelope.open_with_metadata(file, opener, signed_by=signed_by)
     if opened.plaintext != case.data:
@@ -166,7 +192,7 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     print(f"crosscheck seed {seed}")
-    names = ["rsa2048-a", "rsa3072-a", "rsa4096-a", "rsa2048-b"]
+    names = ["rsa2048-a", "rsa3072-a", "rsa4096-a", "rsa2048-b", "x25519-a", "ssh-ed25519-a", "mlkem768x25519-a"]
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="envelope-crosscheck-") as tmp:
         work = Path(tmp)

@@ -330,13 +330,14 @@ def unique(keys: Iterable[RSAPublicKey | Recipient]) -> list[RSAPublicKey | Reci
 
 
 def key_id_of(value: str) -> bytes:
-    """A key id given as 64 hex digits (``sha256:`` prefix allowed) or as a public key file."""
+    """A key id given as 64 hex digits (``sha256:`` prefix allowed), a public key file, or age
+    recipient text (``age1...``, an ``ssh-ed25519`` line)."""
     from envelope import key_id
 
     match = _KEY_ID.fullmatch(value.strip())
     if match:
         return bytes.fromhex(match.group(1))
-    if os.path.isfile(value) or value.startswith("age1"):
+    if os.path.isfile(value) or value.startswith(("age1", "ssh-ed25519 ")):
         key = load_recipient(value)
         return bytes.fromhex(getattr(key, "key_id", None) or key_id(key))  # type: ignore[arg-type]
     raise CliError(

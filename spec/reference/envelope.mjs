@@ -873,8 +873,12 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
   if (signer) { // §8.3 footer: the tags, then the signature over tbs, whose H is cut from the header's bytes
     const entries = [];
     decodeStrict(header, MAX_HEADER_DEPTH, MalformedError, entries);
-    const tbs = signatureInput(signedHeader(header, entries), n, sha256(...tags));
-    parts.push(...tags, signer.sign(tbs));
+    // No spread of `tags` into a call: a file of 150 000 tokens would exceed the call stack.
+    const tagHash = crypto.createHash('sha256');
+    for (const tag of tags) tagHash.update(tag);
+    const tbs = signatureInput(signedHeader(header, entries), n, tagHash.digest());
+    for (const tag of tags) parts.push(tag);
+    parts.push(signer.sign(tbs));
   }
   return Buffer.concat(parts);
 }
