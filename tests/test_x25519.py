@@ -289,3 +289,41 @@ def test_an_age_stanza_does_not_open_as_an_entry():
                 use_bin_type=True,
             )
         )
+
+
+def test_age_keys_through_the_envelope_filesystem(tmp_path: Path):
+    """The envelope:: filesystem (and Dask, which shares its rules for keys on workers) takes age
+    recipients and an age identity file's path; an identity object is not put in a task graph."""
+    fsspec = pytest.importorskip("fsspec")
+    import pickle
+
+    from envelope.fsspec import EnvelopeFileSystem
+
+    identity = X25519Identity.generate()
+    key = tmp_path / "key.age"
+    key.write_text(f"# a comment\n{identity.to_age()}\n")
+    url = f"envelope::file://{tmp_path}/out.env"
+    with fsspec.open(url, "wb", envelope={"recipients": [identity.recipient()]}) as f:
+        f.write(b"weights" * 1000)
+    with fsspec.open(url, "rb", envelope={"identity": str(key)}) as f:
+        assert f.read() == b"weights" * 1000
+    fs = pickle.loads(pickle.dumps(EnvelopeFileSystem(target_protocol="file", recipients=[identity.recipient()])))
+    assert fs.storage_options["recipients"] == [identity.recipient().to_age()]  # travels as age1... text
+    for holder in (identity, identity.private_key):
+        with pytest.raises(envelope.UsageError, match="never pickled"):
+            pickle.dumps(EnvelopeFileSystem(target_protocol="file", identity=holder))
+
+
+@settings(max_examples=40)
+@given(
+    keys=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=4),
+    noise=st.lists(st.sampled_from(["", "   ", "# created: now", "  # indented", "#"]), max_size=6),
+    data=st.data(),
+)
+def test_an_identity_file_is_its_keys_whatever_the_comments(keys: list[bytes], noise: list[str], data):
+    """Any mix of blank and comment lines around the keys gives the keys, in file order."""
+    lines = [_bech32.encode("age-secret-key-", key).upper() for key in keys]
+    for line in noise:
+        lines.insert(data.draw(st.integers(0, len(lines))), line)
+    found = envelope.age_identities("\n".join(lines).encode())
+    assert [i.to_age() for i in found] == [_bech32.encode("age-secret-key-", k).upper() for k in keys]  # type: ignore[attr-defined]
