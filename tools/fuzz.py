@@ -127,8 +127,10 @@ def build_world() -> World:
     names = ["rsa2048-a", "rsa2048-b", "rsa3072-a", "rsa4096-a"]
     private = {n: envelope.load_private_key(KEYS_DIR / f"{n}.pem") for n in names}
     identities: list[Any] = [envelope.RsaIdentity(private[n]) for n in names]
-    for name in ("x25519-a", "x25519-b"):  # the x25519 vectors open too (FORMAT.md 4.2)
-        identities += envelope.age_identities((KEYS_DIR / f"{name}.age").read_bytes())
+    # The vectors of the other recipient kinds open too (FORMAT.md 4.2-4.4).
+    for name in ("x25519-a", "x25519-b", "mlkem768x25519-a", "ssh-ed25519-a.openssh"):
+        path = KEYS_DIR / (name if name.endswith(".openssh") else f"{name}.age")
+        identities += envelope.key_file_identities(path)
     seeds = [p.read_bytes() for p in sorted((VECTORS / "v1").glob("*.envelope")) if p.stat().st_size <= MAX_SEED_LEN]
     seeds += sealed_seeds(private["rsa2048-a"], private["rsa2048-b"])
     if EXTRA_SEEDS.is_dir():
