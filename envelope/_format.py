@@ -38,12 +38,15 @@ __all__ = [
     "MAX_METADATA_LEN",
     "MAX_RECIPIENTS",
     "MIN_CHUNK_SIZE",
+    "MLKEM768X25519",
     "PREFIX_LEN",
     "RSA_OAEP_SHA256",
     "SCRYPT",
     "SIGNATURE",
     "SIGNATURE_LENGTHS",
+    "SSH_ED25519",
     "VERSION",
+    "X25519",
     "Header",
     "RecipientEntry",
     "SignerEntry",
@@ -71,8 +74,22 @@ SCRYPT = "scrypt"  # a passphrase (section 4.5)
 FERNET = "fernet"  # a shared Fernet key (section 4.6)
 SALT_LEN = 16  # of scrypt and fernet entries
 SYMMETRIC_WRAP_LEN = 48  # ChaCha20-Poly1305 of a 32-byte data key: ciphertext and 16-byte tag
-# Types whose entries carry a key id that no two entries of the type may share (R10, R45).
-_KEY_ID_TYPES = (RSA_OAEP_SHA256, FERNET)
+X25519 = "x25519"  # section 4.2
+SSH_ED25519 = "ssh-ed25519"  # section 4.3
+MLKEM768X25519 = "mlkem768x25519"  # section 4.4
+# The byte length of each bin field of the kinds this reader implements (None: any length, R14
+# checks it against the key); a kind's rule when one is missing, of another type or length.
+_ENTRY_FIELDS: Mapping[str, tuple[Mapping[str, int | None], str]] = {
+    RSA_OAEP_SHA256: ({"kid": KEY_ID_LEN, "key": None}, "a 32-byte 'kid' or a 'key'"),
+    X25519: ({"kid": KEY_ID_LEN, "epk": 32, "key": 48}, "a 32-byte 'kid', a 32-byte 'epk' or a 48-byte 'key'"),
+    SSH_ED25519: ({"kid": KEY_ID_LEN, "epk": 32, "key": 48}, "a 32-byte 'kid', a 32-byte 'epk' or a 48-byte 'key'"),
+    MLKEM768X25519: (
+        {"kid": KEY_ID_LEN, "enc": 1120, "key": 48},
+        "a 32-byte 'kid', a 1120-byte 'enc' or a 48-byte 'key'",
+    ),
+}
+# Types whose entries carry a key id that no two entries of the type may share (R10, R35, R39, R41, R45).
+_KEY_ID_TYPES = (*_ENTRY_FIELDS, FERNET)
 SIGNATURE = "signature"  # the sender-signature extension (section 8)
 KNOWN_EXTENSIONS: frozenset[str] = frozenset({SIGNATURE})
 # Signature algorithms (section 8.2) and the length of their signatures in the footer.
@@ -369,7 +386,7 @@ def decode_header(data: bytes) -> Header:
     if len(raw_recipients) > MAX_RECIPIENTS:
         raise LimitError(f"{len(raw_recipients)} recipients exceed the limit of {MAX_RECIPIENTS}")
     recipients = tuple(_decode_recipient(r) for r in raw_recipients)
-    if _duplicate_key_ids(recipients):  # R10, R45
+    if _duplicate_key_ids(recipients):  # R10, R35, R39, R41, R45
         raise MalformedError("malformed header: two recipient entries have the same key id")
     if len(recipients) > 1 and any(e.type == SCRYPT for e in recipients):  # R49
         raise MalformedError("malformed header: a scrypt (passphrase) entry is not the only recipient")
@@ -456,10 +473,13 @@ def _decode_recipient(raw: Any) -> RecipientEntry:
     if not isinstance(kind, str) or not 1 <= len(kind.encode()) <= MAX_TYPE_LEN:
         raise MalformedError("malformed header: a recipient entry has no valid 'type'")
     fields = {k: v for k, v in raw.items() if k != "type"}
-    if kind == RSA_OAEP_SHA256:
-        kid, key = fields.get("kid"), fields.get("key")
-        if not isinstance(kid, bytes) or len(kid) != KEY_ID_LEN or not isinstance(key, bytes):
-            raise MalformedError("malformed header: an rsa-oaep-sha256 entry lacks a 32-byte 'kid' or a 'key'")
+    shape = _ENTRY_FIELDS.get(kind)
+    if shape is not None:  # R10 (rsa-oaep-sha256), R35 (x25519), R39 (ssh-ed25519), R41 (mlkem768x25519)
+        lengths, needs = shape
+        for name, length in lengths.items():
+            value = fields.get(name)
+            if not isinstance(value, bytes) or (length is not None and len(value) != length):
+                raise MalformedError(f"malformed header: an {kind} entry lacks {needs}")
     elif kind == FERNET:  # R45
         if not (_bin(fields, "kid", KEY_ID_LEN) and _bin(fields, "salt", SALT_LEN) and _wrapped(fields)):
             raise MalformedError("malformed header: a fernet entry has no valid 'kid', 'salt' or 'key'")

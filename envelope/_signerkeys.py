@@ -10,6 +10,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa
 
+from ._edwards import ed25519_key_problem
 from ._keyformat import passphrase_bytes, private_key_pem
 from ._keypolicy import key_kind, loading_keys
 from .errors import InvalidKeyError, MalformedError, PassphraseError, UsageError
@@ -78,32 +79,6 @@ def spki(key: Any) -> bytes:
     return der
 
 
-# Ed25519 (RFC 8032 section 5.1.3) over public data only: is a key's encoding canonical, a point,
-# and not of small order? The curve arithmetic itself stays in cryptography.
-_ED25519_P = 2**255 - 19
-_ED25519_D = -121665 * pow(121666, _ED25519_P - 2, _ED25519_P) % _ED25519_P
-# The y coordinates of the eight points whose order divides 8 (the identity, order 2, order 4 and
-# order 8; tests/test_signer_keys.py derives them): anyone can make a signature that such a key
-# verifies.
-_ED25519_Y8 = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
-_ED25519_SMALL_ORDER_Y = frozenset({0, 1, _ED25519_P - 1, _ED25519_Y8, _ED25519_P - _ED25519_Y8})
-
-
-def _ed25519_key_problem(raw: bytes) -> str | None:
-    """Why a 32-byte Ed25519 public key is not a valid, canonical, prime-order-subgroup-safe key."""
-    encoded = int.from_bytes(raw, "little")
-    y, x_odd = encoded & ((1 << 255) - 1), encoded >> 255
-    if y >= _ED25519_P:
-        return "is not in its canonical encoding"  # y and y + p would be one key under two key ids
-    u, v = (y * y - 1) % _ED25519_P, (_ED25519_D * y * y + 1) % _ED25519_P
-    x2 = u * pow(v, _ED25519_P - 2, _ED25519_P) % _ED25519_P
-    if (x2 == 0 and x_odd) or (x2 != 0 and pow(x2, (_ED25519_P - 1) // 2, _ED25519_P) != 1):
-        return "is not a point of the curve"
-    if y in _ED25519_SMALL_ORDER_Y:
-        return "is of small order (anyone could sign for it)"
-    return None
-
-
 def check_signer_key(algorithm: str, public_key_der: bytes) -> VerifyingKey:
     """R24: ``public_key_der`` is the canonical SubjectPublicKeyInfo of a valid public key of
     ``algorithm`` (section 8.1); the key, loaded. Raises MalformedError."""
@@ -124,7 +99,7 @@ def check_signer_key(algorithm: str, public_key_der: bytes) -> VerifyingKey:
     if spki(key) != public_key_der:  # one encoding per key, so one key id (P-256: uncompressed point)
         raise malformed("is not in its canonical encoding")
     if isinstance(key, ed25519.Ed25519PublicKey):
-        problem = _ed25519_key_problem(key.public_bytes_raw())
+        problem = ed25519_key_problem(key.public_bytes_raw())
         if problem is not None:
             raise malformed(problem)
     assert isinstance(key, VERIFYING_TYPES)

@@ -43,14 +43,17 @@ def _as_items(value: Any) -> list[Any]:
 def portable_identity(value: Any) -> Any:
     """What of an identity option may be pickled: paths, and identity objects that are neither RSA
     private keys nor hold one (a KMS identity holds a reference)."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa, x25519
 
     from ._fernetkey import FernetKey
     from ._scrypt import Passphrase
-    from .recipients import RsaIdentity
+    from .recipients import MlKem768X25519Identity, RsaIdentity, SshEd25519Identity, X25519Identity
 
+    holders = (RsaIdentity, X25519Identity, SshEd25519Identity, MlKem768X25519Identity)
     for item in _as_items(value):
-        if isinstance(item, (bytes, bytearray, rsa.RSAPrivateKey, RsaIdentity, FernetKey, Passphrase)):
+        if isinstance(item, (bytes, bytearray, rsa.RSAPrivateKey, x25519.X25519PrivateKey, ed25519.Ed25519PrivateKey)):
+            raise UsageError(KEY_IN_GRAPH)
+        if isinstance(item, (*holders, FernetKey, Passphrase)):
             raise UsageError(KEY_IN_GRAPH)
         if isinstance(item, str) and looks_like_key_text(item):
             raise UsageError(KEY_IN_GRAPH)
@@ -75,12 +78,14 @@ def _check_travels(item: Any) -> None:
 
 
 def portable_recipients(value: Any) -> Any:
-    """Public keys travel as PEM (key objects do not pickle)."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    """Public keys travel as PEM, or as age's text for the kinds of FORMAT.md 4.2-4.4 (key objects
+    do not pickle)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa, x25519
 
     from ._fernetkey import FernetKey
     from ._scrypt import Passphrase
-    from .recipients import RsaRecipient
+    from .recipients import MlKem768X25519Recipient, RsaRecipient, SshEd25519Recipient, X25519Recipient
 
     def portable(item: Any) -> Any:
         if isinstance(item, (FernetKey, Passphrase)):  # secret keys: they would travel in the clear
@@ -89,6 +94,13 @@ def portable_recipients(value: Any) -> Any:
             return public_key_pem(item)
         if isinstance(item, RsaRecipient):
             return public_key_pem(item.public_key)
+        if isinstance(item, x25519.X25519PublicKey):
+            return X25519Recipient(item).to_age()
+        if isinstance(item, (X25519Recipient, MlKem768X25519Recipient)):
+            return item.to_age()
+        if isinstance(item, SshEd25519Recipient):
+            ssh = serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+            return item.public_key.public_bytes(*ssh).decode()
         return item
 
     items = [portable(item) for item in _as_items(value)]
@@ -115,7 +127,10 @@ def load_identities(identity: Any, identity_env: str | None) -> list[Any]:
                     "identity takes a key file's path or a key object, not key text: "
                     "load it with envelope.parse_private_key"
                 )
-            found.append(_key_file(item) if isinstance(item, (str, os.PathLike)) else item)
+            if isinstance(item, (str, os.PathLike)):
+                found.extend(_key_file(item))
+            else:
+                found.append(item)
     if not found:
         raise UsageError(
             "opening an envelope:: file needs a private key: envelope={'identity': key or key path} "
@@ -129,13 +144,24 @@ _LOADED_KEYS_LOCK = threading.Lock()
 _LOADED_KEYS_MAX = 16
 
 
-def _key_file(path: str | os.PathLike[str]) -> Any:
+def _key_file(path: str | os.PathLike[str]) -> list[Any]:
+    """The keys of a key file: an RSA private key, or every identity of an age identity file or of
+    an OpenSSH Ed25519 key file (FORMAT.md 4.2-4.4; an encrypted one cannot be unlocked here)."""
     try:
         info = os.stat(path)
     except OSError:
-        return load_private_key(path)  # which says what is wrong with the path
+        return [load_private_key(path)]  # which says what is wrong with the path
     token = ("file", os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-    return _loaded_once(token, lambda: load_private_key(path))
+    return list(_loaded_once(token, lambda: _load_key_file(path)))
+
+
+def _load_key_file(path: str | os.PathLike[str]) -> tuple[Any, ...]:
+    from .recipients import RsaKeyFileIdentity, key_file_identities
+
+    identities = key_file_identities(path)
+    if len(identities) == 1 and isinstance(identities[0], RsaKeyFileIdentity):
+        return (load_private_key(path),)  # the RSA path as before: the key, checked once
+    return tuple(identities)
 
 
 def _loaded_once(token: tuple[Any, ...], load: Callable[[], Any]) -> Any:

@@ -37,7 +37,8 @@ class EnvelopeError(Exception):
 
 
 class MalformedError(EnvelopeError):
-    """The bytes are not a well-formed envelope file (rules R1, R3-R6, R8-R11, R14)."""
+    """The bytes are not a well-formed envelope file (rules R1, R3-R6, R8-R11, R14; recipient entries
+    of the kinds of sections 4.2-4.4: R35, R39, R41)."""
 
 
 class UnsupportedError(EnvelopeError):
@@ -53,7 +54,7 @@ class NoMatchingKeyError(EnvelopeError):
 
 
 class AuthenticationError(EnvelopeError):
-    """The file was modified, truncated or extended, or the key does not open it (R15-R22); or its
+    """The file was modified, truncated or extended, or the key does not open it (R15-R22, R36, R37); or its
     signature, or its signer, is not what the caller requires (the subclasses below)."""
 
 
@@ -68,7 +69,8 @@ class SignerError(AuthenticationError):
 
 
 class InvalidKeyError(EnvelopeError):
-    """A key cannot be loaded, or violates the key policy (RSA, 2048 to 16384 bits) (R23)."""
+    """A key cannot be loaded, or violates the key policy (RSA, 2048 to 16384 bits) (R23), or its age or
+    OpenSSH encoding is invalid (R38, R40), or a hybrid public key fails its checks (R42)."""
 
 
 class ExternalKeyError(InvalidKeyError):

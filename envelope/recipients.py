@@ -13,12 +13,22 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, Union, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
 
+from . import _agekeys
 from ._datakey import DATA_KEY_LEN, DataKey
 from ._external import KeyUnwrapper, UnwrapperIdentity
 from ._external import rsa_entry_for as _entry_for
 from ._format import RSA_OAEP_SHA256, RecipientEntry
+from ._mlkem import MlKem768X25519Identity, MlKem768X25519Recipient
+from ._sshkeys import (
+    SshEd25519Identity,
+    SshEd25519KeyFileIdentity,
+    SshEd25519Recipient,
+    is_ssh_ed25519_private_key,
+    parse_ssh_ed25519_line,
+)
+from ._x25519 import X25519Identity, X25519Recipient
 from .errors import InvalidKeyError, MalformedError, UsageError
 from .keys import (
     KeyPath,
@@ -36,15 +46,27 @@ from .keys import (
 __all__ = [
     "Identity",
     "IdentityLike",
+    "MlKem768X25519Identity",
+    "MlKem768X25519Recipient",
     "PassphraseSource",
     "Recipient",
     "RecipientLike",
     "RsaIdentity",
     "RsaKeyFileIdentity",
     "RsaRecipient",
+    "SshEd25519Identity",
+    "SshEd25519KeyFileIdentity",
+    "SshEd25519Recipient",
+    "X25519Identity",
+    "X25519Recipient",
+    "age_identities",
+    "age_recipient",
+    "age_recipients",
     "as_identities",
     "as_list",
     "as_recipients",
+    "is_age_identity_file",
+    "key_file_identities",
 ]
 
 
@@ -217,15 +239,17 @@ class RsaKeyFileIdentity:
         return f"RsaKeyFileIdentity({self.path!r}, key_id={self.key_id}, {state})"
 
 
-RecipientLike = Union[Recipient, rsa.RSAPublicKey, str, bytes, "os.PathLike[str]"]
-"""A :class:`Recipient`, an RSA public key object, the path of a public key file (``str`` or
-``os.PathLike``), or a public key's bytes (PEM, DER, OpenSSH line)."""
+RecipientLike = Union[Recipient, rsa.RSAPublicKey, x25519.X25519PublicKey, str, bytes, "os.PathLike[str]"]
+"""A :class:`Recipient`, an RSA or X25519 public key object, recipient text as age's ``-r`` takes it
+(a ``str`` that begins ``age1`` or ``ssh-ed25519 ``), the path of a public key file or of an age
+recipients file (any other ``str``, or an ``os.PathLike``), or a public key's bytes (PEM, DER,
+OpenSSH line, age recipients file)."""
 
-IdentityLike = Union[Identity, KeyUnwrapper, rsa.RSAPrivateKey, str, bytes, "os.PathLike[str]"]
-"""An :class:`Identity`, a :class:`KeyUnwrapper` (a key held in a token or a KMS), an RSA private
-key object, the path of a private key file (``str`` or
-``os.PathLike``: an :class:`RsaKeyFileIdentity` without passphrase), or an unencrypted private key's
-bytes."""
+IdentityLike = Union[Identity, KeyUnwrapper, rsa.RSAPrivateKey, x25519.X25519PrivateKey, str, bytes, "os.PathLike[str]"]
+"""An :class:`Identity`, a :class:`KeyUnwrapper` (a key held in a token or a KMS), an RSA or X25519
+private key object, the path of a private key file (``str`` or ``os.PathLike``: an
+:class:`RsaKeyFileIdentity` without passphrase, or every key of an age identity file), or an
+unencrypted private key's bytes (an age identity file's bytes among them)."""
 
 
 class _MadeFor:
@@ -258,40 +282,128 @@ class _MadeFor:
 _RECIPIENTS = _MadeFor()
 
 
-def _as_recipient(item: object) -> Recipient:
+AGE_RECIPIENT_PREFIX = "age1"
+SSH_ED25519_PREFIX = "ssh-ed25519 "
+
+
+def age_recipient(text: str) -> Recipient:
+    """The recipient of one key in a form age's ``-r`` takes: ``age1...`` (X25519, section 4.2),
+    ``age1pq1...`` (section 4.4) or an OpenSSH ``ssh-ed25519 AAAA...`` line (section 4.3)."""
+    if text.startswith(SSH_ED25519_PREFIX):
+        return parse_ssh_ed25519_line(text)
+    kind, key = _agekeys.decode_recipient(text)
+    if kind == _agekeys.X25519_KIND:
+        return X25519Recipient(x25519.X25519PublicKey.from_public_bytes(key))
+    return MlKem768X25519Recipient(key)
+
+
+def is_age_identity_file(data: bytes) -> bool:
+    """Whether key file bytes are an age identity file: the first line that is neither blank nor a
+    ``#`` comment begins ``AGE-SECRET-KEY-`` (as every key line of such a file does)."""
+    return _agekeys.is_age_identity_text(bytes(data))
+
+
+def age_identities(data: bytes) -> list[Identity]:
+    """Every identity of an age identity file's bytes (``AGE-SECRET-KEY-1...`` lines, comments)."""
+    identities: list[Identity] = []
+    for kind, key in _agekeys.parse_identity_file(data):
+        if kind == _agekeys.X25519_KIND:
+            identities.append(X25519Identity(x25519.X25519PrivateKey.from_private_bytes(key)))
+        else:
+            identities.append(MlKem768X25519Identity(key))
+    return identities
+
+
+def age_recipients(data: bytes | str) -> list[Recipient]:
+    """Every recipient of an age recipients file's contents: one key per line (``age1...``,
+    ``ssh-ed25519 ...``, or ``ssh-rsa ...``, an rsa-oaep-sha256 recipient here), ``#`` comments and
+    blank lines skipped; any other line is an error naming its number (R38)."""
+    found = _age_recipient_lines(data.encode() if isinstance(data, str) else bytes(data))
+    if found is None:
+        raise InvalidKeyError("not an age recipients file: its first key line is not age1... or ssh-ed25519")
+    return found
+
+
+def _age_recipient_lines(data: bytes) -> list[Recipient] | None:
+    """The recipients of an age recipients file (``age1...`` lines, ``#`` comments, blank lines), or
+    ``None`` when the first key line is not an age recipient (then it is another key format)."""
+    lines = [(n, line.strip()) for n, line in enumerate(data.splitlines(), 1)]
+    lines = [(n, line) for n, line in lines if line and not line.startswith(b"#")]
+    if not lines or not lines[0][1].startswith((AGE_RECIPIENT_PREFIX.encode(), SSH_ED25519_PREFIX.encode())):
+        return None
+    recipients: list[Recipient] = []
+    for number, line in lines:
+        try:
+            if line.startswith(b"ssh-rsa "):
+                recipients.append(RsaRecipient(parse_public_key(line)))
+                continue
+            recipients.append(age_recipient(line.decode("ascii")))
+        except (InvalidKeyError, UnicodeDecodeError) as exc:
+            raise InvalidKeyError(
+                f"line {number}: {exc if isinstance(exc, InvalidKeyError) else 'not ASCII'}"
+            ) from None
+    return recipients
+
+
+def key_file_identities(path: KeyPath, passphrase: PassphraseSource = None) -> list[Identity]:
+    """The identities of a private key file, whatever its kind: every key of an age identity file
+    (section 4.2), an OpenSSH Ed25519 key (:class:`SshEd25519KeyFileIdentity`, section 4.3), or an
+    RSA key (:class:`RsaKeyFileIdentity`). ``passphrase`` serves an encrypted key only."""
+    data = read_key_file(path, "key_file_identities", "parse_private_key")
+    if _agekeys.is_age_identity_text(data):
+        return list(in_key_file(path, lambda: age_identities(data)))
+    if is_ssh_ed25519_private_key(data):
+        return [SshEd25519KeyFileIdentity(path, passphrase)]
+    return [RsaKeyFileIdentity(path, passphrase)]
+
+
+def _recipients_of(item: object) -> list[Recipient]:
     # Key objects first: isinstance with a runtime-checkable Protocol costs about 50 us. A
     # recipient already made (a batch makes them once for all its files) is the cheapest check.
     if isinstance(item, RsaRecipient):
-        return item
+        return [item]
     if isinstance(item, rsa.RSAPublicKey):
         recipient: RsaRecipient = _RECIPIENTS.get(item, RsaRecipient)
-        return recipient
-    if isinstance(item, rsa.RSAPrivateKey):
+        return [recipient]
+    if isinstance(item, x25519.X25519PublicKey):
+        return [X25519Recipient(item)]
+    if isinstance(item, (rsa.RSAPrivateKey, x25519.X25519PrivateKey)):
         raise UsageError("a private key was given as a recipient; give its public key (key.public_key())")
     if isinstance(item, Recipient):
-        return item
+        return [item]
+    if isinstance(item, str) and item.startswith((AGE_RECIPIENT_PREFIX, SSH_ED25519_PREFIX)):
+        return [age_recipient(item)]  # key text: a file so named is given as a Path
     if isinstance(item, (str, os.PathLike)):
-        return RsaRecipient(load_public_key(item))
+        data = read_key_file(item, "seal", "parse_public_key")
+        age = in_key_file(item, lambda: _age_recipient_lines(data))
+        return age if age is not None else [RsaRecipient(load_public_key(item))]
     if isinstance(item, (bytes, bytearray, memoryview)):
-        return RsaRecipient(parse_public_key(bytes(item)))
+        age = _age_recipient_lines(bytes(item))
+        return age if age is not None else [RsaRecipient(parse_public_key(bytes(item)))]
     check_key_policy(item)  # raises InvalidKeyError naming the kind
     raise AssertionError("unreachable")
 
 
-def _as_identity(item: object) -> Identity:
-    if isinstance(item, RsaIdentity):  # made already (once per batch), as in _as_recipient
-        return item
-    if isinstance(item, rsa.RSAPrivateKey):  # then key objects, as in _as_recipient
-        return RsaIdentity(item)
+def _identities_of(item: object) -> list[Identity]:
+    if isinstance(item, RsaIdentity):  # made already (once per batch), as in _recipients_of
+        return [item]
+    if isinstance(item, rsa.RSAPrivateKey):  # then key objects, as in _recipients_of
+        return [RsaIdentity(item)]
+    if isinstance(item, x25519.X25519PrivateKey):
+        return [X25519Identity(item)]
     if isinstance(item, Identity):
-        return item
+        return [item]
     if isinstance(item, (str, os.PathLike)):
-        return RsaKeyFileIdentity(item)
+        return key_file_identities(item)
     if isinstance(item, (bytes, bytearray, memoryview)):
-        return RsaIdentity(parse_private_key(bytes(item)))
+        if _agekeys.is_age_identity_text(bytes(item)):
+            return age_identities(bytes(item))
+        if is_ssh_ed25519_private_key(bytes(item)):
+            raise UsageError("give an OpenSSH Ed25519 private key as the path of its file (SshEd25519KeyFileIdentity)")
+        return [RsaIdentity(parse_private_key(bytes(item)))]
     if isinstance(item, KeyUnwrapper):  # a key in a token or a KMS (envelope.pkcs11, envelope.aws_kms)
-        return UnwrapperIdentity(item)
-    if isinstance(item, rsa.RSAPublicKey):
+        return [UnwrapperIdentity(item)]
+    if isinstance(item, (rsa.RSAPublicKey, x25519.X25519PublicKey)):
         raise UsageError("a public key cannot open a file; give the private key")
     check_key_policy(item)
     raise AssertionError("unreachable")
@@ -302,7 +414,7 @@ def as_recipients(recipients: RecipientLike | Iterable[RecipientLike]) -> list[R
     items = as_list(recipients)
     if not items:
         raise UsageError("at least one recipient is needed")
-    return [_as_recipient(item) for item in items]
+    return [recipient for item in items for recipient in _recipients_of(item)]
 
 
 def as_identities(identities: IdentityLike | Iterable[IdentityLike]) -> list[Identity]:
@@ -312,7 +424,8 @@ def as_identities(identities: IdentityLike | Iterable[IdentityLike]) -> list[Ide
         raise UsageError("at least one private key is needed")
     # A key file whose key id is unknown until it is unlocked goes after the others: it is unlocked
     # (its passphrase asked for) only when no key with a known id matched. sorted() is stable.
-    return sorted(map(_as_identity, items), key=lambda i: isinstance(i, RsaKeyFileIdentity) and i.key_id is None)
+    found = [identity for item in items for identity in _identities_of(item)]
+    return sorted(found, key=lambda i: isinstance(i, RsaKeyFileIdentity) and i.key_id is None)
 
 
 def as_list(value: object) -> list[Any]:

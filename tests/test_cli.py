@@ -331,7 +331,16 @@ def test_non_rsa_and_unfit_keys_are_refused_as_recipients(keys: Keys, tmp_path: 
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         .decode()
     )
-    assert_error(run(ENVELOPE, "seal", "-r", ed_line, stdin=b"x"), 4, "Ed25519 keys cannot be recipients")
+    # An ssh-ed25519 line is a recipient since FORMAT.md 4.3 (tests/test_sshkeys.py); an Ed25519 key
+    # in any other form (a PEM public key: a signer's) is still refused.
+    assert ok(run(ENVELOPE, "seal", "-r", ed_line, stdin=b"x")).stdout.startswith(b"\x89ENV")
+    ed_pem = tmp_path / "ed.pub"
+    ed_pem.write_bytes(
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert_error(run(ENVELOPE, "seal", "-r", ed_pem, stdin=b"x"), 4, "Ed25519 keys cannot be recipients")
     ecdsa = tmp_path / "ecdsa.pub"
     ecdsa.write_bytes(
         ec.generate_private_key(ec.SECP256R1())

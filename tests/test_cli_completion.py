@@ -67,7 +67,8 @@ def test_bash_completes_commands_options_and_values() -> None:
     assert _bash_complete("envelope", ["envelope", "se"]) == ["seal"]
     assert _bash_complete("envelope", ["envelope", "seal", "--si"]) == ["--sign"]
     assert _bash_complete("envelope", ["envelope", "open", "--signed"]) == ["--signed-by"]
-    assert _bash_complete("envelope", ["envelope", "keygen", "--type", "ml"]) == ["ml-dsa-65"]
+    assert _bash_complete("envelope", ["envelope", "keygen", "--type", "ml-"]) == ["ml-dsa-65"]
+    assert _bash_complete("envelope", ["envelope", "keygen", "--type", "mlk"]) == ["mlkem768x25519"]
     assert _bash_complete("envelope", ["envelope", "--completion", "f"]) == ["fish"]
     assert _bash_complete("envelope-info", ["envelope-info", "--js"]) == ["--json"]
 
@@ -93,7 +94,7 @@ def test_fish_completes_commands_and_options(tmp_path: Path) -> None:
 
     assert complete("envelope se") == ["seal"]
     assert "--sign" in complete("envelope seal --si")
-    assert complete("envelope keygen --type ml") == ["ml-dsa-65"]
+    assert complete("envelope keygen --type ml-") == ["ml-dsa-65"]
     assert "--signed-by" in complete("envelope-info --sig")
 
 

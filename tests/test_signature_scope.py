@@ -227,7 +227,7 @@ def with_signer_key(sealed: bytes, key, raw: bytes) -> bytes:  # type: ignore[no
 
 
 def test_the_small_order_list_is_the_derived_one():
-    from envelope._signerkeys import _ED25519_SMALL_ORDER_Y
+    from envelope._edwards import _ED25519_SMALL_ORDER_Y
 
     assert {y for _, y in small_order_points()} == set(_ED25519_SMALL_ORDER_Y)
 

@@ -19,7 +19,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem, padding, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from forge import Pipe
 
 import envelope
+from envelope import _bech32
 from envelope.cli.render import tagged
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
@@ -57,6 +58,10 @@ CATEGORIES = {
         ("R45 R47 R49", "MalformedError"),
         ("R46 R50", "AuthenticationError"),
         ("R48", "LimitError"),
+        ("R35", "MalformedError"),
+        ("R36 R37", "AuthenticationError"),
+        ("R38 R40", "InvalidKeyError"),
+        ("R39 R41", "MalformedError"),
     ]
     for rule in rules.split()
 }
@@ -100,15 +105,27 @@ def same(a: Any, b: Any) -> bool:
 # --- the vectors' keys and files --------------------------------------------------------------------
 
 
+def key_file(name: str) -> Path:
+    """keys/NAME.pem, NAME.age (an age identity file) or NAME.openssh (spec/vectors/README.md)."""
+    for suffix in (".age", ".openssh"):
+        if (VECTORS / "keys" / f"{name}{suffix}").exists():
+            return VECTORS / "keys" / f"{name}{suffix}"
+    return VECTORS / "keys" / f"{name}.pem"
+
+
 @functools.cache
-def private_key(name: str) -> Any:
-    """keys/NAME.pem, or a shared Fernet key (NAME.fernet) or a passphrase (NAME.passphrase)."""
+def private_keys(name: str) -> tuple[Any, ...]:
+    """The keys of keys/NAME.pem, NAME.age or NAME.openssh, or a shared Fernet key (NAME.fernet) or
+    a passphrase (NAME.passphrase)."""
     keys = VECTORS / "keys"
     if (keys / f"{name}.fernet").exists():
-        return envelope.FernetKey((keys / f"{name}.fernet").read_text())
+        return (envelope.FernetKey((keys / f"{name}.fernet").read_text()),)
     if (keys / f"{name}.passphrase").exists():
-        return envelope.Passphrase((keys / f"{name}.passphrase").read_text(encoding="utf-8"))
-    return envelope.load_private_key(keys / f"{name}.pem")
+        return (envelope.Passphrase((keys / f"{name}.passphrase").read_text(encoding="utf-8")),)
+    path = key_file(name)
+    if path.suffix in (".age", ".openssh"):
+        return tuple(envelope.key_file_identities(path))
+    return (envelope.load_private_key(path),)
 
 
 @functools.cache
@@ -119,9 +136,9 @@ def verifying_key(name: str) -> Any:
 def reader_keys(spec: dict[str, Any]) -> list[Any]:
     """The keys a reader holds. Where a key breaks the policy (R23), the reader is given the key
     files, so that it is the reader that loads them and refuses."""
-    if spec.get("rule") == "R23":
-        return [VECTORS / "keys" / f"{name}.pem" for name in spec["keys"]]
-    return [private_key(name) for name in spec["keys"]]
+    if spec.get("rule") in ("R23", "R38", "R40"):
+        return [key_file(name) for name in spec["keys"]]
+    return [key for name in spec["keys"] for key in private_keys(name)]
 
 
 @functools.cache
@@ -148,6 +165,29 @@ def symmetric_unwrap(name: str, entries: list[dict[str, Any]]) -> bytes | None:
             kdf = Scrypt(salt=b"envelope v1 scrypt" + entry["salt"], length=32, n=1 << entry["ln"], r=8, p=1)
             return ChaCha20Poly1305(kdf.derive(passphrase)).decrypt(bytes(12), entry["key"], None)
     return None
+
+
+X25519_KINDS = {"x25519": b"envelope v1 x25519", "ssh-ed25519": b"envelope v1 ssh-ed25519"}  # FORMAT.md 4.2, 4.3
+
+
+def x25519_secrets(name: str) -> list[tuple[str, bytes, x25519.X25519PrivateKey]]:
+    """(type, kid, X25519 secret) of each key of a key file, derived as FORMAT.md 4.2 and 4.3 say."""
+    path = key_file(name)
+    if path.suffix == ".openssh":
+        key: Any = serialization.load_ssh_private_key(path.read_bytes(), None)
+        spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        scalar = hashlib.sha512(key.private_bytes_raw()).digest()[:32]
+        return [("ssh-ed25519", hashlib.sha256(spki).digest(), x25519.X25519PrivateKey.from_private_bytes(scalar))]
+    found = []
+    for identity in private_keys(name):
+        if not isinstance(identity, envelope.X25519Identity):
+            continue
+        secret = identity.private_key
+        spki = bytes.fromhex("302a300506032b656e032100") + secret.public_key().public_bytes_raw()
+        found.append(("x25519", hashlib.sha256(spki).digest(), secret))
+    return found
 
 
 def pinned(spec: dict[str, Any]) -> list[Any] | None:
@@ -314,7 +354,13 @@ class PayloadModel:
         signer = self.header.get("signer")
         self.signature_len = SIGNATURE_LEN[signer["alg"]] if signer else 0
         wrapped = {e["kid"]: e["key"] for e in self.header["recipients"] if e.get("type") == "rsa-oaep-sha256"}
+        shares = {(e["type"], e["kid"]): e for e in self.header["recipients"] if e.get("type") in X25519_KINDS}
+        hybrid = {e["kid"]: e for e in self.header["recipients"] if e.get("type") == "mlkem768x25519"}
         for name in key_names:  # the first key that matches an entry (section 4.1)
+            if key_file(name).suffix in (".age", ".openssh"):
+                if self.x25519_unwrap(name, shares) or self.hybrid_unwrap(name, hybrid):
+                    break
+                continue
             symmetric = symmetric_unwrap(name, self.header["recipients"])
             if symmetric is not None:
                 self.data_key = symmetric
@@ -327,6 +373,41 @@ class PayloadModel:
                     wrapped[kid], padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
                 )
                 break
+
+    def x25519_unwrap(self, name: str, entries: dict[tuple[str, bytes], dict[str, Any]]) -> bool:
+        """Sections 4.2 and 4.3 with `cryptography` alone (the SDK only decodes age identity files)."""
+        for kind, kid, secret in x25519_secrets(name):
+            entry = entries.get((kind, kid))
+            if entry is not None:
+                share = secret.public_key().public_bytes_raw()
+                shared = secret.exchange(x25519.X25519PublicKey.from_public_bytes(entry["epk"]))
+                label = X25519_KINDS[kind]
+                wrap_key = HKDF(hashes.SHA256(), 32, salt=entry["epk"] + share, info=label).derive(shared)
+                self.data_key = ChaCha20Poly1305(wrap_key).decrypt(bytes(12), entry["key"], None)
+                return True
+        return False
+
+    def hybrid_unwrap(self, name: str, entries: dict[bytes, dict[str, Any]]) -> bool:
+        """Section 4.4 with cryptography's ML-KEM and X25519 and hashlib's SHA-3 (the SDK only
+        decodes the age identity file)."""
+        for identity in private_keys(name):
+            if not isinstance(identity, envelope.MlKem768X25519Identity):
+                continue
+            seed = _bech32.decode(identity.to_age(), 2000)[1]
+            expanded = hashlib.shake_256(seed).digest(96)
+            kem = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64])
+            secret = x25519.X25519PrivateKey.from_private_bytes(expanded[64:])
+            pk_x = secret.public_key().public_bytes_raw()
+            entry = entries.get(hashlib.sha256(kem.public_key().public_bytes_raw() + pk_x).digest())
+            if entry is None:
+                continue
+            ss_m = kem.decapsulate(entry["enc"][:1088])
+            ss_x = secret.exchange(x25519.X25519PublicKey.from_public_bytes(entry["enc"][1088:]))
+            ss = hashlib.sha3_256(ss_m + ss_x + entry["enc"][1088:] + pk_x + b"\\.//^\\").digest()
+            wrap_key = HKDF(hashes.SHA256(), 32, salt=None, info=b"envelope v1 mlkem768x25519").derive(ss)
+            self.data_key = ChaCha20Poly1305(wrap_key).decrypt(bytes(12), entry["key"], None)
+            return True
+        return False
 
     @staticmethod
     def token_len(data_len: int) -> int:
@@ -473,7 +554,8 @@ def test_a_payload_vector_breaks_its_rule_and_no_other(name: str) -> None:
 
 
 def test_the_vector_set_is_complete() -> None:
-    """Every MUST-reject rule (R1-R34, R45-R50) has a negative vector; every signature algorithm a positive one."""
+    """Every MUST-reject rule (R1-R41, R45-R50; R42 binds writers) has a negative vector; every
+    signature algorithm a positive one."""
     errors = [spec for spec in ALL_SPECS.values() if spec["expect"] == "error"]
     assert {spec["rule"] for spec in errors} == set(CATEGORIES)
     assert len(SUCCESSES) >= 40

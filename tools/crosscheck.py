@@ -84,6 +84,43 @@ def random_metadata(rng: random.Random) -> dict[str, Any]:
     return metadata
 
 
+def public_file(name: str) -> Path:
+    """A test key's public key file: SPKI PEM, an age recipient (FORMAT.md 4.2, 4.4), an
+    ssh-ed25519 line (4.3), or the secret itself for a shared Fernet key or a passphrase (4.5, 4.6)."""
+    for suffix in (".fernet", ".passphrase", ".pub.pem", ".pub.age", ".openssh.pub"):
+        if (KEYS / f"{name}{suffix}").exists():
+            return KEYS / f"{name}{suffix}"
+    raise FileNotFoundError(name)
+
+
+def private_file(name: str) -> Path:
+    for suffix in (".fernet", ".passphrase", ".pem", ".age", ".openssh"):
+        if (KEYS / f"{name}{suffix}").exists():
+            return KEYS / f"{name}{suffix}"
+    raise FileNotFoundError(name)
+
+
+def symmetric_key(path: Path) -> Any:
+    """A shared Fernet key or a passphrase (FORMAT.md 4.5, 4.6): one object seals and opens."""
+    if path.suffix == ".fernet":
+        return envelope.FernetKey(path.read_text())
+    return envelope.Passphrase(path.read_text("utf-8"), work_factor=WORK_FACTOR)
+
+
+def python_recipient(name: str) -> Any:
+    path = public_file(name)
+    if path.suffix in (".fernet", ".passphrase"):
+        return symmetric_key(path)
+    return envelope.load_public_key(path) if path.suffix == ".pem" else envelope.age_recipient(path.read_text().strip())
+
+
+def python_opener(name: str) -> Any:
+    path = private_file(name)
+    if path.suffix in (".fernet", ".passphrase"):
+        return symmetric_key(path)
+    return envelope.load_private_key(path) if path.suffix == ".pem" else envelope.key_file_identities(path)
+
+
 def node(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["node", str(NODE_CLI), *args], capture_output=True, text=True, timeout=300)
 
@@ -105,32 +142,15 @@ def signer_json(signer: SignerFiles | None) -> dict[str, str] | None:
 WORK_FACTOR = 10  # of passphrase entries: cheap, and allowed (FORMAT.md 4.5)
 
 
-def key_file(name: str, *, public: bool) -> str:
-    """The file of a key of spec/vectors/keys: NAME.fernet, NAME.passphrase, or its PEM."""
-    for ext in ("fernet", "passphrase"):
-        if (KEYS / f"{name}.{ext}").exists():
-            return str(KEYS / f"{name}.{ext}")
-    return str(KEYS / f"{name}.pub.pem" if public else KEYS / f"{name}.pem")
-
-
-def python_key(name: str, *, public: bool) -> Any:
-    path = Path(key_file(name, public=public))
-    if path.suffix == ".fernet":
-        return envelope.FernetKey(path.read_text())
-    if path.suffix == ".passphrase":
-        return envelope.Passphrase(path.read_text("utf-8"), work_factor=WORK_FACTOR)
-    return envelope.load_public_key(path) if public else envelope.load_private_key(path)
-
-
 def python_to_node(work: Path, case: Case) -> None:
     sealed, out, meta_out, signer_out = (work / name for name in ("py.env", "py.out", "py.json", "py.signer"))
     signer, decoy = case.signer, case.decoy
-    recipients = [python_key(n, public=True) for n in case.recipients]
+    recipients = [python_recipient(n) for n in case.recipients]
     sign_with = None if signer is None else signer.signing_key
     file = envelope.seal(case.data, recipients, metadata=case.metadata, chunk_size=case.chunk, sign_with=sign_with)
     sealed.write_bytes(file)
     pins = [] if signer is None else ["--signed-by", str(decoy.public_pem), "--signed-by", str(signer.public_pem)]
-    key = ["--key", key_file(case.opener, public=False)]
+    key = ["--key", str(private_file(case.opener))]
     outputs = ["--meta-out", str(meta_out), "--signer-out", str(signer_out)]
     expect_node_ok(node("open", *key, *pins, str(sealed), str(out), *outputs))
     if out.read_bytes() != case.data:
@@ -154,13 +174,13 @@ def node_to_python(work: Path, case: Case) -> None:
     plain, sealed = work / "node.in", work / "node.env"
     signer, decoy = case.signer, case.decoy
     plain.write_bytes(case.data)
-    recipient_args = [a for n in case.recipients for a in ("--recipient", key_file(n, public=True))]
+    recipient_args = [a for n in case.recipients for a in ("--recipient", str(public_file(n)))]
     sign_args = [] if signer is None else ["--sign-with", str(signer.private_pem)]
     options = ["--chunk-size", str(case.chunk), "--meta-json", json.dumps(case.metadata), *sign_args]
     options += ["--work-factor", str(WORK_FACTOR)]
     expect_node_ok(node("seal", *recipient_args, *options, str(plain), str(sealed)))
     file = sealed.read_bytes()
-    opener = python_key(case.opener, public=False)
+    opener = python_opener(case.opener)
     signed_by = None if signer is None else [decoy.verifying_key, signer.verifying_key]
     opened = envelope.open_with_metadata(file, opener, signed_by=signed_by)
     if opened.plaintext != case.data:
@@ -190,7 +210,8 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)
     print(f"crosscheck seed {seed}")
-    names = ["rsa2048-a", "rsa3072-a", "rsa4096-a", "rsa2048-b", "fernet-a", "fernet-b"]
+    names = ["rsa2048-a", "rsa3072-a", "rsa4096-a", "rsa2048-b", "x25519-a", "ssh-ed25519-a", "mlkem768x25519-a"]
+    names += ["fernet-a", "fernet-b"]
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="envelope-crosscheck-") as tmp:
         work = Path(tmp)

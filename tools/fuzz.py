@@ -15,6 +15,8 @@ Targets (all by default; ``--targets a,b``):
   inspect  envelope.inspect
   info     envelope.cli.info.main(["--json", FILE]): must return an exit code, never 70 (a bug)
   keys     parse_public_key(s) / parse_private_key on PEM, DER, OpenSSH, X.509 (seeded with real keys)
+  agekeys  age key text (FORMAT.md 4.2-4.4: age1, age1pq1, ssh-ed25519 lines, identity files):
+           age_recipient, age_recipients, age_identities; what parses re-encodes to the same key
   forge    structure-aware: the harness holds the data key, so it re-computes the header MAC and
            re-encrypts + re-MACs every token from the *plaintext form* the fuzzer mutates. This
            reaches what lies behind the MACs (the files an insider, or anyone sealing to you, can
@@ -63,7 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "spec" / "vectors"
 KEYS_DIR = VECTORS / "keys"
 EXTRA_SEEDS = ROOT / "tests" / "fuzz_corpus"
-TARGET_NAMES = ("header", "open", "stream", "reader", "inspect", "info", "keys", "forge", "fernet-token")
+TARGET_NAMES = ("header", "open", "stream", "reader", "inspect", "info", "keys", "agekeys", "forge", "fernet-token")
 MAX_SEED_LEN = 16 << 10  # larger vectors slow mutation down without adding coverage
 PASSPHRASE = b"fuzz-passphrase"
 DICTIONARY = [
@@ -130,6 +132,10 @@ def build_world() -> World:
     identities.append(envelope.FernetKey((KEYS_DIR / "fernet-a.fernet").read_bytes()))
     passphrase = (KEYS_DIR / "passphrase-a.passphrase").read_text("utf-8")
     identities.append(envelope.Passphrase(passphrase, max_work_factor=12))
+    # The vectors of the other recipient kinds open too (FORMAT.md 4.2-4.4).
+    for name in ("x25519-a", "x25519-b", "mlkem768x25519-a", "ssh-ed25519-a.openssh"):
+        path = KEYS_DIR / (name if name.endswith(".openssh") else f"{name}.age")
+        identities += envelope.key_file_identities(path)
     seeds = [p.read_bytes() for p in sorted((VECTORS / "v1").glob("*.envelope")) if p.stat().st_size <= MAX_SEED_LEN]
     seeds += sealed_seeds(private["rsa2048-a"], private["rsa2048-b"])
     if EXTRA_SEEDS.is_dir():
@@ -499,6 +505,31 @@ def make_targets(world: World) -> dict[str, Target]:
         envelope.key_id(key)
         return "ok"
 
+    # -- agekeys ------------------------------------------------------------------------------------
+    def run_agekeys(data: bytes) -> str:
+        mode, body = (data[0] % 3, data[1:]) if data else (0, b"")
+        try:
+            if mode == 0:
+                text = body.decode("utf-8", "replace")
+                recipient: Any = envelope.age_recipient(text)
+                if hasattr(recipient, "to_age") and recipient.to_age() != text.strip():
+                    raise Finding("an age recipient parsed but does not re-encode to its text")
+            elif mode == 1:
+                for recipient in envelope.age_recipients(body):
+                    if hasattr(recipient, "to_age"):
+                        envelope.age_recipient(recipient.to_age())
+            else:
+                for identity in envelope.age_identities(body):
+                    if identity.to_age() not in body.decode("utf-8"):
+                        raise Finding("an age identity parsed but is not in the file as age writes it")
+        except envelope.InvalidKeyError as exc:
+            return outcome(exc)
+        return "ok"
+
+    def agekey_seeds() -> list[bytes]:
+        texts = [p.read_bytes() for p in sorted(KEYS_DIR.glob("*.age")) + sorted(KEYS_DIR.glob("*.openssh.pub"))]
+        return [bytes([mode]) + text for text in texts for mode in range(3)]
+
     # -- forge ---------------------------------------------------------------------------------------
     forge = Forge(world)
 
@@ -568,6 +599,7 @@ def make_targets(world: World) -> dict[str, Target]:
         "inspect": Target("inspect", run_inspect, lambda: list(world.seeds), errors),
         "info": Target("info", run_info, lambda: list(world.seeds), errors),
         "keys": Target("keys", run_keys, lambda: key_seeds(world), (envelope.InvalidKeyError,)),
+        "agekeys": Target("agekeys", run_agekeys, agekey_seeds, (envelope.InvalidKeyError,)),
         "forge": Target("forge", run_forge, forge.seeds, errors),
         "fernet-token": Target("fernet-token", run_fernet_token, fernet_token_seeds, errors),
     }

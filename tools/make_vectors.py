@@ -29,7 +29,7 @@ def generate(kit: vectors.Kit) -> dict[str, bytes]:
         assert f"v1/{generator.name}.json" not in files, f"two vectors named {generator.name}"
         files[f"v1/{generator.name}.envelope"] = data
         files[f"v1/{generator.name}.json"] = (json.dumps(spec, indent=2, ensure_ascii=False) + "\n").encode()
-    for record in (kit.wraps, kit.signatures):
+    for record in (kit.wraps, kit.signatures, kit.encaps):
         files[record.filename] = record.render()
     files.update(vectors.passphrase.KEY_FILES)  # shared Fernet keys and passphrases: fixed text
     return files
@@ -41,7 +41,13 @@ def main() -> int:
     args = parser.parse_args()
     files = generate(vectors.Kit(create=not args.check))
     present = {f"v1/{p.name}": p for p in (ROOT / "v1").glob("*")} if (ROOT / "v1").exists() else {}
-    present.update({name: ROOT / name for name in ("oaep-wraps.json", "signatures.json") if (ROOT / name).exists()})
+    present.update(
+        {
+            name: ROOT / name
+            for name in ("oaep-wraps.json", "signatures.json", "mlkem-encaps.json")
+            if (ROOT / name).exists()
+        }
+    )
     for pattern in ("*.fernet", "*.passphrase"):
         present.update({f"keys/{p.name}": p for p in (ROOT / "keys").glob(pattern)})
     count = len(vectors.GENERATORS)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-    from envelope import FernetKey, Identity, InvalidKeyError, KeySigner, Passphrase, Signer
+    from envelope import FernetKey, Identity, InvalidKeyError, KeySigner, Passphrase, Recipient, Signer
 
 _KEY_ID = re.compile(r"(?:sha256:)?([0-9a-f]{64})", re.IGNORECASE)
 # A literal OpenSSH public key line given to -r, as age accepts one: a key type, then base64 that
@@ -113,13 +113,65 @@ def _unlocked(load: Callable[[bytes | None], T], name: str, given: bytes | None,
 
 
 def load_identities(paths: Iterable[str], given_passphrase: bytes | None, tool: str) -> list[Identity]:
-    """One identity per ``-i`` value. An encrypted key file is unlocked only when a file needs it,
-    with the given passphrase or else one asked on the terminal then (the SDK's
-    RsaKeyFileIdentity); a key read from stdin is unlocked at once."""
-    identities = [load_identity(path, given_passphrase, tool) for path in paths]
+    """The identities of the ``-i`` values: one per key file, every key of an age identity file.
+    An encrypted key file is unlocked only when a file needs it, with the given passphrase or else
+    one asked on the terminal then (the SDK's RsaKeyFileIdentity); a key read from stdin is
+    unlocked at once."""
+    identities = [identity for path in paths for identity in _identities_in(path, given_passphrase, tool)]
     # As the SDK orders its own key files: one whose key id is unknown until it is unlocked goes
     # last, so that its passphrase is asked for only when no other key matched. sorted() is stable.
     return sorted(identities, key=lambda identity: getattr(identity, "key_id", "") is None)
+
+
+def _identities_in(path: str, given_passphrase: bytes | None, tool: str) -> list[Identity]:
+    """Every key of an age identity file (``AGE-SECRET-KEY-1...`` lines), else the one key of a
+    private key file."""
+    from envelope import age_identities, is_age_identity_file
+
+    data = read_key(path) if is_stdin(path) else (_peek(path) or b"")
+    if is_age_identity_file(data):
+        data = data if is_stdin(path) else read_key(path)
+        identities = _key_call(functools.partial(age_identities, data), key_name(path))
+        if not is_stdin(path):
+            warn_if_readable_by_others(path, tool)
+        return identities
+    if is_stdin(path):
+        from envelope import RsaIdentity, parse_private_key
+
+        key = _unlocked(lambda secret: parse_private_key(data, secret), STDIN_NAME, given_passphrase, tool, STDIN_NAME)
+        return [RsaIdentity(key)]
+    if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data and b"ssh-ed25519" in _openssh_public(data):
+        from envelope import SshEd25519KeyFileIdentity
+
+        identity: Identity
+        if given_passphrase is not None:
+            identity = _key_call(lambda: SshEd25519KeyFileIdentity(path, given_passphrase))
+        else:
+            identity = _key_call(lambda: PromptedKeyFile(path, tool, SshEd25519KeyFileIdentity))
+        warn_if_readable_by_others(path, tool)
+        return [identity]
+    return [load_identity(path, given_passphrase, tool)]
+
+
+def _openssh_public(data: bytes) -> bytes:
+    """The clear public key of an OpenSSH private key file, or b"" (then the RSA loader reports)."""
+    import base64
+
+    try:
+        body = data.split(b"-----BEGIN OPENSSH PRIVATE KEY-----", 1)[1].split(b"-----END", 1)[0]
+        return base64.b64decode(b"".join(body.split()))[:200]
+    except (IndexError, ValueError):
+        return b""
+
+
+def _peek(path: str) -> bytes | None:
+    """The start of a file, to tell an age file from other key files; ``None`` when it cannot be
+    read (the loader that follows reports why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4096)
+    except (OSError, ValueError):
+        return None
 
 
 def load_identity(path: str, given_passphrase: bytes | None, tool: str) -> Identity:
@@ -147,19 +199,20 @@ class PromptedKeyFile:
     the terminal when the file needs this key (never otherwise); a wrong passphrase is asked again,
     ``MAX_TRIES`` times in all, then the error stands for every later file of the command."""
 
-    def __init__(self, path: str, tool: str) -> None:
+    def __init__(self, path: str, tool: str, kind: Callable[[str, Any], Any] | None = None) -> None:
         from envelope import RsaKeyFileIdentity
 
         self.path = path
+        self._kind = kind or RsaKeyFileIdentity  # or SshEd25519KeyFileIdentity
         self._ask = passphrase.Prompt(f"Passphrase for {path}: ", tool)
-        self._file = RsaKeyFileIdentity(path, self._ask)
+        self._file = self._kind(path, self._ask)
 
     @property
     def key_id(self) -> str | None:
         return self._file.key_id
 
     def unwrap(self, entries: Sequence[Any]) -> Any:
-        from envelope import PassphraseError, RsaKeyFileIdentity
+        from envelope import PassphraseError
 
         while True:
             try:
@@ -167,7 +220,7 @@ class PromptedKeyFile:
             except PassphraseError:
                 if not self._ask.again():
                     raise  # the SDK identity keeps it: later files fail without asking
-                self._file = RsaKeyFileIdentity(self.path, self._ask)
+                self._file = self._kind(self.path, self._ask)
 
 
 def warn_if_readable_by_others(path: str, tool: str) -> None:
@@ -226,25 +279,39 @@ def signing_key_id(public_key_der: bytes) -> str:
 # --- public keys (recipients) ---------------------------------------------------------------
 
 
-def load_recipients(values: Iterable[str], files: Iterable[str]) -> list[RSAPublicKey]:
+def load_recipients(values: Iterable[str], files: Iterable[str]) -> list[RSAPublicKey | Recipient]:
     """Every ``-r`` key and every key of every ``-R`` file, each key once."""
-    from envelope import load_public_keys, parse_public_keys
+    from envelope import age_recipients, load_public_keys, parse_public_keys
 
-    keys = [load_recipient(value) for value in values]
+    keys: list[RSAPublicKey | Recipient] = [load_recipient(value) for value in values]
     for path in files:
         if is_stdin(path):
             data = read_key(path)
-            keys.extend(_key_call(functools.partial(parse_public_keys, data), STDIN_NAME))
+            parse = age_recipients if _is_age_recipients(data) else parse_public_keys
+            keys.extend(_key_call(functools.partial(parse, data), STDIN_NAME))
+        elif _is_age_recipients(_peek(path) or b""):
+            keys.extend(_key_call(functools.partial(age_recipients, read_key(path)), path))
         else:
             keys.extend(_key_call(functools.partial(load_public_keys, path)))
     return unique(keys)
 
 
-def load_recipient(value: str) -> RSAPublicKey:
-    """``-r``: a public key file (PEM, ssh-rsa line, DER, X.509 certificate), ``-`` (stdin), or a
-    literal OpenSSH public key line (``-r "ssh-rsa AAAA..."``). A file of several keys is refused:
-    that is -R."""
-    from envelope import load_public_key, parse_public_key
+def _is_age_recipients(data: bytes) -> bool:
+    """Whether the first line that is not blank nor a comment is an age recipient (``age1...``) or
+    an ``ssh-ed25519`` line: a recipients file as age reads it."""
+    for line in data.splitlines():
+        line = line.strip()
+        if line and not line.startswith(b"#"):
+            return line.startswith((b"age1", b"ssh-ed25519 "))
+    return False
+
+
+def load_recipient(value: str) -> RSAPublicKey | Recipient:
+    """``-r``: an age recipient (``age1...``), a token's or KMS's RSA key (``pkcs11:...``,
+    ``awskms:...``), a public key file (PEM, ssh-rsa line, DER, X.509 certificate, age recipient),
+    ``-`` (stdin), or a literal OpenSSH public key line (``-r "ssh-rsa AAAA..."``). A file of several
+    keys is refused: that is -R."""
+    from envelope import age_recipient, age_recipients, load_public_key, parse_public_key
 
     if tokens.is_token_key(value):  # an RSA key pair on a PKCS#11 token
         from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -253,6 +320,13 @@ def load_recipient(value: str) -> RSAPublicKey:
         if not isinstance(key, RSAPublicKey):
             raise CliError(f"{value}: a token signing key is not a recipient (recipients are RSA keys)", EXIT_KEY)
         return key
+    if value.startswith(("age1", "ssh-ed25519 ")):
+        return _key_call(functools.partial(age_recipient, value), "the key given with -r")
+    if not is_stdin(value) and _is_age_recipients(_peek(value) or b""):
+        found = _key_call(functools.partial(age_recipients, read_key(value)), value)
+        if len(found) != 1:
+            raise CliError(f"{value} holds {len(found)} keys: give a file of several recipients with -R", EXIT_USAGE)
+        return found[0]
     if _OPENSSH_LINE.match(value):
         return _key_call(functools.partial(parse_public_key, value), "the ssh key given with -r")
     if is_stdin(value):
@@ -260,14 +334,14 @@ def load_recipient(value: str) -> RSAPublicKey:
     return _key_call(functools.partial(load_public_key, value))
 
 
-def unique(keys: Iterable[RSAPublicKey]) -> list[RSAPublicKey]:
+def unique(keys: Iterable[RSAPublicKey | Recipient]) -> list[RSAPublicKey | Recipient]:
     """The keys in order, without repeats (a file may list a key that -r also names)."""
     from envelope import key_id
 
     seen: set[str] = set()
     result = []
     for key in keys:
-        kid = key_id(key)
+        kid = getattr(key, "key_id", None) or key_id(key)  # type: ignore[arg-type]
         if kid not in seen:
             seen.add(kid)
             result.append(key)
@@ -278,14 +352,16 @@ def unique(keys: Iterable[RSAPublicKey]) -> list[RSAPublicKey]:
 
 
 def key_id_of(value: str) -> bytes:
-    """A key id given as 64 hex digits (``sha256:`` prefix allowed) or as a public key file."""
+    """A key id given as 64 hex digits (``sha256:`` prefix allowed), a public key file, or age
+    recipient text (``age1...``, an ``ssh-ed25519`` line)."""
     from envelope import key_id
 
     match = _KEY_ID.fullmatch(value.strip())
     if match:
         return bytes.fromhex(match.group(1))
-    if os.path.isfile(value):
-        return bytes.fromhex(key_id(load_recipient(value)))
+    if os.path.isfile(value) or value.startswith(("age1", "ssh-ed25519 ")):
+        key = load_recipient(value)
+        return bytes.fromhex(getattr(key, "key_id", None) or key_id(key))  # type: ignore[arg-type]
     raise CliError(
         f"not a key id: {value!r} (give 64 hex digits, as envelope-info shows, or a public key file)", EXIT_USAGE
     )

@@ -16,12 +16,17 @@ PUBLIC_SUFFIX = ".pub"
 RSA = "rsa"
 # --type names -> the format's signature algorithm names (spec section 8.2)
 SIGNING_TYPES = {"ed25519": "ed25519", "ecdsa-p256": "ecdsa-p256-sha256", "ml-dsa-65": "ml-dsa-65"}
-TYPES = (RSA, *SIGNING_TYPES)
+# age's key kinds (spec section 4.2): an identity file as age-keygen writes it, the recipient beside it
+AGE_TYPES = ("x25519", "mlkem768x25519")
+TYPES = (RSA, *AGE_TYPES, *SIGNING_TYPES)
 
 EXAMPLES = """\
   envelope keygen -o alice.key                      # alice.key (0600) and alice.key.pub
   envelope keygen -o alice.key --passphrase-prompt  # encrypt the private key with a passphrase
   PASS=... envelope keygen -o ci.key --passphrase-env PASS --bits 4096
+  envelope keygen --type x25519 -o alice.age        # an age key: seal -r "$(cat alice.age.pub)",
+                                                    # open -i alice.age (age and rage read it too)
+  envelope keygen --type mlkem768x25519 -o pq.age   # post-quantum hybrid, as age-keygen -pq
   envelope keygen --type ed25519 -o builder.key     # a signing key: seal --sign builder.key,
                                                     # open --signed-by builder.key.pub
   envelope keygen --pkcs11 'pkcs11:token=models;object=prod-key?module-path=/usr/lib/softhsm/libsofthsm2.so' \
@@ -39,7 +44,11 @@ def add_parser(subparsers: Subcommands) -> None:
         "(encrypted when a passphrase is given), the public key as PEM beside it, named\n"
         f"PRIVATE_PATH{PUBLIC_SUFFIX}. Prints the key id (SHA-256 of the public key), as envelope-info\n"
         "shows it. A passphrase is never taken from a command-line value.\n\n"
-        "RSA keys (the default) receive files: seal -r PUBKEY, open -i PRIVATEKEY. Signing keys\n"
+        "RSA keys (the default) receive files: seal -r PUBKEY, open -i PRIVATEKEY. An x25519 key is\n"
+        "written as age-keygen writes it (an identity file AGE-SECRET-KEY-1..., not encrypted, with\n"
+        "'# created:' and '# public key:' comments; the age1... recipient in PRIVATE_PATH.pub and\n"
+        "printed), so age, rage and pyrage use it too; an mlkem768x25519 key (post-quantum hybrid) as\n"
+        "age-keygen -pq writes it (AGE-SECRET-KEY-PQ-1..., age1pq1...). Signing keys\n"
         "(--type ed25519, ecdsa-p256, ml-dsa-65) say who sealed a file: seal --sign PRIVATEKEY,\n"
         "open/verify --signed-by PUBKEY.\n\n"
         "--pkcs11 URI makes the key pair on a PKCS#11 token instead (an RSA, ecdsa-p256 or ed25519\n"
@@ -65,8 +74,8 @@ def add_parser(subparsers: Subcommands) -> None:
         "--type",
         choices=TYPES,
         default=RSA,
-        help="the kind of key: rsa (for recipients, the default) or a signing key, ed25519, ecdsa-p256 or "
-        "ml-dsa-65 (post-quantum)",
+        help="the kind of key: rsa (for recipients, the default), x25519 or mlkem768x25519 (age keys, for "
+        "recipients; the second post-quantum) or a signing key, ed25519, ecdsa-p256 or ml-dsa-65 (post-quantum)",
     )
     parser.add_argument(
         "--bits",
@@ -98,7 +107,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.force and os.path.lexists(path):
             raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
     secret = _new_passphrase(args)
-    private_pem, public_pem, kid = _new_key(args.type, args.bits or DEFAULT_KEY_BITS, secret)
+    if secret is not None and args.type in AGE_TYPES:
+        raise CliError(f"{args.type} keys are written as age writes them, not encrypted (as age-keygen)", EXIT_USAGE)
+    if args.type in AGE_TYPES:
+        private_pem, public_pem, kid = _new_age_key(args.type)
+    else:
+        private_pem, public_pem, kid = _new_key(args.type, args.bits or DEFAULT_KEY_BITS, secret)
     # atomic_output(private=True) creates its file with mode 0600 (unnamed with O_TMPFILE, else
     # by mkstemp) and names it only once complete, failing if the name appeared meanwhile: the key
     # is never readable by others, never half-written.
@@ -108,6 +122,14 @@ def run(args: argparse.Namespace) -> int:
         out.write(public_pem)
     if args.quiet:
         print(kid)
+    elif args.type in AGE_TYPES:
+        from .render import printable
+
+        print(printable(f"private key: {private_path} (mode 0600, an age identity file, not encrypted)"))
+        print(printable(f"public key:  {public_path}"))
+        print(f"key type:    {args.type} (recipient)")
+        print(f"key id:      {kid}")
+        print(f"Public key: {public_pem.decode().strip()}")  # as age-keygen prints it
     else:
         from .render import printable
 
@@ -176,6 +198,19 @@ def _new_key(kind: str, bits: int, secret: bytes | None) -> tuple[bytes, bytes, 
     signing_key = envelope.generate_signing_key(SIGNING_TYPES[kind])
     kid = signing_key_id(envelope.KeySigner(signing_key).public_key_der)
     return envelope.signing_key_pem(signing_key, secret), envelope.verifying_key_pem(signing_key), kid
+
+
+def _new_age_key(kind: str) -> tuple[bytes, bytes, str]:
+    """An age identity file, its recipient line and the key id of a new key of ``kind``."""
+    import datetime
+
+    from envelope import MlKem768X25519Identity, X25519Identity
+
+    identity = X25519Identity.generate() if kind == "x25519" else MlKem768X25519Identity.generate()
+    public = identity.recipient().to_age()
+    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = f"# created: {created}\n# public key: {public}\n{identity.to_age()}\n"  # as age-keygen writes it
+    return text.encode(), (public + "\n").encode(), identity.key_id
 
 
 def _new_passphrase(args: argparse.Namespace) -> bytes | None:

@@ -148,9 +148,10 @@ def add_identities(parser: argparse.ArgumentParser, help_text: str) -> None:
         metavar="PRIVATEKEY",
         action="append",
         default=[],
-        help=f"{help_text} ('-': stdin; 'pkcs11:...': a key on a token; 'awskms:KEY': an AWS KMS key); "
-        "repeatable. Without -i and --fernet-key-file, the file's passphrase opens it (a file sealed with "
-        "'envelope seal -p')",
+        help=f"{help_text}: a private key file (RSA, or OpenSSH Ed25519 such as ~/.ssh/id_ed25519) or an age "
+        "identity file (AGE-SECRET-KEY-1... lines, every key of it tried) ('-': stdin; 'pkcs11:...': a key on a "
+        "token; 'awskms:KEY': an AWS KMS key); repeatable. Without -i and --fernet-key-file, the file's passphrase "
+        "opens it (a file sealed with 'envelope seal -p')",
     )
     parser.add_argument(
         "--fernet-key-file",

@@ -27,6 +27,7 @@ EXAMPLES = """\
   envelope seal -r alice.key.pub -o model.env model.safetensors
   envelope seal -r alice.key.pub -r bob.pub --meta name=resnet50 --meta version=3 -o model.env model.pt
   envelope seal -R team-keys.txt --chunk-size 256K -o data.env data.parquet
+  envelope seal -r "$(cat alice.age.pub)" -o model.env model.pt            # an age key (age1...)
   envelope seal -r alice.key.pub -o gpt2.env gpt2/                            # a whole folder, one file
   envelope seal -r alice.key.pub -o sealed/ shards/*.parquet     # many files: sealed/NAME.parquet.env each
   tar c weights/ | envelope seal -r "$(cat ~/.ssh/id_rsa.pub)" > weights.tar.env
@@ -37,8 +38,9 @@ EXAMPLES = """\
   envelope seal -p --passphrase-file pass.txt -o secret.env notes.txt
   envelope seal --fernet-key-file fernet.key -o model.env model.pt  # the Fernet key of an old script
 
-A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key; blank lines
-and lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
+A recipients file (-R) holds public keys: PEM blocks, or one ssh-rsa line per key, or one age
+recipient (age1..., from age-keygen or envelope keygen --type x25519) or ssh-ed25519 line per line; blank lines and
+lines starting with # are skipped. '-' reads it from stdin (then give INPUT).
 INPUT and OUT may be URLs (s3://bucket/key, gs://..., any fsspec protocol; pip install
 'envelope-ml[s3]' or '[fsspec]'): the object appears once its upload completes, and an existing
 one is kept unless --force. Credentials and endpoints come from the environment as the store's
@@ -102,8 +104,9 @@ def add_sealing_options(parser: argparse.ArgumentParser) -> None:
         metavar="PUBKEY",
         action="append",
         default=[],
-        help="public key file holding one key (PEM, ssh-rsa, DER, X.509 certificate), an 'ssh-rsa ...' line, "
-        "'-' (stdin), 'pkcs11:...' (an RSA key pair on a token) or 'awskms:KEY' (an RSA KMS key); repeatable",
+        help="public key file holding one key (PEM, ssh-rsa, ssh-ed25519, DER, X.509 certificate, age1...), an "
+        "'ssh-rsa ...' or 'ssh-ed25519 ...' line, an age recipient 'age1...', '-' (stdin), 'pkcs11:...' (an RSA "
+        "key pair on a token) or 'awskms:KEY' (an RSA KMS key); repeatable",
     )
     parser.add_argument(
         "-R",
@@ -111,7 +114,8 @@ def add_sealing_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         action="append",
         default=[],
-        help="file of public keys (PEM blocks or ssh-rsa lines, # comments; '-': stdin); repeatable",
+        help="file of public keys (PEM blocks or ssh-rsa lines, or age1... lines as age -R reads; # comments; "
+        "'-': stdin); repeatable",
     )
     parser.add_argument(
         "--fernet-key-file",

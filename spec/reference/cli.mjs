@@ -256,10 +256,13 @@ function judge(spec, { result, error }) {
  * for a signed success vector, the keyless checkSignature(). Returns null on success or a failure
  * description. `signed_by` (key names whose keys/NAME.pub.pem the reader pins) is optional.
  */
-/** keys/NAME.pem (a PEM string), NAME.fernet (a shared Fernet key) or NAME.passphrase (UTF-8 text). */
+/**
+ * keys/NAME.pem (a PEM string), NAME.age (an age identity file), NAME.openssh (an OpenSSH key),
+ * NAME.fernet (a shared Fernet key) or NAME.passphrase (UTF-8 text).
+ */
 function vectorKey(dir, name) {
   const file = (ext) => path.join(dir, 'keys', `${name}.${ext}`);
-  return keyFile(['fernet', 'passphrase'].map(file).find((f) => fs.existsSync(f)) ?? file('pem'));
+  return keyFile(['fernet', 'passphrase', 'age', 'openssh'].map(file).find((f) => fs.existsSync(f)) ?? file('pem'));
 }
 
 export async function runVector(dir, spec) {

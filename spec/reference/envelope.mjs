@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { ml_dsa65 } from '@noble/post-quantum/ml-dsa.js';
 import * as symmetric from './symmetric.mjs';
+import { ml_kem768_x25519 } from '@noble/post-quantum/hybrid.js';
 
 // ---------------------------------------------------------------------------------------------
 // Errors (§9). Messages never carry key material, plaintext or the offset that failed.
@@ -54,6 +55,13 @@ const MAX_HEADER_DEPTH = 16;
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 16384;
 const RSA_TYPE = 'rsa-oaep-sha256';
+// §4: the bin fields of each implemented recipient type and their lengths (null: any, R14 checks it).
+const ENTRY_FIELDS = {
+  'rsa-oaep-sha256': { kid: 32, key: null },
+  x25519: { kid: 32, epk: 32, key: 48 },
+  'ssh-ed25519': { kid: 32, epk: 32, key: 48 },
+  mlkem768x25519: { kid: 32, enc: 1120, key: 48 },
+};
 const OAEP_LABEL = Buffer.alloc(0); // §4.1: the empty label (what KMS and HSMs accept)
 const HKDF_INFO = Buffer.from('envelope v1 header', 'ascii');
 const COMMIT_INFO = Buffer.from('envelope v1 key commitment', 'ascii');
@@ -253,21 +261,286 @@ function checkRsa(key) {
 }
 const keyId = (publicKey) => crypto.createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest();
 
-function loadPublic(pem) {
+function loadRsaPublic(pem) {
   // Only SubjectPublicKeyInfo PEM: node would also derive a public key from a private key or a
   // certificate, which would hide a caller passing the wrong file.
   if (!/^-----BEGIN PUBLIC KEY-----$/m.test(String(pem))) throw new InvalidKeyError('expected a "PUBLIC KEY" (SPKI) PEM');
   let key;
   try { key = crypto.createPublicKey(pem); } catch { throw new InvalidKeyError('cannot load public key'); }
   checkRsa(key);
-  return { key, kid: keyId(key) };
+  const wrap = (K) => crypto.publicEncrypt(
+    { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, K);
+  return { type: RSA_TYPE, kid: keyId(key), entry: (K) => new Map([['type', RSA_TYPE], ['kid', keyId(key)], ['key', wrap(K)]]) };
 }
 
-function loadPrivate(pem) {
+function loadRsaPrivate(pem) {
   let key;
   try { key = crypto.createPrivateKey(pem); } catch { throw new InvalidKeyError('cannot load private key'); }
-  const bits = checkRsa(key);
-  return { key, kid: keyId(crypto.createPublicKey(key)), modulusBytes: Math.ceil(bits / 8) };
+  const modulusBytes = Math.ceil(checkRsa(key) / 8);
+  return {
+    type: RSA_TYPE, kid: keyId(crypto.createPublicKey(key)),
+    check(entry) { if (entry.key.length !== modulusBytes) throw new MalformedError('wrapped key length does not match the key'); }, // R14
+    unwrap(entry) { // R15: null when OAEP fails or does not give 32 bytes
+      try {
+        const K = crypto.privateDecrypt({ key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, entry.key);
+        return K.length === 32 ? K : null;
+      } catch { return null; }
+    },
+  };
+}
+
+/** A recipient: an RSA SPKI PEM, age recipient text `age1...` (§4.2) or an `ssh-ed25519` line (§4.3). */
+function loadPublic(text) {
+  const t = String(text).trim();
+  if (t.startsWith('age1pq1')) return loadPqPublic(t);
+  if (t.startsWith('age1')) return loadX25519Public(t);
+  if (t.startsWith('ssh-ed25519 ')) return loadSshPublic(t);
+  return loadRsaPublic(text);
+}
+
+/** The keys of a private key text: an RSA PEM, every key of an age identity file (§4.2), or an
+ * unencrypted OpenSSH Ed25519 private key (§4.3). */
+function loadPrivate(text) {
+  const t = String(text);
+  if (isAgeIdentityText(t)) return loadAgeIdentities(t);
+  if (t.includes('-----BEGIN OPENSSH PRIVATE KEY-----')) return [loadSshPrivate(t)];
+  return [loadRsaPrivate(text)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// age keys and the x25519 recipient (§4.2, R35-R38)
+
+const X25519_TYPE = 'x25519';
+const X25519_LABEL = Buffer.from('envelope v1 x25519', 'ascii');
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const BECH32 = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+
+function bech32Polymod(values) {
+  const G = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+  let chk = 1;
+  for (const v of values) {
+    const top = chk >>> 25;
+    chk = (((chk & 0x1ffffff) << 5) ^ v) >>> 0;
+    for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk = (chk ^ G[i]) >>> 0;
+  }
+  return chk;
+}
+const hrpExpand = (hrp) => [...hrp].map((c) => c.charCodeAt(0) >> 5).concat([0], [...hrp].map((c) => c.charCodeAt(0) & 31));
+
+/** BIP-173 Bech32 (R38): [hrp as written, data], or an InvalidKeyError. */
+function bech32Decode(s, maxLength) {
+  if (s.length > maxLength) throw new InvalidKeyError('age key: too long');
+  if (!/^[\x21-\x7e]+$/.test(s)) throw new InvalidKeyError('age key: characters outside US-ASCII 33-126');
+  if (s.toLowerCase() !== s && s.toUpperCase() !== s) throw new InvalidKeyError('age key: mixed case');
+  const pos = s.lastIndexOf('1');
+  if (pos < 1 || pos + 7 > s.length) throw new InvalidKeyError('age key: not Bech32');
+  const words = [...s.slice(pos + 1).toLowerCase()].map((c) => BECH32.indexOf(c));
+  if (words.includes(-1)) throw new InvalidKeyError('age key: not Bech32');
+  if (bech32Polymod(hrpExpand(s.slice(0, pos).toLowerCase()).concat(words)) !== 1) throw new InvalidKeyError('age key: bad checksum');
+  let acc = 0, bits = 0;
+  const out = [];
+  for (const w of words.slice(0, -6)) {
+    acc = (acc << 5) | w; bits += 5;
+    if (bits >= 8) { bits -= 8; out.push((acc >> bits) & 0xff); }
+    acc &= (1 << bits) - 1;
+  }
+  if (bits >= 5 || acc !== 0) throw new InvalidKeyError('age key: non-zero padding');
+  return [s.slice(0, pos), Buffer.from(out)];
+}
+
+function ageKey(text, hrp, length) {
+  const [h, data] = bech32Decode(text, 2000);
+  if (h !== hrp) throw new InvalidKeyError(`age key: expected the prefix ${hrp}`);
+  if (data.length !== length) throw new InvalidKeyError('age key: wrong length');
+  return data;
+}
+
+const isAgeIdentityText = (text) => {
+  const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+  return line !== undefined && line.startsWith('AGE-SECRET-KEY-');
+};
+const x25519Private = (sk) => crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8, sk]), format: 'der', type: 'pkcs8' });
+const x25519Public = (pk) => crypto.createPublicKey({ key: Buffer.concat([X25519_SPKI, pk]), format: 'der', type: 'spki' });
+const x25519Kid = (pk) => sha256(X25519_SPKI, pk);
+const rawX25519 = (publicKey) => publicKey.export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI.length);
+
+const loadX25519Public = (text) => { const pk = ageKey(text, 'age', 32); return shareRecipient(X25519_TYPE, X25519_LABEL, x25519Kid(pk), pk); };
+
+// mlkem768x25519 (§4.4, R41, R42): age 1.3's hybrid; the KEM is @noble/post-quantum's X-Wing
+// (ml_kem768_x25519: SHAKE256 seed expansion, SHA3-256 combiner), the wrap is this file's own.
+const PQ_TYPE = 'mlkem768x25519';
+const PQ_LABEL = Buffer.from('envelope v1 mlkem768x25519', 'ascii');
+const pqWrapKey = (ss) => Buffer.from(crypto.hkdfSync('sha256', ss, Buffer.alloc(0), PQ_LABEL, 32));
+
+function loadPqPublic(text) {
+  const pk = ageKey(text, 'age1pq', 1216);
+  if (!mlkemKeyValid(pk.subarray(0, 1184))) throw new InvalidKeyError('not a valid mlkem768x25519 public key'); // R42
+  return {
+    type: PQ_TYPE, kid: sha256(pk),
+    entry(K) {
+      let enc, ss;
+      try { ({ cipherText: enc, sharedSecret: ss } = ml_kem768_x25519.encapsulate(pk)); } catch {
+        throw new InvalidKeyError('the mlkem768x25519 public key cannot be encapsulated to'); // R42: a small-order X25519 part
+      }
+      const c = crypto.createCipheriv('chacha20-poly1305', pqWrapKey(ss), Buffer.alloc(12), { authTagLength: 16 });
+      const key = Buffer.concat([c.update(K), c.final(), c.getAuthTag()]);
+      return new Map([['type', PQ_TYPE], ['kid', sha256(pk)], ['enc', Buffer.from(enc)], ['key', key]]); // §4.4 key order
+    },
+  };
+}
+
+/** FIPS 203 section 7.2's encapsulation key check: every 12-bit coefficient below q = 3329. */
+function mlkemKeyValid(ek) {
+  for (let i = 0; i < 1152; i += 3) {
+    const a = ek[i] | ((ek[i + 1] & 0x0f) << 8), b = (ek[i + 1] >> 4) | (ek[i + 2] << 4);
+    if (a >= 3329 || b >= 3329) return false;
+  }
+  return true;
+}
+
+function pqIdentity(seed) {
+  const { publicKey } = ml_kem768_x25519.keygen(seed);
+  return {
+    type: PQ_TYPE, kid: sha256(Buffer.from(publicKey)),
+    check() {},
+    unwrap(entry) { // R36, R37: null when the X25519 secret is zero or the tag fails
+      let ss;
+      try { ss = ml_kem768_x25519.decapsulate(entry.enc, seed); } catch { return null; }
+      try {
+        const d = crypto.createDecipheriv('chacha20-poly1305', pqWrapKey(ss), Buffer.alloc(12), { authTagLength: 16 });
+        d.setAuthTag(entry.key.subarray(32));
+        return Buffer.concat([d.update(entry.key.subarray(0, 32)), d.final()]);
+      } catch { return null; }
+    },
+  };
+}
+
+/** A recipient of the wrap of §4.2 (and §4.3, with its type and label) for the X25519 share `pk`. */
+function shareRecipient(type, label, kid, pk) {
+  const publicKey = x25519Public(pk);
+  return {
+    type, kid,
+    entry(K) {
+      const esk = crypto.generateKeyPairSync('x25519');
+      const epk = rawX25519(esk.publicKey);
+      let shared;
+      try { shared = crypto.diffieHellman({ privateKey: esk.privateKey, publicKey }); } catch { shared = Buffer.alloc(32); }
+      if (shared.equals(Buffer.alloc(32))) throw new InvalidKeyError('X25519 public key of small order');
+      const c = crypto.createCipheriv('chacha20-poly1305', wrapKey(shared, epk, pk, label), Buffer.alloc(12), { authTagLength: 16 });
+      const key = Buffer.concat([c.update(K), c.final(), c.getAuthTag()]);
+      return new Map([['type', type], ['kid', kid], ['epk', epk], ['key', key]]); // §4.2, §4.3 key order
+    },
+  };
+}
+
+const wrapKey = (shared, epk, pk, label) => Buffer.from(crypto.hkdfSync('sha256', shared, Buffer.concat([epk, pk]), label, 32));
+
+function loadAgeIdentities(text) {
+  const keys = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    try {
+      if (line.startsWith('AGE-SECRET-KEY-PQ-')) {
+        keys.push(pqIdentity(ageKey(line, 'AGE-SECRET-KEY-PQ-', 32)));
+        return;
+      }
+      const sk = ageKey(line, 'AGE-SECRET-KEY-', 32);
+      const pk = rawX25519(crypto.createPublicKey(x25519Private(sk)));
+      keys.push(shareIdentity(X25519_TYPE, X25519_LABEL, x25519Kid(pk), sk));
+    } catch (e) {
+      throw new InvalidKeyError(`age identity file, line ${i + 1}: ${e.message}`); // never the line itself
+    }
+  });
+  if (keys.length === 0) throw new InvalidKeyError('no identity in the age identity file');
+  return keys;
+}
+
+/** An identity for the wrap of §4.2 (and §4.3) with the X25519 secret `sk`. */
+function shareIdentity(type, label, kid, sk) {
+  const privateKey = x25519Private(sk);
+  const pk = rawX25519(crypto.createPublicKey(privateKey));
+  return {
+    type, kid, pk,
+    check() {},
+    unwrap(entry) { // R36, R37: null when the shared secret is all zero or the tag fails
+      let shared;
+      try { shared = crypto.diffieHellman({ privateKey, publicKey: x25519Public(entry.epk) }); } catch { return null; }
+      if (shared.equals(Buffer.alloc(32))) return null;
+      try {
+        const d = crypto.createDecipheriv('chacha20-poly1305', wrapKey(shared, entry.epk, pk, label), Buffer.alloc(12), { authTagLength: 16 });
+        d.setAuthTag(entry.key.subarray(32));
+        return Buffer.concat([d.update(entry.key.subarray(0, 32)), d.final()]);
+      } catch { return null; }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ssh-ed25519 recipients (§4.3, R39, R40)
+
+const SSH_TYPE = 'ssh-ed25519';
+const SSH_LABEL = Buffer.from('envelope v1 ssh-ed25519', 'ascii');
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+function sshStrings(buf, count) { // the first `count` SSH wire strings of buf, and where they end
+  const out = [];
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    if (pos + 4 > buf.length) throw new InvalidKeyError('not a valid OpenSSH key');
+    const n = buf.readUInt32BE(pos);
+    if (pos + 4 + n > buf.length) throw new InvalidKeyError('not a valid OpenSSH key');
+    out.push(buf.subarray(pos + 4, pos + 4 + n));
+    pos += 4 + n;
+  }
+  return [out, pos];
+}
+
+/** §4.3: the X25519 share u = (1 + y) / (1 - y) mod p of a valid Ed25519 public key (R40). */
+function montgomeryU(A) {
+  if (A.length !== 32 || !validEd25519(A)) throw new InvalidKeyError('the ssh-ed25519 key is not a valid Ed25519 public key');
+  const y = BigInt('0x' + Buffer.from(A).reverse().toString('hex')) & ((1n << 255n) - 1n);
+  const u = ((1n + y) * modPow((1n - y + ED_P) % ED_P, ED_P - 2n, ED_P)) % ED_P;
+  return Buffer.from(u.toString(16).padStart(64, '0'), 'hex').reverse();
+}
+function modPow(b, e, m) { let r = 1n; b %= m; for (; e > 0n; e >>= 1n, b = (b * b) % m) if (e & 1n) r = (r * b) % m; return r; }
+
+function loadSshPublic(line) {
+  const [type, b64] = line.split(/\s+/);
+  const [[name, A]] = [sshStrings(Buffer.from(b64 ?? '', 'base64'), 2)[0]].map((f) => [f[0].toString('latin1'), f[1]]);
+  if (type !== SSH_TYPE || name !== SSH_TYPE) throw new InvalidKeyError('not an ssh-ed25519 public key line');
+  return shareRecipient(SSH_TYPE, SSH_LABEL, sha256(ED25519_SPKI, A), montgomeryU(A));
+}
+
+function loadSshPrivate(text) {
+  const body = text.split('-----BEGIN OPENSSH PRIVATE KEY-----')[1]?.split('-----END')[0] ?? '';
+  const raw = Buffer.from(body.replace(/\s+/g, ''), 'base64');
+  const magic = Buffer.from('openssh-key-v1\0', 'latin1');
+  if (!raw.subarray(0, magic.length).equals(magic)) throw new InvalidKeyError('not an OpenSSH private key');
+  const rest = raw.subarray(magic.length);
+  const [[cipher, kdf, , ], pos] = sshStrings(rest, 3);
+  if (cipher.toString() !== 'none' || kdf.toString() !== 'none') {
+    throw new InvalidKeyError('passphrase-protected OpenSSH keys are not read by this reference');
+  }
+  if (rest.readUInt32BE(pos) !== 1) throw new InvalidKeyError('an OpenSSH file of one key is expected');
+  const [[blob, priv]] = sshStrings(rest.subarray(pos + 4), 2);
+  const [[outerType, outerA]] = sshStrings(blob, 2);
+  if (outerType.toString() !== SSH_TYPE) throw new InvalidKeyError('not an Ed25519 OpenSSH key');
+  const [[, , innerType, innerA, secret]] = [sshStrings(priv.subarray(8), 3)[0]].map((f) => [0, 0, ...f]);
+  if (innerType.toString() !== SSH_TYPE || secret.length !== 64) throw new InvalidKeyError('not an Ed25519 OpenSSH key');
+  const seed = secret.subarray(0, 32);
+  const derived = crypto.createPublicKey(crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, seed]), format: 'der', type: 'pkcs8' }))
+    .export({ type: 'spki', format: 'der' }).subarray(ED25519_SPKI.length);
+  if (!derived.equals(outerA) || !derived.equals(innerA)) { // R40
+    throw new InvalidKeyError('the OpenSSH private key does not hold the public key it shows');
+  }
+  const u = montgomeryU(derived); // R40: a valid key
+  const sk = crypto.createHash('sha512').update(seed).digest().subarray(0, 32);
+  const identity = shareIdentity(SSH_TYPE, SSH_LABEL, sha256(ED25519_SPKI, derived), sk);
+  if (!identity.pk.equals(u)) throw new InvalidKeyError('the Ed25519 key does not convert consistently');
+  return identity;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -567,7 +840,7 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
   for (const pem of publicKeyPems) {
     if (symmetric.isSymmetricKey(pem)) { symmetricKeys.set(pem.kind === 'fernet' ? pem.kid.toString('hex') : pem, pem); continue; }
     const r = loadPublic(pem);
-    recipients.set(r.kid.toString('hex'), r);
+    recipients.set(`${r.type}:${r.kid.toString('hex')}`, r);
   }
   const alone = recipients.size + symmetricKeys.size === 1;
   if (!alone && [...symmetricKeys.values()].some((k) => k.kind === 'scrypt')) {
@@ -580,11 +853,8 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
   if (meta.length > MAX_META_LEN) throw new LimitError(`metadata longer than ${MAX_META_LEN} bytes`);
 
   const K = crypto.randomBytes(32);
-  const entries = [...recipients.values()].map(({ key, kid }) => {
-    const wrapped = crypto.publicEncrypt(
-      { key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, K);
-    return new Map([['type', RSA_TYPE], ['kid', kid], ['key', wrapped]]); // §4.1 key order
-  }).concat([...symmetricKeys.values()].map((k) => symmetric.wrapSymmetric(k, K)));
+  const entries = [...recipients.values()].map((r) => r.entry(K)) // §4.1-§4.4 key order
+    .concat([...symmetricKeys.values()].map((k) => symmetric.wrapSymmetric(k, K))); // §4.5, §4.6
   // §3.1 canonical top-level order: chunk_size, recipients, meta, commit, then critical and signer.
   const fields = new Map([['chunk_size', chunkSize], ['recipients', entries], ['meta', meta], ['commit', keyCommitment(K)]]);
   if (signer) {
@@ -614,8 +884,12 @@ export function seal(plaintext, publicKeyPems, { chunkSize = DEFAULT_CHUNK, meta
   if (signer) { // §8.3 footer: the tags, then the signature over tbs, whose H is cut from the header's bytes
     const entries = [];
     decodeStrict(header, MAX_HEADER_DEPTH, MalformedError, entries);
-    const tbs = signatureInput(signedHeader(header, entries), n, sha256(...tags));
-    parts.push(...tags, signer.sign(tbs));
+    // No spread of `tags` into a call: a file of 150 000 tokens would exceed the call stack.
+    const tagHash = crypto.createHash('sha256');
+    for (const tag of tags) tagHash.update(tag);
+    const tbs = signatureInput(signedHeader(header, entries), n, tagHash.digest());
+    for (const tag of tags) parts.push(tag);
+    parts.push(signer.sign(tbs));
   }
   return Buffer.concat(parts);
 }
@@ -651,18 +925,20 @@ function parseHeader(headerBytes) {
   if (recipients.length > MAX_RECIPIENTS) throw new LimitError(`more than ${MAX_RECIPIENTS} recipients`); // R8
 
   // §4 recipient entries (R9, R10)
-  const rsaEntries = new Map(); // kid hex -> entry
+  const keyEntries = new Map(); // "type:kid hex" -> entry
   for (const entry of recipients) {
     if (!isMap(entry) || typeof entry.type !== 'string') throw new MalformedError('bad recipient entry');
     const typeLen = Buffer.byteLength(entry.type, 'utf8');
     if (typeLen < 1 || typeLen > 64) throw new MalformedError('bad recipient entry type');
-    if (entry.type !== RSA_TYPE) continue; // types this reader does not implement are skipped
-    if (!Buffer.isBuffer(entry.kid) || entry.kid.length !== 32 || !Buffer.isBuffer(entry.key)) {
-      throw new MalformedError('bad rsa-oaep-sha256 recipient entry');
+    const shape = ENTRY_FIELDS[entry.type];
+    if (!Object.hasOwn(ENTRY_FIELDS, entry.type)) continue; // types this reader does not implement are skipped
+    for (const [field, length] of Object.entries(shape)) { // R10, R35
+      const v = entry[field];
+      if (!Buffer.isBuffer(v) || (length !== null && v.length !== length)) throw new MalformedError(`bad ${entry.type} recipient entry`);
     }
-    const kid = entry.kid.toString('hex');
-    if (rsaEntries.has(kid)) throw new MalformedError('duplicate recipient key id');
-    rsaEntries.set(kid, entry);
+    const id = `${entry.type}:${entry.kid.toString('hex')}`;
+    if (keyEntries.has(id)) throw new MalformedError('duplicate recipient key id');
+    keyEntries.set(id, entry);
   }
   symmetric.checkSymmetricEntries(recipients); // §4.5, §4.6 (R45, R47, R49)
 
@@ -676,30 +952,28 @@ function parseHeader(headerBytes) {
   if (signed !== Object.hasOwn(header, 'signer')) throw new MalformedError('signer and the signature extension must come together');
   const signer = signed ? { ...parseSigner(header.signer), H: signedHeader(headerBytes, entries) } : null;
 
-  return { chunkSize: Number(chunkSize), rsaEntries, recipients, meta, commit, metadata, critical, signer };
+  return { chunkSize: Number(chunkSize), keyEntries, recipients, meta, commit, metadata, critical, signer };
 }
 
 /** §4.1 rules 2-4 and §6: the data key K, once its commitment and the header MAC verified (R13-R16). */
-function authenticateHeader(keys, { rsaEntries, recipients }, commit, prefixAndHeader, mac) {
-  // Find the entry by key id, no trial decryption; the first key (in the caller's order) that matches.
+function authenticateHeader(keys, { keyEntries, recipients }, commit, prefixAndHeader, mac) {
+  // Find the entry by type and key id (a passphrase: the scrypt entry), no trial decryption; the
+  // first key (in the caller's order) that matches.
   let match;
   for (const k of keys) {
-    const entry = symmetric.isSymmetricKey(k) ? symmetric.findSymmetric(k, recipients) : rsaEntries.get(k.kid.toString('hex'));
-    if (entry) { match = { ...k, entry, key: k }; break; }
+    const entry = symmetric.isSymmetricKey(k) ? symmetric.findSymmetric(k, recipients)
+      : keyEntries.get(`${k.type}:${k.kid.toString('hex')}`);
+    if (entry) { match = { k, entry }; break; }
   }
   if (!match) throw new NoMatchingKeyError('none of the given keys is a recipient of this file'); // R13
-  const symmetricKey = symmetric.isSymmetricKey(match.key);
-  if (!symmetricKey && match.entry.key.length !== match.modulusBytes) throw new MalformedError('wrapped key length does not match the key'); // R14
+  const symmetricKey = symmetric.isSymmetricKey(match.k);
+  if (!symmetricKey) match.k.check(match.entry); // R14
 
-  // R15/R16 (and R46, R50): an unwrap failure continues with a random key so that it fails exactly
-  // (same class, message and code path) as a header MAC mismatch; a wrong commitment fails as one too (§6).
-  let K, unwrapped = false;
-  try {
-    K = symmetricKey ? symmetric.unwrapSymmetric(match.key, match.entry)
-      : crypto.privateDecrypt({ key: match.key.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING,
-        oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, match.entry.key);
-    unwrapped = K !== null && K.length === 32;
-  } catch (e) { if (e instanceof LimitError) throw e; /* else handled below */ }
+  // R15/R16 (R36, R37, R46, R50): an unwrap failure continues with a random key so that it fails
+  // exactly (same class, message and code path) as a header MAC mismatch; a wrong commitment fails
+  // as one too (§6). A scrypt entry over the reader's limit throws LimitError first (R48).
+  let K = symmetricKey ? symmetric.unwrapSymmetric(match.k, match.entry) : match.k.unwrap(match.entry);
+  const unwrapped = K !== null && K.length === 32;
   if (!unwrapped) K = crypto.randomBytes(32);
   // Both comparisons always run, in constant time; neither result is reported apart (§6).
   const commitOk = crypto.timingSafeEqual(keyCommitment(K), commit);
@@ -877,9 +1151,9 @@ function asBuffer(sealed) {
 
 function loadKeys(privateKeyPems) {
   if (!Array.isArray(privateKeyPems)) throw new TypeError('privateKeyPems must be an array');
-  // R23, when the key is loaded, before the file is read; shared keys and passphrases are made by
-  // fernetKey() and passphrase().
-  return privateKeyPems.map((k) => (symmetric.isSymmetricKey(k) ? k : loadPrivate(k)));
+  // R23, R38: when the key is loaded, before the file is read; shared keys and passphrases are made
+  // by fernetKey() and passphrase().
+  return privateKeyPems.flatMap((k) => (symmetric.isSymmetricKey(k) ? [k] : loadPrivate(k)));
 }
 
 /**

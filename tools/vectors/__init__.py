@@ -7,6 +7,7 @@ from __future__ import annotations
 from . import (
     folders,
     header,
+    hybrid,
     keys,
     limits,
     metadata,
@@ -15,13 +16,29 @@ from . import (
     recipients,
     signatures,
     sizes,
+    sshkeys,
     timestamps,
     unwrap,
+    x25519,
 )
 from .kit import GENERATORS, Kit
 
 FAMILIES = (
-    sizes, keys, recipients, metadata, header, unwrap, payload, timestamps, signatures, limits, folders, passphrase,
-)  # fmt: skip
+    sizes,
+    keys,
+    recipients,
+    metadata,
+    header,
+    unwrap,
+    payload,
+    timestamps,
+    signatures,
+    limits,
+    folders,
+    x25519,
+    sshkeys,
+    hybrid,
+    passphrase,
+)
 
 __all__ = ["FAMILIES", "GENERATORS", "Kit"]

@@ -22,9 +22,10 @@ from typing import Any
 import msgpack
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from envelope.cli.render import tagged
@@ -49,8 +50,34 @@ RULE_ERRORS = {
     "R12": "UnsupportedError", "R13": "NoMatchingKeyError", "R14": "MalformedError",
     **{f"R{i}": "AuthenticationError" for i in range(15, 23)},
     "R23": "InvalidKeyError", "R24": "MalformedError", "R25": "UnsupportedError", "R26": "SignatureError",
-    "R27": "SignatureError", "R28": "SignerError",
+    "R27": "SignatureError", "R28": "SignerError", "R35": "MalformedError", "R36": "AuthenticationError",
+    "R37": "AuthenticationError", "R38": "InvalidKeyError", "R39": "MalformedError", "R40": "InvalidKeyError",
+    "R41": "MalformedError",
 }  # fmt: skip
+# Section 4.4: ML-KEM-768 + X25519 keys, age identity files NAME.age from a seed. mlkem768x25519-age
+# is the key of age's own test data (FiloSottile/age, cmd/age/testdata/hybrid.txt).
+PQ_KEYS = ("mlkem768x25519-a", "mlkem768x25519-b", "mlkem768x25519-age")
+AGE_PQ_SECRET = "AGE-SECRET-KEY-PQ-16XDSLZ3XCSZ3236YJ5J0T9NAPLZTP96LJKQCVHJYUDTQVJR5J5PQTDPQCX"
+PQ_LABEL = b"envelope v1 mlkem768x25519"
+XWING_LABEL = b"\\.//^\\"
+X25519_KEYS = ("x25519-a", "x25519-b", "x25519-stranger")  # section 4.2; age identity files NAME.age
+X25519_SPKI_PREFIX = bytes.fromhex("302a300506032b656e032100")  # section 4.2: the DER before the key
+X25519_LABEL = b"envelope v1 x25519"
+AGE_X25519_LABEL = b"age-encryption.org/v1/X25519"
+# Section 4.3: OpenSSH Ed25519 keys, keys/NAME.openssh (made once, committed: OpenSSH's format holds a
+# random check value). ssh-ed25519-age is the key of age's own test data (FiloSottile/age,
+# cmd/age/testdata/ed25519.txt), so that a vector is sealed to a key age's tests use.
+SSH_KEYS = ("ssh-ed25519-a", "ssh-ed25519-b", "ssh-ed25519-age")
+SSH_BAD_KEY = "ssh-ed25519-bad-public"  # ssh-ed25519-a's file with ssh-ed25519-b's clear public key (R40)
+SSH_LABEL = b"envelope v1 ssh-ed25519"
+AGE_SSH_PRIVATE = """-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACB/aTuac9tiWRGrKEtixFlryYlGCPTOpdbmXN9RRmDF2gAAAKDgV/GC4Ffx
+ggAAAAtzc2gtZWQyNTUxOQAAACB/aTuac9tiWRGrKEtixFlryYlGCPTOpdbmXN9RRmDF2g
+AAAECvFoQXQzXgJLQ+Gz4PfEcfyZwC2gUjOiWTD//mTPyD8H9pO5pz22JZEasoS2LEWWvJ
+iUYI9M6l1uZc31FGYMXaAAAAG2ZpbGlwcG9AQmlzdHJvbWF0aC1NMS5sb2NhbAEC
+-----END OPENSSH PRIVATE KEY-----
+"""  # age's label (C2SP age), for cross-protocol vectors
 
 
 def seeded(name: str, purpose: str, size: int) -> bytes:
@@ -140,6 +167,104 @@ def fernet_token(data_key: bytes, message: bytes, iv: bytes, timestamp: int, ver
     return body + mac.finalize()
 
 
+# --- age's key encoding (section 4.2), written from BIP-173 -------------------------------------
+
+BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32(hrp: str, data: bytes) -> str:
+    """BIP-173 Bech32 (checksum constant 1) of 8-bit data, lower case."""
+
+    def polymod(values: list[int]) -> int:
+        check = 1
+        for value in values:
+            top, check = check >> 25, (check & 0x1FFFFFF) << 5 ^ value
+            for i, g in enumerate((0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)):
+                check ^= g if (top >> i) & 1 else 0
+        return check
+
+    bits = "".join(f"{b:08b}" for b in data)
+    bits += "0" * (-len(bits) % 5)
+    words = [int(bits[i : i + 5], 2) for i in range(0, len(bits), 5)]
+    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+    check = polymod(expanded + words + [0] * 6) ^ 1
+    words += [(check >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(BECH32[w] for w in words)
+
+
+def age_secret(secret: bytes) -> str:
+    return bech32("age-secret-key-", secret).upper()
+
+
+def age_public(share: bytes) -> str:
+    return bech32("age", share)
+
+
+def age_key_files() -> dict[str, str]:
+    """The age identity files of keys/ (NAME.age) and their recipients (NAME.pub.age). Derived from
+    seeds, so they are checked like the vectors. The files whose names begin with ``x25519-bad-``
+    break R38 (section 4.2) in one way each."""
+    secrets = {name: seeded(name, "x25519-secret", 32) for name in X25519_KEYS}
+    shares = {
+        n: x25519.X25519PrivateKey.from_private_bytes(k).public_key().public_bytes_raw() for n, k in secrets.items()
+    }
+    files: dict[str, str] = {}
+    for name in X25519_KEYS:
+        public = age_public(shares[name])
+        files[f"{name}.age"] = f"# created: 2026-12-07T00:00:00Z\n# public key: {public}\n{age_secret(secrets[name])}\n"
+        files[f"{name}.pub.age"] = public + "\n"
+    for name in PQ_KEYS:
+        seed = pq_seed(name)
+        public = bech32("age1pq", pq_public(seed))
+        secret = AGE_PQ_SECRET if name == "mlkem768x25519-age" else bech32("age-secret-key-pq-", seed).upper()
+        files[f"{name}.age"] = f"# public key: {public}\n{secret}\n"
+        files[f"{name}.pub.age"] = public + "\n"
+    a, b = age_secret(secrets["x25519-a"]), age_secret(secrets["x25519-b"])
+    files["x25519-several.age"] = f"# two keys, as age-keygen >> file writes them\n\n{b}\n\n  # indented comment\n{a}\n"
+    last = BECH32[(BECH32.index(a[-1].lower()) + 1) % 32].upper()
+    files["x25519-bad-checksum.age"] = a[:-1] + last + "\n"
+    files["x25519-bad-mixed-case.age"] = a[:-8] + a[-8:].lower() + "\n"
+    files["x25519-bad-lower-case.age"] = a.lower() + "\n"
+    files["x25519-bad-short.age"] = age_secret(secrets["x25519-a"][:31]) + "\n"
+    files["x25519-bad-prefix.age"] = bech32("age-secret-key-pq-x", secrets["x25519-a"]).upper() + "\n"
+    files["x25519-bad-line.age"] = f"{a}\nage-secret-key\n"
+    return files
+
+
+def pq_seed(name: str) -> bytes:
+    if name == "mlkem768x25519-age":
+        seed = bytes.fromhex("d19b0f8a26c4051547449524f5967d0fc4b0975f9581865e44e3560648749502")  # AGE_PQ_SECRET's
+        assert bech32("age-secret-key-pq-", seed).upper() == AGE_PQ_SECRET
+        return seed
+    return seeded(name, "mlkem768x25519-seed", 32)
+
+
+def pq_keys(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
+    """Section 4.4: the ML-KEM-768 and X25519 halves of a seed."""
+    expanded = hashlib.shake_256(seed).digest(96)
+    return mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]), x25519.X25519PrivateKey.from_private_bytes(
+        expanded[64:]
+    )
+
+
+def pq_public(seed: bytes) -> bytes:
+    m, x = pq_keys(seed)
+    return m.public_key().public_bytes_raw() + x.public_key().public_bytes_raw()
+
+
+def x25519_kid(share: bytes) -> bytes:
+    return hashlib.sha256(X25519_SPKI_PREFIX + share).digest()
+
+
+def x25519_wrap(share: bytes, esk: bytes, data_key: bytes, label: bytes = X25519_LABEL) -> tuple[bytes, bytes]:
+    """Section 4.2: (epk, key) for the X25519 public key ``share`` and the ephemeral secret ``esk``."""
+    ephemeral = x25519.X25519PrivateKey.from_private_bytes(esk)
+    epk = ephemeral.public_key().public_bytes_raw()
+    shared = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(share))
+    wrap_key = HKDF(hashes.SHA256(), 32, salt=epk + share, info=label).derive(shared)
+    return epk, ChaCha20Poly1305(wrap_key).encrypt(bytes(12), data_key, None)
+
+
 # --- keys and the records of randomised operations ---------------------------------------------
 
 
@@ -157,6 +282,43 @@ class Keys:
                     raise SystemExit(f"missing {path}; run tools/make_vectors.py without --check first")
                 _create_key(name, path)
             self.private[name] = serialization.load_pem_private_key(path.read_bytes(), None)
+        for filename, text in age_key_files().items():
+            path = ROOT / "keys" / filename
+            if create:
+                path.write_text(text)
+            elif not path.exists() or path.read_text() != text:
+                raise SystemExit(f"{path} differs; run tools/make_vectors.py")
+        self.x25519 = {name: seeded(name, "x25519-secret", 32) for name in X25519_KEYS}
+        self.ssh: dict[str, ed25519.Ed25519PrivateKey] = {}
+        for name in SSH_KEYS:
+            path = ROOT / "keys" / f"{name}.openssh"
+            if not path.exists():
+                if not create:
+                    raise SystemExit(f"missing {path}; run tools/make_vectors.py without --check first")
+                _create_ssh_key(name, path)
+            key = serialization.load_ssh_private_key(path.read_bytes(), None)
+            assert isinstance(key, ed25519.Ed25519PrivateKey)
+            self.ssh[name] = key
+        bad = ROOT / "keys" / f"{SSH_BAD_KEY}.openssh"
+        text = _swap_clear_public_key(ROOT / "keys" / "ssh-ed25519-a.openssh", self.ssh["ssh-ed25519-b"])
+        if create:
+            bad.write_text(text)
+        elif not bad.exists() or bad.read_text() != text:
+            raise SystemExit(f"{bad} differs; run tools/make_vectors.py")
+
+    def ssh_share(self, name: str) -> bytes:
+        """Section 4.3, from the private key: the X25519 public key of SHA-512(seed)[0:32]."""
+        scalar = hashlib.sha512(self.ssh[name].private_bytes_raw()).digest()[:32]
+        return x25519.X25519PrivateKey.from_private_bytes(scalar).public_key().public_bytes_raw()
+
+    def ssh_kid(self, name: str) -> bytes:
+        public = self.ssh[name].public_key()
+        return hashlib.sha256(
+            public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        ).digest()
+
+    def x25519_share(self, name: str) -> bytes:
+        return x25519.X25519PrivateKey.from_private_bytes(self.x25519[name]).public_key().public_bytes_raw()
 
     def spki(self, name: str) -> bytes:
         """DER SubjectPublicKeyInfo; an RSA-PSS key gives its rsaEncryption form (section 4.1)."""
@@ -193,6 +355,36 @@ def _create_key(name: str, path: Path) -> None:
     public.write_bytes(key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
+def _create_ssh_key(name: str, path: Path) -> None:
+    if name == "ssh-ed25519-age":
+        text = AGE_SSH_PRIVATE
+        public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH9pO5pz22JZEasoS2LEWWvJiUYI9M6l1uZc31FGYMXa\n"
+    else:
+        key = ed25519.Ed25519PrivateKey.generate()
+        text = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                 serialization.NoEncryption()).decode()  # fmt: skip
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        public = public.decode() + "\n"
+    path.write_text(text)
+    path.with_name(f"{name}.openssh.pub").write_text(public)
+
+
+def _swap_clear_public_key(path: Path, other: ed25519.Ed25519PrivateKey) -> str:
+    """The OpenSSH private key file at ``path`` with the public key stored in the clear (the first
+    copy; the private section keeps its own) replaced by ``other``'s."""
+    import base64
+
+    lines = path.read_text().splitlines()
+    raw = base64.b64decode("".join(lines[1:-1]))
+    key = serialization.load_ssh_private_key(path.read_bytes(), None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    mine, theirs = key.public_key().public_bytes_raw(), other.public_key().public_bytes_raw()
+    at = raw.index(mine)
+    raw = raw[:at] + theirs + raw[at + 32 :]
+    body = base64.b64encode(raw).decode()
+    return "\n".join([lines[0], *(body[i : i + 70] for i in range(0, len(body), 70)), lines[-1]]) + "\n"
+
+
 class Recorded:
     """Outputs of randomised operations, recorded in a JSON file of spec/vectors/ so that the
     vectors regenerate byte for byte: RSA-OAEP (randomised padding) and ECDSA and ML-DSA signatures
@@ -223,6 +415,25 @@ class Kit:
         self.keys = Keys(create)
         self.wraps = Recorded("oaep-wraps.json")  # slot: "kid:data key:label", hex
         self.signatures = Recorded("signatures.json")  # slot: "alg:kid:SHA-256(tbs)", hex
+        self.encaps = Recorded("mlkem-encaps.json")  # slot: "kid:data key:purpose", ML-KEM-768 ciphertext hex
+
+    def pq_entry(self, key_name: str, data_key: bytes, esk: bytes, purpose: str = "") -> dict[str, Any]:
+        """Section 4.4: the mlkem768x25519 entry of ``data_key`` for a key. ML-KEM encapsulation is
+        randomised and cryptography cannot seed it: its ciphertext is recorded (checked to be one)."""
+        seed = pq_seed(key_name)
+        public = pq_public(seed)
+        kid = hashlib.sha256(public).digest()
+        private_m, _ = pq_keys(seed)
+        slot = f"{kid.hex()}:{data_key.hex()}:{purpose}"
+        ct_m = self.encaps.get(slot, lambda ct: len(ct) == 1088, lambda: private_m.public_key().encapsulate()[1])
+        ss_m = private_m.decapsulate(ct_m)
+        ephemeral = x25519.X25519PrivateKey.from_private_bytes(esk)
+        ct_x = ephemeral.public_key().public_bytes_raw()
+        ss_x = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(public[1184:]))
+        ss = hashlib.sha3_256(ss_m + ss_x + ct_x + public[1184:] + XWING_LABEL).digest()
+        wrap_key = HKDF(hashes.SHA256(), 32, salt=None, info=PQ_LABEL).derive(ss)
+        key = ChaCha20Poly1305(wrap_key).encrypt(bytes(12), data_key, None)
+        return {"type": "mlkem768x25519", "kid": kid, "enc": ct_m + ct_x, "key": key}
 
     def wrap(self, key_name: str, data_key: bytes, label: bytes = b"") -> bytes:
         """RSA-OAEP-SHA256 of `data_key` to a key (section 4.1; the empty label unless told)."""
@@ -307,7 +518,19 @@ class TestFile:
     # header -----------------------------------------------------------------------------------
 
     def entry(self, key_name: str, **change: Any) -> dict[str, Any]:
-        """The `rsa-oaep-sha256` entry of a key (section 4.1), with fields changed or added."""
+        """The `rsa-oaep-sha256` entry of a key (section 4.1), or the `x25519` entry (4.2), with
+        fields changed or added."""
+        if key_name in X25519_KEYS:
+            share = self.kit.keys.x25519_share(key_name)
+            epk, key = x25519_wrap(share, seeded(self.seed, f"esk/{key_name}", 32), self.data_key)
+            return {"type": "x25519", "kid": x25519_kid(share), "epk": epk, "key": key, **change}
+        if key_name in PQ_KEYS:
+            return {**self.kit.pq_entry(key_name, self.data_key, seeded(self.seed, f"esk/{key_name}", 32)), **change}
+        if key_name in SSH_KEYS:
+            share = self.kit.keys.ssh_share(key_name)
+            esk = seeded(self.seed, f"esk/{key_name}", 32)
+            epk, key = x25519_wrap(share, esk, self.data_key, SSH_LABEL)
+            return {"type": "ssh-ed25519", "kid": self.kit.keys.ssh_kid(key_name), "epk": epk, "key": key, **change}
         entry = {"type": "rsa-oaep-sha256", "kid": self.kit.keys.kid(key_name)}
         if "key" not in change:
             entry["key"] = self.kit.wrap(key_name, self.data_key)

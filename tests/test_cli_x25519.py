@@ -1,0 +1,102 @@
+"""The command line with age keys (spec section 4.2; docs/CLI.md): keygen --type x25519 writes what
+age-keygen writes, seal -r age1... / -R FILE, open -i IDENTITY_FILE, rewrap, envelope-info. The age
+side is pyrage (not the age binary, which cannot be installed here)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from cli_support import ENVELOPE, INFO, assert_error, needs_console_scripts, ok, run
+
+import envelope
+
+pyrage = pytest.importorskip("pyrage")
+pytestmark = needs_console_scripts
+
+
+def keygen(path: Path) -> str:
+    result = ok(run(ENVELOPE, "keygen", "--type", "x25519", "-o", path))
+    public = Path(f"{path}.pub").read_text().strip()
+    assert f"Public key: {public}" in result.stdout.decode()
+    return public
+
+
+def test_keygen_x25519_writes_age_keygen_format_that_age_reads(tmp_path: Path) -> None:
+    private = tmp_path / "alice.age"
+    public = keygen(private)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    lines = private.read_text().splitlines()
+    assert lines[0].startswith("# created: ") and lines[1] == f"# public key: {public}"
+    assert lines[2].startswith("AGE-SECRET-KEY-1") and len(lines) == 3
+    made = pyrage.x25519.Identity.from_str(lines[2])  # age parses it
+    assert str(made.to_public()) == public
+    assert pyrage.decrypt(pyrage.encrypt(b"hi", [made.to_public()]), [made]) == b"hi"
+
+
+def test_keygen_x25519_takes_no_passphrase(tmp_path: Path) -> None:
+    result = run(ENVELOPE, "keygen", "--type", "x25519", "-o", tmp_path / "k", "--passphrase-env", "P", env={"P": "x"})
+    assert_error(result, 2, "not encrypted")
+
+
+def test_seal_to_age1_and_open_with_the_identity_file(tmp_path: Path) -> None:
+    public = keygen(tmp_path / "alice.age")
+    (tmp_path / "in").write_bytes(b"model bytes" * 100)
+    ok(run(ENVELOPE, "seal", "-r", public, "-o", tmp_path / "a.env", tmp_path / "in"))
+    ok(run(ENVELOPE, "open", "-i", tmp_path / "alice.age", "-o", tmp_path / "out", tmp_path / "a.env"))
+    assert (tmp_path / "out").read_bytes() == b"model bytes" * 100
+
+
+def test_seal_with_a_recipients_file_and_a_key_made_by_age(tmp_path: Path) -> None:
+    made = pyrage.x25519.Identity.generate()
+    other = keygen(tmp_path / "bob.age")
+    (tmp_path / "team.txt").write_text(f"# the team\n{made.to_public()}\n\n{other}\n")
+    (tmp_path / "id.txt").write_text(f"# made by age\n{made}\n")
+    (tmp_path / "id.txt").chmod(0o600)
+    (tmp_path / "in").write_bytes(b"x")
+    ok(run(ENVELOPE, "seal", "-R", tmp_path / "team.txt", "-o", tmp_path / "a.env", tmp_path / "in"))
+    for identity in (tmp_path / "id.txt", tmp_path / "bob.age"):
+        ok(run(ENVELOPE, "open", "-i", identity, "-o", tmp_path / "out", "--force", tmp_path / "a.env"))
+        assert (tmp_path / "out").read_bytes() == b"x"
+    info = json.loads(ok(run(INFO, "--json", tmp_path / "a.env")).stdout)["files"][0]
+    assert [r["type"] for r in info["recipients"]] == ["x25519", "x25519"]
+    assert info["recipients"][1]["key_id"] == envelope.age_recipient(other).key_id  # type: ignore[attr-defined]
+
+
+def test_rewrap_adds_and_removes_an_age_recipient(tmp_path: Path) -> None:
+    alice, bob = keygen(tmp_path / "alice.age"), keygen(tmp_path / "bob.age")
+    (tmp_path / "in").write_bytes(b"x")
+    ok(run(ENVELOPE, "seal", "-r", alice, "-o", tmp_path / "a.env", tmp_path / "in"))
+    ok(
+        run(
+            ENVELOPE,
+            "rewrap",
+            "-i",
+            tmp_path / "alice.age",
+            "--add",
+            bob,
+            "--remove",
+            alice,
+            "--in-place",
+            tmp_path / "a.env",
+        )
+    )
+    ok(run(ENVELOPE, "open", "-i", tmp_path / "bob.age", "-o", tmp_path / "out", tmp_path / "a.env"))
+    result = run(ENVELOPE, "open", "-i", tmp_path / "alice.age", "-o", tmp_path / "out2", tmp_path / "a.env")
+    assert result.returncode != 0
+
+
+def test_a_bad_age_recipient_is_a_key_error_that_does_not_echo_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "in").write_bytes(b"x")
+    public = keygen(tmp_path / "alice.age")
+    broken = public[:-1] + ("q" if public[-1] != "q" else "p")
+    result = run(ENVELOPE, "seal", "-r", broken, "-o", tmp_path / "a.env", tmp_path / "in")
+    assert result.returncode != 0 and b"checksum" in result.stderr
+    secret = (tmp_path / "alice.age").read_text().splitlines()[2]
+    (tmp_path / "bad.age").write_text(secret + "\n" + secret.lower() + "\n")
+    ok(run(ENVELOPE, "seal", "-r", public, "-o", tmp_path / "a.env", tmp_path / "in"))
+    result = run(ENVELOPE, "open", "-i", tmp_path / "bad.age", "-o", tmp_path / "out", tmp_path / "a.env")
+    assert result.returncode != 0 and b"line 2" in result.stderr
+    assert secret.encode() not in result.stderr and secret.lower().encode() not in result.stderr
