@@ -128,6 +128,26 @@ def _module_path(uri: Pkcs11Uri, module: str | os.PathLike[str] | None) -> str:
     )
 
 
+_DEEP_BOUND: list[Any] = []  # the modules loaded by _bind_to_its_own_libraries, kept loaded
+
+
+def _bind_to_its_own_libraries(path: str) -> None:
+    """Load the module first with RTLD_DEEPBIND (Linux), so that it and the libraries it links
+    (SoftHSM2: the system's OpenSSL) resolve their symbols among themselves before the process's
+    global ones. TensorFlow exports BoringSSL's symbols under OpenSSL's names: without this, a
+    process that imported TensorFlow crashes (SIGSEGV) in SoftHSM2's C_Login. python-pkcs11 then
+    opens the same, already loaded, module. Elsewhere (no RTLD_DEEPBIND) this does nothing."""
+    deep = getattr(os, "RTLD_DEEPBIND", None)
+    if deep is None:
+        return
+    import ctypes
+
+    try:
+        _DEEP_BOUND.append(ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL | deep))
+    except OSError:
+        pass  # python-pkcs11's own load reports what is wrong with the module
+
+
 def _load_module(path: str) -> Any:
     pkcs11 = _library()
     with _MODULES_LOCK:
@@ -135,6 +155,7 @@ def _load_module(path: str) -> Any:
         if lib is None:
             if not os.path.isfile(path):
                 raise ExternalKeyError(f"the PKCS#11 module {path} does not exist")
+            _bind_to_its_own_libraries(path)
             try:
                 lib = pkcs11.lib(path)
             except pkcs11.exceptions.PKCS11Error as exc:

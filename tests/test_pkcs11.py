@@ -6,6 +6,7 @@ runs against a stand-in that answers as a token that takes OAEP-SHA256 would (sa
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 from typing import Any
@@ -434,3 +435,32 @@ def test_a_token_answering_ecdsa_in_der_or_garbage(token, p11, monkeypatch):
     monkeypatch.setattr(signer, "_sign", lambda data, mechanism: b"\x01\x02\x03")
     with pytest.raises(envelope.ExternalKeyError, match="neither r"):
         signer.sign(b"x")
+
+
+# --- a token in a process that imported TensorFlow --------------------------------------------------
+
+
+def test_a_token_key_opens_a_file_in_a_process_that_imported_tensorflow(token: Token, tmp_path: Any) -> None:
+    """TensorFlow exports BoringSSL's symbols under OpenSSL's names; SoftHSM2, which links the
+    system's OpenSSL, crashed (SIGSEGV in C_Login) in any process that had imported TensorFlow,
+    until envelope.pkcs11 bound the module to its own libraries (RTLD_DEEPBIND). A fresh process,
+    since this one has loaded the module already."""
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tensorflow") is None:
+        if os.environ.get("ENVELOPE_REQUIRE_FRAMEWORKS"):
+            pytest.fail("tensorflow is required here (ENVELOPE_REQUIRE_FRAMEWORKS=1)")
+        pytest.skip("tensorflow is not installed")
+    script = f"""
+import tensorflow  # first: its symbols are in the process before the module's
+import envelope
+from envelope import pkcs11
+uri = {token.uri("prod-key")!r}
+sealed = envelope.seal(b"weights", pkcs11.load_public_key(uri))
+assert envelope.open(sealed, pkcs11.Pkcs11Identity(uri)) == b"weights"
+print("opened")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("opened")

@@ -7,6 +7,7 @@
 # Extra arguments go to pytest (for example: tools/test.sh -k vectors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/_systools.sh
 source tools/_venv.sh "all,dev"
 
 echo "== pytest"
