@@ -47,6 +47,7 @@ CASES = {"500x64K": (500, 64 << 10), "5000x64K": (5000, 64 << 10), "50x4M": (50,
 # child from the key files. One line per kind.
 IDENTITIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     "rsa3072": lambda: _rsa_pair("rsa3072-a"),
+    "x25519": lambda: _age_pair("x25519-a"),
 }
 
 
@@ -55,6 +56,13 @@ def _rsa_pair(name: str) -> tuple[Any, Any]:
 
     key = envelope.load_private_key(KEYS / f"{name}.pem")
     return key.public_key(), envelope.RsaIdentity(key)
+
+
+def _age_pair(name: str) -> tuple[Any, Any]:
+    import envelope
+
+    (identity,) = envelope.key_file_identities(KEYS / f"{name}.age")
+    return envelope.age_recipient((KEYS / f"{name}.pub.age").read_text().strip()), identity
 
 
 # --- what each child process measures --------------------------------------------------------------
@@ -189,18 +197,20 @@ def make_case(base: Path, count: int, size: int) -> dict[str, Path]:
     block = os.urandom(size)
     for index in range(count):
         (plain / f"part-{index:05d}.bin").write_bytes(block[index % 61 :] + block[: index % 61])
-    recipient, _ = IDENTITIES["rsa3072"]()
-    results = envelope.seal_files(_pairs(plain, sealed, ".env"), recipient)
-    assert all(r.ok for r in results)
+    for kind, folder in (("rsa3072", sealed), ("x25519", base / "sealed-x25519")):
+        folder.mkdir(exist_ok=True)
+        recipient, _ = IDENTITIES[kind]()
+        results = envelope.seal_files(_pairs(plain, folder, ".env"), recipient)
+        assert all(r.ok for r in results)
     try:
         import pyrage
     except ImportError:
-        return {"plain": plain, "sealed": sealed}
+        return {"plain": plain, "sealed": sealed, "sealed-x25519": base / "sealed-x25519"}
     identity = pyrage.x25519.Identity.generate()
     (base / "age.key").write_text(str(identity) + "\n")
     for src, dst in _pairs(plain, aged, ".age"):
         pyrage.encrypt_file(str(src), str(dst), [identity.to_public()])
-    return {"plain": plain, "sealed": sealed, "aged": aged}
+    return {"plain": plain, "sealed": sealed, "sealed-x25519": base / "sealed-x25519", "aged": aged}
 
 
 PYRAGE_SEAL = "pyrage encrypt_file, one by one"
@@ -211,6 +221,12 @@ METHODS = [
     ("envelope seal_file, one by one", "single-seal", "plain", "file fsync before its name; folder fsync each"),
     (PYRAGE_SEAL, "pyrage-seal", "plain", "none (page cache)"),
     ("envelope batch open (RSA-3072)", "batch-open", "sealed", "file fsync before its name; one folder fsync"),
+    (
+        "envelope batch open (X25519)",
+        "batch-open-x25519",
+        "sealed-x25519",
+        "file fsync before its name; one folder fsync",
+    ),
     ("envelope open_file, one by one", "single-open", "sealed", "file fsync before its name; folder fsync each"),
     (PYRAGE_OPEN, "pyrage-open", "aged", "none (page cache)"),
 ]
@@ -233,7 +249,8 @@ def measure_case(args: argparse.Namespace, count: int, size: int, folder: Path) 
             for label, method, source in runs:
                 if source is None or (method.startswith("single") and count > args.one_by_one_max):
                     continue
-                measured = run_child(method, source, base / "out", args.workers)
+                kind = "x25519" if method.endswith("-x25519") else "rsa3072"
+                measured = run_child(method.removesuffix("-x25519"), source, base / "out", args.workers, kind)
                 kept = best.get(label)
                 if kept is None or measured["seconds"] < kept["seconds"]:
                     best[label] = {**measured, "rss_mib": max(measured["rss_mib"], kept["rss_mib"] if kept else 0)}
@@ -283,7 +300,7 @@ def main() -> int:
                 if label not in best:
                     continue
                 rate = count / best[label]["seconds"]
-                peer = best.get(PYRAGE_SEAL if source == "plain" else PYRAGE_OPEN)
+                peer = best.get(PYRAGE_SEAL if source == "plain" else PYRAGE_OPEN)  # pyrage: age X25519
                 ratio = f"{rate / (count / peer['seconds']):.2f}x" if peer else "-"
                 rss, cpu = best[label]["rss_mib"], best[label]["cpu"] / count * 1e3
                 print(f"| {case} | {place} | {label} | {durability} | {rate:.0f} | {ratio} | {cpu:.2f} | {rss:.0f} |")
