@@ -7,13 +7,19 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
-import pytest
 from cli_support import ENVELOPE, INFO, assert_error, needs_console_scripts, ok, run
+from remote_fixtures import need
 
 import envelope
 
-pyrage = pytest.importorskip("pyrage")
+
+def age() -> Any:
+    """pyrage, for the interoperability tests only (the others need nothing beyond the core)."""
+    return need("pyrage")
+
+
 pytestmark = needs_console_scripts
 
 
@@ -25,6 +31,7 @@ def keygen(path: Path) -> str:
 
 
 def test_keygen_x25519_writes_age_keygen_format_that_age_reads(tmp_path: Path) -> None:
+    pyrage = age()
     private = tmp_path / "alice.age"
     public = keygen(private)
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
@@ -50,6 +57,7 @@ def test_seal_to_age1_and_open_with_the_identity_file(tmp_path: Path) -> None:
 
 
 def test_seal_with_a_recipients_file_and_a_key_made_by_age(tmp_path: Path) -> None:
+    pyrage = age()
     made = pyrage.x25519.Identity.generate()
     other = keygen(tmp_path / "bob.age")
     (tmp_path / "team.txt").write_text(f"# the team\n{made.to_public()}\n\n{other}\n")

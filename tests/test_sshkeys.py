@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import ENVELOPE, INFO, needs_console_scripts, ok, run
@@ -18,12 +19,18 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from remote_fixtures import need
 
 import envelope
 from envelope._datakey import HEADER_AUTH_FAILED, DataKey
 from envelope._edwards import montgomery_u
 
-pyrage = pytest.importorskip("pyrage")
+
+def age() -> Any:
+    """pyrage, for the interoperability tests only (the others need nothing beyond the core)."""
+    return need("pyrage")
+
+
 KEYS = Path(__file__).resolve().parent.parent / "spec" / "vectors" / "keys"
 AGE_KEY = KEYS / "ssh-ed25519-age.openssh"  # FiloSottile/age cmd/age/testdata/ed25519.txt
 AGE_LABEL = b"age-encryption.org/v1/ssh-ed25519"
@@ -45,6 +52,7 @@ def test_the_conversion_opens_what_age_wrote_for_its_own_test_key():
     """age (rage) writes an ssh-ed25519 stanza to the key of age's test data; the X25519 secret and
     share that envelope derives from that key open it with age's construction (age's tweak, label):
     the conversion is age's, checked against age rather than against itself."""
+    pyrage = age()
     identity = envelope.key_file_identities(AGE_KEY)[0]
     assert isinstance(identity, envelope.SshEd25519KeyFileIdentity)
     line = (KEYS / "ssh-ed25519-age.openssh.pub").read_text().strip()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from remote_fixtures import need
 
 import envelope
 from envelope import _bech32
@@ -24,7 +26,10 @@ from envelope._datakey import HEADER_AUTH_FAILED, DataKey
 from envelope._format import decode_header
 from envelope._x25519 import X25519Identity, X25519Recipient
 
-pyrage = pytest.importorskip("pyrage")
+
+def age() -> Any:
+    """pyrage, for the interoperability tests only (the others need nothing beyond the core)."""
+    return need("pyrage")
 
 
 def entries(sealed: bytes) -> list[dict[str, bytes]]:
@@ -232,12 +237,14 @@ def test_rewrap_to_an_x25519_recipient(alice):
 
 
 def test_a_key_made_by_age_opens_a_file_sealed_to_its_recipient():
+    pyrage = age()
     made_by_age = pyrage.x25519.Identity.generate()
     sealed = envelope.seal(b"weights", str(made_by_age.to_public()))
     assert envelope.open(sealed, str(made_by_age).encode()) == b"weights"
 
 
 def test_age_reads_the_keys_envelope_writes():
+    pyrage = age()
     identity = X25519Identity.generate()
     parsed = pyrage.x25519.Identity.from_str(identity.to_age())
     assert str(parsed.to_public()) == identity.recipient().to_age()
@@ -247,6 +254,7 @@ def test_age_reads_the_keys_envelope_writes():
 
 
 def test_an_age_identity_file_as_age_keygen_writes_it(tmp_path: Path):
+    pyrage = age()
     made_by_age = pyrage.x25519.Identity.generate()
     path = tmp_path / "key.txt"
     path.write_text(f"# created: 2026-12-07T10:00:00+01:00\n# public key: {made_by_age.to_public()}\n{made_by_age}\n")
@@ -257,6 +265,7 @@ def test_an_age_identity_file_as_age_keygen_writes_it(tmp_path: Path):
 def test_an_age_stanza_does_not_open_as_an_entry():
     """Cross-protocol (section 4.2): the X25519 stanza age writes opens under age's label and not
     under envelope's, and its body has the wrong length for an entry (R35)."""
+    pyrage = age()
     made_by_age = pyrage.x25519.Identity.generate()
     lines = pyrage.encrypt(b"x", [made_by_age.to_public()]).split(b"\n")
     stanza = next(line for line in lines if line.startswith(b"-> X25519 "))

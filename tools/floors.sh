@@ -17,6 +17,8 @@ CORE_TESTS=(
     tests/test_vectors.py tests/test_fuzz_regressions.py tests/test_inspect.py tests/test_keys.py
     tests/test_recipients.py tests/test_signatures.py tests/test_files.py tests/test_fileio.py
     tests/test_cli_edges.py tests/test_cli_signing.py tests/test_packaging.py tests/test_signature_scope.py
+    tests/test_x25519.py tests/test_sshkeys.py tests/test_mlkem.py tests/test_passphrase.py tests/test_migrate.py
+    tests/test_external_keys.py tests/test_batch.py
 )
 
 quiet() { grep -v "^WARNING: Location" >&2 || true; }  # pip's noise about this machine's index paths
