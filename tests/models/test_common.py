@@ -109,4 +109,6 @@ def test_extras_keras_alone_tensorflow_apart_and_all_of_them():
         "fsspec",
         "s3",
         "dask",
+        "pkcs11",
+        "kms",
     }
