@@ -279,6 +279,12 @@ def main() -> None:
         print(f"  allocating the output buffers (bytearray, zeroed): {fresh:.3f} s")
         serial = best["envelope open_folder(s3://).read_into, one shard after another"]
         print(f"  envelope remote, one shard after another (best above): {serial:.3f} s")
+        with counting_fetches() as gets:
+            envelope_serial()
+        print(
+            f"  bytes fetched by one envelope read of every shard: {sum(gets):,} in {len(gets)} GETs "
+            f"({sum(gets) / len(sealed_bytes):.3f}x the sealed object's {len(sealed_bytes):,})"
+        )
         profile = cProfile.Profile()
         profile.enable()
         envelope_serial()
