@@ -13,8 +13,8 @@
    by ``SealedFolder.read_into`` of the same tensor's range in the sealed folder, against the
    tensor's chunks (whole tokens) plus the 4 KiB header window.
 3. Where the time goes: the GET of the sealed folder alone (``cat_file``), the decryption alone
-   (the same sealed bytes from tmpfs, ``read_into`` on one worker), and a profile of one remote
-   read (calling thread) by function.
+   (the same sealed bytes from tmpfs, ``read_into`` on one and two workers), the bytes one remote
+   read of every shard fetches, and a profile of one remote read (calling thread) by function.
 
 The S3 server is moto's server mode in a child process on a loopback port, answering ranged GETs
 with the range (tests/remote_fixtures.py). The folder holds config.json, the index and the shards.
