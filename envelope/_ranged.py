@@ -40,7 +40,9 @@ _FIRST_READ_AHEAD = 4 << 20  # the read-ahead window starts here and doubles up 
 class RangedSource(Seekable, io.RawIOBase):
     """The sealed object as a seekable raw file whose misses are ranged reads of the underlying one.
 
-    One segment of the object is held, plus at most one range being fetched ahead. Every read of
+    One segment of the object is held (as the pieces it was fetched in: a segment that continues
+    into the read-ahead is not copied into one buffer), plus at most one range being fetched ahead.
+    Every read of
     the underlying file runs on one background thread, in order, so the underlying file is never
     used by two threads. The reader above says which ranges it needs (:meth:`fetch`, one ranged
     read for all the chunks a read touches) and which it will need next (:meth:`fetch_ahead`).
@@ -53,7 +55,8 @@ class RangedSource(Seekable, io.RawIOBase):
         self._path = path
         self._position = 0
         self._start = 0
-        self._data = memoryview(b"")
+        self._pieces: list[memoryview] = []  # the held segment from _start, in order, none empty
+        self._held = 0  # their total length
         self._ahead: tuple[int, int, Future[bytes]] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="envelope-fetch")
         self.fetched = 0  # bytes the underlying file returned, for tests and benchmarks
@@ -73,13 +76,38 @@ class RangedSource(Seekable, io.RawIOBase):
             return 0
         self.fetch(start, end)  # a no-op when planned; else exactly what is asked
         count = end - start
-        offset = start - self._start
-        view[:count] = self._data[offset : offset + count]
+        self._copy(start - self._start, view[:count])
         self._position = end
         return count
 
+    def _copy(self, offset: int, out: memoryview) -> None:
+        """Held bytes ``[offset, offset + len(out))`` of the segment into ``out`` (a read may span
+        two pieces)."""
+        done = 0
+        for piece in self._pieces:
+            if offset >= len(piece):
+                offset -= len(piece)
+                continue
+            part = piece[offset : offset + len(out) - done]
+            out[done : done + len(part)] = part
+            done += len(part)
+            offset = 0
+            if done == len(out):
+                return
+
+    def _held_from(self, offset: int) -> list[memoryview]:
+        """The held pieces from ``offset`` (in the segment) on, as views (nothing copied)."""
+        kept: list[memoryview] = []
+        for piece in self._pieces:
+            if offset >= len(piece):
+                offset -= len(piece)
+                continue
+            kept.append(piece[offset:])
+            offset = 0
+        return kept
+
     def _segment_end(self) -> int:
-        return self._start + len(self._data)
+        return self._start + self._held
 
     def _get(self, start: int, end: int) -> bytes:
         """One ranged read of the underlying file (on the background thread)."""
@@ -110,7 +138,7 @@ class RangedSource(Seekable, io.RawIOBase):
         pieces: list[memoryview] = []
         position = start
         if self._start <= start < self._segment_end():
-            pieces.append(self._data[start - self._start :])
+            pieces.extend(self._held_from(start - self._start))
             position = self._segment_end()
         while position < end:
             ahead = self._ahead
@@ -123,7 +151,8 @@ class RangedSource(Seekable, io.RawIOBase):
                 pieces.append(self._wait(self._pool.submit(self._get, position, stop)))
                 position = stop
         self._start = start
-        self._data = pieces[0] if len(pieces) == 1 else memoryview(b"".join(pieces))
+        self._pieces = [piece for piece in pieces if len(piece)]
+        self._held = sum(len(piece) for piece in self._pieces)
         if self._ahead is not None and self._ahead[0] != self._segment_end():
             self._drop_ahead()  # a jump: what was read ahead is not next
 
@@ -149,7 +178,7 @@ class RangedSource(Seekable, io.RawIOBase):
         try:
             self._drop_ahead()
             self._pool.shutdown(wait=True)
-            self._data = memoryview(b"")
+            self._pieces, self._held = [], 0
             with storage("closing", self._path, opened=True):
                 self._raw.close()
         finally:
