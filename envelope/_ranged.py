@@ -42,9 +42,10 @@ class RangedSource(Seekable, io.RawIOBase):
 
     One segment of the object is held (as the pieces it was fetched in: a segment that continues
     into the read-ahead is not copied into one buffer), plus at most one range being fetched ahead.
-    Every read of the underlying file runs on one background thread, in order, so the underlying file is never
-    used by two threads. The reader above says which ranges it needs (:meth:`fetch`, one ranged
-    read for all the chunks a read touches) and which it will need next (:meth:`fetch_ahead`).
+    Every read of the underlying file runs on one background thread, in order, so the underlying
+    file is never used by two threads. The reader above says which ranges it needs (:meth:`fetch`,
+    one ranged read for all the chunks a read touches) and which it will need next
+    (:meth:`fetch_ahead`).
     """
 
     def __init__(self, raw: Any, size: int, path: str) -> None:
