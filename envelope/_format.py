@@ -58,7 +58,6 @@ __all__ = [
     "encode_prefix",
     "replace_recipients",
     "signed_header",
-    "unpack_strict",
 ]
 
 MAGIC = b"\x89ENV\r\n\x1a\n"
@@ -195,7 +194,7 @@ def _reject_ext(code: int, data: bytes) -> Any:
     raise MalformedError("malformed header: MessagePack extension types are not allowed")
 
 
-def unpack_strict(data: bytes, what: str) -> Any:
+def _unpack_strict(data: bytes, what: str) -> Any:
     """Decode exactly one MessagePack object that consumes all of ``data`` (R5)."""
     try:
         return msgpack.unpackb(
@@ -274,7 +273,7 @@ def decode_metadata(meta: bytes) -> dict[str, Any]:
     """Decode a ``meta`` field (R11)."""
     if len(meta) > MAX_METADATA_LEN:
         raise LimitError(f"metadata of {len(meta)} bytes exceeds the limit of {MAX_METADATA_LEN}")
-    value = unpack_strict(meta, "metadata")
+    value = _unpack_strict(meta, "metadata")
     if not isinstance(value, dict):
         raise MalformedError("malformed metadata: not a map")
     _check_metadata(value, 0, MalformedError)
@@ -369,7 +368,7 @@ def replace_recipients(data: bytes, recipients: tuple[RecipientEntry, ...]) -> b
 
 def decode_header(data: bytes) -> Header:
     """Decode and validate the header bytes (R5-R12). Authenticity is checked elsewhere."""
-    top = unpack_strict(data, "header")
+    top = _unpack_strict(data, "header")
     if not isinstance(top, dict):
         raise MalformedError("malformed header: not a map")
     _check_header_values(top, 0)

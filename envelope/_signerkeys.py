@@ -57,9 +57,15 @@ def algorithm_of(key: object) -> str:
         raise InvalidKeyError(f"ECDSA keys on {key.curve.name} cannot sign here: use P-256 (prime256v1)")
     if isinstance(key, (mldsa.MLDSA65PrivateKey, mldsa.MLDSA65PublicKey)):
         return ML_DSA_65
-    raise InvalidKeyError(
-        f"a {kind_of(key)} cannot sign envelope files: signing keys are Ed25519, ECDSA P-256 or ML-DSA-65"
-    )
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    refusal = RsaKeyNotASignerError if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)) else InvalidKeyError
+    raise refusal(f"a {kind_of(key)} cannot sign envelope files: signing keys are Ed25519, ECDSA P-256 or ML-DSA-65")
+
+
+class RsaKeyNotASignerError(InvalidKeyError):
+    """An RSA key where a signing or verifying key was expected. Private: callers see an
+    InvalidKeyError; the key-file functions catch this class to name the loader of RSA keys."""
 
 
 def kind_of(key: object) -> str:

@@ -30,6 +30,7 @@ from . import _keyformat, _keypolicy
 from ._keyformat import passphrase_bytes
 from ._keypolicy import check_key_policy
 from ._signerkeys import (
+    RsaKeyNotASignerError,
     SigningKey,
     VerifyingKey,
     parse_signing_key,
@@ -555,7 +556,5 @@ def _pointing(parse: Callable[..., Any], loader: str, *arguments: Any) -> Any:
     """``parse(*arguments)``; an RSA key found instead names the SDK function that reads it."""
     try:
         return parse(*arguments)
-    except InvalidKeyError as exc:
-        if "RSA keys are for recipients" not in str(exc):
-            raise
-        raise type(exc)(f"{exc}; {loader} reads them") from exc
+    except RsaKeyNotASignerError as exc:
+        raise InvalidKeyError(f"{exc}; {loader} reads them") from exc

@@ -355,6 +355,21 @@ def test_a_signer_returning_the_wrong_length_is_refused(alice):
         envelope.seal(b"model", alice.public_key(), sign_with=remote)
 
 
+def test_an_rsa_key_file_given_as_a_signer_names_the_loader_of_rsa_keys(alice, tmp_path):
+    """load_signing_key / load_verifying_key on an RSA key file: an InvalidKeyError that says RSA
+    keys are for recipients and which function reads them (a typed refusal, not a message match)."""
+    envelope.save_private_key(tmp_path / "alice.key", alice)
+    envelope.save_public_key(tmp_path / "alice.pub", alice.public_key())
+    with pytest.raises(envelope.InvalidKeyError, match="RSA keys are for recipients.*load_private_key reads them"):
+        envelope.load_signing_key(tmp_path / "alice.key")
+    with pytest.raises(envelope.InvalidKeyError, match="RSA keys are for recipients.*load_public_key reads them"):
+        envelope.load_verifying_key(tmp_path / "alice.pub")
+    (tmp_path / "junk.pub").write_text("not a key")
+    with pytest.raises(envelope.InvalidKeyError) as refused:
+        envelope.load_verifying_key(tmp_path / "junk.pub")
+    assert "reads them" not in str(refused.value)
+
+
 def test_sign_with_refuses_rsa_keys_and_takes_paths(alice, signer, tmp_path):
     """sign_with takes a key file's path, as recipients and signed_by do (issue 17 item 16)."""
     with pytest.raises(envelope.InvalidKeyError, match="RSA keys are for recipients"):
