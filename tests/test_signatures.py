@@ -360,9 +360,9 @@ def test_an_rsa_key_file_given_as_a_signer_names_the_loader_of_rsa_keys(alice, t
     keys are for recipients and which function reads them (a typed refusal, not a message match)."""
     envelope.save_private_key(tmp_path / "alice.key", alice)
     envelope.save_public_key(tmp_path / "alice.pub", alice.public_key())
-    with pytest.raises(envelope.InvalidKeyError, match="RSA keys are for recipients.*load_private_key reads them"):
+    with pytest.raises(envelope.InvalidKeyError, match=r"RSA keys are for recipients.*load_private_key reads them"):
         envelope.load_signing_key(tmp_path / "alice.key")
-    with pytest.raises(envelope.InvalidKeyError, match="RSA keys are for recipients.*load_public_key reads them"):
+    with pytest.raises(envelope.InvalidKeyError, match=r"RSA keys are for recipients.*load_public_key reads them"):
         envelope.load_verifying_key(tmp_path / "alice.pub")
     (tmp_path / "junk.pub").write_text("not a key")
     with pytest.raises(envelope.InvalidKeyError) as refused:
