@@ -18,7 +18,7 @@ from envelope.readat import PlaintextAt
 from ._common import require
 from ._safetensors_format import DTYPE_BITS
 
-__all__ = ["TORCH_TYPES", "Library", "TensorFactory", "library_of_framework"]
+__all__ = ["TORCH_TYPES", "Library", "TensorFactory", "library_of_framework", "torch_device"]
 
 Library = Literal["numpy", "torch"]
 
@@ -60,6 +60,20 @@ def library_of_framework(framework: object) -> Library:
     return library
 
 
+def torch_device(torch: Any, device: object) -> Any:
+    """``device`` as a ``torch.device`` that can hold loaded tensors (the CPU included), or a
+    :class:`~envelope.UsageError`: not a device, the meta device, or CUDA where PyTorch sees none."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise UsageError(f"{device!r} is not a PyTorch device") from exc
+    if resolved.type == "meta":
+        raise UsageError("device='meta' holds no data: build the model on the meta device, then load it on a real one")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device={device!r}: PyTorch sees no CUDA device here")
+    return resolved
+
+
 class TensorFactory:
     """Buffers and tensor views for one library and device (``None``: the CPU)."""
 
@@ -72,25 +86,8 @@ class TensorFactory:
             self.device: Any = None
             return
         self._torch = require("torch", "torch")
-        self.device = self._device(device)
-
-    def _device(self, device: object) -> Any:
-        torch = self._torch
-        if device is None:
-            return None
-        try:
-            resolved = torch.device(device)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise UsageError(f"{device!r} is not a PyTorch device") from exc
-        if resolved.type == "cpu":
-            return None
-        if resolved.type == "meta":
-            raise UsageError(
-                "device='meta' holds no data: build the model on the meta device, then load it on a real one"
-            )
-        if resolved.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError(f"device={device!r}: PyTorch sees no CUDA device here")
-        return resolved
+        resolved = None if device is None else torch_device(self._torch, device)
+        self.device = None if resolved is None or resolved.type == "cpu" else resolved
 
     def check_dtypes(self, dtypes: Sequence[str]) -> None:
         """Refuse, before anything is decrypted, a dtype the library cannot hold."""

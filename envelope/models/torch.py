@@ -52,6 +52,7 @@ from ._common import (
     require,
     sealed_model,
 )
+from ._tensor_memory import torch_device
 
 __all__ = ["MIN_TORCH_VERSION", "MODEL_FORMAT", "load", "save"]
 
@@ -122,7 +123,7 @@ def load(
     if device is not None:
         if map_location is not None:
             raise UsageError("give device or map_location, not both")
-        map_location = _device(torch, device)
+        map_location = torch_device(torch, device)
     with open_at(source, private_key, signed_by=signed_by, storage_options=storage_options) as plain:
         check_framework(plain.metadata, "torch", [MODEL_FORMAT])
         with _archive(plain, threads) as (archive, path):
@@ -147,18 +148,6 @@ def load(
                 if "TorchScript" not in str(exc):
                     raise
                 raise UnsafeModelError(_TORCHSCRIPT_REFUSAL) from exc
-
-
-def _device(torch: Any, device: object) -> Any:
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise UsageError(f"{device!r} is not a PyTorch device") from exc
-    if resolved.type == "meta":
-        raise UsageError("device='meta' holds no data: build the model on the meta device, then load it on a real one")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device={device!r}: PyTorch sees no CUDA device here")
-    return resolved
 
 
 @contextlib.contextmanager

@@ -54,7 +54,7 @@ from envelope.folders import FolderEntry, SealedFolder, open_folder, seal_entrie
 from ._common import FRAMEWORK, model_metadata, ram_filesystem, require
 from ._safetensors_format import DTYPE_BITS, PREFIX, TensorInfo, TensorTable, check_header_len, parse_header
 from ._safetensors_writing import serialize
-from ._tensor_memory import TORCH_TYPES
+from ._tensor_memory import TORCH_TYPES, torch_device
 
 __all__ = ["MODEL_FORMAT", "from_pretrained", "save_pretrained", "tokenizer_from_pretrained"]
 
@@ -429,36 +429,17 @@ def from_pretrained(
         with _refused_by_transformers("read config.json"):
             config = _config(transformers, _json_member(folder, CONFIG), model_class)
         chosen = model_class if model_class is not None else _model_class(transformers, config)
-        target = _device(device)
+        target = None if device is None else torch_device(require("torch", "transformers"), device)
         state = _lazy_state_dict(folder, threads)
         with _quiet(transformers), _refused_by_transformers("build the model"):
             model = chosen.from_pretrained(None, config=config, state_dict=state, dtype=dtype, **kwargs)
         if GENERATION_CONFIG in folder and getattr(model, "generation_config", None) is not None:
             values = _json_member(folder, GENERATION_CONFIG)
             model.generation_config = transformers.GenerationConfig.from_dict(values)
-    if target is not None:
+    if target is not None and target.type != "cpu":
         model.to(target)  # parameter by parameter: each CPU copy is freed as its move completes
     model.eval()
     return model
-
-
-def _device(device: Any) -> Any:
-    """``None`` for the CPU, else the ``torch.device`` to move the loaded model to."""
-    if device is None:
-        return None
-    import torch
-
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise UsageError(f"{device!r} is not a PyTorch device") from None
-    if resolved.type == "cpu":
-        return None
-    if resolved.type == "meta":
-        raise UsageError("device='meta' holds no data: load on a real device")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device={device!r}: PyTorch sees no CUDA device here")
-    return resolved
 
 
 @contextlib.contextmanager
