@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from frameworks import need
+from tracing import written_paths
 
 import envelope
 from envelope.models import _common
@@ -387,16 +388,7 @@ def test_every_file_written_during_save_and_load_is_in_ram_or_the_sealed_output(
     """System-call trace: from the start of save to the end of load, every file opened for writing
     is in the private tmpfs folder or is the sealed output's temporary file."""
     out, _, trace = _watched_run(tmp_path, alice, strace=True)
-    lines = trace.splitlines()
-    start = next(i for i, line in enumerate(lines) if "BEGIN-ENVELOPE-WORK" in line)
-    writes = []
-    for line in lines[start:]:
-        match = re.search(r'(?:openat\(AT_FDCWD, |open\(|creat\()"([^"]+)", ([A-Z_|]+)', line)
-        if match and re.search(r"O_WRONLY|O_RDWR|O_CREAT", match.group(2)) and "= -1" not in line:
-            writes.append(match.group(1))
-        mkdir = re.search(r'mkdir(?:at)?\((?:AT_FDCWD, )?"([^"]+)"', line)
-        if mkdir and "= -1" not in line:
-            writes.append(mkdir.group(1))
+    writes = written_paths(trace)
     # The sealed outputs: an O_TMPFILE opened on their folder (or a hidden .partial file where
     # O_TMPFILE is unavailable); then the tmpfs staging folders, and /dev/null.
     sealed_output = rf"{re.escape(str(out))}(/\.vocab\.env[^/]*\.partial)?"

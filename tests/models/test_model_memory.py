@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from frameworks import need
+from tracing import written_paths
 
 import envelope
 
@@ -94,12 +95,7 @@ def test_no_plaintext_file_is_written_by_save_or_load(alice, tmp_path):
 
     _, trace = _run(tmp_path, alice, strace=True)
     lines = trace.splitlines()
-    start = next(i for i, line in enumerate(lines) if "BEGIN-ENVELOPE-WORK" in line or "work.py" in line)
-    writes = []
-    for line in lines[start:]:
-        match = re.search(r'(?:openat\(AT_FDCWD, |open\(|creat\()"([^"]+)", ([A-Z_|]+)', line)
-        if match and re.search(r"O_WRONLY|O_RDWR|O_CREAT", match.group(2)) and "= -1" not in line:
-            writes.append(match.group(1))
+    writes = written_paths(trace, ("BEGIN-ENVELOPE-WORK", "work.py"), folders=False)
     out = re.escape(str(tmp_path / "out"))
     allowed = re.compile(rf"^({out}(/\.[^/]*\.partial)?|/dev/null|/proc/self/clear_refs)$")
     assert [w for w in writes if not allowed.match(w)] == []

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from frameworks import need
+from tracing import written_paths
 
 import envelope
 
@@ -441,17 +442,8 @@ def test_no_plaintext_file_is_written_by_save_or_load(alice, tmp_path):
     import struct
 
     _, trace = _watched(tmp_path, alice, strace=True)
-    lines = trace.splitlines()
     # From the marker on: torch's import, before it, probes TMPDIR and makes a cache folder there.
-    start = next(i for i, line in enumerate(lines) if "BEGIN-ENVELOPE-WORK" in line)
-    writes = []
-    for line in lines[start:]:
-        match = re.search(r'(?:openat\(AT_FDCWD, |open\(|creat\()"([^"]+)", ([A-Z_|]+)', line)
-        if match and re.search(r"O_WRONLY|O_RDWR|O_CREAT", match.group(2)) and "= -1" not in line:
-            writes.append(match.group(1))
-        made = re.search(r'mkdir(?:at)?\((?:AT_FDCWD, )?"([^"]+)"', line)
-        if made and "= -1" not in line:
-            writes.append(made.group(1))
+    writes = written_paths(trace)
     out = re.escape(str(tmp_path / "out"))
     allowed = re.compile(
         rf"^({out}(/\.[^/]*\.partial)?|/dev/shm/envelope-[^/]+(/.*)?|/dev/null|/proc/self/clear_refs)$"
