@@ -23,7 +23,6 @@ import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -193,17 +192,12 @@ def _named_later(output: str, overwrite: bool, private: bool, write: Callable[[I
     """Write an output now, into a file with no name yet (:func:`~envelope.atomic.named_output`);
     return what syncs it and names it, for a sync thread to call: the next file's encryption
     need not wait for this one's sync to the disk."""
-    context = named_output(output, overwrite=overwrite, private=private)
-    out = context.__enter__()
-    try:
-        done = write(out)
-    except BaseException:
-        if not context.__exit__(*sys.exc_info()):
-            raise
-        raise AssertionError("unreachable: the output's context never swallows an error") from None
+    with contextlib.ExitStack() as stack:  # a failed write unwinds the output here, as a with block does
+        done = write(stack.enter_context(named_output(output, overwrite=overwrite, private=private)))
+        naming = stack.pop_all()  # written: the sync thread's finish() closes (syncs and names) it
 
     def finish() -> StreamResult:
-        context.__exit__(None, None, None)
+        naming.close()
         return StreamResult(*done)
 
     return finish
