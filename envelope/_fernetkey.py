@@ -14,9 +14,6 @@ import hmac
 import os
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from . import _keywrap
 from ._datakey import DataKey
 from ._format import FERNET, SALT_LEN, RecipientEntry
@@ -44,10 +41,6 @@ def parse_fernet_key(key: str | bytes) -> bytes:
     return raw
 
 
-def _derive(shared: bytes, info: bytes, salt: bytes | None = None) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(shared)
-
-
 class FernetKey:
     """A shared Fernet key (``Fernet.generate_key()``'s text form) as a recipient and an identity.
 
@@ -61,7 +54,7 @@ class FernetKey:
 
     def __init__(self, key: str | bytes) -> None:
         self._shared = parse_fernet_key(key)
-        self._kid = _derive(self._shared, _KEY_ID_INFO)
+        self._kid = _keywrap.hkdf(self._shared, _KEY_ID_INFO)
         self.key_id = self._kid.hex()
 
     @classmethod
@@ -75,13 +68,13 @@ class FernetKey:
 
     def wrap(self, data_key: DataKey) -> RecipientEntry:
         salt = os.urandom(SALT_LEN)
-        wrapped = _keywrap.wrap(_derive(self._shared, _WRAP_INFO, salt), data_key)
+        wrapped = _keywrap.wrap(_keywrap.hkdf(self._shared, _WRAP_INFO, salt), data_key)
         return RecipientEntry(FERNET, {"kid": self._kid, "salt": salt, "key": wrapped})
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
         for entry in entries:
             if entry.type == FERNET and entry.kid is not None and hmac.compare_digest(entry.kid, self._kid):
-                wrapping_key = _derive(self._shared, _WRAP_INFO, entry.fields["salt"])
+                wrapping_key = _keywrap.hkdf(self._shared, _WRAP_INFO, entry.fields["salt"])
                 return _keywrap.unwrap(wrapping_key, entry.fields["key"])
         return None
 

@@ -1,19 +1,27 @@
-"""The symmetric wrap that ``scrypt`` and ``fernet`` entries share (spec/FORMAT.md 4.5, 4.6).
+"""The symmetric wrap that every kind but ``rsa-oaep-sha256`` shares (spec/FORMAT.md 4.2-4.6).
 
 ChaCha20-Poly1305 of the data key under a 32-byte wrapping key used for this one wrap only (each
-entry's wrapping key is derived with a fresh random salt), so the nonce can be fixed at zero.
+entry's wrapping key is derived from a fresh ephemeral share or a fresh random salt), so the nonce
+can be fixed at zero.
 """
 
 from __future__ import annotations
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ._datakey import DATA_KEY_LEN, DataKey
 
-__all__ = ["NONCE", "unwrap", "wrap"]
+__all__ = ["NONCE", "hkdf", "unwrap", "wrap"]
 
 NONCE = bytes(12)
+
+
+def hkdf(ikm: bytes, info: bytes, salt: bytes | None = None) -> bytes:
+    """HKDF-SHA256 to 32 bytes: how the kinds derive wrapping keys and key ids from their secrets."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(ikm)
 
 
 def wrap(wrapping_key: bytes, data_key: DataKey) -> bytes:
@@ -23,7 +31,7 @@ def wrap(wrapping_key: bytes, data_key: DataKey) -> bytes:
 
 def unwrap(wrapping_key: bytes, wrapped: bytes) -> DataKey:
     """The data key; a random one when the tag does not verify (a wrong key or passphrase), so that
-    the failure surfaces as the header MAC's (R16), with its error and message (rules R46, R50)."""
+    the failure surfaces as the header MAC's (R16), with its error and message (rules R37, R46, R50)."""
     try:
         raw = ChaCha20Poly1305(wrapping_key).decrypt(NONCE, wrapped, None)
     except InvalidTag:

@@ -14,11 +14,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import x25519
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from . import _keywrap
 from ._agekeys import pq_identity, pq_recipient
 from ._datakey import DataKey
 from ._format import MLKEM768X25519, RecipientEntry
@@ -32,7 +30,6 @@ PUBLIC_KEY_LEN = 1184 + 32  # ML-KEM-768 encapsulation key || X25519 public key
 ENC_LEN = 1088 + 32  # ML-KEM-768 ciphertext || X25519 ephemeral public key
 _COMBINER_LABEL = b"\\.//^\\"  # X-Wing's six-byte label, as MLKEM768-X25519 uses it
 _LABEL = b"envelope v1 mlkem768x25519"
-_NONCE = bytes(12)
 
 
 def _mlkem() -> Any:
@@ -48,10 +45,6 @@ def _mlkem() -> Any:
 
 def _combine(ss_m: bytes, ss_x: bytes, ct_x: bytes, pk_x: bytes) -> bytes:
     return hashlib.sha3_256(ss_m + ss_x + ct_x + pk_x + _COMBINER_LABEL).digest()
-
-
-def _wrap_key(shared: bytes) -> ChaCha20Poly1305:
-    return ChaCha20Poly1305(HKDF(hashes.SHA256(), 32, salt=None, info=_LABEL).derive(shared))
 
 
 def key_id(public_key: bytes) -> bytes:
@@ -85,7 +78,7 @@ class MlKem768X25519Recipient:
         except ValueError:  # an all-zero shared secret: a small-order X25519 part
             raise InvalidKeyError("the mlkem768x25519 public key's X25519 part is of small order") from None
         shared = _combine(ss_m, ss_x, ct_x, self.public_key[1184:])
-        wrapped = _wrap_key(shared).encrypt(_NONCE, data_key.raw(), None)
+        wrapped = _keywrap.wrap(_keywrap.hkdf(shared, _LABEL), data_key)
         return RecipientEntry(MLKEM768X25519, {"kid": self._kid, "enc": ct_m + ct_x, "key": wrapped})
 
     def to_age(self) -> str:
@@ -134,10 +127,7 @@ class MlKem768X25519Identity:
         except ValueError:  # R36: an all-zero X25519 shared secret
             return DataKey.generate()
         shared = _combine(ss_m, ss_x, enc[1088:], self._public[1184:])
-        try:
-            return DataKey(_wrap_key(shared).decrypt(_NONCE, wrapped, None))
-        except Exception:  # R37, reported as R16 is
-            return DataKey.generate()
+        return _keywrap.unwrap(_keywrap.hkdf(shared, _LABEL), wrapped)  # R37, reported as R16 is
 
     def __repr__(self) -> str:
         return f"MlKem768X25519Identity(key_id={self.key_id})"

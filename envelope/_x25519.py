@@ -13,11 +13,10 @@ import hmac
 import os
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from . import _keywrap
 from ._agekeys import age_identity, age_recipient
 from ._datakey import DATA_KEY_LEN, DataKey
 from ._format import X25519, RecipientEntry
@@ -27,7 +26,6 @@ __all__ = ["WRAPPED_LEN", "X25519Identity", "X25519Recipient", "open_from", "sea
 
 SHARE_LEN = 32
 WRAPPED_LEN = DATA_KEY_LEN + 16  # the data key and the Poly1305 tag
-_NONCE = bytes(12)
 _LABEL = b"envelope v1 x25519"
 
 
@@ -35,10 +33,6 @@ def spki_key_id(public_key: x25519.X25519PublicKey | ed25519.Ed25519PublicKey) -
     """SHA-256 of the DER SubjectPublicKeyInfo, as for every kind with an SPKI (section 4.1)."""
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).digest()
-
-
-def _wrap_key(shared: bytes, salt: bytes, label: bytes) -> ChaCha20Poly1305:
-    return ChaCha20Poly1305(HKDF(hashes.SHA256(), 32, salt=salt, info=label).derive(shared))
 
 
 def seal_to(share: x25519.X25519PublicKey, share_bytes: bytes, data_key: DataKey, label: bytes) -> tuple[bytes, bytes]:
@@ -51,7 +45,7 @@ def seal_to(share: x25519.X25519PublicKey, share_bytes: bytes, data_key: DataKey
         shared = bytes(SHARE_LEN)
     if not any(shared):  # a small-order recipient share: nothing to seal to
         raise InvalidKeyError("the X25519 public key is of small order: it cannot receive a file")
-    return epk, _wrap_key(shared, epk + share_bytes, label).encrypt(_NONCE, data_key.raw(), None)
+    return epk, _keywrap.wrap(_keywrap.hkdf(shared, label, epk + share_bytes), data_key)
 
 
 def open_from(
@@ -65,10 +59,7 @@ def open_from(
         shared = bytes(SHARE_LEN)
     if not any(shared):
         return DataKey.generate()
-    try:
-        return DataKey(_wrap_key(shared, epk + share_bytes, label).decrypt(_NONCE, wrapped, None))
-    except Exception:  # InvalidTag: the same path as a wrong MAC
-        return DataKey.generate()
+    return _keywrap.unwrap(_keywrap.hkdf(shared, label, epk + share_bytes), wrapped)
 
 
 def find_entry(entries: Sequence[RecipientEntry], kind: str, kid: bytes) -> RecipientEntry | None:
