@@ -9,18 +9,17 @@ returns or raises, so that a faulty implementation fails with a typed error rath
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._datakey import DATA_KEY_LEN, DataKey
-from ._format import RSA_OAEP_SHA256, RecipientEntry
+from ._format import RSA_OAEP_SHA256, RecipientEntry, entry_for
 from .errors import EnvelopeError, ExternalKeyError, MalformedError
 from .keys import _raw_key_id, check_key_policy
 
-__all__ = ["KeyUnwrapper", "UnwrapperIdentity", "checked_unwrap", "rsa_entry_for"]
+__all__ = ["KeyUnwrapper", "UnwrapperIdentity", "checked_unwrap"]
 
 WRAPPED_LENGTH_MISMATCH = "malformed header: the wrapped key length does not match the RSA key"
 
@@ -41,14 +40,6 @@ class KeyUnwrapper(Protocol):
     def public_key(self) -> rsa.RSAPublicKey: ...
 
     def unwrap_key(self, wrapped: bytes) -> bytes: ...
-
-
-def rsa_entry_for(entries: Sequence[RecipientEntry], kid: bytes) -> RecipientEntry | None:
-    """The ``rsa-oaep-sha256`` entry with this key id, found without trial decryption."""
-    for entry in entries:
-        if entry.type == RSA_OAEP_SHA256 and entry.kid is not None and hmac.compare_digest(entry.kid, kid):
-            return entry
-    return None
 
 
 def _data_key(raw: bytes) -> DataKey:
@@ -85,7 +76,7 @@ class UnwrapperIdentity:
         self.key_id = self._kid.hex()
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        entry = rsa_entry_for(entries, self._kid)
+        entry = entry_for(entries, RSA_OAEP_SHA256, self._kid)
         if entry is None:
             return None
         wrapped = entry.fields["key"]

@@ -10,7 +10,7 @@ import functools
 import hashlib
 import hmac
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -56,6 +56,7 @@ __all__ = [
     "encode_header",
     "encode_metadata",
     "encode_prefix",
+    "entry_for",
     "replace_recipients",
     "signed_header",
 ]
@@ -115,6 +116,14 @@ class RecipientEntry:
         """The key id, when the entry carries one as a byte string."""
         kid = self.fields.get("kid")
         return kid if isinstance(kid, bytes) else None
+
+
+def entry_for(entries: Sequence[RecipientEntry], kind: str, kid: bytes) -> RecipientEntry | None:
+    """The entry of this type and key id, found without trial decryption (section 4.1 rule 2)."""
+    for entry in entries:
+        if entry.type == kind and entry.kid is not None and hmac.compare_digest(entry.kid, kid):
+            return entry
+    return None
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from . import _keywrap
 from ._agekeys import pq_identity, pq_recipient
 from ._datakey import DataKey
-from ._format import MLKEM768X25519, RecipientEntry
-from ._x25519 import find_entry
+from ._format import MLKEM768X25519, RecipientEntry, entry_for
 from .errors import InvalidKeyError, MissingDependencyError, UsageError
 
 __all__ = ["MlKem768X25519Identity", "MlKem768X25519Recipient"]
@@ -117,7 +116,7 @@ class MlKem768X25519Identity:
         return pq_identity(self._seed)
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        entry = find_entry(entries, MLKEM768X25519, self._kid)
+        entry = entry_for(entries, MLKEM768X25519, self._kid)
         if entry is None:
             return None
         enc, wrapped = entry.fields["enc"], entry.fields["key"]

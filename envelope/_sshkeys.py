@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from ._datakey import DataKey
 from ._edwards import ed25519_key_problem, montgomery_u
-from ._format import SSH_ED25519, RecipientEntry
+from ._format import SSH_ED25519, RecipientEntry, entry_for
 from ._keyformat import openssh_header, passphrase_bytes, ssh_field
-from ._x25519 import find_entry, open_from, seal_to, spki_key_id
+from ._x25519 import open_from, seal_to, spki_key_id
 from .errors import InvalidKeyError, PassphraseError, UsageError
 from .keys import read_key_file
 
@@ -100,7 +100,7 @@ class SshEd25519Identity:
         return SshEd25519Recipient(self._public)
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        entry = find_entry(entries, SSH_ED25519, self._kid)
+        entry = entry_for(entries, SSH_ED25519, self._kid)
         if entry is None:
             return None
         return open_from(self._x25519, self._share, entry.fields["epk"], entry.fields["key"], _LABEL)
@@ -169,7 +169,7 @@ class SshEd25519KeyFileIdentity:
         return self._kid.hex()
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        if find_entry(entries, SSH_ED25519, self._kid) is None:
+        if entry_for(entries, SSH_ED25519, self._kid) is None:
             return None  # not for this key: no passphrase asked
         with self._lock:
             if self._identity is None:

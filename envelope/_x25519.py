@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from . import _keywrap
 from ._agekeys import age_identity, age_recipient
 from ._datakey import DATA_KEY_LEN, DataKey
-from ._format import X25519, RecipientEntry
+from ._format import X25519, RecipientEntry, entry_for
 from .errors import InvalidKeyError, UsageError
 
 __all__ = ["WRAPPED_LEN", "X25519Identity", "X25519Recipient", "open_from", "seal_to", "spki_key_id"]
@@ -60,14 +60,6 @@ def open_from(
     if not any(shared):
         return DataKey.generate()
     return _keywrap.unwrap(_keywrap.hkdf(shared, label, epk + share_bytes), wrapped)
-
-
-def find_entry(entries: Sequence[RecipientEntry], kind: str, kid: bytes) -> RecipientEntry | None:
-    """The entry of this type and key id, found without trial decryption."""
-    for entry in entries:
-        if entry.type == kind and entry.kid is not None and hmac.compare_digest(entry.kid, kid):
-            return entry
-    return None
 
 
 class X25519Recipient:
@@ -137,7 +129,7 @@ class X25519Identity:
         return age_identity(self._private_key.private_bytes_raw())
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        entry = find_entry(entries, X25519, self._kid)
+        entry = entry_for(entries, X25519, self._kid)
         if entry is None:
             return None
         return open_from(self._private_key, self._share, entry.fields["epk"], entry.fields["key"], _LABEL)

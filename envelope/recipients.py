@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, x25519
 from . import _agekeys
 from ._datakey import DATA_KEY_LEN, DataKey
 from ._external import KeyUnwrapper, UnwrapperIdentity
-from ._external import rsa_entry_for as _entry_for
-from ._format import RSA_OAEP_SHA256, RecipientEntry
+from ._format import RSA_OAEP_SHA256, RecipientEntry, entry_for
 from ._mlkem import MlKem768X25519Identity, MlKem768X25519Recipient
 from ._sshkeys import (
     SshEd25519Identity,
@@ -139,7 +138,7 @@ class RsaIdentity:
         return RsaRecipient(self._private_key.public_key())
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        entry = _entry_for(entries, self._kid)
+        entry = entry_for(entries, RSA_OAEP_SHA256, self._kid)
         return None if entry is None else self._unwrap(entry.fields["key"])
 
     def _unwrap(self, wrapped: bytes) -> DataKey:
@@ -209,7 +208,7 @@ class RsaKeyFileIdentity:
         return self._identity is not None
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
-        if self._kid is not None and _entry_for(entries, self._kid) is None:
+        if self._kid is not None and entry_for(entries, RSA_OAEP_SHA256, self._kid) is None:
             return None  # not for this key: no passphrase asked
         return self._unlock().unwrap(entries)
 
