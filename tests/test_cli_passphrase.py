@@ -129,6 +129,27 @@ def test_a_shared_fernet_key_seals_opens_and_rewraps(tmp_path: Path, plain: Path
     assert_error(run(ENVELOPE, "open", "--fernet-key-file", fernet_key, "-o", tmp_path / "x", sealed), 1, "recipient")
 
 
+def test_keygen_makes_a_shared_fernet_key_that_seals_and_opens(tmp_path: Path, plain: Path) -> None:
+    key_path, sealed, out = tmp_path / "team.fernet", tmp_path / "m.env", tmp_path / "out"
+    printed = ok(run(ENVELOPE, "keygen", "--type", "fernet", "-o", key_path)).stdout.decode()
+    text = key_path.read_bytes()
+    assert oct(key_path.stat().st_mode & 0o777) == "0o600" and not Path(f"{key_path}.pub").exists()
+    assert Fernet(text.strip()).decrypt(Fernet(text.strip()).encrypt(b"x")) == b"x"  # Fernet's own form
+    assert text.endswith(b"\n") and text.strip().decode() not in printed  # the key is never printed
+    key_id = envelope.FernetKey(text).key_id
+    assert f"key id:      {key_id}" in printed
+    ok(run(ENVELOPE, "seal", "--fernet-key-file", key_path, "-o", sealed, plain))
+    ok(run(ENVELOPE, "open", "--fernet-key-file", key_path, "-o", out, sealed))
+    assert out.read_bytes() == plain.read_bytes()
+    assert_error(run(ENVELOPE, "keygen", "--type", "fernet", "-o", key_path), 5, "exists")
+    assert key_path.read_bytes() == text  # not replaced without --force
+    quiet = ok(run(ENVELOPE, "keygen", "--type", "fernet", "-q", "-f", "-o", key_path)).stdout.decode()
+    assert quiet.strip() == envelope.FernetKey(key_path.read_bytes()).key_id != key_id
+    env = {"P": "secret"}
+    result = run(ENVELOPE, "keygen", "--type", "fernet", "-f", "-o", key_path, "--passphrase-env", "P", env=env)
+    assert_error(result, 2, "not encrypted")
+
+
 def test_a_bad_fernet_key_file_is_a_key_error(tmp_path: Path, plain: Path) -> None:
     bad = tmp_path / "bad.key"
     bad.write_text("not a key\n")

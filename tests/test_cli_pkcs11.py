@@ -123,5 +123,6 @@ def test_errors_are_one_line_with_their_exit_code(token, keys, tmp_path, uri, ex
 def test_keygen_on_a_token_refuses_what_it_cannot_do(token, tmp_path):
     uri = token.uri("cli-rsa", token="spare")
     assert_error(run(ENVELOPE, "keygen", "--pkcs11", uri, "-o", tmp_path / "x.pub"), 2, "already holds")
-    assert_error(run(ENVELOPE, "keygen", "--pkcs11", uri, "--type", "ml-dsa-65"), 2, "not ml-dsa-65")
+    for kind in ("ml-dsa-65", "x25519", "mlkem768x25519", "fernet"):
+        assert_error(run(ENVELOPE, "keygen", "--pkcs11", uri, "--type", kind), 2, f"not {kind}")
     assert_error(run(ENVELOPE, "keygen", "--pkcs11", uri, "--passphrase-env", "X"), 2, "token's PIN")

@@ -1,5 +1,6 @@
 """``envelope keygen``: a new key pair, the private key at mode 0600, the public key beside it. RSA
-keys are for recipients; Ed25519, ECDSA P-256 and ML-DSA-65 keys sign (spec section 8)."""
+keys are for recipients; Ed25519, ECDSA P-256 and ML-DSA-65 keys sign (spec section 8). A shared
+Fernet key (spec section 4.6) is one secret file, with no public part."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ RSA = "rsa"
 SIGNING_TYPES = {"ed25519": "ed25519", "ecdsa-p256": "ecdsa-p256-sha256", "ml-dsa-65": "ml-dsa-65"}
 # age's key kinds (spec section 4.2): an identity file as age-keygen writes it, the recipient beside it
 AGE_TYPES = ("x25519", "mlkem768x25519")
-TYPES = (RSA, *AGE_TYPES, *SIGNING_TYPES)
+# a shared secret (spec section 4.6): one file, as Fernet.generate_key() returns the key
+FERNET = "fernet"
+TYPES = (RSA, *AGE_TYPES, FERNET, *SIGNING_TYPES)
 
 EXAMPLES = """\
   envelope keygen -o alice.key                      # alice.key (0600) and alice.key.pub
@@ -27,6 +30,8 @@ EXAMPLES = """\
   envelope keygen --type x25519 -o alice.age        # an age key: seal -r "$(cat alice.age.pub)",
                                                     # open -i alice.age (age and rage read it too)
   envelope keygen --type mlkem768x25519 -o pq.age   # post-quantum hybrid, as age-keygen -pq
+  envelope keygen --type fernet -o team.fernet      # a shared key (no .pub): seal and open
+                                                    # with --fernet-key-file team.fernet
   envelope keygen --type ed25519 -o builder.key     # a signing key: seal --sign builder.key,
                                                     # open --signed-by builder.key.pub
   envelope keygen --pkcs11 'pkcs11:token=models;object=prod-key?module-path=/usr/lib/softhsm/libsofthsm2.so' \
@@ -48,7 +53,9 @@ def add_parser(subparsers: Subcommands) -> None:
         "written as age-keygen writes it (an identity file AGE-SECRET-KEY-1..., not encrypted, with\n"
         "'# created:' and '# public key:' comments; the age1... recipient in PRIVATE_PATH.pub and\n"
         "printed), so age, rage and pyrage use it too; an mlkem768x25519 key (post-quantum hybrid) as\n"
-        "age-keygen -pq writes it (AGE-SECRET-KEY-PQ-1..., age1pq1...). Signing keys\n"
+        "age-keygen -pq writes it (AGE-SECRET-KEY-PQ-1..., age1pq1...). A fernet key is one shared\n"
+        "secret, written as Fernet.generate_key() returns it, with no public part: whoever holds it\n"
+        "seals (--fernet-key-file) and opens (--fernet-key-file) alike. Signing keys\n"
         "(--type ed25519, ecdsa-p256, ml-dsa-65) say who sealed a file: seal --sign PRIVATEKEY,\n"
         "open/verify --signed-by PUBKEY.\n\n"
         "--pkcs11 URI makes the key pair on a PKCS#11 token instead (an RSA, ecdsa-p256 or ed25519\n"
@@ -75,7 +82,8 @@ def add_parser(subparsers: Subcommands) -> None:
         choices=TYPES,
         default=RSA,
         help="the kind of key: rsa (for recipients, the default), x25519 or mlkem768x25519 (age keys, for "
-        "recipients; the second post-quantum) or a signing key, ed25519, ecdsa-p256 or ml-dsa-65 (post-quantum)",
+        "recipients; the second post-quantum), fernet (a shared secret key, no public part) or a signing key, "
+        "ed25519, ecdsa-p256 or ml-dsa-65 (post-quantum)",
     )
     parser.add_argument(
         "--bits",
@@ -103,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("keygen writes files: give a path with -o", EXIT_USAGE)
     if args.bits is not None and args.type != RSA:
         raise CliError(f"--bits is for RSA keys; {args.type} keys have a fixed size", EXIT_USAGE)
+    if args.type == FERNET:
+        return _new_fernet_key(args, private_path)
     for path in (private_path, public_path):
         if not args.force and os.path.lexists(path):
             raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
@@ -142,6 +152,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_fernet_key(args: argparse.Namespace, path: str) -> int:
+    """``--type fernet``: one secret file (mode 0600), the key's text and a newline."""
+    import envelope
+    from envelope import atomic_output
+
+    from .render import printable
+
+    if not args.force and os.path.lexists(path):
+        raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
+    if _new_passphrase(args) is not None:
+        raise CliError("a fernet key is written as Fernet.generate_key() returns it, not encrypted", EXIT_USAGE)
+    key = envelope.FernetKey.generate()
+    with atomic_output(path, overwrite=args.force, private=True) as out:
+        out.write(key.text() + b"\n")
+    if args.quiet:
+        print(key.key_id)
+    else:
+        print(printable(f"shared key:  {path} (mode 0600, not encrypted; no public part)"))
+        print(f"key type:    {FERNET} (shared: seals and opens)")
+        print(f"key id:      {key.key_id}")
+    return 0
+
+
 def _on_token(args: argparse.Namespace) -> int:
     """``--pkcs11 URI``: the key pair is made on the token; only its public key comes out."""
     import envelope
@@ -153,8 +186,8 @@ def _on_token(args: argparse.Namespace) -> int:
 
     refuse_idle(passphrase_option(args) or ("--passphrase-prompt" if args.passphrase_prompt else None),
                 "a key on a token is protected by the token's PIN (--pin-env, --pin-file)")  # fmt: skip
-    if args.type == "ml-dsa-65":
-        raise CliError("PKCS#11 tokens make rsa, ecdsa-p256 or ed25519 keys, not ml-dsa-65", EXIT_USAGE)
+    if args.type not in (RSA, "ecdsa-p256", "ed25519"):
+        raise CliError(f"PKCS#11 tokens make rsa, ecdsa-p256 or ed25519 keys, not {args.type}", EXIT_USAGE)
     if args.bits is not None and args.type != RSA:
         raise CliError(f"--bits is for RSA keys; {args.type} keys have a fixed size", EXIT_USAGE)
     if args.output is not None and not args.force and os.path.lexists(args.output):
