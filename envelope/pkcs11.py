@@ -17,6 +17,7 @@ Every PKCS#11 failure becomes :class:`~envelope.ExternalKeyError`, naming the ke
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -220,10 +221,22 @@ class _Shared:
     every other one out (their key handles stop working): so one session per token holds the
     login, and it is closed (logging out) only when the last key that uses it is closed."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, pin_text: str | None) -> None:
         self.session = session
         self.lock = threading.Lock()  # a PKCS#11 session is not thread-safe
         self.users = 0
+        # A later key on this token is not logged in again (the token would answer "already logged
+        # in" without checking its PIN), so its PIN is checked against the one that logged in, kept
+        # only as a salted digest. None: the login was made outside envelope and cannot be checked.
+        self._salt = os.urandom(16)
+        self._pin = None if pin_text is None else self._digest(pin_text)
+
+    def _digest(self, pin_text: str) -> bytes:
+        return hashlib.sha256(self._salt + pin_text.encode("utf-8", "surrogatepass")).digest()
+
+    def admits(self, pin_text: str) -> bool:
+        """Whether ``pin_text`` is the PIN that logged this token in (True when that is unknown)."""
+        return self._pin is None or hmac.compare_digest(self._pin, self._digest(pin_text))
 
 
 _SHARED: dict[tuple[str, int], _Shared] = {}  # (module path, slot id) -> its logged-in session
@@ -259,14 +272,17 @@ class _Session:
         self._shared: _Shared | None = None
         try:
             if pin_text is None:
-                self._shared = _Shared(self.token.open())
+                self._shared = _Shared(self.token.open(), None)
             else:
-                self._key = (path, int(self.token.slot.slot_id))
+                key = (path, int(self.token.slot.slot_id))
                 with _SHARED_LOCK:
-                    shared = _SHARED.get(self._key)
+                    shared = _SHARED.get(key)
                     if shared is None:
-                        shared = _SHARED[self._key] = _Shared(self._login(pin_text))
+                        shared = _SHARED[key] = self._login(pin_text)
+                    elif not shared.admits(pin_text):
+                        raise ExternalKeyError(f"{self.name}: {_REASONS['PinIncorrect']}")
                     shared.users += 1
+                self._key = key
                 self._shared = shared
         except errors.PKCS11Error as exc:
             raise _token_error(exc, self.name) from exc
@@ -274,14 +290,14 @@ class _Session:
         self.lock = self._shared.lock
         self.session = self._shared.session
 
-    def _login(self, pin_text: str) -> Any:
+    def _login(self, pin_text: str) -> _Shared:
         errors = self.pkcs11.exceptions
         try:
-            return self.token.open(user_pin=pin_text, rw=True)  # read-write: keygen writes objects
+            return _Shared(self.token.open(user_pin=pin_text, rw=True), pin_text)  # rw: keygen writes objects
         except errors.UserAlreadyLoggedIn:
-            return self.token.open(rw=True)  # logged in by code outside envelope: share its login
+            return _Shared(self.token.open(rw=True), None)  # logged in by code outside envelope: its login
         except errors.TokenWriteProtected:
-            return self.token.open(user_pin=pin_text)
+            return _Shared(self.token.open(user_pin=pin_text), pin_text)
 
     @contextmanager
     def using(self) -> Iterator[Any]:
@@ -330,6 +346,24 @@ class _Session:
 def _refuse_type(uri: Pkcs11Uri, allowed: str, name: str) -> None:
     if uri.type is not None and uri.type != allowed:
         raise UsageError(f"{name}: the URI names a {uri.type!r} object; this needs type={allowed}")
+
+
+# Failures of a decryption that say nothing about the ciphertext: the session, the login, the
+# device, the key object or the host. Any other failure is taken as "this does not decrypt" (R15,
+# reported as R16 is): tokens name a bad OAEP padding or a value out of range differently
+# (EncryptedDataInvalid, DataLenRange, GeneralError, FunctionFailed...), and telling those apart
+# from a success or from each other would hand out a padding oracle (Manger's attack).
+_TOKEN_FAILURES = (
+    "DeviceError", "DeviceMemory", "DeviceRemoved", "FunctionCancelled", "FunctionNotSupported", "HostMemory",
+    "KeyFunctionNotPermitted", "KeyHandleInvalid", "KeySizeRange", "KeyTypeInconsistent", "ObjectHandleInvalid",
+    "OperationActive", "PinExpired", "PinLocked", "SessionClosed", "SessionCount", "SessionHandleInvalid",
+    "TokenNotPresent", "TokenNotRecognised", "UserNotLoggedIn",
+)  # fmt: skip
+
+
+def _about_the_token(exc: BaseException, errors: Any) -> bool:
+    """Whether ``exc``, raised by a decryption, is a failure of the token rather than of the data."""
+    return any(isinstance(exc, cls) for name in _TOKEN_FAILURES if (cls := getattr(errors, name, None)) is not None)
 
 
 class Pkcs11Identity:
@@ -384,21 +418,21 @@ class Pkcs11Identity:
             with self._session.lock:
                 try:
                     return self._decrypt(wrapped, pkcs11.Mechanism.RSA_PKCS_OAEP, params)
-                except (errors.EncryptedDataInvalid, errors.EncryptedDataLenRange, errors.DataInvalid):
-                    return b""  # does not decrypt: R15, which reads like R16
                 except (errors.ArgumentsBad, errors.MechanismInvalid, errors.MechanismParamInvalid) as exc:
                     if not self._auto:
                         raise _token_error(exc, self._session.name) from exc
                     self.mechanism = "x509"  # the parameters were refused, not this ciphertext
                 except errors.PKCS11Error as exc:
-                    raise _token_error(exc, self._session.name) from exc
+                    if _about_the_token(exc, errors):
+                        raise _token_error(exc, self._session.name) from exc
+                    return b""  # does not decrypt: R15, which reads like R16 (see _about_the_token)
         with self._session.lock:
             try:
                 encoded = self._decrypt(wrapped, pkcs11.Mechanism.RSA_X_509)
-            except (errors.EncryptedDataInvalid, errors.EncryptedDataLenRange, errors.DataInvalid):
-                return b""  # out of range for the modulus: a malformed value, public
             except errors.PKCS11Error as exc:
-                raise _token_error(exc, self._session.name) from exc
+                if _about_the_token(exc, errors):
+                    raise _token_error(exc, self._session.name) from exc
+                return b""  # out of range for the modulus (SoftHSM2: GeneralError): R15
         return decode_or_random(encoded, self._modulus_len)
 
     def close(self) -> None:

@@ -232,7 +232,8 @@ def test_a_forged_wrapped_key_fails_as_a_header_mac_does(token, p11):
     _, header, _ = read_header(io.BytesIO(sealed))
     wrapped = header.recipients[0].fields["key"]
     forged = identity.public_key.encrypt(os.urandom(31), OAEP)  # a valid encoding of the wrong length
-    for replacement in (forged, bytes([wrapped[0] ^ 1]) + wrapped[1:]):
+    too_large = b"\xff" * len(wrapped)  # above the modulus: SoftHSM2 answers GeneralError
+    for replacement in (forged, bytes([wrapped[0] ^ 1]) + wrapped[1:], too_large):
         with pytest.raises(envelope.AuthenticationError) as caught:
             envelope.open(sealed.replace(wrapped, replacement), identity)
         assert str(caught.value) == HEADER_AUTH_FAILED
@@ -256,6 +257,37 @@ class _OaepToken:
             return self.key.decrypt(data, OAEP)
         except ValueError:
             raise pkcs11.exceptions.EncryptedDataInvalid() from None
+
+
+@pytest.mark.parametrize(
+    "refusal", ["EncryptedDataInvalid", "EncryptedDataLenRange", "DataInvalid", "DataLenRange", "GeneralError",
+                "FunctionFailed"],
+)  # fmt: skip
+def test_every_way_a_token_says_does_not_decrypt_reads_as_a_header_mac_failure(token, p11, monkeypatch, raw_key,
+                                                                              refusal):  # fmt: skip
+    """Tokens name a bad OAEP padding in different ways: each must read as R16 reads, or the
+    difference would be a padding oracle. Only failures of the token itself are ExternalKeyError."""
+    import pkcs11
+
+    identity = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="oaep")
+    monkeypatch.setattr(identity, "public_key", raw_key.public_key())
+    sealed = envelope.seal(b"x", raw_key.public_key())
+
+    def refuse(data: bytes, mechanism: Any, param: Any = None) -> bytes:
+        raise getattr(pkcs11.exceptions, refusal)()
+
+    monkeypatch.setattr(identity, "_decrypt", refuse)
+    with pytest.raises(envelope.AuthenticationError) as caught:
+        envelope.open(sealed, identity)
+    assert str(caught.value) == HEADER_AUTH_FAILED
+    for failure, words in (("DeviceRemoved", "removed"), ("SessionClosed", "SessionClosed")):
+
+        def fail(data: bytes, mechanism: Any, param: Any = None, failure: str = failure) -> bytes:
+            raise getattr(pkcs11.exceptions, failure)()
+
+        monkeypatch.setattr(identity, "_decrypt", fail)
+        with pytest.raises(envelope.ExternalKeyError, match=words):
+            envelope.open(sealed, identity)
 
 
 def test_the_oaep_path_with_a_token_that_takes_it(token, p11, monkeypatch, raw_key):
@@ -416,6 +448,22 @@ def test_closing_one_key_does_not_log_out_the_others(token, p11):
     signer.close()
     third = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="x509")  # logs in again
     assert envelope.open(sealed, third) == b"x"
+
+
+def test_a_wrong_pin_is_refused_also_while_the_token_is_logged_in(token, p11):
+    """A second key shares the first one's login (the token itself would not check its PIN):
+    its PIN is checked against the one that logged in."""
+    logged_in = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="x509")
+    wrong = token.uri("prod-key", pin=False).replace("?", f"?pin-value=0000&", 1)
+    with pytest.raises(envelope.ExternalKeyError, match="refused the PIN") as caught:
+        p11.Pkcs11Identity(wrong)
+    assert "0000" not in str(caught.value)
+    with pytest.raises(envelope.ExternalKeyError, match="refused the PIN"):
+        p11.Pkcs11Signer(token.uri("signer-ed"), pin="0000")
+    same = p11.Pkcs11Identity(token.uri("prod-key", pin=False), pin=token.pin_file.read_text().strip())
+    assert envelope.open(envelope.seal(b"x", same.public_key), logged_in) == b"x"
+    same.close()
+    logged_in.close()
 
 
 def test_a_token_answering_ecdsa_in_der_or_garbage(token, p11, monkeypatch):
