@@ -96,14 +96,18 @@ class Pkcs11Uri:
 
 def _attributes(part: str, separator: str, allowed: frozenset[str], where: str) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
+    # The query may hold a pin-value, and an unescaped '&' in it splits the PIN into "attributes":
+    # errors about the query quote none of its text.
+    hint = " (an unescaped '&' in a value? write it %26)" if where == "query" else ""
     for item in part.split(separator) if part else []:
         name, equals, value = item.partition("=")
         name = name.lower()
+        shown = f" {name!r}" if where == "path" else ""
         if not equals or not name:
-            raise UsageError(f"a PKCS#11 URI {where} attribute is NAME=VALUE, not {item!r}")
+            raise UsageError(f"a PKCS#11 URI {where} attribute is NAME=VALUE" + (f", not {item!r}" if shown else hint))
         if name not in allowed and not name.startswith("x-"):
             raise UsageError(
-                f"unknown PKCS#11 URI {where} attribute {name!r} (RFC 7512 knows {', '.join(sorted(allowed))})"
+                f"unknown PKCS#11 URI {where} attribute{shown} (RFC 7512 knows {', '.join(sorted(allowed))}){hint}"
             )
         if name in found:
             raise UsageError(f"the PKCS#11 URI attribute {name!r} appears twice")

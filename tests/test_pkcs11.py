@@ -61,6 +61,10 @@ def test_a_pin_value_never_shows():
     uri = parse_pkcs11_uri("pkcs11:token=t;object=k?pin-value=123456")
     assert uri.pin_value == "123456"
     assert "123456" not in str(uri) and "123456" not in repr(uri)
+    for text in ("pkcs11:token=t?pin-value=12&SECRETPART", "pkcs11:token=t?pin-value=12&secret=34"):
+        with pytest.raises(envelope.UsageError, match="%26") as caught:  # an '&' in the PIN
+            parse_pkcs11_uri(text)
+        assert "SECRET" not in str(caught.value).upper() and "34" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +73,7 @@ def test_a_pin_value_never_shows():
         ("pkcs12:token=t", "starts with 'pkcs11:'"),
         ("pkcs11:token=t;tokn=x", "unknown PKCS#11 URI path attribute 'tokn'"),
         ("pkcs11:token=t;token=u", "appears twice"),
-        ("pkcs11:token=t?pin=1", "unknown PKCS#11 URI query attribute 'pin'"),
+        ("pkcs11:token=t?pin=1", r"unknown PKCS#11 URI query attribute \(RFC 7512 knows"),
         ("pkcs11:object=a b", "a space"),
         ("pkcs11:object=%zz", "bad %-escape"),
         ("pkcs11:type=secret", "type is one of"),
