@@ -71,10 +71,13 @@ def _decode(text: str, prefixes: dict[str, str], lengths: dict[str, int], what: 
     return AgeKey(kind, data)
 
 
+_BLANK = " \t"  # what a line of key text may have around it (R38): spaces and tabs, nothing else
+
+
 def decode_recipient(text: str) -> AgeKey:
     """An ``age1...`` (X25519) or ``age1pq1...`` (ML-KEM-768 + X25519) recipient, in lower case as
     age writes and reads them (R38)."""
-    text = text.strip()
+    text = text.strip(_BLANK + "\r\n")
     if text.lower() != text:
         raise InvalidKeyError("not a valid age recipient: age recipients are lower case")
     return _decode(text, _RECIPIENT_HRP, _RECIPIENT_LEN, "age recipient")
@@ -83,7 +86,7 @@ def decode_recipient(text: str) -> AgeKey:
 def decode_identity(text: str) -> AgeKey:
     """An ``AGE-SECRET-KEY-1...`` or ``AGE-SECRET-KEY-PQ-1...`` identity. Upper case only, as age
     writes and reads them (R38)."""
-    text = text.strip()
+    text = text.strip(_BLANK + "\r\n")
     if text.upper() != text:
         raise InvalidKeyError("not a valid age identity: age identities are upper case")
     return _decode(text, _IDENTITY_HRP, _IDENTITY_LEN, "age identity")
@@ -91,11 +94,18 @@ def decode_identity(text: str) -> AgeKey:
 
 def is_age_identity_text(data: bytes) -> bool:
     """Whether the first line that is not blank nor a ``#`` comment begins like an age identity."""
-    for line in data.splitlines():
-        line = line.strip()
+    for line in data.split(b"\n"):
+        line = line.removesuffix(b"\r").strip(_BLANK.encode())
         if line and not line.startswith(b"#"):
             return line.startswith(IDENTITY_PREFIX.encode())
     return False
+
+
+def identity_file_lines(text: str) -> list[str]:
+    """An identity file's lines as section 4.2 defines them: ended by LF (a CR before it is part of
+    the line ending), spaces and tabs around each removed. Other characters Python takes for line
+    breaks or blanks (form feed, U+2028, NBSP...) are part of the line, which is then not a key."""
+    return [line.removesuffix("\r").strip(_BLANK) for line in text.split("\n")]
 
 
 def parse_identity_file(data: bytes) -> list[AgeKey]:
@@ -106,8 +116,7 @@ def parse_identity_file(data: bytes) -> list[AgeKey]:
     except UnicodeDecodeError:
         raise InvalidKeyError("not an age identity file: not UTF-8") from None
     keys = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
+    for number, line in enumerate(identity_file_lines(text), 1):
         if not line or line.startswith("#"):
             continue
         try:

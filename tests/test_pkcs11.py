@@ -458,7 +458,7 @@ def test_a_wrong_pin_is_refused_also_while_the_token_is_logged_in(token, p11):
     """A second key shares the first one's login (the token itself would not check its PIN):
     its PIN is checked against the one that logged in."""
     logged_in = p11.Pkcs11Identity(token.uri("prod-key"), mechanism="x509")
-    wrong = token.uri("prod-key", pin=False).replace("?", f"?pin-value=0000&", 1)
+    wrong = token.uri("prod-key", pin=False).replace("?", "?pin-value=0000&", 1)
     with pytest.raises(envelope.ExternalKeyError, match="refused the PIN") as caught:
         p11.Pkcs11Identity(wrong)
     assert "0000" not in str(caught.value)

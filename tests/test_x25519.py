@@ -185,6 +185,20 @@ def test_identity_file_errors_name_the_line_and_never_the_key(tmp_path: Path):
     assert secret not in str(caught.value) and secret.lower() not in str(caught.value)
 
 
+@pytest.mark.parametrize("noise", ["{k}\f# hidden", "{k}\u2028{k}", "\u00a0{k}", "{k}\v", "{k}\x85"])
+def test_an_identity_file_line_ends_at_lf_and_only_spaces_and_tabs_are_blank(tmp_path: Path, noise: str):
+    """Section 4.2 (R38): other characters Python takes for line breaks or blanks make a line no
+    key, as in the Node reference (a comment hidden after a form feed is not a comment)."""
+    identity = X25519Identity.generate()
+    sealed = envelope.seal(b"x", identity.recipient())
+    path = tmp_path / "keys.txt"
+    path.write_bytes(f"# c\r\n \t{identity.to_age()}\t \r\n".encode())
+    assert envelope.open(sealed, path) == b"x"
+    path.write_bytes(noise.format(k=identity.to_age()).encode())
+    with pytest.raises(envelope.InvalidKeyError):
+        envelope.open(sealed, path)
+
+
 def test_an_identity_file_opens_with_any_of_its_keys(tmp_path: Path):
     a, b = X25519Identity.generate(), X25519Identity.generate()
     path = tmp_path / "keys.txt"

@@ -356,8 +356,11 @@ function ageKey(text, hrp, length) {
   return data;
 }
 
+// §4.2: an identity file's lines end with LF (CR LF too); only spaces and tabs around them are
+// ignored (not trim()'s Unicode blanks: a form feed or U+2028 inside a line makes it no key).
+const identityFileLines = (text) => text.split(/\r?\n/).map((l) => l.replace(/^[ \t]+|[ \t]+$/g, ''));
 const isAgeIdentityText = (text) => {
-  const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+  const line = identityFileLines(text).find((l) => l && !l.startsWith('#'));
   return line !== undefined && line.startsWith('AGE-SECRET-KEY-');
 };
 const x25519Private = (sk) => crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8, sk]), format: 'der', type: 'pkcs8' });
@@ -438,8 +441,7 @@ const wrapKey = (shared, epk, pk, label) => Buffer.from(crypto.hkdfSync('sha256'
 
 function loadAgeIdentities(text) {
   const keys = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
+  identityFileLines(text).forEach((line, i) => {
     if (!line || line.startsWith('#')) return;
     try {
       if (line.startsWith('AGE-SECRET-KEY-PQ-')) {

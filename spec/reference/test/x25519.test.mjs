@@ -44,6 +44,15 @@ test('age key text is checked as R38 says', () => {
   assert.throws(() => open(Buffer.alloc(0), [identityA.toLowerCase().replace(/^# .*$/gm, '')]), (e) => e instanceof InvalidKeyError && !e.message.includes('age-secret'));
 });
 
+test('an identity file line ends at LF; only spaces and tabs around it are ignored (§4.2)', () => {
+  const sealed = seal(Buffer.from('x'), [recipientA]);
+  const key = identityA.split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'));
+  assert.deepEqual(open(sealed, [`# c\r\n \t${key}\t \r\n`]).plaintext, Buffer.from('x'));
+  for (const text of [`${key}\f# hidden`, `${key}\u2028${key}`, `\u00a0${key}`, `${key}\v`]) {
+    assert.throws(() => open(sealed, [text]), InvalidKeyError);
+  }
+});
+
 // §4.3: ssh-ed25519 recipients.
 const sshPrivate = fs.readFileSync(`${KEYS}ssh-ed25519-a.openssh`, 'utf8');
 const sshPublic = fs.readFileSync(`${KEYS}ssh-ed25519-a.openssh.pub`, 'utf8').trim();
