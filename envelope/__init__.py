@@ -32,7 +32,7 @@ _EXPORTS = {
                "MalformedError", "MissingDependencyError", "NoMatchingKeyError", "ObjectChangedError",
                "OutputExistsError", "PassphraseError", "RemoteError", "SignatureError", "SignerError",
                "UnsafeModelError",
-               "UnsafeOutputError", "UnsupportedError", "UsageError"],
+               "UnsafeOutputError", "UnsupportedError", "UsageError", "WorkerError"],
     "fileio": ["EnvelopeReader", "EnvelopeStreamReader", "EnvelopeWriter", "PlaintextReader", "open_reader",
                "open_writer"],
     "files": ["check_signature", "inspect_signed", "open_file", "rewrap_file", "seal_file", "verify_file"],
@@ -122,6 +122,7 @@ __all__ = [
     "UsageError",
     "VerifiedFolder",
     "VerifyingKey",
+    "WorkerError",
     "X25519Identity",
     "X25519Recipient",
     "__version__",
@@ -230,6 +231,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         UnsafeOutputError,
         UnsupportedError,
         UsageError,
+        WorkerError,
     )
     from .fileio import (
         EnvelopeReader,

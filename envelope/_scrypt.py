@@ -93,6 +93,11 @@ class Passphrase:
         else:
             self._passphrase = passphrase_bytes(passphrase)
 
+    @property
+    def unlocked(self) -> bool:
+        """Whether the passphrase is known (given as a function: once it was called)."""
+        return self._passphrase is not None
+
     def _secret(self) -> bytes:
         with self._lock:
             if self._passphrase is None:

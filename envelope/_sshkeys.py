@@ -168,6 +168,11 @@ class SshEd25519KeyFileIdentity:
     def key_id(self) -> str:
         return self._kid.hex()
 
+    @property
+    def unlocked(self) -> bool:
+        """Whether the key is loaded (an encrypted key: once a file needed it)."""
+        return self._identity is not None
+
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:
         if entry_for(entries, SSH_ED25519, self._kid) is None:
             return None  # not for this key: no passphrase asked

@@ -26,6 +26,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
@@ -36,7 +37,7 @@ from ._header import read_and_unlock
 from ._urls import is_url
 from .atomic import PathLike, named_output, sync_folder
 from .core import StreamResult
-from .errors import EnvelopeError, UsageError
+from .errors import EnvelopeError, UsageError, WorkerError
 from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike, as_identities, as_recipients
 from .signing import SignedBy, Signer, SigningKey, as_signer
@@ -306,9 +307,8 @@ def _run(
     progress: Callable[[int], object] | None,
 ) -> list[FileResult]:
     processes = _processes(workers, len(jobs))
-    batch = _Batch(work, options, None if processes == 1 else 1)
     results: list[FileResult | None] = [None] * len(jobs)
-    groups = _groups([(index, source, output) for index, (source, output) in enumerate(jobs)], processes)
+    items = [(index, source, output) for index, (source, output) in enumerate(jobs)]
 
     def record(done: list[tuple[int, FileResult]]) -> None:
         for index, result in done:
@@ -317,17 +317,45 @@ def _run(
                 progress(result.result.plaintext_len)
 
     try:
+        if processes > 1 and _locked(options):
+            # A key unlocked on first use (a passphrase asked on the terminal) is unlocked here, by
+            # the first file, and the workers inherit it through fork: each worker would ask
+            # otherwise, prompts racing for one terminal. Still locked (a key no file has needed
+            # yet): the batch stays in this process, where a prompt is asked once.
+            record(_Batch(work, options, None).run(items[:1]))
+            items = items[1:]
+            if _locked(options):
+                processes = 1
+        batch = _Batch(work, options, None if processes == 1 else 1)
+        groups = _groups(items, processes)
         if processes == 1:
             for group in groups:
                 record(batch.run(group))
         else:
             with _worker_pool(batch, processes) as pool:
                 _share_out(pool, groups, 2 * processes, record)
+    except BrokenProcessPool:
+        done = sum(result is not None for result in results)
+        raise WorkerError(
+            f"a worker process died (killed, or out of memory?) with {len(jobs) - done} of {len(jobs)} files "
+            "unfinished: the outputs named so far are complete; run the batch again for the others",
+            list(results),
+        ) from None
     finally:
         # Whatever happened, the names already given are made durable before the call ends.
         _sync_folders(results, jobs)
     assert all(result is not None for result in results)
     return [result for result in results if result is not None]
+
+
+def _locked(options: _SealOptions | _OpenOptions) -> bool:
+    """Whether a key of the batch still waits to be unlocked (``unlocked`` is False): a passphrase
+    or a key file's passphrase that a function (a prompt) gives on first use."""
+    if isinstance(options, _SealOptions):
+        keys: list[Any] = [*options.recipients, options.signer]
+    else:
+        keys = options.identities
+    return any(getattr(key, "unlocked", True) is False for key in keys)
 
 
 @contextlib.contextmanager

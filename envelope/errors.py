@@ -196,6 +196,18 @@ class ObjectChangedError(RemoteError):
     reads (its ETag or length changed). Open it again to read the new object."""
 
 
+class WorkerError(EnvelopeError):
+    """A worker process of a batch (:func:`~envelope.seal_files`, :func:`~envelope.open_files`,
+    :func:`~envelope.verify_files`) died: killed, or out of memory. Not one file's failure: the call
+    stops. ``results`` holds one entry per file in the order given, ``None`` where the file's fate
+    is unknown (it may have an output, complete, or none); the outputs of the others are complete
+    and durable, as when the call returns."""
+
+    def __init__(self, message: str, results: list[Any]) -> None:
+        super().__init__(message)
+        self.results = results
+
+
 class PassphraseError(InvalidKeyError):
     """A passphrase-protected private key file (RSA or signing) was given no passphrase, or one that
     does not unlock it. Not a file-format rule.

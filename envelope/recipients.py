@@ -205,6 +205,7 @@ class RsaKeyFileIdentity:
 
     @property
     def unlocked(self) -> bool:
+        """Whether the key is loaded (an encrypted key: once a file needed it)."""
         return self._identity is not None
 
     def unwrap(self, entries: Sequence[RecipientEntry]) -> DataKey | None:

@@ -162,6 +162,41 @@ def test_keys_reach_the_workers_without_pickle(alice, tmp_path):
     assert all(r.ok for r in verify_files(list(pairs.values()), envelope.RsaIdentity(alice), workers=2))
 
 
+def test_a_key_unlocked_on_first_use_is_asked_once_on_the_calling_process(alice, tmp_path):
+    """A passphrase (or a key file's passphrase) given by a function, such as a terminal prompt: the
+    first file unlocks it on the calling process before the workers start, which inherit it; asked
+    in each worker instead, the prompts would race for one terminal."""
+    from cryptography.hazmat.primitives import serialization
+
+    asked = tmp_path / "asked"
+
+    def ask() -> str:
+        with asked.open("a") as log:  # a file: the workers are other processes
+            log.write(f"{os.getpid()}\n")
+        return "correct horse"
+
+    inputs = make_inputs(tmp_path / "in", [100] * 70)
+    pairs = sealed_pairs(inputs, tmp_path / "sealed")
+    assert batch._processes(2, len(pairs)) == 2
+    cheap = {"work_factor": 10}
+    assert all(r.ok for r in seal_files(pairs, envelope.Passphrase(ask, **cheap), workers=2))
+    assert asked.read_text().split() == [str(os.getpid())]
+    asked.unlink()
+    back = tmp_path / "back"
+    back.mkdir()
+    results = open_files({o: back / s.name for s, o in pairs.items()}, envelope.Passphrase(ask), workers=2)
+    assert all(r.ok for r in results) and asked.read_text().split() == [str(os.getpid())]
+    asked.unlink()
+    key_file = tmp_path / "alice.pem"
+    key_file.write_bytes(alice.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.BestAvailableEncryption(b"correct horse")))  # fmt: skip
+    sealed = sealed_pairs(inputs, tmp_path / "for-alice")
+    assert all(r.ok for r in seal_files(sealed, alice.public_key(), workers=2))
+    locked = envelope.RsaKeyFileIdentity(key_file, ask)
+    assert all(r.ok for r in verify_files(list(sealed.values()), locked, workers=2))
+    assert asked.read_text().split() == [str(os.getpid())]
+
+
 def test_each_folder_is_synced_once_after_every_file(alice, tmp_path, monkeypatch):
     """The contract's order: every output's data synced (before its name), then each output
     folder synced once; a single seal_file syncs its folder itself."""
@@ -245,9 +280,8 @@ def test_round_trip_property(alice, tmp_path_factory, sizes, chunk):
 
 def test_a_dying_worker_fails_the_call_after_the_finished_outputs_are_synced(alice, tmp_path, monkeypatch):
     """A worker process that dies (killed, out of memory) is not one file's failure: the call
-    raises BrokenProcessPool, and the outputs finished before are complete and their folder synced."""
-    from concurrent.futures.process import BrokenProcessPool
-
+    raises WorkerError, with the results known, and the outputs finished before are complete and
+    their folder synced."""
     inputs = make_inputs(tmp_path / "in", [100] * 80)
     pairs = sealed_pairs(inputs, tmp_path / "sealed")
     real_seal_one = batch._seal_one
@@ -260,10 +294,14 @@ def test_a_dying_worker_fails_the_call_after_the_finished_outputs_are_synced(ali
     synced: list[str] = []
     monkeypatch.setattr(batch, "_seal_one", dying)
     monkeypatch.setattr(batch, "sync_folder", synced.append)
-    with pytest.raises(BrokenProcessPool):
+    with pytest.raises(envelope.WorkerError, match="a worker process died") as caught:
         seal_files(pairs, alice.public_key(), workers=2)
     written = sorted((tmp_path / "sealed").iterdir())
     assert written and len(written) < 80
+    known = [r for r in caught.value.results if r is not None]
+    assert len(caught.value.results) == 80 and known and all(r.ok for r in known)
+    assert {Path(r.output) for r in known} <= set(written)
+    assert f"{80 - len(known)} of 80 files unfinished" in str(caught.value)
     for output in written:
         source = tmp_path / "in" / output.name.removesuffix(".env")
         assert envelope.open(output.read_bytes(), alice) == source.read_bytes()

@@ -72,6 +72,26 @@ def test_seal_p_asks_twice_on_the_terminal_and_open_asks_once(tmp_path: Path, pl
     assert not (tmp_path / "q.env").exists()
 
 
+def test_a_batch_on_several_processes_asks_for_the_passphrase_once(tmp_path: Path) -> None:
+    """Seventy files on two processes (-j 2): one prompt on the terminal for the seal (asked twice,
+    as always) and one for the open, not one per worker racing for the terminal."""
+    inputs = [tmp_path / f"f{i:02d}.bin" for i in range(70)]
+    for path in inputs:
+        path.write_bytes(os.urandom(100))
+    sealed, out = tmp_path / "sealed", tmp_path / "out"
+    sealed.mkdir()
+    out.mkdir()
+    code, output = run_in_pty(ENVELOPE, "seal", "-p", *CHEAP, "-j", "2", "-q", "-o", sealed, *inputs,
+                              answer=[PASSPHRASE, PASSPHRASE])  # fmt: skip
+    assert code == 0, output
+    assert output.count("Passphrase for the file") == 1 and output.count("Repeat the passphrase") == 1
+    code, output = run_in_pty(ENVELOPE, "open", "-j", "2", "-q", "-o", out, *sorted(sealed.iterdir()),
+                              answer=PASSPHRASE)  # fmt: skip
+    assert code == 0, output
+    assert output.count("Passphrase for the file") == 1
+    assert all((out / p.name).read_bytes() == p.read_bytes() for p in inputs)
+
+
 def test_without_a_terminal_a_passphrase_must_come_from_a_variable_or_a_file(tmp_path: Path, plain: Path) -> None:
     assert_error(run(ENVELOPE, "seal", "-p", "-o", tmp_path / "p.env", plain), 4, "no terminal")
     assert not (tmp_path / "p.env").exists()

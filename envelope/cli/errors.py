@@ -59,7 +59,7 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_USAGE
     if isinstance(exc, errors.InvalidKeyError):
         return EXIT_KEY
-    if isinstance(exc, OSError):  # OutputExistsError included
+    if isinstance(exc, (OSError, errors.WorkerError)):  # OutputExistsError included; a process killed
         return EXIT_IO
     if isinstance(exc, errors.EnvelopeError):  # Malformed, Unsupported, Limit
         return EXIT_FORMAT

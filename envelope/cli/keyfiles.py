@@ -211,6 +211,10 @@ class PromptedKeyFile:
     def key_id(self) -> str | None:
         return self._file.key_id
 
+    @property
+    def unlocked(self) -> bool:
+        return bool(self._file.unlocked)
+
     def unwrap(self, entries: Sequence[Any]) -> Any:
         from envelope import PassphraseError
 
