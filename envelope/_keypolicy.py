@@ -58,8 +58,9 @@ def refuse_kind(kind: str) -> NoReturn:
     usable (signing keys, say), this is where the policy changes."""
     signs = kind in _SIGNING_KINDS
     raise InvalidKeyError(
-        f"{kind} keys cannot be recipients: envelope encrypts to RSA keys ({MIN_KEY_BITS} to {MAX_KEY_BITS} bits)"
-        + ("; this one signs: load_signing_key and load_verifying_key read signers' keys" if signs else "")
+        f"{kind} keys cannot be recipients: envelope encrypts to RSA keys ({MIN_KEY_BITS} to {MAX_KEY_BITS} bits) "
+        "and age keys (age1..., ssh-ed25519 lines)"
+        + ("; this one signs: seal --sign, open --signed-by (load_signing_key, load_verifying_key)" if signs else "")
     )
 
 

@@ -127,9 +127,18 @@ def _text(data: bytes | str) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
+def _refuse_age_key(raw: bytes) -> None:
+    if raw.startswith(b"age1") or b"AGE-SECRET-KEY-" in raw:
+        raise InvalidKeyError(
+            "this is an age key, which receives files and signs nothing: a signer's key is Ed25519, ECDSA P-256 "
+            "or ML-DSA-65 (keygen --type ed25519 writes one)"
+        )
+
+
 def parse_signing_key(data: bytes | str, passphrase: str | bytes | None = None) -> SigningKey:
     """A signing private key from PEM or DER (PKCS#8) or an OpenSSH private key."""
     raw = _text(data).strip()
+    _refuse_age_key(raw)
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
     try:
         with loading_keys():
@@ -157,6 +166,7 @@ def parse_signing_key(data: bytes | str, passphrase: str | bytes | None = None) 
 def parse_verifying_key(data: bytes | str) -> VerifyingKey:
     """A signer's public key from PEM or DER SubjectPublicKeyInfo, or an OpenSSH public key line."""
     raw = _text(data).strip()
+    _refuse_age_key(raw)
     try:
         with loading_keys():
             if raw.startswith((b"ssh-", b"ecdsa-sha2-")):

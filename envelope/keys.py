@@ -238,6 +238,10 @@ def _decode_public_key(data: bytes) -> rsa.RSAPublicKey:
     data = _trimmed(data)
     if b"PRIVATE KEY-----" in data:
         raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
+    if b"AGE-SECRET-KEY-" in data:
+        raise InvalidKeyError(
+            "this is an age identity (a secret key); give its recipient, age1... (keygen writes it in PATH.pub)"
+        )
     if b"-----BEGIN" in data:
         key = _pem_public_key(data)
     elif data.startswith(_SSH_PREFIXES):
@@ -377,6 +381,10 @@ def _private_form(data: bytes) -> _PrivateForm:
     recognised without a passphrase."""
     if data.startswith(_SSH_PREFIXES):
         raise InvalidKeyError("this is a public key; opening needs the private key")
+    if data.lstrip().startswith(b"age1"):
+        raise InvalidKeyError(
+            "this is an age recipient (a public key); opening needs its identity file (AGE-SECRET-KEY-1...)"
+        )
     if b"-----BEGIN" not in data:
         shape = _keyformat.der_shape(data)
         if shape == "public":

@@ -87,7 +87,7 @@ def test_a_failed_file_stops_nothing_else(keys: Keys, tmp_path: Path) -> None:
     assert len(lines) == 3, lines
     assert lines[0].startswith(f"envelope: error: {damaged}: ")
     assert lines[1].startswith(f"envelope: error: {for_bob}: ")
-    assert lines[2] == f"envelope: error: 2 of 6 files failed (opening); the others succeeded: {damaged}, {for_bob}"
+    assert lines[2] == f"envelope: error: 2 of 6 files failed (opening): {damaged}, {for_bob}; the others succeeded"
     assert sorted(os.listdir(back)) == sorted(f.name for i, f in enumerate(files) if i not in (2, 4))
     checked = run(ENVELOPE, "verify", "-i", keys["alice.pem"], "-q", "-j", "2", *sorted(sealed.iterdir()))
     assert checked.returncode == 1

@@ -108,3 +108,24 @@ def test_a_bad_age_recipient_is_a_key_error_that_does_not_echo_a_secret(tmp_path
     result = run(ENVELOPE, "open", "-i", tmp_path / "bad.age", "-o", tmp_path / "out", tmp_path / "a.env")
     assert result.returncode != 0 and b"line 2" in result.stderr
     assert secret.encode() not in result.stderr and secret.lower().encode() not in result.stderr
+
+
+def test_an_age_key_in_the_wrong_place_says_which_key_goes_there(tmp_path: Path) -> None:
+    """The identity where a recipient goes, the recipient where an identity goes, and either
+    where a signer's key goes: each error says what the key is and what is needed instead."""
+    identity = tmp_path / "dana.age"
+    keygen(identity)
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    sealed = tmp_path / "plain.env"
+    result = run(ENVELOPE, "seal", "-r", identity, "-o", sealed, plain)
+    assert_error(result, 4, "this is an age identity (a secret key); give its recipient, age1...")
+    assert "AGE-SECRET-KEY-1" not in result.stderr.decode().replace("AGE-SECRET-KEY-1...", "")
+    ok(run(ENVELOPE, "seal", "-r", f"{identity}.pub", "-o", sealed, plain))
+    result = run(ENVELOPE, "open", "-i", f"{identity}.pub", "-o", tmp_path / "out", sealed)
+    assert_error(result, 4, "this is an age recipient (a public key); opening needs its identity file")
+    for option, key in (("--signed-by", f"{identity}.pub"), ("--sign", identity)):
+        command = ["open", "-i", identity, "-o", tmp_path / "out", sealed] if option == "--signed-by" else \
+            ["seal", "-r", f"{identity}.pub", "-o", tmp_path / "s.env", plain]  # fmt: skip
+        result = run(ENVELOPE, *command, option, key)
+        assert_error(result, 4, "this is an age key, which receives files and signs nothing")

@@ -471,8 +471,12 @@ SIGNERS = ("Ed25519", "ECDSA P-256")
 def test_r23_non_rsa_keys_get_one_refusal_in_every_format(make, kind, alice):
     """Issue 12 item 14: an ECDSA ssh line got "expected PEM...", Ed25519 a Python class name."""
     # Keys that can sign also say where signers' keys are read (issue 17 item 16).
-    signs = "; this one signs: load_signing_key and load_verifying_key read signers' keys" if kind in SIGNERS else ""
-    refusal = f"^{kind} keys cannot be recipients: envelope encrypts to RSA keys \\(2048 to 16384 bits\\){signs}$"
+    signs = "; this one signs: seal --sign, open --signed-by \\(load_signing_key, load_verifying_key\\)"
+    signs = signs if kind in SIGNERS else ""
+    refusal = (
+        f"^{kind} keys cannot be recipients: envelope encrypts to RSA keys \\(2048 to 16384 bits\\) "
+        f"and age keys \\(age1\\.\\.\\., ssh-ed25519 lines\\){signs}$"
+    )
     key = make()
     forms = non_rsa_forms(key)
     for form, data in forms["public"].items():

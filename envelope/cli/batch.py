@@ -132,7 +132,7 @@ def summarise(tool: str, results: Sequence[FileResult], verb: str) -> int:
     if failed:
         shown = ", ".join(failed[:10]) + (f" and {len(failed) - 10} more" if len(failed) > 10 else "")
         others = "; the others succeeded" if len(failed) < len(results) else ""
-        report(tool, f"{len(failed)} of {len(results)} files failed ({verb}){others}: {shown}")
+        report(tool, f"{len(failed)} of {len(results)} files failed ({verb}): {shown}{others}")
     return status
 
 

@@ -44,7 +44,7 @@ def add_parser(subparsers: Subcommands) -> None:
     parser = add_subcommand(
         subparsers,
         "keygen",
-        summary="generate a key pair: RSA for recipients, or a signing key",
+        summary="generate a key: RSA or age keys for recipients, a shared fernet key, or a signing key",
         description="Generate a key pair. The private key is written as PKCS#8 PEM with mode 0600\n"
         "(encrypted when a passphrase is given), the public key as PEM beside it, named\n"
         f"PRIVATE_PATH{PUBLIC_SUFFIX}. Prints the key id (SHA-256 of the public key), as envelope-info\n"

@@ -28,8 +28,9 @@ Run 'envelope COMMAND --help' for the options and examples of each command; 'man
 def build_parser() -> Parser:
     parser = Parser(
         prog="envelope",
-        description="Hybrid envelope encryption for ML models and data: RSA-OAEP recipients, chunked\n"
-        "Fernet payload, authenticated plaintext metadata, optional sender signatures.",
+        description="Hybrid envelope encryption for ML models and data: recipients with RSA, age (X25519,\n"
+        "ssh-ed25519, post-quantum hybrid), passphrase or shared Fernet keys, chunked Fernet payload,\n"
+        "authenticated plaintext metadata, optional sender signatures.",
         epilog=f"{EXAMPLES}\n\n{EXIT_CODES_HELP}",
     )
     parser.add_argument("--version", action="version", version=version_text("envelope"))
