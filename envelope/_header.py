@@ -185,7 +185,7 @@ def unlock(
             )
     if all(isinstance(identity, Passphrase) for identity in given):
         raise NoMatchingKeyError("the file is not sealed with a passphrase: it opens with a key")
-    raise NoMatchingKeyError("none of the given private keys is a recipient of this file")
+    raise NoMatchingKeyError("none of the given keys is a recipient of this file")
 
 
 def read_and_unlock(

@@ -50,7 +50,8 @@ class LimitError(EnvelopeError):
 
 
 class NoMatchingKeyError(EnvelopeError):
-    """None of the given private keys is a recipient of the file (R13)."""
+    """None of the given keys (private keys, identities, passphrase, shared keys) is a recipient of the
+    file (R13)."""
 
 
 class AuthenticationError(EnvelopeError):

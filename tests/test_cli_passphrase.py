@@ -170,6 +170,15 @@ def test_keygen_makes_a_shared_fernet_key_that_seals_and_opens(tmp_path: Path, p
     assert_error(result, 2, "not encrypted")
 
 
+def test_a_shared_key_file_readable_by_others_is_warned_about_as_such(tmp_path: Path, plain: Path,
+                                                                    fernet_key: Path) -> None:  # fmt: skip
+    fernet_key.chmod(0o644)
+    result = ok(run(ENVELOPE, "seal", "--fernet-key-file", fernet_key, "-o", tmp_path / "m.env", plain))
+    assert f"warning: shared key file {fernet_key} is accessible by other users" in result.stderr.decode()
+    result = run(ENVELOPE, "open", "--fernet-key-file", fernet_key, "-o", tmp_path / "x", tmp_path / "m.env")
+    assert result.returncode == 0 and "private key" not in result.stderr.decode()
+
+
 def test_a_bad_fernet_key_file_is_a_key_error(tmp_path: Path, plain: Path) -> None:
     bad = tmp_path / "bad.key"
     bad.write_text("not a key\n")

@@ -102,7 +102,7 @@ def test_a_damaged_object_gives_nothing_and_says_why(keys, aws, store, bucket, p
     assert not (tmp_path / "out.bin").exists()
     missing = f"s3://{bucket}/cli/missing.env"
     assert_error(envelope(aws, "open", "-i", keys["alice.pem"], missing), 5, f"{missing}: No such file")
-    assert_error(envelope(aws, "open", "-i", keys["bob.pem"], url), 1, "none of the given private keys")
+    assert_error(envelope(aws, "open", "-i", keys["bob.pem"], url), 1, "none of the given keys")
 
 
 def test_urls_and_stdio_that_cannot_meet_are_refused(keys, aws, bucket, plaintext):

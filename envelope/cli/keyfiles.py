@@ -227,7 +227,7 @@ class PromptedKeyFile:
                 self._file = self._kind(self.path, self._ask)
 
 
-def warn_if_readable_by_others(path: str, tool: str) -> None:
+def warn_if_readable_by_others(path: str, tool: str, what: str = "private key file") -> None:
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
@@ -236,7 +236,7 @@ def warn_if_readable_by_others(path: str, tool: str) -> None:
         # As ssh does, but a warning: the key may live on a file system without Unix modes.
         report(
             tool,
-            f"private key file {path} is accessible by other users (mode {mode:04o}); run: chmod 600 {path}",
+            f"{what} {path} is accessible by other users (mode {mode:04o}); run: chmod 600 {path}",
             kind="warning",
         )
 
@@ -383,7 +383,7 @@ def load_fernet_keys(paths: Iterable[str], tool: str) -> list[FernetKey]:
         data = read_key(path)
         keys.append(_key_call(functools.partial(FernetKey, data), key_name(path)))
         if not is_stdin(path):
-            warn_if_readable_by_others(path, tool)
+            warn_if_readable_by_others(path, tool, "shared key file")
     return keys
 
 
