@@ -18,6 +18,7 @@ __all__ = [
     "AgeKey",
     "age_identity",
     "age_recipient",
+    "check_canonical",
     "decode_identity",
     "decode_recipient",
     "is_age_identity_text",
@@ -56,6 +57,17 @@ def pq_recipient(public_key: bytes) -> str:
 
 def pq_identity(seed: bytes) -> str:
     return _bech32.encode("age-secret-key-pq-", seed).upper()
+
+
+_P = 2**255 - 19  # X25519's field prime
+
+
+def check_canonical(share: bytes, what: str) -> None:
+    """Refuse an X25519 public value that is not below p read little-endian (the top bit set
+    included; section 4.2, R38): X25519 would compute with it, but the identity's own public key is
+    canonical, so its key id would never match and no identity could open the file."""
+    if int.from_bytes(share, "little") >= _P:
+        raise InvalidKeyError(f"{what} is not a canonical X25519 key (a value of 2^255 - 19 or more): no key opens it")
 
 
 def _decode(text: str, prefixes: dict[str, str], lengths: dict[str, int], what: str) -> AgeKey:

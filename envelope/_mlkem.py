@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from . import _keywrap
-from ._agekeys import pq_identity, pq_recipient
+from ._agekeys import check_canonical, pq_identity, pq_recipient
 from ._datakey import DataKey
 from ._format import MLKEM768X25519, RecipientEntry, entry_for
 from .errors import InvalidKeyError, MissingDependencyError, UsageError
@@ -63,6 +63,7 @@ class MlKem768X25519Recipient:
             self._mlkem = _mlkem().MLKEM768PublicKey.from_public_bytes(public_key[:1184])
         except ValueError:
             raise InvalidKeyError("not a valid mlkem768x25519 public key (its ML-KEM-768 part)") from None
+        check_canonical(public_key[1184:], "the mlkem768x25519 public key's X25519 part")
         self._x25519 = x25519.X25519PublicKey.from_public_bytes(public_key[1184:])
         self.public_key = public_key
         self._kid = key_id(public_key)

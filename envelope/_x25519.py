@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from . import _keywrap
-from ._agekeys import age_identity, age_recipient
+from ._agekeys import age_identity, age_recipient, check_canonical
 from ._datakey import DATA_KEY_LEN, DataKey
 from ._format import X25519, RecipientEntry, entry_for
 from .errors import InvalidKeyError, UsageError
@@ -74,6 +74,7 @@ class X25519Recipient:
             raise UsageError("X25519Recipient takes an X25519 public key")
         self.public_key = public_key
         self._share = public_key.public_bytes_raw()
+        check_canonical(self._share, "the X25519 public key")
         self._kid = spki_key_id(public_key)
         self.key_id = self._kid.hex()
 

@@ -74,6 +74,26 @@ def test_round_trip(data: bytes, chunk: int):
     assert envelope.open(sealed, identity.to_age().encode()) == data
 
 
+@pytest.mark.parametrize("high_bit", [False, True])
+def test_a_recipient_that_is_not_canonical_is_refused_r38(high_bit: bool):
+    """2^255 - 19 or more (the top bit set): X25519 computes with it, but the identity's own public
+    key is canonical, so its key id would never match: no identity could open the file."""
+    from envelope import _agekeys
+
+    share = bytearray(X25519Identity.generate().recipient().public_key.public_bytes_raw())
+    if high_bit:
+        share[31] |= 0x80
+    else:
+        share = bytearray(b"\xed" + b"\xff" * 30 + b"\x7f")  # p itself
+    with pytest.raises(envelope.InvalidKeyError, match="not a canonical X25519 key"):
+        X25519Recipient(x25519.X25519PublicKey.from_public_bytes(bytes(share)))
+    with pytest.raises(envelope.InvalidKeyError, match="not a canonical X25519 key"):
+        envelope.seal(b"x", _agekeys.age_recipient(bytes(share)))
+    hybrid = envelope.MlKem768X25519Identity.generate().recipient().public_key[:1184] + bytes(share)
+    with pytest.raises(envelope.InvalidKeyError, match="X25519 part is not a canonical X25519 key"):
+        envelope.MlKem768X25519Recipient(hybrid)
+
+
 def test_a_small_order_recipient_is_refused_when_sealing():
     with pytest.raises(envelope.InvalidKeyError, match="small order"):
         envelope.seal(b"x", X25519Recipient(x25519.X25519PublicKey.from_public_bytes(bytes(32))))

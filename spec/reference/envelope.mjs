@@ -368,7 +368,13 @@ const x25519Public = (pk) => crypto.createPublicKey({ key: Buffer.concat([X25519
 const x25519Kid = (pk) => sha256(X25519_SPKI, pk);
 const rawX25519 = (publicKey) => publicKey.export({ type: 'spki', format: 'der' }).subarray(X25519_SPKI.length);
 
-const loadX25519Public = (text) => { const pk = ageKey(text, 'age', 32); return shareRecipient(X25519_TYPE, X25519_LABEL, x25519Kid(pk), pk); };
+// §4.2 (R38): a public value not below 2^255 - 19 would seal, but its identity's key id would differ.
+const canonicalX25519 = (u) => Buffer.from(u).reverse().toString('hex') < '7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed';
+const loadX25519Public = (text) => {
+  const pk = ageKey(text, 'age', 32);
+  if (!canonicalX25519(pk)) throw new InvalidKeyError('age recipient: not a canonical X25519 key (R38)');
+  return shareRecipient(X25519_TYPE, X25519_LABEL, x25519Kid(pk), pk);
+};
 
 // mlkem768x25519 (§4.4, R41, R42): age 1.3's hybrid; the KEM is @noble/post-quantum's X-Wing
 // (ml_kem768_x25519: SHAKE256 seed expansion, SHA3-256 combiner), the wrap is this file's own.
@@ -379,6 +385,7 @@ const pqWrapKey = (ss) => Buffer.from(crypto.hkdfSync('sha256', ss, Buffer.alloc
 function loadPqPublic(text) {
   const pk = ageKey(text, 'age1pq', 1216);
   if (!mlkemKeyValid(pk.subarray(0, 1184))) throw new InvalidKeyError('not a valid mlkem768x25519 public key'); // R42
+  if (!canonicalX25519(pk.subarray(1184))) throw new InvalidKeyError('mlkem768x25519 public key: its X25519 part is not canonical (R42)');
   return {
     type: PQ_TYPE, kid: sha256(pk),
     entry(K) {

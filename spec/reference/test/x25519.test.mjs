@@ -81,22 +81,40 @@ test('an age1pq1 recipient receives a file that its AGE-SECRET-KEY-PQ-1 identity
   assert.throws(() => open(sealed, [identityA]), NoMatchingKeyError);
 });
 
-test('an ML-KEM-768 key with a coefficient not below q is refused (R42)', () => {
-  assert.ok(pqRecipient.length === 1959);
-  // The recipient re-encoded (Bech32 written out here) with its first coefficient set to 4095:
-  // seal must refuse it before any wrap.
-  const words = [...pqRecipient.slice(7, -6)].map((c) => 'qpzry9x8gf2tvdw0s3jn54khce6mua7l'.indexOf(c));
+// Bech32 (BIP-173) written out here, independent of the implementation under test, to build
+// recipients with chosen bytes.
+const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+function bech32Bytes(text) {
+  const words = [...text.slice(text.lastIndexOf('1') + 1, -6)].map((c) => CHARSET.indexOf(c));
   let acc = 0, bits = 0; const bytes = [];
   for (const w of words) { acc = (acc << 5) | w; bits += 5; if (bits >= 8) { bits -= 8; bytes.push((acc >> bits) & 0xff); } acc &= (1 << bits) - 1; }
-  bytes[0] = 0xff; bytes[1] |= 0x0f;
-  const five = []; acc = 0; bits = 0;
+  return bytes;
+}
+function bech32Encode(hrp, bytes) {
+  const five = []; let acc = 0, bits = 0;
   for (const b of bytes) { acc = (acc << 8) | b; bits += 8; while (bits >= 5) { bits -= 5; five.push((acc >> bits) & 31); } acc &= (1 << bits) - 1; }
   if (bits) five.push((acc << (5 - bits)) & 31);
   const G = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
   const poly = (v) => { let c = 1; for (const x of v) { const t = c >>> 25; c = (((c & 0x1ffffff) << 5) ^ x) >>> 0; for (let i = 0; i < 5; i++) if ((t >>> i) & 1) c = (c ^ G[i]) >>> 0; } return c; };
-  const hrp = 'age1pq';
   const ex = [...hrp].map((c) => c.charCodeAt(0) >> 5).concat([0], [...hrp].map((c) => c.charCodeAt(0) & 31));
   const chk = poly(ex.concat(five, [0, 0, 0, 0, 0, 0])) ^ 1;
-  const text = `${hrp}1${five.concat([0, 1, 2, 3, 4, 5].map((i) => (chk >>> (5 * (5 - i))) & 31)).map((w) => 'qpzry9x8gf2tvdw0s3jn54khce6mua7l'[w]).join('')}`;
-  assert.throws(() => seal(Buffer.from('x'), [text]), InvalidKeyError);
+  return `${hrp}1${five.concat([0, 1, 2, 3, 4, 5].map((i) => (chk >>> (5 * (5 - i))) & 31)).map((w) => CHARSET[w]).join('')}`;
+}
+
+test('an ML-KEM-768 key with a coefficient not below q is refused (R42)', () => {
+  assert.ok(pqRecipient.length === 1959);
+  // The recipient re-encoded with its first coefficient set to 4095: seal must refuse it before any wrap.
+  const bytes = bech32Bytes(pqRecipient);
+  bytes[0] = 0xff; bytes[1] |= 0x0f;
+  assert.throws(() => seal(Buffer.from('x'), [bech32Encode('age1pq', bytes)]), InvalidKeyError);
+});
+
+test('an X25519 key that is not canonical is refused when sealing (R38, R42)', () => {
+  const p = [0xed, ...Array(30).fill(0xff), 0x7f]; // 2^255 - 19, little-endian
+  const highBit = [...bech32Bytes(recipientA)]; highBit[31] |= 0x80;
+  for (const bytes of [p, highBit]) {
+    assert.throws(() => seal(Buffer.from('x'), [bech32Encode('age', bytes)]), /not a canonical X25519 key/);
+    const hybrid = bech32Bytes(pqRecipient).slice(0, 1184).concat(bytes);
+    assert.throws(() => seal(Buffer.from('x'), [bech32Encode('age1pq', hybrid)]), /X25519 part is not canonical/);
+  }
 });
