@@ -6,7 +6,9 @@ import contextlib
 import importlib
 import io
 import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -36,6 +38,7 @@ __all__ = [
     "install_hint",
     "model_metadata",
     "opened_model",
+    "private_ram_folder",
     "ram_tempdir",
     "require",
     "sealed_model",
@@ -184,6 +187,40 @@ def ram_filesystem() -> str | None:
     return None
 
 
+_STAGING_PREFIX = "envelope-"
+_STAGING_NAME = re.compile(r"^envelope-(\d+)-[A-Za-z0-9_]+$")
+
+
+def private_ram_folder(base: str) -> str:
+    """A new private (0700) folder in ``base``, named for this process (``envelope-PID-XXXXXXXX``).
+
+    A process killed while files were staged (SIGKILL, or SIGTERM: neither runs clean-up) leaves its
+    folder until the next call, in any process of the same user, removes the folders of processes
+    that no longer exist. (tmpfs is memory, but it can be swapped out, and it lasts until a reboot.)"""
+    _remove_folders_of_dead_processes(base)
+    return tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=base)
+
+
+def _remove_folders_of_dead_processes(base: str) -> None:
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        match = _STAGING_NAME.match(name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        path = os.path.join(base, name)
+        try:
+            if os.lstat(path).st_uid != os.getuid() or not stat.S_ISDIR(os.lstat(path).st_mode):
+                continue
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)  # its process is gone: nothing will remove it
+        except (OSError, OverflowError):
+            continue  # alive (another user's, say), or not ours to judge
+
+
 @contextlib.contextmanager
 def ram_tempdir(required: bool) -> Iterator[str | None]:
     """Point ``tempfile`` at a private folder in RAM for the duration, then delete it.
@@ -204,7 +241,7 @@ def ram_tempdir(required: bool) -> Iterator[str | None]:
         yield None
         return
     with _TEMPDIR_LOCK:
-        private = tempfile.mkdtemp(prefix="envelope-", dir=base)  # mode 0700
+        private = private_ram_folder(base)
         previous = tempfile.tempdir
         tempfile.tempdir = private
         try:

@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -51,7 +50,7 @@ from envelope import (
 from envelope.atomic import PathLike
 from envelope.folders import FolderEntry, SealedFolder, open_folder, seal_entries
 
-from ._common import FRAMEWORK, model_metadata, ram_filesystem, require
+from ._common import FRAMEWORK, model_metadata, private_ram_folder, ram_filesystem, require
 from ._safetensors_format import DTYPE_BITS, PREFIX, TensorInfo, TensorTable, check_header_len, parse_header
 from ._safetensors_writing import serialize
 from ._tensor_memory import TORCH_TYPES, torch_device
@@ -235,8 +234,9 @@ def _json_member(folder: SealedFolder, name: str) -> dict[str, Any]:
     return value
 
 
-def _refuse_remote_code(kwargs: Mapping[str, Any]) -> None:
-    if kwargs.get("trust_remote_code"):
+def _refuse_remote_code(kwargs: dict[str, Any]) -> None:
+    """Refuse ``trust_remote_code=True``; a ``False`` given is taken out (it is passed anyway)."""
+    if kwargs.pop("trust_remote_code", False):
         raise UnsafeModelError(
             "trust_remote_code=True would run Python code from the sealed folder, which a sealed model never "
             "does: sealing needs only public keys, so the code proves nothing about who wrote it. Install the "
@@ -489,7 +489,7 @@ def _ram_folder() -> Iterator[str]:
             "tokenizer files pass through a RAM-backed folder (transformers reads and writes them only as "
             "files), and none is available here: set ENVELOPE_RAM_DIR to a tmpfs mount"
         )
-    folder = tempfile.mkdtemp(prefix="envelope-", dir=base)
+    folder = private_ram_folder(base)
     try:
         yield folder
     finally:

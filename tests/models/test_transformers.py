@@ -187,8 +187,32 @@ def test_the_tokenizer_round_trips(alice, tmp_path):
     text = "sealed models load one shard at a time"
     assert loaded(text)["input_ids"] == tok(text)["input_ids"]
     assert loaded.eos_token == "<eos>"
+    again = sealed_hf.tokenizer_from_pretrained(sealed, alice, trust_remote_code=False)  # what is done anyway
+    assert again(text)["input_ids"] == tok(text)["input_ids"]
     with pytest.raises(envelope.UsageError, match="no tokenizer"):
         sealed_hf.tokenizer_from_pretrained(save(gpt2(), tmp_path / "bare.env", alice), alice)
+
+
+def test_a_staging_folder_left_by_a_killed_process_is_removed_by_the_next_call(alice, tmp_path, monkeypatch):
+    """tokenizer files are staged in a private tmpfs folder named for the process; one left by a
+    process that died (SIGKILL, SIGTERM) is removed by the next call. Folders of live processes stay."""
+    import subprocess
+    import sys
+
+    ram = tmp_path / "ram"
+    ram.mkdir()
+    monkeypatch.setattr(sealed_hf, "ram_filesystem", lambda: str(ram))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    left = ram / f"envelope-{int(dead.stdout)}-abcd1234"
+    left.mkdir(mode=0o700)
+    (left / "tokenizer.json").write_text("the vocabulary")
+    alive = ram / f"envelope-{os.getppid()}-abcd1234"  # the test runner's parent: alive
+    alive.mkdir(mode=0o700)
+    other = ram / "envelope-not-a-pid"
+    other.mkdir()
+    sealed = save(gpt2(), tmp_path / "gpt2.env", alice, tokenizer=tokenizer())
+    sealed_hf.tokenizer_from_pretrained(sealed, alice)
+    assert sorted(p.name for p in ram.iterdir()) == sorted([alive.name, other.name])
 
 
 def test_generation_config_comes_back(alice, tmp_path):
