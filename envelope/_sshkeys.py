@@ -186,7 +186,7 @@ class SshEd25519KeyFileIdentity:
                 except InvalidKeyError as exc:
                     self._error = exc
                     raise
-                self._data = b""
+                self._data, self._passphrase = b"", None  # the key is loaded: neither is needed again
         return self._identity.unwrap(entries)
 
     def _load(self, password: bytes | None) -> SshEd25519Identity:

@@ -223,7 +223,7 @@ class RsaKeyFileIdentity:
                 except InvalidKeyError as exc:
                     self._error = exc
                     raise
-                self._data = b""
+                self._data, self._passphrase = b"", None  # the key is loaded: neither is needed again
             return self._identity
 
     def _decrypt(self) -> RsaIdentity:

@@ -129,3 +129,18 @@ def test_an_age_key_in_the_wrong_place_says_which_key_goes_there(tmp_path: Path)
             ["seal", "-r", f"{identity}.pub", "-o", tmp_path / "s.env", plain]  # fmt: skip
         result = run(ENVELOPE, *command, option, key)
         assert_error(result, 4, "this is an age key, which receives files and signs nothing")
+
+
+def test_mixing_post_quantum_and_classical_recipients_is_noted(tmp_path: Path) -> None:
+    """age refuses the mix; the format allows it, so the command says what it costs (once, not with -q)."""
+    classical, hybrid = tmp_path / "c.age", tmp_path / "pq.age"
+    keygen(classical)
+    ok(run(ENVELOPE, "keygen", "--type", "mlkem768x25519", "-o", hybrid))
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")
+    mixed = ok(run(ENVELOPE, "seal", "-r", f"{hybrid}.pub", "-r", f"{classical}.pub", "-o", tmp_path / "m.env", plain))
+    assert mixed.stderr.decode().count("note: the file has post-quantum (mlkem768x25519) and classical") == 1
+    alone = ok(run(ENVELOPE, "seal", "-r", f"{hybrid}.pub", "-o", tmp_path / "pq.env", plain))
+    quiet = ok(run(ENVELOPE, "seal", "-q", "-r", f"{hybrid}.pub", "-r", f"{classical}.pub", "-o", tmp_path / "q.env",
+                   plain))  # fmt: skip
+    assert alone.stderr == b"" and quiet.stderr == b""

@@ -195,6 +195,7 @@ def sealing_keys(args: argparse.Namespace) -> tuple[list[Any], Any]:
         )
     if not recipients and not to_passphrase:
         raise CliError("no recipient: give at least one -r PUBKEY or -R FILE (or -p: a passphrase)", EXIT_USAGE)
+    _note_mixed_post_quantum(recipients, args)
     given = None if to_passphrase else keyfiles.explicit_passphrase(args.passphrase_env, args.passphrase_file)
     if to_passphrase:
         recipients = [
@@ -205,6 +206,23 @@ def sealing_keys(args: argparse.Namespace) -> tuple[list[Any], Any]:
         ]  # fmt: skip
     signer = keyfiles.load_signer(args.sign, given, "envelope") if args.sign else None
     return recipients, signer
+
+
+def _note_mixed_post_quantum(recipients: list[Any], args: argparse.Namespace) -> None:
+    """age refuses to mix post-quantum and classical recipients; the format allows it (a classical
+    fallback may be wanted), so the command says what it costs."""
+    from envelope import MlKem768X25519Recipient
+
+    from .errors import report
+
+    hybrid = sum(isinstance(r, MlKem768X25519Recipient) for r in recipients)
+    if hybrid and hybrid < len(recipients) and not getattr(args, "quiet", False):
+        report(
+            "envelope",
+            "the file has post-quantum (mlkem768x25519) and classical recipients: it is only as safe "
+            "against a quantum computer as its classical recipients are",
+            kind="note",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
