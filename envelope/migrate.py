@@ -41,6 +41,8 @@ _TEXT_BLOCK = 1 << 20  # base64 characters read at a time (a multiple of 4): 768
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _TRAILING = b" \t\r\n"
 _NOT_FERNET = "not a Fernet token: expected url-safe base64 of a version 0x80 token"
+# A token's length is set by its ciphertext's 16-byte blocks: any other length is a cut (or padded) one.
+_BAD_LENGTH = _NOT_FERNET + " (its length fits no token: truncated?)"
 FERNET_AUTH_FAILED = "the Fernet token does not authenticate under this key: it was modified, or made with another key"
 
 
@@ -136,10 +138,10 @@ def _measure(source: IO[bytes]) -> tuple[int, int]:
         padding_len = source.read(2).count(b"=")
     source.seek(start)
     if text_len % 4:
-        raise MalformedError(_NOT_FERNET)
+        raise MalformedError(_BAD_LENGTH)
     token_len = text_len // 4 * 3 - padding_len
     if token_len < _MIN_TOKEN_LEN or (token_len - _HEADER_LEN - _TAG_LEN) % 16:
-        raise MalformedError(_NOT_FERNET)
+        raise MalformedError(_BAD_LENGTH)
     return text_len, token_len
 
 

@@ -1178,3 +1178,11 @@ def test_progress_bar_on_a_terminal_for_large_inputs_only(keys: Keys, tmp_path: 
 
     result = ok(run(ENVELOPE, "verify", "-i", keys["alice.pem"], tmp_path / "big.env"))  # stderr not a terminal
     assert result.stderr == b""
+
+
+def test_envelope_alone_shows_its_commands() -> None:
+    """As git does: no command is a usage error (exit 2) that shows the commands, not one line."""
+    result = run(ENVELOPE)
+    assert result.returncode == 2 and result.stdout == b""
+    text = result.stderr.decode()
+    assert text.startswith("usage: envelope") and all(c in text for c in ("keygen", "seal", "open", "rewrap"))

@@ -46,6 +46,10 @@ def test_keygen_x25519_writes_age_keygen_format_that_age_reads(tmp_path: Path) -
 def test_keygen_x25519_takes_no_passphrase(tmp_path: Path) -> None:
     result = run(ENVELOPE, "keygen", "--type", "x25519", "-o", tmp_path / "k", "--passphrase-env", "P", env={"P": "x"})
     assert_error(result, 2, "not encrypted")
+    (tmp_path / "k").write_text("there")  # the usage error comes first: no 'exists', no 'P is not set'
+    result = run(ENVELOPE, "keygen", "--type", "x25519", "-o", tmp_path / "k", "--passphrase-env", "UNSET_VARIABLE")
+    assert_error(result, 2, "x25519 keys are not encrypted: written as age-keygen writes them")
+    assert_error(run(ENVELOPE, "keygen", "-o", tmp_path), 5, "is a directory: give the key file's path")
 
 
 def test_seal_to_age1_and_open_with_the_identity_file(tmp_path: Path) -> None:

@@ -90,6 +90,13 @@ def test_text_that_is_not_a_fernet_token_is_malformed(text: bytes, tmp_path: Pat
         envelope.migrate_fernet_token(io.BytesIO(text), tmp_path / "x.env", KEY, envelope.FernetKey(KEY))
 
 
+@pytest.mark.parametrize("cut", [4, 100, 1001])
+def test_a_cut_token_is_said_to_be_truncated(cut: int, tmp_path: Path) -> None:
+    token = Fernet(KEY).encrypt(bytes(5000))
+    with pytest.raises(envelope.MalformedError, match=r"its length fits no token: truncated\?"):
+        envelope.migrate_fernet_token(io.BytesIO(token[:-cut]), tmp_path / "x.env", KEY, envelope.FernetKey(KEY))
+
+
 def test_another_version_byte_is_malformed(tmp_path: Path) -> None:
     import base64
 

@@ -60,8 +60,13 @@ def outputs(inputs: Sequence[str], folder: str | None, *, sealing: bool) -> list
     when opening. Refuses, before anything is read, what cannot join a batch: no ``-o`` folder,
     stdin, URLs, folders (sealing), names without .env (opening), two inputs with one output."""
     if folder is None or is_stdio(folder) or is_url(folder) or not os.path.isdir(folder):
-        where = "-o OUTDIR, an existing folder" if folder is None else f"-o {printable(folder)}: not an existing folder"
-        raise CliError(f"several INPUTs go each into its own file in a folder: give {where}", EXIT_USAGE)
+        if folder is None:
+            raise CliError("several INPUTs go each into its own file in a folder: give -o OUTDIR", EXIT_USAGE)
+        raise CliError(
+            f"-o {printable(folder)} is not an existing folder, and several INPUTs go each into its own file "
+            "in one (create it first)",
+            EXIT_USAGE,
+        )
     pairs: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
     for path in inputs:

@@ -34,9 +34,9 @@ EXAMPLES = """\
                                                     # with --fernet-key-file team.fernet
   envelope keygen --type ed25519 -o builder.key     # a signing key: seal --sign builder.key,
                                                     # open --signed-by builder.key.pub
-  envelope keygen --pkcs11 'pkcs11:token=models;object=prod-key?module-path=/usr/lib/softhsm/libsofthsm2.so' \
+  envelope keygen --pkcs11 'pkcs11:token=models;object=prod-key?module-path=/usr/lib/softhsm/libsofthsm2.so' \\
       --pin-env PIN -o prod-key.pub                 # on the token; only the public key is written
-  envelope keygen --pkcs11 'pkcs11:token=models;object=builder' --type ecdsa-p256 \
+  envelope keygen --pkcs11 'pkcs11:token=models;object=builder' --type ecdsa-p256 \\
       --pkcs11-module /usr/lib/softhsm/libsofthsm2.so -o builder.pub   # PIN asked on the terminal"""
 
 
@@ -111,14 +111,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("keygen writes files: give a path with -o", EXIT_USAGE)
     if args.bits is not None and args.type != RSA:
         raise CliError(f"--bits is for RSA keys; {args.type} keys have a fixed size", EXIT_USAGE)
+    from .parsing import passphrase_option
+
+    if args.type in (*AGE_TYPES, FERNET) and (passphrase_option(args) or args.passphrase_prompt):
+        how = "written as age-keygen writes them" if args.type in AGE_TYPES else "as Fernet.generate_key() returns them"
+        raise CliError(f"{args.type} keys are not encrypted: {how}; keep the file private (mode 0600)", EXIT_USAGE)
     if args.type == FERNET:
         return _new_fernet_key(args, private_path)
     for path in (private_path, public_path):
-        if not args.force and os.path.lexists(path):
-            raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
+        _check_new(path, args.force)
     secret = _new_passphrase(args)
-    if secret is not None and args.type in AGE_TYPES:
-        raise CliError(f"{args.type} keys are written as age writes them, not encrypted (as age-keygen)", EXIT_USAGE)
     if args.type in AGE_TYPES:
         private_pem, public_pem, kid = _new_age_key(args.type)
     else:
@@ -152,6 +154,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_new(path: str, force: bool) -> None:
+    """A key file may be written at ``path``: not a folder (--force would not help), and not an
+    existing file unless --force."""
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a directory: give the key file's path with -o", EXIT_IO)
+    if not force and os.path.lexists(path):
+        raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
+
+
 def _new_fernet_key(args: argparse.Namespace, path: str) -> int:
     """``--type fernet``: one secret file (mode 0600), the key's text and a newline."""
     import envelope
@@ -159,10 +170,7 @@ def _new_fernet_key(args: argparse.Namespace, path: str) -> int:
 
     from .render import printable
 
-    if not args.force and os.path.lexists(path):
-        raise CliError(f"{path} exists (use --force to replace it)", EXIT_IO)
-    if _new_passphrase(args) is not None:
-        raise CliError("a fernet key is written as Fernet.generate_key() returns it, not encrypted", EXIT_USAGE)
+    _check_new(path, args.force)
     key = envelope.FernetKey.generate()
     with atomic_output(path, overwrite=args.force, private=True) as out:
         out.write(key.text() + b"\n")
@@ -190,8 +198,8 @@ def _on_token(args: argparse.Namespace) -> int:
         raise CliError(f"PKCS#11 tokens make rsa, ecdsa-p256 or ed25519 keys, not {args.type}", EXIT_USAGE)
     if args.bits is not None and args.type != RSA:
         raise CliError(f"--bits is for RSA keys; {args.type} keys have a fixed size", EXIT_USAGE)
-    if args.output is not None and not args.force and os.path.lexists(args.output):
-        raise CliError(f"{args.output} exists (use --force to replace it)", EXIT_IO)
+    if args.output is not None:
+        _check_new(args.output, args.force)
     kind = RSA if args.type == RSA else SIGNING_TYPES[args.type]
     public = tokens.generate(args.pkcs11, kind, args.bits or DEFAULT_KEY_BITS)
     if kind == RSA:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from . import keygen, migrate, rewrap, seal, tokens, verify
 from . import open as open_command
-from .errors import EXIT_CODES_HELP, guarded
+from .errors import EXIT_CODES_HELP, EXIT_USAGE, guarded
 from .parsing import Parser, add_completion, version_text
 
 EXAMPLES = """\
@@ -43,7 +44,11 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     def run() -> int:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not (sys.argv[1:] if argv is None else argv):  # as git does: the commands, not an error line
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        args = parser.parse_args(argv)
         tokens.configure(args)
         handler = args.handler
         assert callable(handler)

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if streams.is_stdio(args.output):
         raise CliError("give -o OUT: the envelope file to write", EXIT_USAGE)
-    streams.check_output(args.output, force=args.force, binary=True)
     streams.refuse_same_file(args.input, args.output)
+    streams.check_output(args.output, force=args.force, binary=True)
     (token_key,) = keyfiles.load_fernet_keys([args.token_key_file], "envelope")
     metadata = _metadata(args.meta)
     recipients, signer = sealing_keys(args)

@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         return _open_folder(args)
     refuse_idle("--force" if args.force and streams.is_stdio(args.output) else None, FORCE_WITHOUT_OUTPUT)
     streams.refuse_plaintext_to_terminal(args.output)
-    streams.check_output(args.output, force=args.force, binary=False)
     streams.refuse_same_file(args.input, args.output)
+    streams.check_output(args.output, force=args.force, binary=False)
     if streams.is_url(args.output) and streams.is_stdio(args.input):
         raise CliError("plaintext goes to a URL from a file or URL INPUT, not from stdin", EXIT_USAGE)
     pins = keyfiles.load_signers(args.signed_by) if args.signed_by else None

@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
             "with a URL, FILE and OUT are files or URLs: give -o OUT or --in-place, not stdin or stdout", EXIT_USAGE
         )
     if not args.in_place:
-        streams.check_output(output, force=args.force, binary=True)
         streams.refuse_same_file(args.file, output)
+        streams.check_output(output, force=args.force, binary=True)
     add: list[Any] = [
         *keyfiles.load_recipients(args.add, []),
         *keyfiles.load_fernet_keys(args.add_fernet_key_file, "envelope"),

@@ -240,8 +240,8 @@ def run(args: argparse.Namespace) -> int:
         ("-r", args.recipient), ("-R", args.recipients_file), ("--sign", [args.sign] if args.sign else []),
         ("INPUT", [args.input]),
     )  # fmt: skip
-    streams.check_output(args.output, force=args.force, binary=True)
     streams.refuse_same_file(args.input, args.output)
+    streams.check_output(args.output, force=args.force, binary=True)
     if streams.is_url(args.input) and streams.is_stdio(args.output):
         raise CliError("a URL INPUT is sealed into a file or another URL: give -o OUT", EXIT_USAGE)
     folder = _is_a_folder(args.input)
