@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
 from . import _pipeline
+from ._external import UnwrapperIdentity
 from ._folder import is_folder
 from ._header import new_header as _new_header
 from ._header import read_and_unlock
@@ -40,7 +41,7 @@ from .core import StreamResult
 from .errors import EnvelopeError, UsageError, WorkerError
 from .limits import DEFAULT_CHUNK_SIZE
 from .recipients import IdentityLike, RecipientLike, as_identities, as_recipients
-from .signing import SignedBy, Signer, SigningKey, as_signer
+from .signing import KeySigner, SignedBy, Signer, SigningKey, as_signer
 
 __all__ = ["FileResult", "open_files", "seal_files", "verify_files"]
 
@@ -306,7 +307,7 @@ def _run(
     workers: int | None,
     progress: Callable[[int], object] | None,
 ) -> list[FileResult]:
-    processes = _processes(workers, len(jobs))
+    processes = 1 if _held_elsewhere(options) else _processes(workers, len(jobs))
     results: list[FileResult | None] = [None] * len(jobs)
     items = [(index, source, output) for index, (source, output) in enumerate(jobs)]
 
@@ -346,6 +347,16 @@ def _run(
         _sync_folders(results, jobs)
     assert all(result is not None for result in results)
     return [result for result in results if result is not None]
+
+
+def _held_elsewhere(options: _SealOptions | _OpenOptions) -> bool:
+    """Whether a key of the batch lives outside this process (a PKCS#11 token, a KMS, a caller's
+    KeyUnwrapper or Signer): its session or network client would be shared by forked workers,
+    which PKCS#11 does not allow and HTTP connection pools do not survive. Such a batch stays on
+    the calling process (the key's own service is what bounds its rate anyway)."""
+    if isinstance(options, _SealOptions):
+        return options.signer is not None and not isinstance(options.signer, KeySigner)
+    return any(isinstance(identity, UnwrapperIdentity) for identity in options.identities)
 
 
 def _locked(options: _SealOptions | _OpenOptions) -> bool:

@@ -197,6 +197,45 @@ def test_a_key_unlocked_on_first_use_is_asked_once_on_the_calling_process(alice,
     assert asked.read_text().split() == [str(os.getpid())]
 
 
+def test_keys_held_outside_the_process_are_used_from_the_calling_process(alice, tmp_path):
+    """A token's session or a KMS client would be shared by forked workers (PKCS#11 forbids it;
+    connection pools do not survive it): a batch with a KeyUnwrapper, or a Signer that is not a
+    local key, stays on the calling process."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+
+    used = tmp_path / "used"
+
+    def log() -> None:
+        with used.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    class HeldKey:  # a KeyUnwrapper, public names only
+        public_key = alice.public_key()
+
+        def unwrap_key(self, wrapped: bytes) -> bytes:
+            log()
+            oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+            return alice.decrypt(wrapped, oaep)
+
+    signing = ed25519.Ed25519PrivateKey.generate()
+
+    class HeldSigner:  # a Signer, public names only
+        algorithm = "ed25519"
+        public_key_der = envelope.KeySigner(signing).public_key_der
+
+        def sign(self, message: bytes) -> bytes:
+            log()
+            return signing.sign(message)
+
+    inputs = make_inputs(tmp_path / "in", [100] * 70)
+    pairs = sealed_pairs(inputs, tmp_path / "sealed")
+    assert batch._processes(2, len(pairs)) == 2
+    assert all(r.ok for r in seal_files(pairs, alice.public_key(), sign_with=HeldSigner(), workers=2))
+    assert all(r.ok for r in verify_files(list(pairs.values()), HeldKey(), workers=2))
+    assert set(used.read_text().split()) == {str(os.getpid())} and len(used.read_text().split()) == 140
+
+
 def test_each_folder_is_synced_once_after_every_file(alice, tmp_path, monkeypatch):
     """The contract's order: every output's data synced (before its name), then each output
     folder synced once; a single seal_file syncs its folder itself."""
