@@ -140,8 +140,11 @@ def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
     with _ram_folder() as folder:
         tokenizer.save_pretrained(folder)
         files: dict[str, bytes] = {}
-        for name in sorted(os.listdir(folder)):
-            path = os.path.join(folder, name)
+        names = sorted(os.listdir(folder))
+        if os.path.isdir(os.path.join(folder, _TEMPLATES)) and not os.path.islink(os.path.join(folder, _TEMPLATES)):
+            names += sorted(f"{_TEMPLATES}/{name}" for name in os.listdir(os.path.join(folder, _TEMPLATES)))
+        for name in names:
+            path = os.path.join(folder, *name.split("/"))
             if os.path.isfile(path) and not os.path.islink(path):
                 with open(path, "rb") as f:
                     files[name] = f.read()
@@ -473,6 +476,7 @@ def _quiet(transformers: Any) -> Iterator[None]:
 
 # --- tokenizers --------------------------------------------------------------------------------
 
+_TEMPLATES = "additional_chat_templates"  # a tokenizer's chat templates beyond the first, one file each
 _TOKENIZER_FILES = re.compile(
     r"^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.(json|txt)|"
     r"merges\.txt|spiece\.model|tokenizer\.model|sentencepiece\.bpe\.model|chat_template\.(jinja|json)|"

@@ -189,6 +189,9 @@ def test_the_tokenizer_round_trips(alice, tmp_path):
     assert loaded.eos_token == "<eos>"
     again = sealed_hf.tokenizer_from_pretrained(sealed, alice, trust_remote_code=False)  # what is done anyway
     assert again(text)["input_ids"] == tok(text)["input_ids"]
+    tok.chat_template = {"default": "{{ messages }}", "tool_use": "{{ tools }}"}  # two: a file in a subfolder
+    templated = save(gpt2(), tmp_path / "templates.env", alice, tokenizer=tok)
+    assert sealed_hf.tokenizer_from_pretrained(templated, alice).chat_template == tok.chat_template
     with pytest.raises(envelope.UsageError, match="no tokenizer"):
         sealed_hf.tokenizer_from_pretrained(save(gpt2(), tmp_path / "bare.env", alice), alice)
 
