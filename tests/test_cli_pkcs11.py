@@ -37,6 +37,8 @@ def test_open_with_a_key_that_lives_only_on_the_token(token, keys, tmp_path):
     ok(run(ENVELOPE, "seal", "-r", keys["rsa.pub"], "-o", sealed, keys["model"]))
     ok(run(ENVELOPE, "open", "-i", token.uri("cli-rsa", token="spare"), "-o", out, sealed))
     assert out.read_bytes() == keys["model"].read_bytes()
+    shown = ok(run(INFO, "--verify", token.uri("cli-rsa", token="spare"), sealed)).stdout.decode()
+    assert "verified" in shown.lower() and "UNVERIFIED" not in shown
 
 
 def test_the_module_and_the_pin_from_options_and_the_environment(token, keys, tmp_path):
