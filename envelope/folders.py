@@ -521,8 +521,10 @@ class SealedFolder:
         threads: int | None = None,
     ) -> None:
         """Write every member under the new folder ``dest_dir``. The folder is built under a hidden
-        temporary name beside it (``.NAME.*.partial``, mode 0700) and renamed into place only once
-        every chunk verified; on any failure it is removed, and nothing is left. Files are 0600
+        temporary name beside it (``.NAME.PID-*.partial``, mode 0700) and renamed into place only
+        once every chunk verified; on any failure it is removed, and nothing is left. A process
+        killed meanwhile (SIGKILL runs no clean-up) leaves it: the next extraction to ``dest_dir``
+        removes the ones whose process no longer exists. Files are 0600
         (0700 when executable), created new, never through a symbolic link. An existing
         ``dest_dir`` raises :class:`~envelope.OutputExistsError` unless ``overwrite``, which
         replaces it (a link there is replaced, not followed)."""
@@ -530,7 +532,8 @@ class SealedFolder:
         if os.path.lexists(dest) and not overwrite:
             raise OutputExistsError(os.fspath(dest_dir))
         parent, base = os.path.split(dest.rstrip("/") or "/")
-        temp = tempfile.mkdtemp(prefix=f".{base}.", suffix=".partial", dir=parent)
+        _remove_partials_of_dead_processes(parent, base)
+        temp = tempfile.mkdtemp(prefix=f".{base}.{os.getpid()}-", suffix=".partial", dir=parent)
         try:
             with _Extraction(temp, self._layout.members) as out:
                 for position, piece in self._walk(threads):
@@ -679,6 +682,30 @@ class _Extraction:
             if self._fd is not None:
                 os.close(self._fd)
             os.close(self._root)
+
+
+def _remove_partials_of_dead_processes(parent: str, base: str) -> None:
+    """Remove the ``.BASE.PID-*.partial`` folders (verified plaintext) that extractions killed
+    before they finished left in ``parent``: this user's, of processes that no longer exist."""
+    prefix, suffix = f".{base}.", ".partial"
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(prefix) and n.endswith(suffix)]
+    except OSError:
+        return
+    for name in names:
+        pid, dash, _ = name[len(prefix) : -len(suffix)].partition("-")
+        if not dash or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        path = os.path.join(parent, name)
+        try:
+            info = os.lstat(path)
+            if info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            remove_tree(path)
+        except (OSError, OverflowError):
+            continue  # alive, or not ours to judge
 
 
 def remove_tree(path: str) -> None:

@@ -720,3 +720,26 @@ def test_any_range_read_into_matches_what_was_sealed_from_memory(  # type: ignor
             buffer = bytearray(stop - start)
             folder.read_into(name, buffer, start)
             assert bytes(buffer) == content[start:stop]
+
+
+def test_an_extraction_removes_what_a_killed_one_left_at_its_place(alice: Any, tmp_path: Path) -> None:
+    """SIGKILL runs no clean-up: a killed extraction leaves its hidden folder (verified plaintext).
+    The next extraction to the same place removes those of processes that no longer exist; one of
+    a live process (an extraction under way) stays."""
+    import subprocess
+    import sys
+
+    data = sealed(alice, payload([("a.txt", b"secret" * 100)]))
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              check=True).stdout)  # fmt: skip
+    left = tmp_path / f".out.{dead}-k1ll3d.partial"
+    (left / "sub").mkdir(parents=True)
+    (left / "sub" / "a.txt").write_bytes(b"secret" * 50)
+    alive = tmp_path / f".out.{os.getppid()}-running.partial"
+    alive.mkdir()
+    other = tmp_path / f".other.{dead}-k1ll3d.partial"
+    other.mkdir()
+    with envelope.open_folder(data, alice) as folder:
+        folder.extract(tmp_path / "out")
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"secret" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", alive.name, other.name])
