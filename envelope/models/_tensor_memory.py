@@ -79,9 +79,8 @@ class TensorFactory:
 
     def __init__(self, library: Library, device: object = None) -> None:
         self.library = library
-        # NumPy for either library: the buffers decrypted into are NumPy's (see ``filled``).
-        self._np = require("numpy", "safetensors")
         if library == "numpy":
+            self._np = require("numpy", "safetensors")
             if device is not None and device != "cpu":
                 raise UsageError(f"NumPy arrays live on the CPU: device={device!r} needs framework='pt'")
             self.device: Any = None
@@ -111,10 +110,7 @@ class TensorFactory:
             return array
         torch = self._torch
         if self.device is None or self.device.type != "cuda":
-            # NumPy's memory, not torch.empty's: NumPy asks Linux for transparent huge pages on
-            # large buffers, so a fresh buffer costs a fault per 2 MiB instead of one per 4 KiB
-            # (44 MiB: about 6 ms of faults instead of 40 here; a 1 GiB load saves most of a second).
-            host = torch.from_numpy(self._np.empty(nbytes, dtype=self._np.uint8))
+            host = torch.empty(nbytes, dtype=torch.uint8)
             plain.read_into(offset, memoryview(host.numpy()), threads=threads)
             return host if self.device is None else host.to(self.device)
         return self._filled_cuda(plain, offset, nbytes, threads)
