@@ -747,6 +747,11 @@ def _read_footer(src: IO[bytes], count: int, signature_len: int, tags_digest: by
     check(count, tags_digest, bytes(signature))
 
 
+Prefault = Callable[[int, int], Any]
+"""``prefault(low, high)``: make bytes ``[low, high)`` of an output writable without a page fault per
+page, in the worker about to write them (see envelope.models._tensor_memory)."""
+
+
 class PositionalOpening:
     """Opening where every token sits at a computed offset (section 7.3): memory, regular files,
     random access. A signed file's footer is read and its signature checked first; then the final
@@ -833,13 +838,19 @@ class PositionalOpening:
             place(last, final)
         yield final
 
-    def read_into(self, offset: int, out: memoryview, *, threads: int | None = None) -> None:
+    def read_into(
+        self, offset: int, out: memoryview, *, threads: int | None = None, prefault: Prefault | None = None
+    ) -> None:
         """Plaintext ``[offset, offset + len(out))`` verified into ``out``, opening only the chunks
         it spans. Each worker reads its own token and decrypts a chunk that lies wholly inside
-        ``out`` straight to its place (so the first write to fresh memory happens in the worker);
-        the one or two chunks cut by the range's ends go through a scratch buffer."""
+        ``out`` straight to its place (so the first write to fresh memory happens in the worker,
+        after ``prefault`` on that part of ``out``, where given); the one or two chunks cut by the
+        range's ends go through a scratch buffer."""
+        size = self.layout.chunk_size
 
         def whole(index: int, start: int, buffers: TokenBuffers) -> None:
+            if prefault is not None:
+                prefault(start - offset, start - offset + size)
             self._opener.open_in_place(index, False, self._token(index, buffers), out[start - offset :])
 
         def part(low: int, high: int, data: memoryview) -> None:

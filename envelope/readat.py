@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._header import UnlockedHeader, read_and_unlock, unlock_bytes
 from ._pipeline import open_memory, positional_opening, seekable
 from ._seekable import Seekable
-from ._stream import FileSource, PositionalOpening, StreamSource
+from ._stream import FileSource, PositionalOpening, Prefault, StreamSource
 from ._urls import LOCAL, locate, refuse_options_without_url
 from .errors import UsageError
 from .inspection import SignerInfo
@@ -61,13 +61,17 @@ class PlaintextAt:
         """Bytes fetched from a URL so far (``None``: not a URL)."""
         return None if self._ranged is None else self._ranged.fetched
 
-    def read_into(self, offset: int, out: memoryview, *, threads: int | None = None) -> None:
+    def read_into(
+        self, offset: int, out: memoryview, *, threads: int | None = None, prefault: Prefault | None = None
+    ) -> None:
         """Plaintext ``[offset, offset + len(out))`` into ``out``; only the chunks it spans are
-        opened, on ``threads`` workers. Raises :class:`UsageError` for a range past the end."""
+        opened, on ``threads`` workers. Raises :class:`UsageError` for a range past the end.
+        ``prefault(low, high)``, where given, runs in a worker before it writes ``out[low:high]``."""
         if offset < 0 or offset + len(out) > self.size:
             raise UsageError(f"bytes {offset}..{offset + len(out)} are outside the plaintext ({self.size} bytes)")
         for low, high in self._windows(offset, offset + len(out)):
-            self._opening.read_into(low, out[low - offset : high - offset], threads=threads)
+            shifted = None if prefault is None else _shifted(prefault, low - offset)
+            self._opening.read_into(low, out[low - offset : high - offset], threads=threads, prefault=shifted)
 
     def write_to(self, fd: int, *, threads: int | None = None) -> None:
         """The whole plaintext into the regular file ``fd``, at the same offsets, each chunk written by
@@ -120,6 +124,10 @@ class PlaintextAt:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shifted(prefault: Prefault, by: int) -> Prefault:
+    return lambda low, high: prefault(low + by, high + by)
 
 
 class _File(Seekable, io.RawIOBase):
