@@ -747,6 +747,11 @@ def _read_footer(src: IO[bytes], count: int, signature_len: int, tags_digest: by
     check(count, tags_digest, bytes(signature))
 
 
+Prefault = Callable[[int, int], Any]
+"""``prefault(low, high)``: make bytes ``[low, high)`` of an output writable without a page fault per
+page, in the worker about to write them (see envelope.models._tensor_memory)."""
+
+
 class PositionalOpening:
     """Opening where every token sits at a computed offset (section 7.3): memory, regular files,
     random access. A signed file's footer is read and its signature checked first; then the final
@@ -765,13 +770,23 @@ class PositionalOpening:
         self.layout = layout
         self._source = source
         self._opener = opener
+        self._local = threading.local()  # each thread's TokenBuffers for read_into and write_to
         self._tags: FooterTags | None = None
         if layout.signed:
             assert check_signature is not None
             self._tags = FooterTags(layout, source, check_signature)
         last = layout.chunk_count - 1
-        self.final_data = bytes(self.open_chunk(last, TokenBuffers()))
+        self.final_data = bytes(self.open_chunk(last, self._buffers()))
         self.plaintext_len = last * layout.chunk_size + len(self.final_data)
+
+    def _buffers(self) -> TokenBuffers:
+        """The calling thread's buffers, kept for as long as this opening: a fresh 1 MiB buffer
+        costs 256 page faults (0.2 to 0.8 ms here), and a caller reading one tensor at a time would
+        pay them again on every read."""
+        buffers: TokenBuffers | None = getattr(self._local, "buffers", None)
+        if buffers is None:
+            buffers = self._local.buffers = TokenBuffers()
+        return buffers
 
     def _token(self, index: int, buffers: TokenBuffers) -> memoryview:
         """Token ``index``, its length and (signed files) its tag checked."""
@@ -823,42 +838,79 @@ class PositionalOpening:
             place(last, final)
         yield final
 
-    def read_into(self, offset: int, out: memoryview, *, threads: int | None = None) -> None:
+    def read_into(
+        self, offset: int, out: memoryview, *, threads: int | None = None, prefault: Prefault | None = None
+    ) -> None:
         """Plaintext ``[offset, offset + len(out))`` verified into ``out``, opening only the chunks
         it spans. Each worker reads its own token and decrypts a chunk that lies wholly inside
-        ``out`` straight to its place (so the first write to fresh memory happens in the worker);
-        the one or two chunks cut by the range's ends go through a scratch buffer."""
+        ``out`` straight to its place (so the first write to fresh memory happens in the worker,
+        after ``prefault`` on that part of ``out``, where given); the one or two chunks cut by the
+        range's ends go through a scratch buffer."""
         size = self.layout.chunk_size
-        end = offset + len(out)
-        if offset < 0 or end > self.plaintext_len:
+
+        def whole(index: int, start: int, buffers: TokenBuffers) -> None:
+            if prefault is not None:
+                prefault(start - offset, start - offset + size)
+            self._opener.open_in_place(index, False, self._token(index, buffers), out[start - offset :])
+
+        def part(low: int, high: int, data: memoryview) -> None:
+            out[low - offset : high - offset] = data
+
+        self._each_chunk(offset, offset + len(out), whole, part, threads)
+
+    def write_to(self, fd: int, offset: int, end: int, *, threads: int | None = None) -> None:
+        """Plaintext ``[offset, end)`` verified into the regular file ``fd``, at the same offsets:
+        each worker decrypts a chunk into its scratch buffer (reused, so in cache) and writes it
+        with ``os.pwrite``. Faster than writes through a shared mapping of a memory file: the
+        kernel fills its pages without a page fault each (2 ms of faults per MiB here, against 0.8
+        for the writes)."""
+
+        def part(low: int, high: int, data: memoryview) -> None:
+            pwrite_all(fd, data, low)
+
+        self._each_chunk(offset, end, None, part, threads)
+
+    def _each_chunk(
+        self,
+        offset: int,
+        end: int,
+        whole: Callable[[int, int, TokenBuffers], None] | None,
+        part: Callable[[int, int, memoryview], None],
+        threads: int | None,
+    ) -> None:
+        """Open every chunk of plaintext ``[offset, end)`` on the workers, each reading its own
+        token into its own buffers: ``whole(index, start, buffers)`` for a chunk that lies wholly
+        in the range (where given), else ``part(low, high, data)`` with the verified plaintext
+        ``[low, high)``. The final chunk, opened when this opening was made, goes to ``part`` on
+        the calling thread. Returns once every job is done (or re-raises the first failure)."""
+        size = self.layout.chunk_size
+        if offset < 0 or end > self.plaintext_len or end < offset:
             raise ValueError("read past the end of the plaintext")  # an SDK bug: callers check
         if end == offset:
             return
         last = self.layout.chunk_count - 1
         first, stop = offset // size, min(last, -(-end // size))
 
-        def job(index: int, buffers: TokenBuffers) -> TokenBuffers:
-            start = index * size
-            if offset <= start and start + size <= end:
-                self._opener.open_in_place(index, False, self._token(index, buffers), out[start - offset :])
+        def job(index: int) -> None:
+            start, buffers = index * size, self._buffers()
+            if whole is not None and offset <= start and start + size <= end:
+                whole(index, start, buffers)
             else:
                 data = self.open_chunk(index, buffers)
                 low, high = max(offset, start), min(end, start + size)
-                out[low - offset : high - offset] = data[low - start : high - start]
-            return buffers
+                part(low, high, data[low - start : high - start])
 
         with Ordered(threads, jobs=stop - first) as jobs:
-            free = [TokenBuffers() for _ in range(min(jobs.depth, max(1, stop - first)))]
             for index in range(first, stop):
-                while jobs.full() or not free:
-                    free.append(jobs.next())
-                jobs.submit(job, index, free.pop())
+                while jobs.full():
+                    jobs.next()
+                jobs.submit(job, index)
             while len(jobs):
                 jobs.next()
         start = last * size
         if end > start:  # the final chunk, opened when this opening was made
             low = max(offset, start)
-            out[low - offset :] = memoryview(self.final_data)[low - start : end - start]
+            part(low, end, memoryview(self.final_data)[low - start : end - start])
 
     def open_into(self, out: memoryview, *, threads: int | None = None) -> None:
         """Every chunk decrypted straight to its place in ``out`` (``plaintext_len`` bytes): for a

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from ._header import UnlockedHeader, read_and_unlock, unlock_bytes
 from ._pipeline import open_memory, positional_opening, seekable
 from ._seekable import Seekable
-from ._stream import FileSource, PositionalOpening, StreamSource
+from ._stream import FileSource, PositionalOpening, Prefault, StreamSource
 from ._urls import LOCAL, locate, refuse_options_without_url
 from .errors import UsageError
 from .inspection import SignerInfo
@@ -61,18 +61,35 @@ class PlaintextAt:
         """Bytes fetched from a URL so far (``None``: not a URL)."""
         return None if self._ranged is None else self._ranged.fetched
 
-    def read_into(self, offset: int, out: memoryview, *, threads: int | None = None) -> None:
+    def read_into(
+        self, offset: int, out: memoryview, *, threads: int | None = None, prefault: Prefault | None = None
+    ) -> None:
         """Plaintext ``[offset, offset + len(out))`` into ``out``; only the chunks it spans are
-        opened, on ``threads`` workers. Raises :class:`UsageError` for a range past the end."""
+        opened, on ``threads`` workers. Raises :class:`UsageError` for a range past the end.
+        ``prefault(low, high)``, where given, runs in a worker before it writes ``out[low:high]``."""
         if offset < 0 or offset + len(out) > self.size:
             raise UsageError(f"bytes {offset}..{offset + len(out)} are outside the plaintext ({self.size} bytes)")
+        for low, high in self._windows(offset, offset + len(out)):
+            shifted = None if prefault is None else _shifted(prefault, low - offset)
+            self._opening.read_into(low, out[low - offset : high - offset], threads=threads, prefault=shifted)
+
+    def write_to(self, fd: int, *, threads: int | None = None) -> None:
+        """The whole plaintext into the regular file ``fd``, at the same offsets, each chunk written by
+        the worker that opened it (``os.pwrite``). Nothing else is written to ``fd``; a chunk
+        failing to verify stops it with the file part-written, so the caller must show the file to
+        nobody until this returns."""
+        for low, high in self._windows(0, self.size):
+            self._opening.write_to(fd, low, high, threads=threads)
+
+    def _windows(self, offset: int, end: int) -> Iterator[tuple[int, int]]:
+        """``[offset, end)`` cut into the ranges to open one after the other: the whole of it from a
+        file or memory; from a URL, window by window, each fetched in one ranged read (the final
+        token was fetched and opened with the opening) while the next one downloads."""
         if self._ranged is None:
-            self._opening.read_into(offset, out, threads=threads)
+            yield offset, end
             return
-        # From a URL, window by window: one ranged read holds a window's tokens (the final token
-        # was fetched and opened with the opening) while the next window downloads.
         layout, size = self._opening.layout, self.chunk_size
-        last, end = layout.chunk_count - 1, offset + len(out)
+        last = layout.chunk_count - 1
         per_window = max(1, _WINDOW // layout.token_size)
         index = offset // size
         while True:
@@ -83,7 +100,7 @@ class PlaintextAt:
                 if high < end and stop < last:
                     following = min(stop + per_window, last)
                     self._ranged.fetch_ahead(self._at(stop), self._at(following) - self._at(stop))
-            self._opening.read_into(low, out[low - offset : high - offset], threads=threads)
+            yield low, high
             if high >= end:
                 return
             index = stop
@@ -107,6 +124,10 @@ class PlaintextAt:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _shifted(prefault: Prefault, by: int) -> Prefault:
+    return lambda low, high: prefault(low + by, high + by)
 
 
 class _File(Seekable, io.RawIOBase):

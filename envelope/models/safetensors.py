@@ -40,6 +40,7 @@ from ._tensor_memory import Library, TensorFactory, library_of_framework
 __all__ = ["MODEL_FORMAT", "SafeOpen", "TensorSlice", "load", "safe_open", "save"]
 
 MODEL_FORMAT = "safetensors"
+_HEADER_GUESS = 64 << 10  # header bytes read with its length (safetensors headers are a few KiB per 100 tensors)
 
 
 # --- saving ------------------------------------------------------------------------------------
@@ -86,12 +87,16 @@ def _read_table(plain: PlaintextAt) -> TensorTable:
     """The safetensors header, read from the first chunk(s) and checked in full."""
     if plain.size < PREFIX.size:
         raise UnsafeModelError("this file is not a valid safetensors file: it is shorter than its 8-byte header length")
-    prefix = bytearray(PREFIX.size)
-    plain.read_into(0, memoryview(prefix))
-    (length,) = PREFIX.unpack(prefix)
+    # The length and (for most files) the whole header in one read, within the first chunk: each
+    # read opens the chunks it spans, and reading the length alone first opened that chunk twice.
+    first = bytearray(min(plain.size, max(PREFIX.size, min(plain.chunk_size, PREFIX.size + _HEADER_GUESS))))
+    plain.read_into(0, memoryview(first))
+    (length,) = PREFIX.unpack_from(first)
     check_header_len(length, plain.size)
-    raw = bytearray(length)
-    plain.read_into(PREFIX.size, memoryview(raw))
+    raw = first[PREFIX.size : PREFIX.size + length]
+    if len(raw) < length:
+        raw += bytearray(length - len(raw))
+        plain.read_into(len(first), memoryview(raw)[len(first) - PREFIX.size :])
     return parse_header(bytes(raw), plain.size - PREFIX.size - length)
 
 
