@@ -302,6 +302,8 @@ class Ordered:
     """
 
     def __init__(self, threads: int | None, *, jobs: int | None = None) -> None:
+        if threads is None and jobs is not None and jobs <= 1:
+            threads = 1  # a one-chunk file: counting the cores is a system call it does not need
         threads = resolve_threads(threads)
         if jobs is not None:  # no point in more workers than jobs (a small file: inline)
             threads = max(1, min(threads, jobs))
