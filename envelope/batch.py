@@ -51,10 +51,12 @@ Pairs = Mapping[PathLike, PathLike] | Iterable[tuple[PathLike, PathLike]]
 
 _FILES_PER_TASK = 32  # what a worker process is handed at a time: fewer round trips, small enough to share out
 _IN_FLIGHT = 8  # outputs a process syncs at once, on threads, while it works on the next file
-# A sync and naming that takes longer waited on a device: from then on this process hands them to
-# threads. Below it (tmpfs, a disk's cache that holds nothing yet), a thread costs more than it
-# saves: seven thread switches and 10 % of the CPU per 64 KiB file (tools/bench_batch.py).
+# Syncs and namings that take longer waited on a device: once _SLOW_IN_A_ROW of them in a row did,
+# this process hands the rest to threads. Where they are quick (tmpfs), a thread costs more than it
+# saves: seven thread switches and 10 % of the CPU per 64 KiB file. In a row, because a process
+# that was preempted once (a loaded machine) takes that long too, now and then, on any file system.
 _SLOW_FINISH_S = 0.001
+_SLOW_IN_A_ROW = 3
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -228,13 +230,14 @@ _Item = tuple[int, str, str | None]
 
 
 class _Pace:
-    """Whether this call's outputs have been slow to sync, in this process (each worker process
-    has its own copy, from the fork): then they are synced and named on the sync threads."""
+    """How many of this call's outputs in a row were slow to sync, in this process (each worker
+    process has its own copy, from the fork); from ``_SLOW_IN_A_ROW`` on, the sync threads take
+    them."""
 
     __slots__ = ("slow",)
 
     def __init__(self) -> None:
-        self.slow = False
+        self.slow = 0
 
 
 @dataclass(frozen=True)
@@ -247,9 +250,9 @@ class _Batch:
     def run(self, items: Sequence[_Item]) -> list[tuple[int, FileResult]]:
         """The files of ``items``, one after the other on this thread, while up to ``_IN_FLIGHT``
         finished outputs are synced and named on other threads (which wait on the disk, not the
-        GIL: files worked on at once on several threads cost more CPU than they saved). Until a
-        sync proves slow (``_SLOW_FINISH_S``), outputs are synced and named here, at once: the
-        same steps in the same order, without a thread switch per file."""
+        GIL: files worked on at once on several threads cost more CPU than they saved). Until syncs
+        prove slow (``_SLOW_FINISH_S``), outputs are synced and named here, at once: the same steps
+        in the same order, without a thread switch per file."""
         finished: list[tuple[int, FileResult]] = []
         syncing: collections.deque[tuple[int, str, str, Future[StreamResult]]] = collections.deque()
         for index, source, output in items:
@@ -261,10 +264,10 @@ class _Batch:
             if output is None:
                 finished.append((index, FileResult(source, None, None, finish())))
                 continue
-            if not self.pace.slow:
+            if self.pace.slow < _SLOW_IN_A_ROW:
                 started = time.perf_counter()
                 finished.append(_finish_here(index, source, output, finish))
-                self.pace.slow = time.perf_counter() - started > _SLOW_FINISH_S
+                self.pace.slow = self.pace.slow + 1 if time.perf_counter() - started > _SLOW_FINISH_S else 0
                 continue
             syncing.append((index, source, output, _syncs().submit(finish)))
             if len(syncing) >= _IN_FLIGHT:
