@@ -20,6 +20,7 @@ import hashlib
 import hmac as hmac_module
 import math
 import os
+import stat
 import struct
 import threading
 from collections import deque
@@ -393,8 +394,6 @@ def positional_fd(stream: object) -> int | None:
         return None
     try:
         fd = stream.fileno()  # type: ignore[attr-defined]
-        import stat
-
         return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (AttributeError, OSError, ValueError):
         return None
