@@ -3,9 +3,8 @@ that inspecting a file (``envelope-info``) loads none."""
 
 from __future__ import annotations
 
-import functools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import AuthenticationError
 
@@ -59,26 +58,27 @@ class PayloadLayout:
     chunk_size: int
     payload_len: int  # every byte after the header MAC: tokens, and the footer of a signed file
     signature_len: int = 0
+    # Computed once, here: readers ask for them for every token (a property recomputed them, and a
+    # cached_property takes a lock in this Python).
+    token_size: int = field(init=False, repr=False, compare=False)
+    chunk_count: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.payload_len <= 0:
             raise AuthenticationError(TRUNCATED)  # R17
-        if self.chunk_count < 1 or not valid_token_len(self.final_token_len, self.token_size):
+        size = token_len(self.chunk_size)
+        if not self.signature_len:
+            count = -(-self.payload_len // size)
+        else:
+            count = (self.payload_len - self.signature_len + size) // (size + TAG_LEN)
+        object.__setattr__(self, "token_size", size)
+        object.__setattr__(self, "chunk_count", count)
+        if count < 1 or not valid_token_len(self.final_token_len, size):
             raise AuthenticationError(TRUNCATED)  # R18: an impossible layout
 
     @property
     def signed(self) -> bool:
         return self.signature_len > 0
-
-    @property
-    def token_size(self) -> int:
-        return token_len(self.chunk_size)
-
-    @functools.cached_property
-    def chunk_count(self) -> int:
-        if not self.signed:
-            return -(-self.payload_len // self.token_size)
-        return (self.payload_len - self.signature_len + self.token_size) // (self.token_size + TAG_LEN)
 
     @property
     def final_token_len(self) -> int:

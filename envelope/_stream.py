@@ -20,6 +20,7 @@ import hashlib
 import hmac as hmac_module
 import math
 import os
+import stat
 import struct
 import threading
 from collections import deque
@@ -302,6 +303,8 @@ class Ordered:
     """
 
     def __init__(self, threads: int | None, *, jobs: int | None = None) -> None:
+        if threads is None and jobs is not None and jobs <= 1:
+            threads = 1  # a one-chunk file: counting the cores is a system call it does not need
         threads = resolve_threads(threads)
         if jobs is not None:  # no point in more workers than jobs (a small file: inline)
             threads = max(1, min(threads, jobs))
@@ -391,8 +394,6 @@ def positional_fd(stream: object) -> int | None:
         return None
     try:
         fd = stream.fileno()  # type: ignore[attr-defined]
-        import stat
-
         return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (AttributeError, OSError, ValueError):
         return None
