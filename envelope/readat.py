@@ -27,7 +27,7 @@ from .signing import SignedBy
 if TYPE_CHECKING:
     from ._ranged import RangedSource
 
-__all__ = ["PlaintextAt", "open_at"]
+__all__ = ["PlaintextAt", "Prefault", "open_at"]
 
 _WINDOW = 16 << 20  # most ciphertext one ranged read of a URL fetches (the next one is read ahead)
 

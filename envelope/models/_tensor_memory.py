@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from envelope import UsageError
-from envelope._stream import Prefault
-from envelope.readat import PlaintextAt
+from envelope.readat import PlaintextAt, Prefault
 
 from ._common import require
 from ._safetensors_format import DTYPE_BITS
