@@ -106,10 +106,9 @@ def decode_identity(text: str) -> AgeKey:
 
 def is_age_identity_text(data: bytes) -> bool:
     """Whether the first line that is not blank nor a ``#`` comment begins like an age identity."""
-    for line in data.split(b"\n"):
-        line = line.removesuffix(b"\r").strip(_BLANK.encode())
-        if line and not line.startswith(b"#"):
-            return line.startswith(IDENTITY_PREFIX.encode())
+    for line in identity_file_lines(data.decode("utf-8", "replace")):
+        if line and not line.startswith("#"):
+            return line.startswith(IDENTITY_PREFIX)
     return False
 
 

@@ -200,6 +200,18 @@ def ssh_field(blob: bytes, index: int) -> bytes:
         raise InvalidKeyError("not a valid OpenSSH private key") from exc
 
 
+# How a key's text begins (PEM, OpenSSH lines, age) or what it holds (an age identity file).
+_TEXT_STARTS = (b"ssh-", b"ecdsa-sha2-", b"sk-", b"age1")
+
+
+def key_text(data: bytes) -> bytes:
+    """Key text (PEM, OpenSSH, age) without surrounding white space; DER unchanged: its last byte
+    is a key byte, and may be 0x20 or 0x0a-0x0d (stripping it broke about one EC key in 40)."""
+    text = data.strip()
+    textual = b"-----BEGIN" in text or text.startswith(_TEXT_STARTS) or b"AGE-SECRET-KEY-" in text
+    return text if textual else data
+
+
 def passphrase_bytes(passphrase: object) -> bytes | None:
     """A passphrase as bytes (UTF-8 for text); None stays None; an empty one is refused."""
     if passphrase is None:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa
 
 from ._edwards import ed25519_key_problem
-from ._keyformat import passphrase_bytes, private_key_pem
+from ._keyformat import key_text, passphrase_bytes, private_key_pem
 from ._keypolicy import key_kind, loading_keys
 from .errors import InvalidKeyError, MalformedError, PassphraseError, UsageError
 from .limits import KEY_FILE_KDF_ITERATIONS
@@ -127,16 +127,6 @@ def _text(data: bytes | str) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
-def _key_bytes(data: bytes | str) -> bytes:
-    """Key text (PEM, OpenSSH, age) without surrounding white space; DER unchanged: its last byte
-    may be 0x20 or 0x0a, and stripping it broke about one DER key in 40 (a random EC point's last
-    byte)."""
-    raw = _text(data)
-    text = raw.strip()
-    textual = text.startswith((b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"age1")) or b"AGE-SECRET-KEY-" in text
-    return text if textual else raw
-
-
 def _refuse_age_key(raw: bytes) -> None:
     if raw.startswith(b"age1") or b"AGE-SECRET-KEY-" in raw:
         raise InvalidKeyError(
@@ -147,7 +137,7 @@ def _refuse_age_key(raw: bytes) -> None:
 
 def parse_signing_key(data: bytes | str, passphrase: str | bytes | None = None) -> SigningKey:
     """A signing private key from PEM or DER (PKCS#8) or an OpenSSH private key."""
-    raw = _key_bytes(data)
+    raw = key_text(_text(data))
     _refuse_age_key(raw)
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
     try:
@@ -175,7 +165,7 @@ def parse_signing_key(data: bytes | str, passphrase: str | bytes | None = None) 
 
 def parse_verifying_key(data: bytes | str) -> VerifyingKey:
     """A signer's public key from PEM or DER SubjectPublicKeyInfo, or an OpenSSH public key line."""
-    raw = _key_bytes(data)
+    raw = key_text(_text(data))
     _refuse_age_key(raw)
     try:
         with loading_keys():

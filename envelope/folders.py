@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import stat
@@ -532,7 +533,7 @@ class SealedFolder:
         if os.path.lexists(dest) and not overwrite:
             raise OutputExistsError(os.fspath(dest_dir))
         parent, base = os.path.split(dest.rstrip("/") or "/")
-        _remove_partials_of_dead_processes(parent, base)
+        remove_folders_of_dead_processes(parent, functools.partial(_partial_pid, f".{base}."))
         temp = tempfile.mkdtemp(prefix=f".{base}.{os.getpid()}-", suffix=".partial", dir=parent)
         try:
             with _Extraction(temp, self._layout.members) as out:
@@ -684,28 +685,36 @@ class _Extraction:
             os.close(self._root)
 
 
-def _remove_partials_of_dead_processes(parent: str, base: str) -> None:
-    """Remove the ``.BASE.PID-*.partial`` folders (verified plaintext) that extractions killed
-    before they finished left in ``parent``: this user's, of processes that no longer exist."""
-    prefix, suffix = f".{base}.", ".partial"
+def _partial_pid(prefix: str, name: str) -> int | None:
+    """The process id in an extraction's hidden folder name ``PREFIX PID-XXXXXXXX.partial``."""
+    if not (name.startswith(prefix) and name.endswith(".partial")):
+        return None
+    pid, dash, _ = name[len(prefix) : -len(".partial")].partition("-")
+    return int(pid) if dash and pid.isdigit() else None
+
+
+def remove_folders_of_dead_processes(parent: str, pid_of: Callable[[str], int | None]) -> None:
+    """Remove the folders in ``parent`` that a process named for itself (``pid_of(name)``: its id,
+    or None for a name that is not such a folder) and that process no longer exists: what a
+    SIGKILL (which runs no clean-up) left. Only this user's folders; a live process's stay."""
     try:
-        names = [n for n in os.listdir(parent) if n.startswith(prefix) and n.endswith(suffix)]
+        names = os.listdir(parent)
     except OSError:
         return
     for name in names:
-        pid, dash, _ = name[len(prefix) : -len(suffix)].partition("-")
-        if not dash or not pid.isdigit() or int(pid) == os.getpid():
+        pid = pid_of(name)
+        if pid is None or pid == os.getpid():
             continue
         path = os.path.join(parent, name)
         try:
             info = os.lstat(path)
             if info.st_uid != os.getuid() or not stat.S_ISDIR(info.st_mode):
                 continue
-            os.kill(int(pid), 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
-            remove_tree(path)
+            remove_tree(path)  # its process is gone: nothing else will remove it
         except (OSError, OverflowError):
-            continue  # alive, or not ours to judge
+            continue  # alive (another user's, say), or not ours to judge
 
 
 def remove_tree(path: str) -> None:

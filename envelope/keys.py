@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import _keyformat, _keypolicy
-from ._keyformat import passphrase_bytes
+from ._keyformat import key_text, passphrase_bytes
 from ._keypolicy import check_key_policy
 from ._signerkeys import (
     RsaKeyNotASignerError,
@@ -130,12 +130,6 @@ def _key_bytes(data: object, function: str, loader: str) -> bytes:
     raise UsageError(f"{function} takes the key as bytes or text, not {type(data).__name__}")
 
 
-def _trimmed(data: bytes) -> bytes:
-    """Key text without surrounding white space; DER unchanged (its last byte may be 0x0a)."""
-    text = data.strip()
-    return text if b"-----BEGIN" in text or text.startswith(_SSH_PREFIXES) else data
-
-
 def in_key_file(path: KeyPath, parse: Callable[[], Any]) -> Any:
     """Run a parser on a file's bytes; its errors name the file."""
     try:
@@ -165,7 +159,7 @@ def parse_public_key(data: KeyData) -> rsa.RSAPublicKey:
     (``openssl x509 -pubkey -noout -in CERT > KEY.pub``). Data holding several keys or certificates
     (two PEM blocks, a certificate chain) is refused, naming the count: use :func:`parse_public_keys`.
     """
-    raw = _trimmed(_key_bytes(data, "parse_public_key", "load_public_key"))
+    raw = key_text(_key_bytes(data, "parse_public_key", "load_public_key"))
     try:
         return _parse_single_public_key(raw)
     except InvalidKeyError as exc:
@@ -235,7 +229,7 @@ def _parse_single_public_key(data: bytes) -> rsa.RSAPublicKey:
 
 def _decode_public_key(data: bytes) -> rsa.RSAPublicKey:
     """The RSA public key in ``data``, before the key policy's checks of its numbers."""
-    data = _trimmed(data)
+    data = key_text(data)
     if b"PRIVATE KEY-----" in data:
         raise InvalidKeyError("this is a private key; give the public key (keygen writes it beside the private key)")
     if b"AGE-SECRET-KEY-" in data:
@@ -351,7 +345,7 @@ def parse_private_key(
     is never revealed, so a fault in it cannot leak through outputs (the Bellcore attack needs the
     faulty output). ``full_validation=True`` restores OpenSSL's checks.
     """
-    raw = _trimmed(_key_bytes(data, "parse_private_key", "load_private_key"))
+    raw = key_text(_key_bytes(data, "parse_private_key", "load_private_key"))
     password = passphrase_bytes(passphrase)
     form = _private_form(raw)
     if form.encrypted and password is None:
@@ -381,7 +375,7 @@ def _private_form(data: bytes) -> _PrivateForm:
     recognised without a passphrase."""
     if data.startswith(_SSH_PREFIXES):
         raise InvalidKeyError("this is a public key; opening needs the private key")
-    if data.lstrip().startswith(b"age1"):
+    if data.startswith(b"age1"):
         raise InvalidKeyError(
             "this is an age recipient (a public key); opening needs its identity file (AGE-SECRET-KEY-1...)"
         )
@@ -471,7 +465,7 @@ class _LockedKeyFile(NamedTuple):
 
 
 def _locked_key_file(data: bytes) -> _LockedKeyFile:
-    form = _private_form(_trimmed(data))
+    form = _private_form(key_text(data))
     kid = None
     if form.public_blob is not None:
         line = b"ssh-rsa " + base64.b64encode(form.public_blob)

@@ -8,7 +8,6 @@ import io
 import os
 import re
 import shutil
-import stat
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -197,28 +196,15 @@ def private_ram_folder(base: str) -> str:
     A process killed while files were staged (SIGKILL, or SIGTERM: neither runs clean-up) leaves its
     folder until the next call, in any process of the same user, removes the folders of processes
     that no longer exist. (tmpfs is memory, but it can be swapped out, and it lasts until a reboot.)"""
-    _remove_folders_of_dead_processes(base)
+    from envelope.folders import remove_folders_of_dead_processes
+
+    remove_folders_of_dead_processes(base, _staging_pid)
     return tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{os.getpid()}-", dir=base)
 
 
-def _remove_folders_of_dead_processes(base: str) -> None:
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        match = _STAGING_NAME.match(name)
-        if match is None or int(match.group(1)) == os.getpid():
-            continue
-        path = os.path.join(base, name)
-        try:
-            if os.lstat(path).st_uid != os.getuid() or not stat.S_ISDIR(os.lstat(path).st_mode):
-                continue
-            os.kill(int(match.group(1)), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)  # its process is gone: nothing will remove it
-        except (OSError, OverflowError):
-            continue  # alive (another user's, say), or not ours to judge
+def _staging_pid(name: str) -> int | None:
+    match = _STAGING_NAME.match(name)
+    return None if match is None else int(match.group(1))
 
 
 @contextlib.contextmanager

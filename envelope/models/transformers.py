@@ -141,8 +141,9 @@ def _tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
         tokenizer.save_pretrained(folder)
         files: dict[str, bytes] = {}
         names = sorted(os.listdir(folder))
-        if os.path.isdir(os.path.join(folder, _TEMPLATES)) and not os.path.islink(os.path.join(folder, _TEMPLATES)):
-            names += sorted(f"{_TEMPLATES}/{name}" for name in os.listdir(os.path.join(folder, _TEMPLATES)))
+        templates = os.path.join(folder, _TEMPLATES)
+        if os.path.isdir(templates) and not os.path.islink(templates):
+            names += sorted(f"{_TEMPLATES}/{name}" for name in os.listdir(templates))
         for name in names:
             path = os.path.join(folder, *name.split("/"))
             if os.path.isfile(path) and not os.path.islink(path):
