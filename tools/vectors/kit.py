@@ -228,6 +228,7 @@ def age_key_files() -> dict[str, str]:
     files["x25519-bad-short.age"] = age_secret(secrets["x25519-a"][:31]) + "\n"
     files["x25519-bad-prefix.age"] = bech32("age-secret-key-pq-x", secrets["x25519-a"]).upper() + "\n"
     files["x25519-bad-line.age"] = f"{a}\nage-secret-key\n"
+    files["x25519-bad-form-feed.age"] = f"{a}\f# a comment after a form feed: not a line of its own\n"
     return files
 
 

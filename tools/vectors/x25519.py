@@ -161,5 +161,7 @@ for _name, _description in {
     "short": "the reader's identity file: a valid Bech32 secret key of 31 bytes",
     "prefix": "the reader's identity file: a Bech32 string with another human-readable part",
     "line": "the reader's identity file: a valid key, then a line that is neither a key nor a comment",
+    "form-feed": "the reader's identity file: a valid key and, after a form feed on the same line, a comment: "
+    "lines end at LF only, so the line is neither a key nor a comment",
 }.items():
     _bad_key_file(_name, _description)
